@@ -1,0 +1,552 @@
+/*
+ * db.c — the SQLite store (WAL mode) shared by every worker.
+ *
+ * Schema (version 1):
+ *   family(id, name UNIQUE, type, help, label_names, buckets)
+ *       one row per metric family; label_names comma-separated, buckets a
+ *       blob of native doubles.
+ *   series(id, family_id, label_values, cells, UNIQUE(family_id, label_values))
+ *       the aggregate of every incarnation ever folded: one row per series,
+ *       cells a blob of native doubles (see collect.h).  Gauges have no rows:
+ *       they are read live from the staging files of running workers.
+ *   incarnation(id, name UNIQUE, folded_seq, retired)
+ *       a worker incarnation (its staging file's name) and the seq of the
+ *       snapshot last folded.
+ *   folded(incarnation_id, slot, cells)
+ *       what has been added to series from each slot of each incarnation,
+ *       so that a fold adds staged - folded: running it twice adds nothing.
+ *
+ * Every statement is prepared once per connection from the fixed text below;
+ * no SQL is ever built from input.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE family(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " type INTEGER NOT NULL, help TEXT NOT NULL, label_names TEXT NOT NULL,"
+    " buckets BLOB NOT NULL);"
+    "CREATE TABLE series(id INTEGER PRIMARY KEY,"
+    " family_id INTEGER NOT NULL REFERENCES family(id),"
+    " label_values BLOB NOT NULL, cells BLOB NOT NULL, UNIQUE(family_id, label_values));"
+    "CREATE TABLE incarnation(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " folded_seq INTEGER NOT NULL, retired INTEGER NOT NULL);"
+    "CREATE TABLE folded(incarnation_id INTEGER NOT NULL, slot INTEGER NOT NULL,"
+    " cells BLOB NOT NULL, PRIMARY KEY(incarnation_id, slot)) WITHOUT ROWID;",
+};
+
+enum stmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_INC_GET, S_INC_ADD, S_INC_SET, S_INC_LIST, S_FORGET_FOLDED, S_FORGET_INC,
+	S_FAM_ADD, S_FAM_GET, S_FOLDED_GET, S_FOLDED_PUT,
+	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET, S_READ_FAM, S_READ_SERIES,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_INC_GET] = "SELECT id, folded_seq, retired FROM incarnation WHERE name = ?1",
+    [S_INC_ADD] = "INSERT INTO incarnation(name, folded_seq, retired) VALUES(?1, -1, 0)",
+    [S_INC_SET] = "UPDATE incarnation SET folded_seq = ?2, retired = ?3 WHERE id = ?1",
+    [S_INC_LIST] = "SELECT name FROM incarnation",
+    [S_FORGET_FOLDED] = "DELETE FROM folded WHERE incarnation_id ="
+                        " (SELECT id FROM incarnation WHERE name = ?1)",
+    [S_FORGET_INC] = "DELETE FROM incarnation WHERE name = ?1",
+    [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO NOTHING",
+    [S_FAM_GET] = "SELECT id, type, label_names, buckets FROM family WHERE name = ?1",
+    [S_FOLDED_GET] = "SELECT cells FROM folded WHERE incarnation_id = ?1 AND slot = ?2",
+    [S_FOLDED_PUT] = "INSERT INTO folded(incarnation_id, slot, cells) VALUES(?1, ?2, ?3)"
+                     " ON CONFLICT(incarnation_id, slot) DO UPDATE SET cells = excluded.cells",
+    [S_SERIES_GET] = "SELECT id, cells FROM series WHERE family_id = ?1 AND label_values = ?2",
+    [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells) VALUES(?1, ?2, ?3)",
+    [S_SERIES_SET] = "UPDATE series SET cells = ?2 WHERE id = ?1",
+    [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family ORDER BY name",
+    [S_READ_SERIES] = "SELECT family_id, label_values, cells FROM series"
+                      " ORDER BY family_id, label_values",
+};
+
+struct db {
+	sqlite3 *h;
+	sqlite3_stmt *st[S_COUNT];
+};
+
+const char *db_errmsg(struct db *db)
+{
+	return db && db->h ? sqlite3_errmsg(db->h) : "no store";
+}
+
+static int exec_pragma(sqlite3 *h, const char *sql)
+{
+	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int db_schema_version(struct db *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Runs the migrations a file lacks, in one write transaction, so that two
+ * processes opening a new store at once cannot both create it. */
+static int db_migrate(struct db *db, char *err, size_t errlen)
+{
+	if (exec_pragma(db->h, "BEGIN IMMEDIATE") != 0)
+		goto fail;
+	int v = db_schema_version(db);
+	if (v < 0)
+		goto rollback;
+	if (v > DB_SCHEMA_VERSION) {
+		exec_pragma(db->h, "ROLLBACK");
+		snprintf(err, errlen, "store schema version %d is newer than this program's %d", v,
+		         DB_SCHEMA_VERSION);
+		return -1;
+	}
+	for (; v < DB_SCHEMA_VERSION; v++) {
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+		if (exec_pragma(db->h, migrations[v]) != 0 || exec_pragma(db->h, pragma) != 0)
+			goto rollback;
+	}
+	if (exec_pragma(db->h, "COMMIT") == 0)
+		return 0;
+rollback:
+	snprintf(err, errlen, "schema: %s", sqlite3_errmsg(db->h));
+	exec_pragma(db->h, "ROLLBACK");
+	return -1;
+fail:
+	snprintf(err, errlen, "schema: %s", sqlite3_errmsg(db->h));
+	return -1;
+}
+
+int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof *db);
+	*out = NULL;
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "no memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, busy_ms);
+	sqlite3_extended_result_codes(db->h, 1);
+	/* WAL: readers never block the writer; NORMAL: a commit survives a crash
+	 * of the process, only an OS crash may roll back the last ones. */
+	if (exec_pragma(db->h, "PRAGMA journal_mode = WAL") != 0 ||
+	    exec_pragma(db->h, "PRAGMA synchronous = NORMAL") != 0 ||
+	    exec_pragma(db->h, "PRAGMA journal_size_limit = 4194304") != 0) {
+		snprintf(err, errlen, "open %s: %s", path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	if (db_migrate(db, err, errlen) != 0)
+		goto fail;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->st[i],
+		                       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "prepare: %s", sqlite3_errmsg(db->h));
+			goto fail;
+		}
+	}
+	*out = db;
+	return 0;
+fail:
+	db_close(db);
+	return -1;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(db->st[i]);
+	sqlite3_close(db->h);
+	free(db);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct db *db, enum stmt s)
+{
+	sqlite3_stmt *st = db->st[s];
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Steps a statement expected to return at most one row: 1 row, 0 none, -1 error.
+ * The caller reads the columns and then calls done(). */
+static int row(struct db *db, enum stmt s)
+{
+	int rc = sqlite3_step(db->st[s]);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void done(struct db *db, enum stmt s)
+{
+	sqlite3_reset(db->st[s]);
+	sqlite3_clear_bindings(db->st[s]);
+}
+
+static void join_labels(const struct stage_family *f, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < f->nlabels && i < PF_LABELS_MAX; i++) {
+		if (i)
+			strncat(out, ",", len - strlen(out) - 1);
+		strncat(out, f->labels[i], len - strlen(out) - 1);
+	}
+}
+
+/* Defines the family in the store if new; returns its id, or 0 if a family
+ * of that name exists with another type, labels or buckets. */
+static sqlite3_int64 fold_family(struct db *db, const struct stage_family *f)
+{
+	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
+	join_labels(f, labels, sizeof labels);
+	int nb = f->nbuckets <= PF_BUCKETS_MAX ? (int)f->nbuckets : PF_BUCKETS_MAX;
+	sqlite3_stmt *add = db->st[S_FAM_ADD], *get = db->st[S_FAM_GET];
+	sqlite3_bind_text(add, 1, f->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(add, 2, (int)f->type);
+	sqlite3_bind_text(add, 3, f->help, -1, SQLITE_STATIC);
+	sqlite3_bind_text(add, 4, labels, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(add, 5, f->buckets, nb * (int)sizeof(double), SQLITE_STATIC);
+	if (run(db, S_FAM_ADD) != 0)
+		return -1;
+	sqlite3_bind_text(get, 1, f->name, -1, SQLITE_STATIC);
+	sqlite3_int64 id = -1;
+	if (row(db, S_FAM_GET) == 1) {
+		const void *b = sqlite3_column_blob(get, 3);
+		int same = sqlite3_column_int(get, 1) == (int)f->type &&
+		           strcmp((const char *)sqlite3_column_text(get, 2), labels) == 0 &&
+		           sqlite3_column_bytes(get, 3) == nb * (int)sizeof(double) &&
+		           (nb == 0 || memcmp(b, f->buckets, (size_t)nb * sizeof(double)) == 0);
+		id = same ? sqlite3_column_int64(get, 0) : 0;
+	}
+	done(db, S_FAM_GET);
+	return id;
+}
+
+/* Adds delta to the series' aggregate, creating the row if needed. */
+static int fold_series(struct db *db, sqlite3_int64 fam, const struct stage_slot *slot,
+                       const double *delta, int ncells)
+{
+	sqlite3_stmt *get = db->st[S_SERIES_GET];
+	double sum[PF_BUCKETS_MAX + 2] = {0};
+	size_t bytes = (size_t)ncells * sizeof(double);
+	sqlite3_bind_int64(get, 1, fam);
+	sqlite3_bind_blob(get, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
+	int found = row(db, S_SERIES_GET);
+	sqlite3_int64 id = 0;
+	if (found == 1) {
+		id = sqlite3_column_int64(get, 0);
+		if ((size_t)sqlite3_column_bytes(get, 1) == bytes)
+			memcpy(sum, sqlite3_column_blob(get, 1), bytes);
+		else
+			found = -1; /* a row of another shape: refuse rather than guess */
+	}
+	done(db, S_SERIES_GET);
+	if (found < 0)
+		return -1;
+	for (int i = 0; i < ncells; i++)
+		sum[i] += delta[i];
+	if (found) {
+		sqlite3_stmt *set = db->st[S_SERIES_SET];
+		sqlite3_bind_int64(set, 1, id);
+		sqlite3_bind_blob(set, 2, sum, (int)bytes, SQLITE_STATIC);
+		return run(db, S_SERIES_SET);
+	}
+	sqlite3_stmt *add = db->st[S_SERIES_ADD];
+	sqlite3_bind_int64(add, 1, fam);
+	sqlite3_bind_blob(add, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
+	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
+	return run(db, S_SERIES_ADD);
+}
+
+/* Folds one slot: staged - folded into the aggregate, then folded = staged. */
+static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_int64 fam,
+                     const struct stage_snapshot *snap, const struct stage_family *f)
+{
+	const struct stage_slot *slot = &snap->slots[index];
+	int ncells = (int)f->ncells;
+	if (ncells > PF_BUCKETS_MAX + 2 || slot->cell + (uint32_t)ncells > snap->ncells ||
+	    slot->keylen > PF_KEY_MAX)
+		return -1;
+	const double *staged = &snap->cells[slot->cell];
+	double prev[PF_BUCKETS_MAX + 2] = {0}, delta[PF_BUCKETS_MAX + 2];
+	size_t bytes = (size_t)ncells * sizeof(double);
+	sqlite3_stmt *get = db->st[S_FOLDED_GET];
+	sqlite3_bind_int64(get, 1, inc);
+	sqlite3_bind_int64(get, 2, index);
+	int r = row(db, S_FOLDED_GET);
+	if (r == 1 && (size_t)sqlite3_column_bytes(get, 0) == bytes)
+		memcpy(prev, sqlite3_column_blob(get, 0), bytes);
+	done(db, S_FOLDED_GET);
+	if (r < 0)
+		return -1;
+	int changed = r == 0; /* a new series is created even at zero */
+	for (int i = 0; i < ncells; i++) {
+		delta[i] = staged[i] - prev[i];
+		/* NaN never equals itself: a NaN gauge-like sum still counts as news */
+		if (memcmp(&staged[i], &prev[i], sizeof(double)) != 0)
+			changed = 1;
+	}
+	if (!changed)
+		return 0;
+	if (fold_series(db, fam, slot, delta, ncells) != 0)
+		return -1;
+	sqlite3_stmt *put = db->st[S_FOLDED_PUT];
+	sqlite3_bind_int64(put, 1, inc);
+	sqlite3_bind_int64(put, 2, index);
+	sqlite3_bind_blob(put, 3, staged, (int)bytes, SQLITE_STATIC);
+	return run(db, S_FOLDED_PUT);
+}
+
+/* Finds or creates the incarnation row; *seq is the last folded seq. */
+static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
+                            sqlite3_int64 *seq, int *retired)
+{
+	sqlite3_stmt *get = db->st[S_INC_GET];
+	sqlite3_bind_text(get, 1, name, -1, SQLITE_STATIC);
+	int r = row(db, S_INC_GET);
+	if (r == 1) {
+		*id = sqlite3_column_int64(get, 0);
+		*seq = sqlite3_column_int64(get, 1);
+		*retired = sqlite3_column_int(get, 2);
+	}
+	done(db, S_INC_GET);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	sqlite3_bind_text(db->st[S_INC_ADD], 1, name, -1, SQLITE_STATIC);
+	if (run(db, S_INC_ADD) != 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(db->h);
+	*seq = -1;
+	*retired = 0;
+	return 0;
+}
+
+static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire)
+{
+	sqlite3_int64 inc, folded_seq;
+	int retired;
+	/* The file is checked under the write lock: a retiring worker unlinks it
+	 * before forgetting its rows, so a fold that finds the file also finds
+	 * the rows, and an older snapshot is never folded a second time. */
+	if (access(snap->path, F_OK) != 0)
+		return DB_FOLD_SKIPPED;
+	if (fold_incarnation(db, snap->name, &inc, &folded_seq, &retired) != 0)
+		return DB_FOLD_ERROR;
+	if (retired || (sqlite3_int64)snap->seq < folded_seq)
+		return DB_FOLD_SKIPPED;
+	if ((sqlite3_int64)snap->seq > folded_seq) {
+		sqlite3_int64 fam_ids[STAGE_MAX_FAMILIES];
+		for (uint32_t i = 0; i < snap->nfamilies; i++)
+			if ((fam_ids[i] = fold_family(db, &snap->families[i])) < 0)
+				return DB_FOLD_ERROR;
+		for (uint32_t i = 0; i < snap->nslots; i++) {
+			uint32_t fi = snap->slots[i].family;
+			if (fi >= snap->nfamilies || fam_ids[fi] == 0 ||
+			    snap->families[fi].type == PF_GAUGE)
+				continue;
+			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi]) != 0)
+				return DB_FOLD_ERROR;
+		}
+	} else if (!retire) {
+		return DB_FOLDED; /* nothing new */
+	}
+	sqlite3_stmt *set = db->st[S_INC_SET];
+	sqlite3_bind_int64(set, 1, inc);
+	sqlite3_bind_int64(set, 2, (sqlite3_int64)snap->seq);
+	sqlite3_bind_int(set, 3, retire);
+	return run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+}
+
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire)
+{
+	if (run(db, S_BEGIN) != 0)
+		return DB_FOLD_ERROR;
+	int rc = fold_body(db, snap, retire);
+	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0)
+		return rc;
+	/* SQLITE_FULL or IOERR may have rolled back already; roll back anyway */
+	run(db, S_ROLLBACK);
+	return DB_FOLD_ERROR;
+}
+
+int db_forget(struct db *db, const char *name)
+{
+	if (run(db, S_BEGIN) != 0)
+		return -1;
+	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
+	if (run(db, S_FORGET_FOLDED) == 0 && run(db, S_FORGET_INC) == 0 && run(db, S_COMMIT) == 0)
+		return 0;
+	run(db, S_ROLLBACK);
+	return -1;
+}
+
+int db_each_incarnation(struct db *db, int (*fn)(void *arg, const char *name), void *arg)
+{
+	/* Collect first: fn may write, which must not happen under an open SELECT. */
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, r;
+	while ((r = row(db, S_INC_LIST)) == 1) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = realloc(names, cap * sizeof *names);
+			if (!nn) {
+				r = -1;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup((const char *)sqlite3_column_text(db->st[S_INC_LIST], 0));
+		if (!names[n++]) {
+			r = -1;
+			break;
+		}
+	}
+	done(db, S_INC_LIST);
+	if (r < 0)
+		rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && names[i] && fn(arg, names[i]) != 0)
+			rc = -1;
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static char *dup_blob(const void *p, size_t n)
+{
+	char *d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+static int read_family(sqlite3_stmt *st, struct pf_family_data *f)
+{
+	memset(f, 0, sizeof *f);
+	f->name = strdup((const char *)sqlite3_column_text(st, 1));
+	f->type = sqlite3_column_int(st, 2);
+	f->help = strdup((const char *)sqlite3_column_text(st, 3));
+	const char *labels = (const char *)sqlite3_column_text(st, 4);
+	f->nbuckets = sqlite3_column_bytes(st, 5) / (int)sizeof(double);
+	f->buckets = (double *)dup_blob(sqlite3_column_blob(st, 5), (size_t)f->nbuckets * sizeof(double));
+	f->ncells = pf_family_cells(f->type, f->nbuckets);
+	if (!f->name || !f->help || !f->buckets || f->ncells < 1)
+		return -1;
+	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
+	if (!f->labels)
+		return -1;
+	for (const char *p = labels; p && *p && f->nlabels < PF_LABELS_MAX;) {
+		size_t l = strcspn(p, ",");
+		if (!(f->labels[f->nlabels++] = strndup(p, l)))
+			return -1;
+		p += l + (p[l] == ',');
+	}
+	return 0;
+}
+
+static int read_series(sqlite3_stmt *st, struct pf_family_data *f)
+{
+	if ((size_t)sqlite3_column_bytes(st, 2) != (size_t)f->ncells * sizeof(double))
+		return 0; /* not of this family's shape: skip, never misrender */
+	if (f->nseries == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 8;
+		struct pf_series_data *s = realloc(f->series, cap * sizeof *s);
+		if (!s)
+			return -1;
+		f->series = s;
+		f->cap = cap;
+	}
+	struct pf_series_data *s = &f->series[f->nseries];
+	s->keylen = (size_t)sqlite3_column_bytes(st, 1);
+	s->key = dup_blob(sqlite3_column_blob(st, 1), s->keylen);
+	s->cells = (double *)dup_blob(sqlite3_column_blob(st, 2), (size_t)f->ncells * sizeof(double));
+	if (!s->key || !s->cells) {
+		free(s->key);
+		free(s->cells);
+		return -1;
+	}
+	f->nseries++;
+	return 0;
+}
+
+int db_read(struct db *db, struct pf_collection *out)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_int64 *ids = NULL;
+	int r, rc = -1;
+	/* One read transaction, so families and series come from one snapshot. */
+	if (exec_pragma(db->h, "BEGIN") != 0)
+		return -1;
+	sqlite3_stmt *st = db->st[S_READ_FAM];
+	while ((r = row(db, S_READ_FAM)) == 1) {
+		if (out->nfamilies == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 16;
+			struct pf_family_data *nf = realloc(out->families, cap * sizeof *nf);
+			sqlite3_int64 *ni = realloc(ids, cap * sizeof *ni);
+			if (nf)
+				out->families = nf;
+			if (ni)
+				ids = ni;
+			if (!nf || !ni)
+				break;
+			out->cap = cap;
+		}
+		ids[out->nfamilies] = sqlite3_column_int64(st, 0);
+		if (read_family(st, &out->families[out->nfamilies++]) != 0)
+			break;
+	}
+	done(db, S_READ_FAM);
+	if (r != 0)
+		goto out;
+	st = db->st[S_READ_SERIES];
+	while ((r = row(db, S_READ_SERIES)) == 1) {
+		sqlite3_int64 fid = sqlite3_column_int64(st, 0);
+		for (size_t i = 0; i < out->nfamilies; i++) {
+			if (ids[i] == fid) {
+				if (read_series(st, &out->families[i]) != 0)
+					r = -1;
+				break;
+			}
+		}
+		if (r < 0)
+			break;
+	}
+	done(db, S_READ_SERIES);
+	if (r == 0)
+		rc = 0;
+out:
+	exec_pragma(db->h, "COMMIT");
+	free(ids);
+	if (rc != 0)
+		pf_collection_free(out);
+	return rc;
+}

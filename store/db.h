@@ -1,0 +1,44 @@
+/*
+ * db.h — the SQLite store: schema, folds, reads.  db.c is the only file in
+ * promfcgi that speaks SQL.
+ */
+#ifndef PROMFCGI_DB_H
+#define PROMFCGI_DB_H
+
+#include <stddef.h>
+
+#include "collect.h"
+#include "stage.h"
+
+#define DB_SCHEMA_VERSION 1
+
+struct db;
+
+/* Opens (creating and migrating as needed) the store in WAL mode.  busy_ms
+ * bounds how long any statement waits for another process's lock.  On error
+ * returns -1 with a one-line reason in err. */
+int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t errlen);
+void db_close(struct db *db);
+const char *db_errmsg(struct db *db);
+
+enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1 };
+
+/* Adds what snap holds beyond what was already folded for its incarnation,
+ * in one transaction; with retire, also marks the incarnation retired, after
+ * which it is never folded again.  Skipped when the file is gone, the
+ * incarnation is retired, or a newer snapshot was folded already. */
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire);
+
+/* Drops the per-incarnation rows of name.  Call only after its file is gone. */
+int db_forget(struct db *db, const char *name);
+
+/* Calls fn for each incarnation the store knows. */
+int db_each_incarnation(struct db *db, int (*fn)(void *arg, const char *name), void *arg);
+
+/* Reads every family and the aggregated series of counters and histograms. */
+int db_read(struct db *db, struct pf_collection *out);
+
+/* Test hook: the schema version a file has (PRAGMA user_version). */
+int db_schema_version(struct db *db);
+
+#endif

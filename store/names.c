@@ -1,0 +1,94 @@
+/*
+ * names.c — the Prometheus data model's rules for names and label values.
+ *
+ * Metric names match [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*;
+ * names starting with "__" are reserved for Prometheus itself.  Label values
+ * may hold any UTF-8 text but NUL, which the store uses as a separator.
+ */
+#include <string.h>
+
+#include "names.h"
+
+static int name_char(int c, int first, int colon)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+		return 1;
+	if (c == ':')
+		return colon;
+	return !first && c >= '0' && c <= '9';
+}
+
+static int valid_name(const char *name, int colon, size_t max)
+{
+	if (!name || !name[0] || strlen(name) >= max)
+		return 0;
+	if (name[0] == '_' && name[1] == '_')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!name_char((unsigned char)*p, p == name, colon))
+			return 0;
+	return 1;
+}
+
+int pf_valid_metric_name(const char *name)
+{
+	return valid_name(name, 1, PF_NAME_MAX);
+}
+
+int pf_valid_label_name(const char *name)
+{
+	return valid_name(name, 0, PF_LABEL_NAME_MAX);
+}
+
+/* Length of the strict UTF-8 sequence (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF) at p, or 0 if it is invalid. */
+size_t pf_utf8_seq(const char *s, size_t avail)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned c = p[0], min;
+	size_t n;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xE0) == 0xC0)
+		n = 1, min = 0x80, c &= 0x1F;
+	else if ((c & 0xF0) == 0xE0)
+		n = 2, min = 0x800, c &= 0x0F;
+	else if ((c & 0xF8) == 0xF0)
+		n = 3, min = 0x10000, c &= 0x07;
+	else
+		return 0;
+	if (avail <= n)
+		return 0;
+	for (size_t i = 1; i <= n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	return n + 1;
+}
+
+int pf_valid_utf8(const char *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = pf_utf8_seq(s + i, len - i)) == 0)
+			return 0;
+	return 1;
+}
+
+/* Label values, each NUL-terminated, back to back: the series key. */
+int pf_encode_key(const char *const *values, int n, char *key, size_t cap)
+{
+	size_t len = 0;
+	for (int i = 0; i < n; i++) {
+		if (!values || !values[i])
+			return -1;
+		size_t l = strlen(values[i]);
+		if (!pf_valid_utf8(values[i], l) || len + l + 1 > cap)
+			return -1;
+		memcpy(key + len, values[i], l + 1);
+		len += l + 1;
+	}
+	return (int)len;
+}

@@ -1,0 +1,64 @@
+/*
+ * proc.c — who a process is, read from Linux /proc.
+ *
+ * A worker incarnation is (boot id, pid, start time): pids are reused, and a
+ * reused pid has another start time, so a new process is never mistaken for
+ * a dead worker whose staging file is still on disk.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "stage.h"
+
+/* Field 22 of /proc/PID/stat, counted after the ")" that ends the command
+ * name, which may itself contain spaces and parentheses. */
+int proc_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	/* after ")": field 3 (state) is the first; field 22 is the 20th after it */
+	p++;
+	for (int field = 2; field < 21; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	unsigned long long v;
+	if (sscanf(p, " %llu", &v) != 1)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int proc_boot_id(char *out, size_t len)
+{
+	FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!fp)
+		return -1;
+	char *ok = fgets(out, (int)len, fp);
+	fclose(fp);
+	if (!ok)
+		return -1;
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
+int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id)
+{
+	char boot[STAGE_BOOT_ID_MAX];
+	uint64_t st;
+	if (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0)
+		return 0;
+	if (pid <= 0 || proc_start_time((pid_t)pid, &st) != 0)
+		return 0;
+	return st == start_time;
+}

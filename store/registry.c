@@ -1,0 +1,320 @@
+/*
+ * registry.c — the public recording API (promfcgi.h): a process's families,
+ * its series handles, and the staging file they write to.
+ *
+ * One process has one registry.  A handle (pf_series) is the slot of a
+ * series in the staging file; resolving it costs a hash lookup once, and
+ * recording through it is a few memory stores.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collect.h"
+#include "db.h"
+#include "log.h"
+#include "names.h"
+#include "promfcgi.h"
+#include "stage.h"
+
+const double pf_default_buckets[] = {.005, .01, .025, .05, .075, .1, .25,
+                                     .5,   .75, 1,   2.5,  5,   7.5, 10};
+const int pf_default_nbuckets = sizeof pf_default_buckets / sizeof pf_default_buckets[0];
+
+struct pf_family {
+	uint32_t index; /* in the staging file */
+	struct stage_family def;
+};
+
+struct pf_series {
+	struct pf_family *family;
+	uint32_t cell;
+};
+
+#define HASH_SIZE (2 * STAGE_MAX_SLOTS) /* power of two, load <= 0.5 */
+
+static struct {
+	struct stage stage;
+	char db_path[4096];
+	int open;
+	struct pf_family families[STAGE_MAX_FAMILIES];
+	uint32_t nfamilies;
+	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
+	int32_t hash[HASH_SIZE];                   /* slot + 1; 0 is empty */
+	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
+} reg;
+
+int pf_family_cells(int type, int nbuckets)
+{
+	return type == PF_HISTOGRAM ? nbuckets + 2 : 1;
+}
+
+/* SQLite will not use fds 0-2 (a stray write could hit the socket), and
+ * FastCGI servers may start workers with 1 and 2 closed. */
+static void keep_std_fds_open(void)
+{
+	for (int fd = 1; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", O_RDWR);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+}
+
+static void define_own_families(void)
+{
+	static const char *const labels[] = {"op", NULL};
+	pf_family *f = pf_counter("promfcgi_store_errors_total",
+	                          "Errors of the metrics store, by operation.", labels);
+	for (int op = 0; op < PF_OP_COUNT; op++) {
+		const char *v[] = {pf_op_names[op], NULL};
+		reg.errors[op] = pf_with(f, v);
+	}
+}
+
+void pf_count_error(enum pf_op op)
+{
+	if (op < PF_OP_COUNT)
+		pf_inc(reg.errors[op]);
+}
+
+int pf_open(const char *db_path)
+{
+	if (reg.open)
+		return 0;
+	keep_std_fds_open();
+	if (!db_path || !db_path[0])
+		db_path = getenv("PROMFCGI_DB");
+	if (!db_path || !db_path[0])
+		db_path = PROMFCGI_DEFAULT_DB;
+	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
+	char dir[4096];
+	int rc = 0;
+	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
+		int e = errno;
+		stage_create_anonymous(&reg.stage);
+		reg.open = 1;
+		define_own_families();
+		pf_error(PF_OP_STAGE, "cannot create a staging file in %s: %s; counting in memory only",
+		         dir, strerror(e));
+		return -1;
+	}
+	reg.open = 1;
+	define_own_families();
+	return rc;
+}
+
+const char *pf_db_path(void)
+{
+	return reg.db_path;
+}
+
+int pf_close(void)
+{
+	if (!reg.open)
+		return 0;
+	int rc = -1;
+	if (reg.stage.path[0]) {
+		struct stage_snapshot snap;
+		struct db *db;
+		char err[256];
+		if (db_open(reg.db_path, 1000, &db, err, sizeof err) != 0) {
+			pf_error(PF_OP_OPEN, "%s", err);
+		} else {
+			if (stage_snapshot(reg.stage.path, &snap) == 0) {
+				/* retire in the fold's transaction, unlink, then forget: a
+				 * crash between leaves a retired row, never a refold */
+				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+					unlink(reg.stage.path);
+					db_forget(db, snap.name);
+					rc = 0;
+				} else {
+					pf_error(PF_OP_FOLD, "final fold: %s", db_errmsg(db));
+				}
+				stage_snapshot_free(&snap);
+			}
+			db_close(db);
+		}
+	}
+	stage_destroy(&reg.stage, 0);
+	memset(&reg, 0, sizeof reg);
+	return rc;
+}
+
+static int same_definition(const struct stage_family *a, const struct stage_family *b)
+{
+	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets ||
+	    strcmp(a->help, b->help) != 0)
+		return 0;
+	for (uint32_t i = 0; i < a->nlabels; i++)
+		if (strcmp(a->labels[i], b->labels[i]) != 0)
+			return 0;
+	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
+}
+
+static pf_family *define(int type, const char *name, const char *help, const char *const *labels,
+                         const double *buckets, int nbuckets)
+{
+	struct stage_family def;
+	memset(&def, 0, sizeof def);
+	if (!reg.open || !pf_valid_metric_name(name) || !help || !help[0] ||
+	    strlen(help) >= PF_HELP_MAX || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX)
+		return NULL;
+	def.type = (uint32_t)type;
+	snprintf(def.name, sizeof def.name, "%s", name);
+	snprintf(def.help, sizeof def.help, "%s", help);
+	for (int i = 0; labels && labels[i]; i++) {
+		if (i >= PF_LABELS_MAX || !pf_valid_label_name(labels[i]) ||
+		    (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0))
+			return NULL;
+		for (int j = 0; j < i; j++)
+			if (strcmp(labels[i], labels[j]) == 0)
+				return NULL;
+		snprintf(def.labels[i], sizeof def.labels[i], "%s", labels[i]);
+		def.nlabels++;
+	}
+	for (int i = 0; i < nbuckets; i++) {
+		/* strictly increasing finite bounds; +Inf is always added */
+		if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
+			return NULL;
+		def.buckets[i] = buckets[i];
+	}
+	def.nbuckets = (uint32_t)nbuckets;
+	def.ncells = (uint32_t)pf_family_cells(type, nbuckets);
+	for (uint32_t i = 0; i < reg.nfamilies; i++)
+		if (strcmp(reg.families[i].def.name, name) == 0)
+			return same_definition(&reg.families[i].def, &def) ? &reg.families[i] : NULL;
+	if (reg.nfamilies == STAGE_MAX_FAMILIES)
+		return NULL;
+	int index = stage_add_family(&reg.stage, &def);
+	if (index < 0)
+		return NULL;
+	struct pf_family *f = &reg.families[reg.nfamilies++];
+	f->index = (uint32_t)index;
+	f->def = def;
+	return f;
+}
+
+pf_family *pf_counter(const char *name, const char *help, const char *const *labels)
+{
+	return define(PF_COUNTER, name, help, labels, NULL, 0);
+}
+
+pf_family *pf_gauge(const char *name, const char *help, const char *const *labels)
+{
+	return define(PF_GAUGE, name, help, labels, NULL, 0);
+}
+
+pf_family *pf_histogram(const char *name, const char *help, const char *const *labels,
+                        const double *buckets, int nbuckets)
+{
+	if (!buckets) {
+		buckets = pf_default_buckets;
+		nbuckets = pf_default_nbuckets;
+	}
+	return define(PF_HISTOGRAM, name, help, labels, buckets, nbuckets);
+}
+
+static uint32_t hash_key(uint32_t family, const char *key, int len)
+{
+	uint32_t h = 2166136261u ^ family; /* FNV-1a */
+	for (int i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	return h;
+}
+
+pf_series *pf_with(pf_family *f, const char *const *values)
+{
+	char key[PF_KEY_MAX];
+	if (!f || !reg.stage.f)
+		return NULL;
+	int len = pf_encode_key(values, (int)f->def.nlabels, key, sizeof key);
+	if (len < 0)
+		return NULL;
+	struct stage_file *file = reg.stage.f;
+	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
+	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
+		int32_t slot = reg.hash[h] - 1;
+		if (slot < 0)
+			break;
+		struct stage_slot *s = &file->slots[slot];
+		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
+			return &reg.series[slot];
+	}
+	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
+	if (slot < 0)
+		return NULL;
+	reg.hash[h] = slot + 1;
+	reg.series[slot].family = f;
+	reg.series[slot].cell = file->slots[slot].cell;
+	return &reg.series[slot];
+}
+
+void pf_begin(void)
+{
+	reg.stage.depth++;
+}
+
+void pf_commit(void)
+{
+	if (reg.stage.depth > 0 && --reg.stage.depth == 0)
+		stage_commit(&reg.stage);
+}
+
+/* Applies one change, inside the caller's pf_begin/pf_commit if any. */
+static int change(int rc)
+{
+	if (reg.stage.depth == 0)
+		stage_commit(&reg.stage);
+	return rc;
+}
+
+int pf_add(pf_series *s, double v)
+{
+	if (!s || isnan(v))
+		return -1;
+	if (s->family->def.type == PF_HISTOGRAM || (s->family->def.type == PF_COUNTER && v < 0))
+		return -1;
+	return change(stage_add(&reg.stage, s->cell, v));
+}
+
+int pf_inc(pf_series *s)
+{
+	return pf_add(s, 1.0);
+}
+
+int pf_dec(pf_series *s)
+{
+	if (!s || s->family->def.type != PF_GAUGE)
+		return -1;
+	return change(stage_add(&reg.stage, s->cell, -1.0));
+}
+
+int pf_set(pf_series *s, double v)
+{
+	if (!s || s->family->def.type != PF_GAUGE)
+		return -1;
+	return change(stage_assign(&reg.stage, s->cell, v));
+}
+
+int pf_observe(pf_series *s, double v)
+{
+	if (!s || s->family->def.type != PF_HISTOGRAM || isnan(v))
+		return -1;
+	const struct stage_family *d = &s->family->def;
+	uint32_t b = 0;
+	while (b < d->nbuckets && v > d->buckets[b])
+		b++;
+	int rc = stage_add(&reg.stage, s->cell + b, 1.0);
+	if (rc == 0)
+		rc = stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	return change(rc);
+}

@@ -1,0 +1,234 @@
+/*
+ * scrape.c — what one scrape does to the store, in order:
+ *   1. fold every staging file: live incarnations up to the moment, dead
+ *      ones for the last time (retire, unlink, forget: see db.h);
+ *   2. forget incarnations whose file is gone;
+ *   3. read the aggregate of counters and histograms;
+ *   4. add the gauges of live incarnations, summed per series.
+ * So counters keep dead workers' counts, gauges count live workers only,
+ * and neither the store nor the scrape grows with the number of restarts.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collect.h"
+#include "db.h"
+#include "log.h"
+#include "scrape.h"
+#include "stage.h"
+
+/* Kept open between scrapes; reopened on error or for another store. */
+static struct db *scrape_db;
+static char scrape_path[4096];
+
+struct live_list {
+	struct stage_snapshot *snaps;
+	size_t n, cap;
+};
+
+static void reset_db(void)
+{
+	db_close(scrape_db);
+	scrape_db = NULL;
+}
+
+/* Folds one staging file; a live one's snapshot is kept for its gauges. */
+static void scrape_file(const char *path, struct live_list *live)
+{
+	struct stage_snapshot snap;
+	if (stage_snapshot(path, &snap) != 0) {
+		pf_error(PF_OP_READ, "unreadable staging file %s", path);
+		return;
+	}
+	int rc = db_fold(scrape_db, &snap, !snap.live);
+	if (rc == DB_FOLD_ERROR) {
+		pf_error(PF_OP_FOLD, "%s: %s", snap.name, db_errmsg(scrape_db));
+	} else if (!snap.live) {
+		unlink(path);
+		db_forget(scrape_db, snap.name);
+	}
+	if (snap.live && live->n < live->cap) {
+		live->snaps[live->n++] = snap;
+		return;
+	}
+	stage_snapshot_free(&snap);
+}
+
+static int fold_dir(const char *dir, struct live_list *live)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0; /* no worker has started yet */
+	struct dirent *e;
+	char path[4096 + 256];
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "w-", 2) != 0)
+			continue;
+		if (live->n == live->cap) {
+			size_t cap = live->cap ? live->cap * 2 : 16;
+			struct stage_snapshot *s = realloc(live->snaps, cap * sizeof *s);
+			if (!s)
+				break;
+			live->snaps = s;
+			live->cap = cap;
+		}
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		scrape_file(path, live);
+	}
+	closedir(d);
+	return 0;
+}
+
+struct orphan_ctx {
+	const char *dir;
+};
+
+static int forget_orphan(void *arg, const char *name)
+{
+	const struct orphan_ctx *ctx = arg;
+	char path[4096 + 256];
+	snprintf(path, sizeof path, "%s/%s", ctx->dir, name);
+	if (access(path, F_OK) != 0)
+		db_forget(scrape_db, name);
+	return 0;
+}
+
+static struct pf_family_data *find_family(struct pf_collection *c, const char *name)
+{
+	size_t lo = 0, hi = c->nfamilies; /* sorted by name (ORDER BY name) */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strcmp(c->families[mid].name, name);
+		if (cmp == 0)
+			return &c->families[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int add_gauge(struct pf_family_data *f, const struct stage_slot *slot, double v)
+{
+	for (size_t i = 0; i < f->nseries; i++)
+		if (f->series[i].keylen == slot->keylen &&
+		    memcmp(f->series[i].key, slot->key, slot->keylen) == 0) {
+			f->series[i].cells[0] += v;
+			return 0;
+		}
+	if (f->nseries == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 8;
+		struct pf_series_data *s = realloc(f->series, cap * sizeof *s);
+		if (!s)
+			return -1;
+		f->series = s;
+		f->cap = cap;
+	}
+	struct pf_series_data *s = &f->series[f->nseries];
+	s->keylen = slot->keylen;
+	s->key = malloc(slot->keylen ? slot->keylen : 1);
+	s->cells = malloc(sizeof(double));
+	if (!s->key || !s->cells) {
+		free(s->key);
+		free(s->cells);
+		return -1;
+	}
+	memcpy(s->key, slot->key, slot->keylen);
+	s->cells[0] = v;
+	f->nseries++;
+	return 0;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+	const struct pf_series_data *x = a, *y = b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static int add_live_gauges(struct pf_collection *c, const struct live_list *live)
+{
+	for (size_t i = 0; i < live->n; i++) {
+		const struct stage_snapshot *s = &live->snaps[i];
+		for (uint32_t j = 0; j < s->nslots; j++) {
+			const struct stage_slot *slot = &s->slots[j];
+			if (slot->family >= s->nfamilies || slot->cell >= s->ncells)
+				continue;
+			const struct stage_family *sf = &s->families[slot->family];
+			struct pf_family_data *f = sf->type == PF_GAUGE ? find_family(c, sf->name) : NULL;
+			if (f && f->type == PF_GAUGE && f->nlabels == (int)sf->nlabels &&
+			    add_gauge(f, slot, s->cells[slot->cell]) != 0)
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (c->families[i].type == PF_GAUGE && c->families[i].nseries > 1)
+			qsort(c->families[i].series, c->families[i].nseries,
+			      sizeof c->families[i].series[0], cmp_series);
+	return 0;
+}
+
+int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len)
+{
+	char dir[4096];
+	memset(out, 0, sizeof *out);
+	if (stage_dir(db_path, dir, sizeof dir) != 0) {
+		snprintf(reason, len, "store path too long");
+		return -1;
+	}
+	if (scrape_db && strcmp(scrape_path, db_path) != 0)
+		reset_db();
+	snprintf(scrape_path, sizeof scrape_path, "%s", db_path);
+	if (!scrape_db && db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len) != 0) {
+		pf_error(PF_OP_OPEN, "%s", reason);
+		return -1;
+	}
+	struct live_list live = {0};
+	fold_dir(dir, &live);
+	struct orphan_ctx ctx = {dir};
+	db_each_incarnation(scrape_db, forget_orphan, &ctx);
+	int rc = db_read(scrape_db, out);
+	if (rc != 0) {
+		snprintf(reason, len, "cannot read the store: %s", db_errmsg(scrape_db));
+		pf_error(PF_OP_READ, "%s", reason);
+		reset_db();
+	} else if (add_live_gauges(out, &live) != 0) {
+		snprintf(reason, len, "out of memory");
+		pf_collection_free(out);
+		rc = -1;
+	}
+	for (size_t i = 0; i < live.n; i++)
+		stage_snapshot_free(&live.snaps[i]);
+	free(live.snaps);
+	return rc;
+}
+
+void pf_scrape_close(void)
+{
+	reset_db();
+}
+
+void pf_collection_free(struct pf_collection *c)
+{
+	for (size_t i = 0; i < c->nfamilies; i++) {
+		struct pf_family_data *f = &c->families[i];
+		for (size_t j = 0; j < f->nseries; j++) {
+			free(f->series[j].key);
+			free(f->series[j].cells);
+		}
+		for (int j = 0; f->labels && j < f->nlabels; j++)
+			free(f->labels[j]);
+		free(f->labels);
+		free(f->series);
+		free(f->name);
+		free(f->help);
+		free(f->buckets);
+	}
+	free(c->families);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,21 @@
+/*
+ * scrape.h — fold the staging files and collect every family for /metrics.
+ */
+#ifndef PROMFCGI_SCRAPE_H
+#define PROMFCGI_SCRAPE_H
+
+#include <stddef.h>
+
+#include "collect.h"
+
+/* How long a scrape waits for a worker holding the store's write lock. */
+#define PF_SCRAPE_BUSY_MS 2000
+
+/* Fills out; on error returns -1 with a one-line reason. */
+int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len);
+void pf_scrape_close(void);
+
+/* The store path this process opened with pf_open (registry.c). */
+const char *pf_db_path(void);
+
+#endif

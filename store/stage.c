@@ -1,0 +1,290 @@
+/*
+ * stage.c — create, write and read staging files (see stage.h for the
+ * layout and the publication rules).
+ *
+ * The writer is the one thread of one process.  Recording is a few stores
+ * into shared pages: no system call, no lock, nothing that can block.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stage.h"
+
+int stage_dir(const char *db_path, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s.stage", db_path);
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static void stage_init_header(struct stage_file *f)
+{
+	f->hdr.magic = STAGE_MAGIC;
+	f->hdr.version = STAGE_VERSION;
+	f->hdr.pid = getpid();
+	if (proc_start_time(getpid(), &f->hdr.start_time) != 0)
+		f->hdr.start_time = 0;
+	if (proc_boot_id(f->hdr.boot_id, sizeof f->hdr.boot_id) != 0)
+		f->hdr.boot_id[0] = '\0';
+}
+
+/* The file is built under a temporary name and renamed into place, so a
+ * scanner never sees a file without its header. */
+int stage_create(struct stage *s, const char *dir)
+{
+	memset(s, 0, sizeof *s);
+	if (mkdir(dir, 0770) != 0 && errno != EEXIST)
+		return -1;
+	uint64_t start = 0;
+	char boot[STAGE_BOOT_ID_MAX] = "";
+	proc_start_time(getpid(), &start);
+	proc_boot_id(boot, sizeof boot);
+	char tmp[4096 + 64];
+	int n = snprintf(s->path, sizeof s->path, "%s/w-%.8s-%ld-%llu", dir, boot,
+	                 (long)getpid(), (unsigned long long)start);
+	if (n < 0 || (size_t)n >= sizeof s->path)
+		return -1;
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld", dir, (long)getpid());
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+	if (fd < 0)
+		return -1;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, sizeof(struct stage_file)) == 0)
+		p = mmap(NULL, sizeof(struct stage_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED || (s->f = p, stage_init_header(s->f), rename(tmp, s->path) != 0)) {
+		int e = errno;
+		if (p != MAP_FAILED)
+			munmap(p, sizeof(struct stage_file));
+		unlink(tmp);
+		s->f = NULL;
+		s->path[0] = '\0';
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* Keeps counting in memory when no file can be made: the app must go on. */
+void stage_create_anonymous(struct stage *s)
+{
+	memset(s, 0, sizeof *s);
+	void *p = mmap(NULL, sizeof(struct stage_file), PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	s->f = p;
+	stage_init_header(s->f);
+}
+
+void stage_destroy(struct stage *s, int unlink_file)
+{
+	if (s->f)
+		munmap(s->f, sizeof(struct stage_file));
+	if (unlink_file && s->path[0])
+		unlink(s->path);
+	memset(s, 0, sizeof *s);
+}
+
+/* A change with no values still moves seq on, so readers notice new
+ * families and series (folds skip incarnations whose seq is unchanged). */
+static void stage_bump(struct stage *s)
+{
+	atomic_fetch_add_explicit(&s->f->hdr.seq, 2, memory_order_release);
+}
+
+int stage_add_family(struct stage *s, const struct stage_family *def)
+{
+	if (!s->f)
+		return -1;
+	uint32_t n = atomic_load_explicit(&s->f->hdr.nfamilies, memory_order_relaxed);
+	if (n >= STAGE_MAX_FAMILIES)
+		return -1;
+	s->f->families[n] = *def;
+	atomic_store_explicit(&s->f->hdr.nfamilies, n + 1, memory_order_release);
+	stage_bump(s);
+	return (int)n;
+}
+
+int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keylen)
+{
+	if (!s->f)
+		return -1;
+	struct stage_header *h = &s->f->hdr;
+	uint32_t n = atomic_load_explicit(&h->nslots, memory_order_relaxed);
+	uint32_t cell = atomic_load_explicit(&h->ncells, memory_order_relaxed);
+	uint32_t need = s->f->families[fam].ncells;
+	if (n >= STAGE_MAX_SLOTS || need > STAGE_MAX_CELLS - cell || keylen > PF_KEY_MAX) {
+		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+		return -1;
+	}
+	struct stage_slot *slot = &s->f->slots[n];
+	slot->family = fam;
+	slot->cell = cell;
+	slot->keylen = keylen;
+	memcpy(slot->key, key, keylen);
+	/* cells first, then the slot: a reader that sees the slot sees its cells */
+	atomic_store_explicit(&h->ncells, cell + need, memory_order_release);
+	atomic_store_explicit(&h->nslots, n + 1, memory_order_release);
+	stage_bump(s);
+	return (int)n;
+}
+
+static struct stage_log_entry *stage_pending(struct stage *s, uint32_t cell)
+{
+	for (uint32_t i = 0; i < s->npending; i++)
+		if (s->pending[i].cell == cell)
+			return &s->pending[i];
+	if (s->npending == STAGE_LOG_MAX)
+		return NULL;
+	struct stage_log_entry *e = &s->pending[s->npending++];
+	e->cell = cell;
+	e->value = s->f->cells[cell];
+	return e;
+}
+
+int stage_add(struct stage *s, uint32_t cell, double delta)
+{
+	struct stage_log_entry *e = s->f ? stage_pending(s, cell) : NULL;
+	if (!e)
+		return -1;
+	e->value += delta;
+	return 0;
+}
+
+int stage_assign(struct stage *s, uint32_t cell, double value)
+{
+	struct stage_log_entry *e = s->f ? stage_pending(s, cell) : NULL;
+	if (!e)
+		return -1;
+	e->value = value;
+	return 0;
+}
+
+void stage_commit(struct stage *s)
+{
+	if (!s->f || s->npending == 0)
+		return;
+	struct stage_header *h = &s->f->hdr;
+	memcpy(h->log, s->pending, s->npending * sizeof s->pending[0]);
+	h->nlog = s->npending;
+	uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
+	atomic_store_explicit(&h->seq, seq + 1, memory_order_release); /* log valid */
+	atomic_thread_fence(memory_order_release);
+	for (uint32_t i = 0; i < s->npending; i++)
+		s->f->cells[s->pending[i].cell] = s->pending[i].value;
+	atomic_store_explicit(&h->seq, seq + 2, memory_order_release);
+	s->npending = 0;
+}
+
+/* Test hook: leaves the file as a kill after napply of the pending cell
+ * writes would, to prove that readers replay the log (tests/unit). */
+void stage_commit_torn(struct stage *s, uint32_t napply)
+{
+	struct stage_header *h = &s->f->hdr;
+	memcpy(h->log, s->pending, s->npending * sizeof s->pending[0]);
+	h->nlog = s->npending;
+	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
+	for (uint32_t i = 0; i < napply && i < s->npending; i++)
+		s->f->cells[s->pending[i].cell] = s->pending[i].value;
+}
+
+/* Replays the redo log of a change that a killed writer left half done. */
+static void stage_replay(const struct stage_header *h, double *cells, uint32_t ncells)
+{
+	uint32_t n = h->nlog < STAGE_LOG_MAX ? h->nlog : STAGE_LOG_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		if (h->log[i].cell < ncells)
+			cells[h->log[i].cell] = h->log[i].value;
+}
+
+static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
+{
+	const struct stage_header *h = &f->hdr;
+	/* The writer holds seq odd for a few stores; odd for longer means it is
+	 * descheduled or dead, and liveness tells which. */
+	for (int attempt = 0; attempt < 20000; attempt++) {
+		uint64_t s1 = atomic_load_explicit(&h->seq, memory_order_acquire);
+		if (s1 & 1) {
+			if (attempt < 100 || (snap->live = proc_is_live(h->pid, h->start_time, h->boot_id))) {
+				sched_yield();
+				continue;
+			}
+		}
+		snap->nfamilies = atomic_load_explicit(&h->nfamilies, memory_order_acquire);
+		snap->nslots = atomic_load_explicit(&h->nslots, memory_order_acquire);
+		snap->ncells = atomic_load_explicit(&h->ncells, memory_order_acquire);
+		snap->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+		if (snap->nfamilies > STAGE_MAX_FAMILIES || snap->nslots > STAGE_MAX_SLOTS ||
+		    snap->ncells > STAGE_MAX_CELLS)
+			return -1;
+		memcpy(snap->families, f->families, snap->nfamilies * sizeof f->families[0]);
+		memcpy(snap->slots, f->slots, snap->nslots * sizeof f->slots[0]);
+		memcpy(snap->cells, f->cells, snap->ncells * sizeof f->cells[0]);
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t s2 = atomic_load_explicit(&h->seq, memory_order_acquire);
+		if (s1 != s2)
+			continue;
+		snap->seq = s1;
+		if (s1 & 1) { /* a killed writer's change: finish it in our copy */
+			stage_replay(h, snap->cells, snap->ncells);
+			snap->seq = s1 + 1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int stage_snapshot(const char *path, struct stage_snapshot *snap)
+{
+	memset(snap, 0, sizeof *snap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	void *p = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct stage_file))
+		p = mmap(NULL, sizeof(struct stage_file), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	const struct stage_file *f = p;
+	int rc = -1;
+	if (f->hdr.magic == STAGE_MAGIC && f->hdr.version == STAGE_VERSION) {
+		snprintf(snap->path, sizeof snap->path, "%s", path);
+		const char *base = strrchr(path, '/');
+		snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
+		snap->pid = f->hdr.pid;
+		snap->start_time = f->hdr.start_time;
+		memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
+		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
+		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
+		snap->families = malloc(sizeof f->families);
+		snap->slots = malloc(sizeof f->slots);
+		snap->cells = malloc(sizeof f->cells);
+		if (snap->families && snap->slots && snap->cells)
+			rc = stage_copy(f, snap);
+	}
+	munmap(p, sizeof(struct stage_file));
+	if (rc != 0)
+		stage_snapshot_free(snap);
+	return rc;
+}
+
+void stage_snapshot_free(struct stage_snapshot *snap)
+{
+	free(snap->families);
+	free(snap->slots);
+	free(snap->cells);
+	snap->families = NULL;
+	snap->slots = NULL;
+	snap->cells = NULL;
+}

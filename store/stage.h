@@ -1,0 +1,138 @@
+/*
+ * stage.h — a worker incarnation's staging file: the crash-safe, lock-free
+ * place where one process accumulates its metric totals.
+ *
+ * Layout (fixed, native byte order; same host only):
+ *   header | families[STAGE_MAX_FAMILIES] | slots[STAGE_MAX_SLOTS] | cells[STAGE_MAX_CELLS]
+ * Cells hold totals *cumulative since the incarnation began* (never deltas),
+ * so folding them is idempotent: the store adds staged - already_folded.
+ *
+ * Publication: a family or slot is written first, then its count is raised
+ * with a release store; readers load counts with acquire.  Values change only
+ * through stage_commit(): the new values are written to a redo log in the
+ * header, seq becomes odd, the cells are written, seq becomes even.  A live
+ * reader retries while seq is odd or changed (a seqlock); a reader of a dead
+ * incarnation whose seq is odd replays the log, so a kill at any instant
+ * leaves either all or none of a change.
+ */
+#ifndef PROMFCGI_STAGE_H
+#define PROMFCGI_STAGE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "promfcgi.h"
+
+#define STAGE_MAGIC 0x31474650u /* "PFG1" */
+#define STAGE_VERSION 1u
+#define STAGE_MAX_FAMILIES 64
+#define STAGE_MAX_SLOTS 4096
+#define STAGE_MAX_CELLS 65536
+#define STAGE_LOG_MAX 32
+#define STAGE_BOOT_ID_MAX 40
+
+struct stage_family {
+	uint32_t type;
+	uint32_t nlabels;
+	uint32_t nbuckets;
+	uint32_t ncells; /* cells per series */
+	char name[PF_NAME_MAX];
+	char help[PF_HELP_MAX];
+	char labels[PF_LABELS_MAX][PF_LABEL_NAME_MAX];
+	double buckets[PF_BUCKETS_MAX];
+};
+
+struct stage_slot {
+	uint32_t family;
+	uint32_t cell; /* index of the first cell */
+	uint32_t keylen;
+	uint32_t pad;
+	char key[PF_KEY_MAX]; /* label values, each NUL-terminated */
+};
+
+struct stage_log_entry {
+	uint32_t cell;
+	uint32_t pad;
+	double value; /* the cell's new value */
+};
+
+struct stage_header {
+	uint32_t magic;
+	uint32_t version;
+	int64_t pid;
+	uint64_t start_time; /* clock ticks after boot, /proc/PID/stat field 22 */
+	char boot_id[STAGE_BOOT_ID_MAX];
+	_Atomic uint32_t nfamilies;
+	_Atomic uint32_t nslots;
+	_Atomic uint32_t ncells;
+	_Atomic uint32_t dropped; /* series refused for lack of room */
+	_Atomic uint64_t seq;
+	uint32_t nlog;
+	uint32_t pad;
+	struct stage_log_entry log[STAGE_LOG_MAX];
+};
+
+struct stage_file {
+	struct stage_header hdr;
+	struct stage_family families[STAGE_MAX_FAMILIES];
+	struct stage_slot slots[STAGE_MAX_SLOTS];
+	double cells[STAGE_MAX_CELLS];
+};
+
+/* A process's own, writable staging area. */
+struct stage {
+	struct stage_file *f;
+	char path[4096]; /* "" when anonymous (not persisted) */
+	struct stage_log_entry pending[STAGE_LOG_MAX];
+	uint32_t npending;
+	int depth; /* pf_begin nesting */
+};
+
+/* A consistent copy of an incarnation's file, taken by a reader. */
+struct stage_snapshot {
+	char path[4096];
+	char name[256]; /* file name: the incarnation's identity in the store */
+	int64_t pid;
+	uint64_t start_time;
+	char boot_id[STAGE_BOOT_ID_MAX];
+	uint64_t seq;
+	uint32_t nfamilies, nslots, ncells, dropped;
+	struct stage_family *families;
+	struct stage_slot *slots;
+	double *cells;
+	int live;
+};
+
+/* The staging directory for a store: "<db_path>.stage". */
+int stage_dir(const char *db_path, char *out, size_t len);
+
+int stage_create(struct stage *s, const char *dir);
+void stage_create_anonymous(struct stage *s);
+void stage_destroy(struct stage *s, int unlink_file);
+
+/* Appends family *def (with ncells set); returns its index or -1 if full. */
+int stage_add_family(struct stage *s, const struct stage_family *def);
+/* Allocates a series of family fam with key; returns slot index or -1. */
+int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keylen);
+
+/* Records cell += delta (or = value) into the pending change. */
+int stage_add(struct stage *s, uint32_t cell, double delta);
+int stage_assign(struct stage *s, uint32_t cell, double value);
+/* Publishes the pending change atomically. */
+void stage_commit(struct stage *s);
+
+/* Test hook: a commit interrupted after napply cell writes. */
+void stage_commit_torn(struct stage *s, uint32_t napply);
+
+/* Copies the incarnation file at path; live tells whether its process runs.
+ * Returns 0, or -1 (not a staging file, unreadable, or busy for too long). */
+int stage_snapshot(const char *path, struct stage_snapshot *snap);
+void stage_snapshot_free(struct stage_snapshot *snap);
+
+/* Process identity helpers (Linux /proc). */
+int proc_start_time(pid_t pid, uint64_t *out);
+int proc_boot_id(char *out, size_t len);
+int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id);
+
+#endif

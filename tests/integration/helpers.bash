@@ -1,0 +1,177 @@
+# Helpers for the integration tests (bats 1.8). Needs curl, jq, python3, prometheus, promtool, ab.
+# PROMFCGI_BIN_DIR selects the directory holding app/hello.fcgi and metrics/metrics.fcgi
+# (default: the repo top); PROMFCGI_WORKERS the number of app workers (default 4).
+bats_load_library bats-support
+bats_load_library bats-assert
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN_DIR=${PROMFCGI_BIN_DIR:-$TOP}
+WORKERS=${PROMFCGI_WORKERS:-4}
+
+# A port nobody has bound on 127.0.0.1. 20000-32767 stays below Linux's ephemeral range, so the
+# tens of thousands of client sockets ab leaves in TIME_WAIT cannot collide with it.
+free_port() {
+    python3 -c '
+import random, socket
+for _ in range(500):
+    p = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("free_port: no free port found")
+'
+}
+
+# Poll CMD... up to $1 times, 0.1 s apart; succeed as soon as it does.
+retry() {
+    local n=$1 i; shift
+    for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+
+# start_stack SERVER: run scripts/stack in the background on a free port with a fresh RUNDIR and
+# DB; sets and exports PORT, BASE, STACK_PID, STACK_DIR, STACK_DB.
+start_stack() {
+    local server=$1 attempt
+    for attempt in 1 2 3; do   # another process may grab the port between free_port and bind
+        STACK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/stack-$server.XXXXXX")
+        STACK_DB=$STACK_DIR/db/promfcgi.db
+        PORT=$(free_port)
+        BASE=http://127.0.0.1:$PORT
+        # 3>&- : bats waits for fd 3 to close; a background child holding it would hang the run.
+        "$TOP/scripts/stack" "$server" "$PORT" "$WORKERS" "$STACK_DB" "$STACK_DIR/run" "$BIN_DIR" \
+            >"$STACK_DIR/stack.log" 2>&1 3>&- &
+        STACK_PID=$!
+        export PORT BASE STACK_PID STACK_DIR STACK_DB
+        # stack prints "ready" once the port answers; it exits on any startup failure.
+        retry 600 _stack_ready_or_dead
+        if grep -q ' ready$' "$STACK_DIR/stack.log"; then return 0; fi
+        if ! _gone "$STACK_PID"; then
+            kill -TERM "$STACK_PID"; cat "$STACK_DIR/stack.log" >&2
+            echo "start_stack: $server not ready after 60 s" >&2; return 1
+        fi
+        echo "start_stack: attempt $attempt failed:" >&2; cat "$STACK_DIR/stack.log" >&2
+    done
+    return 1
+}
+_stack_ready_or_dead() {
+    grep -q ' ready$' "$STACK_DIR/stack.log" || _gone "$STACK_PID"
+}
+
+# Processes that belong to the stack: command line mentions STACK_DIR (stack, web server) or the
+# environment carries its PROMFCGI_DB (workers). Pure bash: no helper process can match itself.
+stack_procs() {
+    local d args envs e
+    for d in /proc/[0-9]*; do
+        [[ ${d#/proc/} == "$BASHPID" ]] && continue
+        args=(); mapfile -d '' args 2>/dev/null <"$d/cmdline" || continue
+        if [[ "${args[*]}" == *"$STACK_DIR"* ]]; then echo "${d#/proc/} ${args[*]}"; continue; fi
+        envs=(); mapfile -d '' envs 2>/dev/null <"$d/environ" || continue
+        for e in "${envs[@]}"; do
+            [[ $e == "PROMFCGI_DB=$STACK_DB" ]] && { echo "${d#/proc/} ${args[*]}"; break; }
+        done
+    done
+    return 0
+}
+
+# stop_stack: SIGTERM the stack and fail unless it and every process it started are gone.
+stop_stack() {
+    [[ -n ${STACK_PID:-} ]] || return 0
+    kill -TERM "$STACK_PID" 2>/dev/null || true
+    if ! retry 300 _stack_gone; then
+        kill -KILL "$STACK_PID" 2>/dev/null || true
+        echo "stop_stack: stack pid $STACK_PID still running after 30 s" >&2; return 1
+    fi
+    local left
+    left=$(stack_procs)
+    if [[ -n $left ]]; then
+        echo "stop_stack: processes left behind:" >&2; echo "$left" >&2
+        return 1
+    fi
+}
+# A zombie still answers kill -0; look at the process state instead.
+_gone() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    st=${st##*) }; [[ ${st%% *} == Z ]]
+}
+_stack_gone() { _gone "$STACK_PID"; }
+
+# start_prometheus: a real Prometheus scraping $PORT/metrics every second; sets PROM, PROM_PID.
+start_prometheus() {
+    PROM_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/prom.XXXXXX")
+    PPORT=$(free_port)
+    PROM=http://127.0.0.1:$PPORT
+    cat >"$PROM_DIR/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: promfcgi
+    static_configs:
+      - targets: ["127.0.0.1:$PORT"]
+YML
+    prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
+        >"$PROM_DIR/prometheus.log" 2>&1 3>&- &
+    PROM_PID=$!
+    export PROM PROM_PID PROM_DIR
+    if ! retry 600 curl -sf -o /dev/null "$PROM/-/ready"; then
+        cat "$PROM_DIR/prometheus.log" >&2; echo "start_prometheus: not ready after 60 s" >&2
+        return 1
+    fi
+}
+
+stop_prometheus() {
+    [[ -n ${PROM_PID:-} ]] || return 0
+    kill -TERM "$PROM_PID" 2>/dev/null || true
+    retry 300 _prom_gone || kill -KILL "$PROM_PID" 2>/dev/null || true
+}
+_prom_gone() { _gone "$PROM_PID"; }
+
+# prom_query EXPR: value of an instant query with one result (scalar or one-element vector);
+# prints nothing when the result is empty.
+prom_query() {
+    curl -sfG --max-time 5 --data-urlencode "query=$1" "$PROM/api/v1/query" | jq -r '
+        if .status != "success" then error("query failed")
+        elif .data.resultType == "scalar" then .data.result[1]
+        elif (.data.result | length) == 1 then .data.result[0].value[1]
+        elif (.data.result | length) == 0 then empty
+        else error("more than one series") end'
+}
+
+# metric_sum NAME [LABEL="VALUE"...]: sum of the samples of NAME on $BASE/metrics whose labels
+# include all the given pairs (written exactly as exposed). Prints 0 when nothing matches.
+metric_sum() {
+    local page
+    page=$(curl -sf --max-time 10 "$BASE/metrics") || { echo "metric_sum: scrape failed" >&2; return 1; }
+    awk -v name="$1" -v filters="${*:2}" '
+        BEGIN { n = split(filters, f, " ") }
+        /^#/ || NF == 0 { next }
+        {
+            if ((i = index($0, "{")) > 0) {
+                nm = substr($0, 1, i - 1); rest = substr($0, i + 1)
+                j = index(rest, "}"); lbl = substr(rest, 1, j - 1); rest = substr(rest, j + 1)
+            } else { nm = $1; lbl = ""; rest = substr($0, length($1) + 1) }
+            if (nm != name) next
+            for (k = 1; k <= n; k++) if (index("," lbl ",", "," f[k] ",") == 0) next
+            split(rest, v, " "); sum += v[1]
+        }
+        END { printf "%.15g\n", sum }' <<<"$page"
+}
+
+# metric_value 'NAME{a="x",b="y"}': metric_sum with the labels as filters.
+metric_value() {
+    local name=${1%%\{*} lbl=
+    [[ $1 == *\{* ]] && { lbl=${1#*\{}; lbl=${lbl%\}}; }
+    # shellcheck disable=SC2086 # split the label list on commas into filters
+    metric_sum "$name" ${lbl//,/ }
+}

@@ -1,0 +1,41 @@
+/*
+ * main.c — runs every unit test in its own child process and prints the
+ * line `N passed, M failed`.  An argument runs only tests whose name
+ * contains it.
+ */
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+int test_failures;
+
+static const struct test *const suites[] = {names_tests, render_tests, route_tests, store_tests};
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+		for (const struct test *t = suites[i]; t->name; t++) {
+			if (argc > 1 && !strstr(t->name, argv[1]))
+				continue;
+			fflush(NULL);
+			pid_t pid = fork();
+			if (pid == 0) {
+				t->fn();
+				fflush(NULL);
+				_exit(test_failures ? 1 : 0);
+			}
+			int status = 0;
+			waitpid(pid, &status, 0);
+			int ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			printf("%s %s\n", ok ? "ok" : "not ok", t->name);
+			if (!ok && WIFSIGNALED(status))
+				printf("  # killed by signal %d\n", WTERMSIG(status));
+			ok ? passed++ : failed++;
+		}
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,167 @@
+/*
+ * test_render.c — the text format: numbers, escaping, histogram maths.
+ * Expected outputs are written from the format's rules, not from the code.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../../metrics/render.h"
+#include "../../store/promfcgi.h"
+#include "test.h"
+
+static const char *value(double v)
+{
+	static char out[32];
+	render_value(out, v);
+	return out;
+}
+
+static const char *le(double v)
+{
+	static char out[32];
+	render_le(out, v);
+	return out;
+}
+
+static void numbers(void)
+{
+	CHECK_STR(value(0), "0");
+	CHECK_STR(value(-0.0), "0");
+	CHECK_STR(value(20000), "20000");
+	CHECK_STR(value(-3), "-3");
+	CHECK_STR(value(0.1), "0.1");
+	CHECK_STR(value(0.005), "0.005");
+	CHECK_STR(value(1e-5), "1e-05");
+	CHECK_STR(value(1.5e300), "1.5e+300");
+	CHECK_STR(value(NAN), "NaN");
+	CHECK_STR(value(INFINITY), "+Inf");
+	CHECK_STR(value(-INFINITY), "-Inf");
+	CHECK_STR(value(1.0 / 3), "0.3333333333333333");
+}
+
+/* Whatever the double, the text parses back to exactly it. */
+static void numbers_round_trip(void)
+{
+	srand(7);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t bits = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)rand();
+		double v;
+		memcpy(&v, &bits, sizeof v);
+		if (!isfinite(v))
+			continue;
+		double back = strtod(value(v), NULL);
+		if (back != v) {
+			CHECK_NUM(back, v);
+			break;
+		}
+	}
+}
+
+static void bucket_bounds(void)
+{
+	CHECK_STR(le(0.005), "0.005");
+	CHECK_STR(le(0.075), "0.075");
+	CHECK_STR(le(1), "1.0");
+	CHECK_STR(le(10), "10.0");
+	CHECK_STR(le(2.5), "2.5");
+	CHECK_STR(le(INFINITY), "+Inf");
+}
+
+static const char *escaped(const char *s, size_t n)
+{
+	static struct buf b;
+	buf_free(&b);
+	render_label_value(&b, s, n);
+	buf_putc(&b, '\0');
+	return b.p;
+}
+
+static void label_escaping(void)
+{
+	CHECK_STR(escaped("plain", 5), "plain");
+	CHECK_STR(escaped("a\\b", 3), "a\\\\b");
+	CHECK_STR(escaped("say \"hi\"", 8), "say \\\"hi\\\"");
+	CHECK_STR(escaped("two\nlines", 9), "two\\nlines");
+	CHECK_STR(escaped("tab\there", 8), "tab\there"); /* only \\ \" \n are escaped */
+	CHECK_STR(escaped("caf\xc3\xa9", 5), "caf\xc3\xa9");
+	CHECK_STR(escaped("bad\xff!", 5), "bad\xef\xbf\xbd!");
+	CHECK_STR(escaped("\xc0\x80", 2), "\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+static void help_escaping(void)
+{
+	struct buf b = {0};
+	render_help(&b, "a \\ b\nc \"q\"");
+	buf_putc(&b, '\0');
+	CHECK_STR(b.p, "a \\\\ b\\nc \"q\"");
+	buf_free(&b);
+}
+
+static const char *render(const struct pf_collection *c)
+{
+	static struct buf b;
+	buf_free(&b);
+	render_text(&b, c);
+	buf_putc(&b, '\0');
+	return b.p;
+}
+
+static void histogram(void)
+{
+	double buckets[] = {0.1, 1};
+	char *labels[] = {"route"};
+	double cells[] = {2, 3, 4, 5.5}; /* per bucket: <=0.1, <=1, +Inf; then sum */
+	struct pf_series_data s = {"/\0", 2, cells};
+	struct pf_family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
+	                           .nlabels = 1, .labels = labels, .nbuckets = 2,
+	                           .buckets = buckets, .ncells = 4, .series = &s, .nseries = 1};
+	struct pf_collection c = {&f, 1, 1};
+	CHECK_STR(render(&c), "# HELP d_seconds Durations.\n"
+	                      "# TYPE d_seconds histogram\n"
+	                      "d_seconds_bucket{route=\"/\",le=\"0.1\"} 2\n"
+	                      "d_seconds_bucket{route=\"/\",le=\"1.0\"} 5\n"
+	                      "d_seconds_bucket{route=\"/\",le=\"+Inf\"} 9\n"
+	                      "d_seconds_sum{route=\"/\"} 5.5\n"
+	                      "d_seconds_count{route=\"/\"} 9\n");
+}
+
+static void unlabelled_families_start_at_zero(void)
+{
+	struct pf_family_data f[] = {
+	    {.name = "g", .help = "A gauge.", .type = PF_GAUGE, .ncells = 1},
+	    {.name = "h_seconds", .help = "H.", .type = PF_HISTOGRAM, .nbuckets = 1,
+	     .buckets = (double[]){0.5}, .ncells = 3},
+	};
+	struct pf_collection c = {f, 2, 2};
+	CHECK_STR(render(&c), "# HELP g A gauge.\n# TYPE g gauge\ng 0\n"
+	                      "# HELP h_seconds H.\n# TYPE h_seconds histogram\n"
+	                      "h_seconds_bucket{le=\"0.5\"} 0\nh_seconds_bucket{le=\"+Inf\"} 0\n"
+	                      "h_seconds_sum 0\nh_seconds_count 0\n");
+}
+
+static void labelled_counter(void)
+{
+	char *labels[] = {"method", "path"};
+	double one[] = {1}, two[] = {2.5};
+	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one}, {"PUT\0\0", 5, two}};
+	struct pf_family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
+	                           .nlabels = 2, .labels = labels, .ncells = 1, .series = s,
+	                           .nseries = 2};
+	struct pf_collection c = {&f, 1, 1};
+	CHECK_STR(render(&c), "# HELP c_total C.\n# TYPE c_total counter\n"
+	                      "c_total{method=\"GET\",path=\"a\\\"\\\\\\n\"} 1\n"
+	                      "c_total{method=\"PUT\",path=\"\"} 2.5\n");
+}
+
+const struct test render_tests[] = {
+    {"render/numbers", numbers},
+    {"render/numbers_round_trip", numbers_round_trip},
+    {"render/bucket_bounds", bucket_bounds},
+    {"render/label_escaping", label_escaping},
+    {"render/help_escaping", help_escaping},
+    {"render/histogram", histogram},
+    {"render/unlabelled_zero", unlabelled_families_start_at_zero},
+    {"render/labelled_counter", labelled_counter},
+    {NULL, NULL},
+};

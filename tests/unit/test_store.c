@@ -1,0 +1,406 @@
+/*
+ * test_store.c — the store's promises: schema migration, definitions
+ * validated, exact totals through record -> fold -> read, idempotent folds,
+ * nothing lost or doubled when workers die (SIGKILL, even mid-change),
+ * gauges of live workers only, dead incarnations' files and rows removed.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../store/db.h"
+#include "../../store/promfcgi.h"
+#include "../../store/scrape.h"
+#include "../../store/stage.h"
+#include "test.h"
+
+static char db_path[256];
+
+static void fresh_store(void)
+{
+	char dir[] = "/tmp/promfcgi-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db_path, sizeof db_path, "%s/store.db", dir);
+}
+
+static const struct pf_family_data *family(const struct pf_collection *c, const char *name)
+{
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (strcmp(c->families[i].name, name) == 0)
+			return &c->families[i];
+	return NULL;
+}
+
+/* Sum over all series of a family: counter/gauge value, or histogram count. */
+static double total(const char *name)
+{
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db_path, &c, reason, sizeof reason) != 0) {
+		fprintf(stderr, "  scrape failed: %s\n", reason);
+		return NAN;
+	}
+	double sum = 0;
+	const struct pf_family_data *f = family(&c, name);
+	for (size_t i = 0; f && i < f->nseries; i++) {
+		if (f->type != PF_HISTOGRAM) {
+			sum += f->series[i].cells[0];
+			continue;
+		}
+		for (int b = 0; b <= f->nbuckets; b++)
+			sum += f->series[i].cells[b];
+	}
+	pf_collection_free(&c);
+	return f ? sum : NAN;
+}
+
+static int files_in_stage_dir(void)
+{
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s.stage", db_path);
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int incarnation_rows(void)
+{
+	struct db *db;
+	char err[256];
+	if (db_open(db_path, 1000, &db, err, sizeof err) != 0)
+		return -1;
+	int n = 0;
+	int count(void *arg, const char *name);
+	db_each_incarnation(db, count, &n);
+	db_close(db);
+	return n;
+}
+
+int count(void *arg, const char *name)
+{
+	(void)name;
+	++*(int *)arg;
+	return 0;
+}
+
+static pf_family *req_family, *dur_family, *gauge_family;
+static pf_series *req, *dur, *gauge;
+
+static void define_app_metrics(void)
+{
+	static const char *const l[] = {"route", NULL};
+	const char *v[] = {"/"};
+	req_family = pf_counter("requests_total", "Requests.", l);
+	dur_family = pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0);
+	gauge_family = pf_gauge("active_requests", "In flight.", NULL);
+	req = pf_with(req_family, v);
+	dur = pf_with(dur_family, v);
+	gauge = pf_with(gauge_family, NULL);
+}
+
+/* One request as the hello app records it. */
+static void record(double seconds)
+{
+	pf_begin();
+	pf_inc(req);
+	pf_observe(dur, seconds);
+	pf_commit();
+}
+
+static void schema_migration(void)
+{
+	struct db *db;
+	char err[256];
+	fresh_store();
+	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == 0);
+	CHECK(db_schema_version(db) == DB_SCHEMA_VERSION);
+	db_close(db);
+	/* opening a current store again migrates nothing and fails nothing */
+	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == 0);
+	CHECK(db_schema_version(db) == DB_SCHEMA_VERSION);
+	db_close(db);
+}
+
+static void schema_from_the_future_is_refused(void)
+{
+	char cmd[512];
+	struct db *db;
+	char err[256] = "";
+	fresh_store();
+	snprintf(cmd, sizeof cmd, "sqlite3 %s 'PRAGMA user_version = 99'", db_path);
+	CHECK(system(cmd) == 0);
+	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == -1);
+	CHECK(strstr(err, "newer") != NULL);
+}
+
+static void definitions_validated(void)
+{
+	static const char *const le[] = {"le", NULL};
+	static const char *const dup[] = {"a", "a", NULL};
+	static const char *const bad[] = {"a-b", NULL};
+	static const char *const ok[] = {"a", NULL};
+	double down[] = {1, 0.5};
+	fresh_store();
+	CHECK(pf_open(db_path) == 0);
+	CHECK(pf_counter("bad name", "h", NULL) == NULL);
+	CHECK(pf_counter("__x", "h", NULL) == NULL);
+	CHECK(pf_counter("x_total", "", NULL) == NULL);
+	CHECK(pf_counter("x_total", NULL, NULL) == NULL);
+	CHECK(pf_counter("x_total", "h", bad) == NULL);
+	CHECK(pf_counter("x_total", "h", dup) == NULL);
+	CHECK(pf_histogram("h_seconds", "h", le, NULL, 0) == NULL);
+	CHECK(pf_histogram("h_seconds", "h", NULL, down, 2) == NULL);
+	CHECK(pf_counter("le_total", "a counter may have le", le) != NULL);
+	pf_family *f = pf_counter("x_total", "h", ok);
+	CHECK(f != NULL);
+	CHECK(pf_counter("x_total", "h", ok) == f);  /* same definition, same family */
+	CHECK(pf_gauge("x_total", "h", ok) == NULL); /* a clash is refused */
+	const char *badvalue[] = {"\xff"};
+	CHECK(pf_with(f, badvalue) == NULL);
+	pf_series *s = pf_with(f, (const char *[]){"v"});
+	CHECK(s != NULL);
+	CHECK(pf_add(s, -1) == -1); /* counters never go down */
+	CHECK(pf_add(s, NAN) == -1);
+	CHECK(pf_observe(s, 1) == -1);
+	CHECK(pf_inc(NULL) == -1);
+	pf_close();
+}
+
+static void exact_totals_and_buckets(void)
+{
+	fresh_store();
+	CHECK(pf_open(db_path) == 0);
+	define_app_metrics();
+	for (int i = 0; i < 1000; i++)
+		record(i % 2 ? 0.003 : 0.2); /* 500 in le=0.005, 500 in le=0.25 */
+	struct pf_collection c;
+	char reason[256];
+	CHECK(pf_scrape(db_path, &c, reason, sizeof reason) == 0);
+	const struct pf_family_data *h = family(&c, "request_duration_seconds");
+	CHECK(h && h->nseries == 1 && h->nbuckets == 14);
+	if (h && h->nseries == 1) {
+		const double *cells = h->series[0].cells;
+		CHECK_NUM(cells[0], 500); /* le 0.005 */
+		CHECK_NUM(cells[6], 500); /* le 0.25 */
+		CHECK_NUM(cells[14], 0);  /* +Inf only */
+		CHECK(fabs(cells[15] - (500 * 0.003 + 500 * 0.2)) < 1e-9);
+	}
+	pf_collection_free(&c);
+	CHECK_NUM(total("requests_total"), 1000);
+	pf_close();
+}
+
+static void folds_are_idempotent(void)
+{
+	fresh_store();
+	CHECK(pf_open(db_path) == 0);
+	define_app_metrics();
+	for (int i = 0; i < 10; i++)
+		record(0.01);
+	CHECK_NUM(total("requests_total"), 10);
+	CHECK_NUM(total("requests_total"), 10); /* folded again: nothing added */
+	record(0.01);
+	CHECK_NUM(total("requests_total"), 11);
+	CHECK_NUM(total("request_duration_seconds"), 11);
+	pf_close();
+}
+
+static void graceful_exit_folds_and_cleans_up(void)
+{
+	fresh_store();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db_path);
+		define_app_metrics();
+		for (int i = 0; i < 250; i++)
+			record(0.01);
+		_exit(pf_close() == 0 ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(files_in_stage_dir() == 0);
+	CHECK(incarnation_rows() == 0);
+	CHECK_NUM(total("requests_total"), 250);
+}
+
+/* Workers killed at random points while a reader scrapes: every scrape sees
+ * counters that never decrease, and the end total is exact. */
+static void sigkill_loses_nothing(void)
+{
+	enum { WORKERS = 4, EACH = 5000 };
+	fresh_store();
+	pid_t pids[WORKERS];
+	for (int w = 0; w < WORKERS; w++) {
+		if ((pids[w] = fork()) == 0) {
+			pf_open(db_path);
+			define_app_metrics();
+			pf_inc(gauge);
+			for (int i = 0; i < EACH; i++)
+				record(0.001 * (i % 300));
+			raise(SIGSTOP); /* parked with the gauge up until the parent kills it */
+			_exit(0);
+		}
+	}
+	double last = 0;
+	for (int w = 0; w < WORKERS; w++) {
+		int status;
+		waitpid(pids[w], &status, WUNTRACED);
+		double now = total("requests_total");
+		CHECK(isnan(now) || now >= last);
+		last = isnan(now) ? last : now;
+	}
+	CHECK_NUM(total("active_requests"), WORKERS); /* all alive, parked */
+	for (int w = 0; w < WORKERS; w++) {
+		kill(pids[w], SIGKILL);
+		waitpid(pids[w], NULL, 0);
+		double now = total("requests_total");
+		CHECK(now >= last);
+		last = now;
+	}
+	CHECK_NUM(total("requests_total"), WORKERS * EACH);
+	CHECK_NUM(total("request_duration_seconds"), WORKERS * EACH);
+	CHECK_NUM(total("active_requests"), 0); /* dead workers' gauges are gone */
+	CHECK(files_in_stage_dir() == 0);
+	CHECK(incarnation_rows() == 0);
+}
+
+/* A kill in the middle of a change, after any number of its cell writes:
+ * the reader replays the redo log and sees the whole change. */
+static void torn_change_is_replayed(void)
+{
+	for (uint32_t napply = 0; napply <= 2; napply++) {
+		fresh_store();
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct stage s;
+			char dir[300];
+			stage_dir(db_path, dir, sizeof dir);
+			if (stage_create(&s, dir) != 0)
+				_exit(1);
+			struct stage_family f = {.type = PF_HISTOGRAM, .nbuckets = 1, .ncells = 3,
+			                         .name = "t_seconds", .help = "T.", .buckets = {1}};
+			stage_add_family(&s, &f);
+			stage_add_slot(&s, 0, "", 0);
+			stage_add(&s, 0, 1);     /* one observation of 0.5 */
+			stage_add(&s, 2, 0.5);
+			stage_commit(&s);
+			stage_add(&s, 0, 1);     /* a second, torn */
+			stage_add(&s, 2, 0.5);
+			stage_commit_torn(&s, napply);
+			raise(SIGKILL);
+		}
+		waitpid(pid, NULL, 0);
+		struct pf_collection c;
+		char reason[256];
+		CHECK(pf_scrape(db_path, &c, reason, sizeof reason) == 0);
+		const struct pf_family_data *h = family(&c, "t_seconds");
+		CHECK(h && h->nseries == 1);
+		if (h && h->nseries == 1) {
+			CHECK_NUM(h->series[0].cells[0], 2);
+			CHECK_NUM(h->series[0].cells[2], 1.0);
+		}
+		pf_collection_free(&c);
+	}
+}
+
+/* A change begun but not yet published (seq still even) never happened. */
+static void unpublished_change_is_ignored(void)
+{
+	fresh_store();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db_path);
+		define_app_metrics();
+		record(0.01);
+		pf_begin();
+		pf_inc(req); /* pending in process memory only */
+		raise(SIGKILL);
+	}
+	waitpid(pid, NULL, 0);
+	CHECK_NUM(total("requests_total"), 1);
+}
+
+static void reused_pid_is_not_the_dead_worker(void)
+{
+	uint64_t start;
+	char boot[STAGE_BOOT_ID_MAX];
+	CHECK(proc_start_time(getpid(), &start) == 0);
+	CHECK(proc_boot_id(boot, sizeof boot) == 0);
+	CHECK(proc_is_live(getpid(), start, boot));
+	CHECK(!proc_is_live(getpid(), start + 1, boot)); /* same pid, other start */
+	CHECK(!proc_is_live(getpid(), start, "another-boot"));
+	/* and /proc's field 22 read the hard way agrees */
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "test \"$(cut -d' ' -f22 /proc/%ld/stat)\" = %llu", (long)getpid(),
+	         (unsigned long long)start);
+	CHECK(system(cmd) == 0);
+}
+
+static void live_gauges_are_summed(void)
+{
+	fresh_store();
+	pid_t pids[3];
+	for (int w = 0; w < 3; w++) {
+		if ((pids[w] = fork()) == 0) {
+			pf_open(db_path);
+			define_app_metrics();
+			pf_set(gauge, w + 1);
+			raise(SIGSTOP);
+			_exit(0);
+		}
+		waitpid(pids[w], NULL, WUNTRACED);
+	}
+	CHECK_NUM(total("active_requests"), 1 + 2 + 3);
+	kill(pids[1], SIGKILL);
+	waitpid(pids[1], NULL, 0);
+	CHECK_NUM(total("active_requests"), 1 + 3);
+	kill(pids[0], SIGKILL);
+	kill(pids[2], SIGKILL);
+	waitpid(pids[0], NULL, 0);
+	waitpid(pids[2], NULL, 0);
+	CHECK_NUM(total("active_requests"), 0);
+}
+
+static void full_staging_file_drops_and_counts(void)
+{
+	static const char *const l[] = {"id", NULL};
+	fresh_store();
+	CHECK(pf_open(db_path) == 0);
+	pf_family *f = pf_counter("many_total", "Many.", l);
+	int made = 0;
+	for (int i = 0; i < STAGE_MAX_SLOTS + 10; i++) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", i);
+		pf_series *s = pf_with(f, (const char *[]){v});
+		made += s != NULL;
+		pf_inc(s); /* NULL-safe */
+	}
+	CHECK(made < STAGE_MAX_SLOTS); /* the store's own families took some slots */
+	CHECK_NUM(total("many_total"), made);
+	pf_close();
+}
+
+const struct test store_tests[] = {
+    {"store/schema_migration", schema_migration},
+    {"store/schema_from_the_future", schema_from_the_future_is_refused},
+    {"store/definitions_validated", definitions_validated},
+    {"store/exact_totals_and_buckets", exact_totals_and_buckets},
+    {"store/folds_are_idempotent", folds_are_idempotent},
+    {"store/graceful_exit", graceful_exit_folds_and_cleans_up},
+    {"store/sigkill_loses_nothing", sigkill_loses_nothing},
+    {"store/torn_change_is_replayed", torn_change_is_replayed},
+    {"store/unpublished_change_is_ignored", unpublished_change_is_ignored},
+    {"store/reused_pid", reused_pid_is_not_the_dead_worker},
+    {"store/live_gauges_are_summed", live_gauges_are_summed},
+    {"store/full_staging_file", full_staging_file_drops_and_counts},
+    {NULL, NULL},
+};

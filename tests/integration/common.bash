@@ -1,5 +1,5 @@
 # Test bodies shared by lighttpd.bats and nginx.bats; the .bats file sets SERVER first.
-load helpers
+load "$(dirname "${BASH_SOURCE[0]}")/helpers"
 
 LOAD_REQUESTS=${PROMFCGI_LOAD_REQUESTS:-20000}
 

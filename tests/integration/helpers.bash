@@ -51,7 +51,7 @@ start_stack() {
         STACK_PID=$!
         export PORT BASE STACK_PID STACK_DIR STACK_DB
         # stack prints "ready" once the port answers; it exits on any startup failure.
-        retry 600 _stack_ready_or_dead
+        retry 600 _stack_ready_or_dead || true
         if grep -q ' ready$' "$STACK_DIR/stack.log"; then return 0; fi
         if ! _gone "$STACK_PID"; then
             kill -TERM "$STACK_PID"; cat "$STACK_DIR/stack.log" >&2

@@ -16,6 +16,10 @@ static const struct test *const suites[] = {names_tests, render_tests, route_tes
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
+	/* every test's stores go under one directory, removed at the end */
+	char dir[] = "/tmp/promfcgi-unit-XXXXXX", cmd[64];
+	if (!mkdtemp(dir) || setenv("PROMFCGI_TEST_DIR", dir, 1) != 0)
+		return 2;
 	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
 		for (const struct test *t = suites[i]; t->name; t++) {
 			if (argc > 1 && !strstr(t->name, argv[1]))
@@ -36,6 +40,9 @@ int main(int argc, char **argv)
 			ok ? passed++ : failed++;
 		}
 	}
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -18,11 +18,12 @@
 #include "../../store/stage.h"
 #include "test.h"
 
-static char db_path[256];
+static char db_path[512];
 
 static void fresh_store(void)
 {
-	char dir[] = "/tmp/promfcgi-unit-XXXXXX";
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/store-XXXXXX", getenv("PROMFCGI_TEST_DIR"));
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(db_path, sizeof db_path, "%s/store.db", dir);
 }
@@ -60,7 +61,7 @@ static double total(const char *name)
 
 static int files_in_stage_dir(void)
 {
-	char dir[300];
+	char dir[600];
 	snprintf(dir, sizeof dir, "%s.stage", db_path);
 	DIR *d = opendir(dir);
 	int n = 0;
@@ -131,7 +132,7 @@ static void schema_migration(void)
 
 static void schema_from_the_future_is_refused(void)
 {
-	char cmd[512];
+	char cmd[700];
 	struct db *db;
 	char err[256] = "";
 	fresh_store();
@@ -282,7 +283,7 @@ static void torn_change_is_replayed(void)
 		pid_t pid = fork();
 		if (pid == 0) {
 			struct stage s;
-			char dir[300];
+			char dir[600];
 			stage_dir(db_path, dir, sizeof dir);
 			if (stage_create(&s, dir) != 0)
 				_exit(1);

@@ -25,7 +25,7 @@ HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
 # then copied to app/ and metrics/, where the deploy files expect them.
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all asan deps run test unit integration bench clean
+.PHONY: all asan deps run test unit integration clean
 all: app/hello.fcgi metrics/metrics.fcgi store/libpromfcgi.a
 
 build/release/%.o: %.c $(HEADERS)
@@ -79,3 +79,6 @@ test: deps all build/release/unit asan
 
 clean:
 	rm -rf build app/hello.fcgi metrics/metrics.fcgi store/libpromfcgi.a
+
+# Further targets (install, bench, fuzz, ...), one file per concern.
+include $(wildcard mk/*.mk)

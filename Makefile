@@ -18,7 +18,7 @@ RENDER  = metrics/buf.c metrics/render.c
 HELLO   = app/hello.c app/route.c
 METRICS = metrics/metrics.c
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
-          tests/unit/test_store.c tests/unit/test_route.c
+          tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c
 HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
 
 # Objects of one flavour live under build/<flavour>/; release binaries are

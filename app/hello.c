@@ -124,6 +124,7 @@ int main(void)
 		enum route_status s = respond(&req, m, p);
 		record_request(m, p, s, seconds_since(&t0));
 		FCGX_Finish_r(&req);
+		pf_maintain();
 	}
 	pf_close();
 	return 0;

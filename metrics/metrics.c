@@ -104,6 +104,7 @@ int main(void)
 	while (FCGX_Accept_r(&req) >= 0) {
 		pf_inc(scrapes[serve(&req)]);
 		FCGX_Finish_r(&req);
+		pf_maintain();
 	}
 	pf_scrape_close();
 	pf_close();

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -80,16 +81,82 @@ static const char *const stmt_sql[S_COUNT] = {
 struct db {
 	sqlite3 *h;
 	sqlite3_stmt *st[S_COUNT];
+	int last_rc; /* of the last failed step: tells corrupt from busy or full */
+	char last_msg[256];
 };
+
+/* Keeps the first failure's message: a ROLLBACK after it would replace it. */
+static void failed(struct db *db, int rc)
+{
+	if (db->last_msg[0])
+		return;
+	db->last_rc = rc;
+	snprintf(db->last_msg, sizeof db->last_msg, "%s", sqlite3_errmsg(db->h));
+}
+
+static int is_corrupt(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+int db_corrupt(struct db *db)
+{
+	return db && is_corrupt(db->last_rc);
+}
+
+int db_busy(struct db *db)
+{
+	return db && ((db->last_rc & 0xff) == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_LOCKED);
+}
 
 const char *db_errmsg(struct db *db)
 {
-	return db && db->h ? sqlite3_errmsg(db->h) : "no store";
+	if (!db || !db->h)
+		return "no store";
+	return db->last_msg[0] ? db->last_msg : sqlite3_errmsg(db->h);
 }
 
 static int exec_pragma(sqlite3 *h, const char *sql)
 {
 	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int db_check(struct db *db)
+{
+	sqlite3_stmt *st;
+	int ok = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK) {
+		db->last_rc = sqlite3_extended_errcode(db->h);
+		return -1;
+	}
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+	else
+		db->last_rc = rc;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW && !ok)
+		db->last_rc = SQLITE_CORRUPT;
+	return ok ? 0 : -1;
+}
+
+int db_quarantine(const char *path, char *moved, size_t len)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char stamp[32], from[4200], to[4300];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(moved, len, "%s.corrupt-%s-%ld", path, stamp, (long)getpid());
+	for (int i = 0; i < 3; i++) {
+		snprintf(from, sizeof from, "%s%s", path, suffix[i]);
+		snprintf(to, sizeof to, "%s%s", moved, suffix[i]);
+		/* the -wal belongs to the corrupt file: never let it meet a fresh one */
+		if (rename(from, to) != 0 && i == 0)
+			return -1;
+	}
+	return 0;
 }
 
 int db_schema_version(struct db *db)
@@ -171,8 +238,9 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 	*out = db;
 	return 0;
 fail:
+	rc = db->h ? sqlite3_extended_errcode(db->h) : SQLITE_NOMEM;
 	db_close(db);
-	return -1;
+	return is_corrupt(rc) ? DB_OPEN_CORRUPT : -1;
 }
 
 void db_close(struct db *db)
@@ -189,10 +257,15 @@ void db_close(struct db *db)
 static int run(struct db *db, enum stmt s)
 {
 	sqlite3_stmt *st = db->st[s];
+	if (s == S_BEGIN)
+		db->last_msg[0] = '\0'; /* a new transaction, a new first failure */
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	failed(db, rc);
+	return -1;
 }
 
 /* Steps a statement expected to return at most one row: 1 row, 0 none, -1 error.
@@ -200,7 +273,10 @@ static int run(struct db *db, enum stmt s)
 static int row(struct db *db, enum stmt s)
 {
 	int rc = sqlite3_step(db->st[s]);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW;
+	failed(db, rc);
+	return -1;
 }
 
 static void done(struct db *db, enum stmt s)
@@ -349,8 +425,8 @@ static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
 
 static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire)
 {
-	sqlite3_int64 inc, folded_seq;
-	int retired;
+	sqlite3_int64 inc = 0, folded_seq = 0;
+	int retired = 0;
 	/* The file is checked under the write lock: a retiring worker unlinks it
 	 * before forgetting its rows, so a fold that finds the file also finds
 	 * the rows, and an older snapshot is never folded a second time. */
@@ -504,8 +580,11 @@ int db_read(struct db *db, struct pf_collection *out)
 	sqlite3_int64 *ids = NULL;
 	int r, rc = -1;
 	/* One read transaction, so families and series come from one snapshot. */
-	if (exec_pragma(db->h, "BEGIN") != 0)
+	db->last_msg[0] = '\0';
+	if (exec_pragma(db->h, "BEGIN") != 0) {
+		failed(db, sqlite3_extended_errcode(db->h));
 		return -1;
+	}
 	sqlite3_stmt *st = db->st[S_READ_FAM];
 	while ((r = row(db, S_READ_FAM)) == 1) {
 		if (out->nfamilies == out->cap) {

@@ -16,10 +16,20 @@ struct db;
 
 /* Opens (creating and migrating as needed) the store in WAL mode.  busy_ms
  * bounds how long any statement waits for another process's lock.  On error
- * returns -1 with a one-line reason in err. */
+ * returns -1, or DB_OPEN_CORRUPT if the file is not a sound database, with a
+ * one-line reason in err. */
+#define DB_OPEN_CORRUPT -2
 int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t errlen);
 void db_close(struct db *db);
 const char *db_errmsg(struct db *db);
+/* Whether the last failure was corruption, or another process's lock. */
+int db_corrupt(struct db *db);
+int db_busy(struct db *db);
+/* PRAGMA quick_check: 0 if sound. */
+int db_check(struct db *db);
+/* Moves a corrupt store (and its -wal, -shm) aside as
+ * <path>.corrupt-<UTC time>-<pid>; moved receives the new name. */
+int db_quarantine(const char *path, char *moved, size_t len);
 
 enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1 };
 

@@ -51,6 +51,11 @@ int pf_open(const char *db_path);
  * file stays, and the metrics program folds it once this process is gone). */
 int pf_close(void);
 
+/* Call between requests (cheap: it acts at most once a second).  If the
+ * staging file was deleted, or could not be created before, it puts the
+ * totals counted so far into a new one, so recording resumes by itself. */
+int pf_maintain(void);
+
 /* Defines a family.  labels is a NULL-terminated array of label names (NULL
  * for none).  Defining the same family again returns the same pointer.
  * Returns NULL if a name is invalid, help is empty, the definition clashes

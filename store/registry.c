@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collect.h"
@@ -48,6 +49,7 @@ static struct {
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
 	int32_t hash[HASH_SIZE];                   /* slot + 1; 0 is empty */
 	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
+	time_t last_check;                         /* of the staging file, by pf_maintain */
 } reg;
 
 int pf_family_cells(int type, int nbuckets)
@@ -110,6 +112,33 @@ int pf_open(const char *db_path)
 	reg.open = 1;
 	define_own_families();
 	return rc;
+}
+
+int pf_maintain(void)
+{
+	struct timespec now;
+	char dir[4096];
+	if (!reg.open || !reg.stage.f)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (now.tv_sec == reg.last_check)
+		return 0;
+	reg.last_check = now.tv_sec;
+	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
+		return -1;
+	int was_anonymous = !reg.stage.path[0];
+	switch (stage_check(&reg.stage, dir)) {
+	case 0:
+		return 0;
+	case 1:
+		pf_error(PF_OP_STAGE, was_anonymous ? "staging file created in %s; counts kept"
+		                                    : "staging file was gone; recreated in %s", dir);
+		return 0;
+	default:
+		pf_error(PF_OP_STAGE, "cannot create a staging file in %s: %s; counting in memory",
+		         dir, strerror(errno));
+		return -1;
+	}
 }
 
 const char *pf_db_path(void)

@@ -9,6 +9,7 @@
  * and neither the store nor the scrape grows with the number of restarts.
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,14 @@
 /* Kept open between scrapes; reopened on error or for another store. */
 static struct db *scrape_db;
 static char scrape_path[4096];
+static dev_t scrape_dev; /* the file opened, to notice it deleted or replaced */
+static ino_t scrape_ino;
 
 struct live_list {
 	struct stage_snapshot *snaps;
 	size_t n, cap;
+	int no_folds; /* the store is locked, full or corrupt: only read files */
+	int corrupt;
 };
 
 static void reset_db(void)
@@ -43,10 +48,14 @@ static void scrape_file(const char *path, struct live_list *live)
 		pf_error(PF_OP_READ, "unreadable staging file %s", path);
 		return;
 	}
-	int rc = db_fold(scrape_db, &snap, !snap.live);
-	if (rc == DB_FOLD_ERROR) {
+	int rc = live->no_folds ? DB_FOLD_ERROR : db_fold(scrape_db, &snap, !snap.live);
+	if (rc == DB_FOLD_ERROR && !live->no_folds) {
 		pf_error(PF_OP_FOLD, "%s: %s", snap.name, db_errmsg(scrape_db));
-	} else if (!snap.live) {
+		/* Waiting out a lock once per file would make the scrape hang for
+		 * files x busy timeout: after one failure, fold again next scrape. */
+		live->no_folds = 1;
+		live->corrupt = db_corrupt(scrape_db);
+	} else if (rc != DB_FOLD_ERROR && !snap.live) {
 		unlink(path);
 		db_forget(scrape_db, snap.name);
 	}
@@ -173,6 +182,60 @@ static int add_live_gauges(struct pf_collection *c, const struct live_list *live
 	return 0;
 }
 
+static void quarantine(const char *db_path)
+{
+	char moved[4400];
+	if (db_quarantine(db_path, moved, sizeof moved) == 0)
+		pf_error(PF_OP_OPEN, "store %s is corrupt: moved aside to %s; a fresh one is created",
+		         db_path, moved);
+	else
+		pf_error(PF_OP_OPEN, "store %s is corrupt and cannot be moved aside", db_path);
+}
+
+/* Opens the store, reopens it if its file was deleted or replaced, and moves
+ * a corrupt one aside for a fresh one (the live workers' totals, cumulative
+ * since each began, are then folded into it afresh). */
+static int ensure_db(const char *db_path, char *reason, size_t len)
+{
+	struct stat st;
+	if (scrape_db && strcmp(scrape_path, db_path) != 0)
+		reset_db();
+	if (scrape_db && (stat(db_path, &st) != 0 || st.st_dev != scrape_dev || st.st_ino != scrape_ino)) {
+		pf_error(PF_OP_OPEN, "store %s was deleted or replaced; reopening", db_path);
+		reset_db();
+	}
+	if (scrape_db)
+		return 0;
+	snprintf(scrape_path, sizeof scrape_path, "%s", db_path);
+	int rc = db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len);
+	if (rc == 0 && db_check(scrape_db) != 0 && db_corrupt(scrape_db)) {
+		reset_db();
+		rc = DB_OPEN_CORRUPT;
+	}
+	if (rc == DB_OPEN_CORRUPT) {
+		quarantine(db_path);
+		rc = db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len);
+	}
+	if (rc != 0) {
+		scrape_db = NULL;
+		pf_error(PF_OP_OPEN, "%s", reason);
+		return -1;
+	}
+	if (stat(db_path, &st) == 0) {
+		scrape_dev = st.st_dev;
+		scrape_ino = st.st_ino;
+	}
+	return 0;
+}
+
+static void free_live(struct live_list *live)
+{
+	for (size_t i = 0; i < live->n; i++)
+		stage_snapshot_free(&live->snaps[i]);
+	free(live->snaps);
+	memset(live, 0, sizeof *live);
+}
+
 int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len)
 {
 	char dir[4096];
@@ -181,31 +244,36 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 		snprintf(reason, len, "store path too long");
 		return -1;
 	}
-	if (scrape_db && strcmp(scrape_path, db_path) != 0)
-		reset_db();
-	snprintf(scrape_path, sizeof scrape_path, "%s", db_path);
-	if (!scrape_db && db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len) != 0) {
-		pf_error(PF_OP_OPEN, "%s", reason);
-		return -1;
+	/* A second attempt only after corruption was found and moved aside. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (ensure_db(db_path, reason, len) != 0)
+			return -1;
+		struct live_list live = {0};
+		fold_dir(dir, &live);
+		struct orphan_ctx ctx = {dir};
+		if (!live.no_folds)
+			db_each_incarnation(scrape_db, forget_orphan, &ctx);
+		int rc = live.corrupt ? -1 : db_read(scrape_db, out);
+		if (rc != 0 && (live.corrupt || db_corrupt(scrape_db)) && attempt == 0) {
+			free_live(&live);
+			reset_db();
+			quarantine(db_path);
+			continue;
+		}
+		if (rc != 0) {
+			snprintf(reason, len, "cannot read the store: %s", db_errmsg(scrape_db));
+			pf_error(PF_OP_READ, "%s", reason);
+			reset_db();
+		} else if (add_live_gauges(out, &live) != 0) {
+			snprintf(reason, len, "out of memory");
+			pf_collection_free(out);
+			rc = -1;
+		}
+		free_live(&live);
+		return rc;
 	}
-	struct live_list live = {0};
-	fold_dir(dir, &live);
-	struct orphan_ctx ctx = {dir};
-	db_each_incarnation(scrape_db, forget_orphan, &ctx);
-	int rc = db_read(scrape_db, out);
-	if (rc != 0) {
-		snprintf(reason, len, "cannot read the store: %s", db_errmsg(scrape_db));
-		pf_error(PF_OP_READ, "%s", reason);
-		reset_db();
-	} else if (add_live_gauges(out, &live) != 0) {
-		snprintf(reason, len, "out of memory");
-		pf_collection_free(out);
-		rc = -1;
-	}
-	for (size_t i = 0; i < live.n; i++)
-		stage_snapshot_free(&live.snaps[i]);
-	free(live.snaps);
-	return rc;
+	snprintf(reason, len, "the store was corrupt twice in one scrape");
+	return -1;
 }
 
 void pf_scrape_close(void)

@@ -36,41 +36,73 @@ static void stage_init_header(struct stage_file *f)
 		f->hdr.boot_id[0] = '\0';
 }
 
-/* The file is built under a temporary name and renamed into place, so a
- * scanner never sees a file without its header. */
-int stage_create(struct stage *s, const char *dir)
+/* Creates this incarnation's file in dir holding a copy of *from (or a
+ * fresh header), maps it and renames it into place: a scanner never sees a
+ * file without its header.  The blocks are allocated up front, so a full
+ * disk fails here, never later as SIGBUS on a first touch of a page. */
+static int stage_place(struct stage *s, const char *dir, const struct stage_file *from)
 {
-	memset(s, 0, sizeof *s);
 	if (mkdir(dir, 0770) != 0 && errno != EEXIST)
 		return -1;
 	uint64_t start = 0;
-	char boot[STAGE_BOOT_ID_MAX] = "";
+	char boot[STAGE_BOOT_ID_MAX] = "", path[sizeof s->path], tmp[sizeof s->path + 64];
 	proc_start_time(getpid(), &start);
 	proc_boot_id(boot, sizeof boot);
-	char tmp[4096 + 64];
-	int n = snprintf(s->path, sizeof s->path, "%s/w-%.8s-%ld-%llu", dir, boot,
-	                 (long)getpid(), (unsigned long long)start);
-	if (n < 0 || (size_t)n >= sizeof s->path)
-		return -1;
+	int n = snprintf(path, sizeof path, "%s/w-%.8s-%ld-%llu", dir, boot, (long)getpid(),
+	                 (unsigned long long)start);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return errno = ENAMETOOLONG, -1;
 	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld", dir, (long)getpid());
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
 	if (fd < 0)
 		return -1;
+	struct stat st;
 	void *p = MAP_FAILED;
-	if (ftruncate(fd, sizeof(struct stage_file)) == 0)
+	int rc = posix_fallocate(fd, 0, sizeof(struct stage_file));
+	if (rc == 0 && fstat(fd, &st) == 0)
 		p = mmap(NULL, sizeof(struct stage_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	else if (rc != 0)
+		errno = rc;
 	close(fd);
-	if (p == MAP_FAILED || (s->f = p, stage_init_header(s->f), rename(tmp, s->path) != 0)) {
-		int e = errno;
-		if (p != MAP_FAILED)
-			munmap(p, sizeof(struct stage_file));
-		unlink(tmp);
-		s->f = NULL;
-		s->path[0] = '\0';
-		errno = e;
-		return -1;
+	if (p != MAP_FAILED) {
+		if (from)
+			memcpy(p, from, sizeof(struct stage_file));
+		else
+			stage_init_header(p);
+		if (rename(tmp, path) == 0) {
+			if (s->f)
+				munmap(s->f, sizeof(struct stage_file));
+			s->f = p;
+			memcpy(s->path, path, sizeof path);
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+			return 0;
+		}
+		munmap(p, sizeof(struct stage_file));
 	}
-	return 0;
+	int e = errno;
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
+
+int stage_create(struct stage *s, const char *dir)
+{
+	memset(s, 0, sizeof *s);
+	return stage_place(s, dir, NULL);
+}
+
+/* The file is gone (its directory deleted, say) or was never made: put the
+ * totals counted so far into a new one.  The totals are cumulative, so the
+ * store folds them correctly whether or not it saw the old file. */
+int stage_check(struct stage *s, const char *dir)
+{
+	struct stat st;
+	if (!s->f)
+		return -1;
+	if (s->path[0] && stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		return 0;
+	return stage_place(s, dir, s->f) == 0 ? 1 : -1;
 }
 
 /* Keeps counting in memory when no file can be made: the app must go on. */

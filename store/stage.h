@@ -84,6 +84,8 @@ struct stage_file {
 struct stage {
 	struct stage_file *f;
 	char path[4096]; /* "" when anonymous (not persisted) */
+	dev_t dev;       /* the file's identity, to notice it being replaced */
+	ino_t ino;
 	struct stage_log_entry pending[STAGE_LOG_MAX];
 	uint32_t npending;
 	int depth; /* pf_begin nesting */
@@ -109,6 +111,9 @@ int stage_dir(const char *db_path, char *out, size_t len);
 
 int stage_create(struct stage *s, const char *dir);
 void stage_create_anonymous(struct stage *s);
+/* Returns 0 if the file is in place, 1 if it was (re)created in dir from the
+ * current totals, -1 if that failed (recording goes on in memory). */
+int stage_check(struct stage *s, const char *dir);
 void stage_destroy(struct stage *s, int unlink_file);
 
 /* Appends family *def (with ncells set); returns its index or -1 if full. */

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct test {
 	const char *name;
@@ -15,6 +16,15 @@ struct test {
 };
 
 extern int test_failures;
+
+/* A test that cannot run here exits with this, after saying why. */
+#define TEST_SKIP 77
+#define SKIP(why)                                                \
+	do {                                                     \
+		fprintf(stderr, "  skipped: %s\n", why);          \
+		fflush(NULL);                                    \
+		_exit(test_failures ? 1 : TEST_SKIP);            \
+	} while (0)
 
 #define CHECK(c)                                                                          \
 	do {                                                                              \
@@ -44,6 +54,6 @@ extern int test_failures;
 		}                                                                              \
 	} while (0)
 
-extern const struct test names_tests[], render_tests[], store_tests[], route_tests[];
+extern const struct test names_tests[], render_tests[], store_tests[], route_tests[], fault_tests[];
 
 #endif

@@ -1,0 +1,222 @@
+/*
+ * test_faults.c — the store fails, recording goes on: a deleted store, a
+ * corrupt store, a deleted staging directory, no room for a staging file,
+ * a full disk.  Each time the totals come out exact once the store is
+ * healthy again, and the failure is counted in promfcgi_store_errors_total.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <math.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../store/promfcgi.h"
+#include "../../store/scrape.h"
+#include "test.h"
+
+static char dir[512], db[700];
+static pf_series *req;
+
+static void setup(const char *sub)
+{
+	snprintf(dir, sizeof dir, "%s/%s-XXXXXX", getenv("PROMFCGI_TEST_DIR"), sub);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, sizeof db, "%s/store.db", dir);
+}
+
+static void define(void)
+{
+	static const char *const l[] = {"route", NULL};
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+}
+
+static void record(int n)
+{
+	for (int i = 0; i < n; i++)
+		pf_inc(req);
+}
+
+static double scraped(const char *name, const char *key)
+{
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+		fprintf(stderr, "  scrape failed: %s\n", reason);
+		return NAN;
+	}
+	double v = NAN;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		if (strcmp(c.families[i].name, name) != 0)
+			continue;
+		v = 0;
+		for (size_t j = 0; j < c.families[i].nseries; j++)
+			if (!key || strcmp(c.families[i].series[j].key, key) == 0)
+				v += c.families[i].series[j].cells[0];
+	}
+	pf_collection_free(&c);
+	return v;
+}
+
+static void remove_store_files(void)
+{
+	char p[800];
+	const char *suffix[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", db, suffix[i]);
+		unlink(p);
+	}
+}
+
+static void deleted_store_is_recreated(void)
+{
+	setup("deleted");
+	CHECK(pf_open(db) == 0);
+	define();
+	record(5);
+	CHECK_NUM(scraped("requests_total", NULL), 5);
+	remove_store_files();
+	record(3);
+	/* the fresh store gets the live worker's cumulative total, not just +3 */
+	CHECK_NUM(scraped("requests_total", NULL), 8);
+	CHECK(access(db, F_OK) == 0); /* noticed: a new file, not the unlinked inode */
+	CHECK(scraped("promfcgi_store_errors_total", "open") >= 1);
+}
+
+static void corrupt(off_t at, size_t len)
+{
+	char junk[8192];
+	memset(junk, 'x', sizeof junk);
+	int fd = open(db, O_WRONLY);
+	CHECK(fd >= 0 && len <= sizeof junk);
+	CHECK(pwrite(fd, junk, len, at) == (ssize_t)len);
+	close(fd);
+}
+
+static int corrupt_copies(void)
+{
+	char pattern[800];
+	glob_t g;
+	snprintf(pattern, sizeof pattern, "%s.corrupt-*", db);
+	int n = glob(pattern, 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+	globfree(&g);
+	return n;
+}
+
+static void corrupt_store_is_moved_aside(void)
+{
+	/* garbage over the header (not a database) and over the schema page */
+	const off_t at[] = {0, 100};
+	for (int i = 0; i < 2; i++) {
+		setup("corrupt");
+		CHECK(pf_open(db) == 0);
+		define();
+		record(5);
+		CHECK_NUM(scraped("requests_total", NULL), 5);
+		pf_scrape_close(); /* last connection: the WAL is checkpointed into the file */
+		corrupt(at[i], 4000);
+		record(2);
+		CHECK_NUM(scraped("requests_total", NULL), 7);
+		CHECK(corrupt_copies() >= 1);
+		pf_close();
+	}
+}
+
+static void deleted_staging_dir_is_recreated(void)
+{
+	char cmd[800];
+	setup("stagedir");
+	CHECK(pf_open(db) == 0);
+	define();
+	record(5);
+	CHECK_NUM(scraped("requests_total", NULL), 5);
+	snprintf(cmd, sizeof cmd, "rm -rf %s.stage", db);
+	CHECK(system(cmd) == 0);
+	record(3);
+	sleep(1); /* pf_maintain looks at most once a second */
+	pf_maintain();
+	CHECK_NUM(scraped("requests_total", NULL), 8);
+}
+
+static void no_staging_file_then_recovery(void)
+{
+	char parent[560];
+	setup("nodir");
+	snprintf(parent, sizeof parent, "%.500s/later", dir);
+	snprintf(db, sizeof db, "%s/store.db", parent);
+	CHECK(pf_open(db) == -1); /* the directory does not exist: counts in memory */
+	define();
+	record(4);
+	CHECK(mkdir(parent, 0750) == 0);
+	sleep(1);
+	CHECK(pf_maintain() == 0);
+	record(1);
+	CHECK_NUM(scraped("requests_total", NULL), 5);
+}
+
+/* A 5 MiB tmpfs holds the store and two staging files; filling it must not
+ * crash a worker (blocks are allocated up front: no SIGBUS), and a worker
+ * that could not create its file counts in memory until there is room. */
+static void full_disk(void)
+{
+	int go[2], done[2];
+	setup("full");
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=5m") != 0)
+		SKIP("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)");
+	char filler[600], buf[65536];
+	snprintf(filler, sizeof filler, "%s/filler", dir);
+	CHECK(pipe(go) == 0 && pipe(done) == 0);
+	pid_t pid = fork();
+	if (pid == 0) { /* a worker that starts once the disk is full */
+		char c;
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		int opened = pf_open(db);
+		define();
+		record(7);
+		if (write(done[1], "r", 1) != 1 || opened != -1)
+			_exit(3);
+		for (int i = 0; i < 100 && access(filler, F_OK) == 0; i++)
+			usleep(100000);
+		sleep(1); /* pf_maintain looks at most once a second */
+		_exit(pf_maintain() == 0 && pf_close() == 0 ? 0 : 4);
+	}
+	CHECK(pf_open(db) == 0);
+	define();
+	record(10);
+	CHECK_NUM(scraped("requests_total", NULL), 10);
+	memset(buf, 0, sizeof buf);
+	int fd = open(filler, O_WRONLY | O_CREAT, 0600);
+	while (write(fd, buf, sizeof buf) > 0)
+		;
+	CHECK(errno == ENOSPC);
+	close(fd);
+	record(10); /* into pages allocated at pf_open: no SIGBUS */
+	double during = scraped("requests_total", NULL);
+	CHECK(during == 10 || during == 20); /* never anything else */
+	char c;
+	CHECK(write(go[1], "g", 1) == 1 && read(done[0], &c, 1) == 1);
+	unlink(filler);
+	int status;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status))
+		fprintf(stderr, "  full-disk worker exited %d\n", WEXITSTATUS(status));
+	CHECK_NUM(scraped("requests_total", NULL), 27);
+	CHECK(scraped("promfcgi_store_errors_total", NULL) >= 1);
+	pf_close();
+	pf_scrape_close();
+	umount2(dir, MNT_DETACH);
+}
+
+const struct test fault_tests[] = {
+    {"faults/deleted_store", deleted_store_is_recreated},
+    {"faults/corrupt_store", corrupt_store_is_moved_aside},
+    {"faults/deleted_staging_dir", deleted_staging_dir_is_recreated},
+    {"faults/no_staging_file_then_recovery", no_staging_file_then_recovery},
+    {"faults/full_disk", full_disk},
+    {NULL, NULL},
+};

@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-LDLIBS   = -lfcgi -lsqlite3 -lm
+LDLIBS   = -lfcgi -lsqlite3 -lz -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PORT       ?= 8080
@@ -14,11 +14,12 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
 STORE   = store/db.c store/log.c store/names.c store/proc.c store/registry.c \
           store/scrape.c store/stage.c
-RENDER  = metrics/buf.c metrics/render.c
+RENDER  = metrics/buf.c metrics/render.c metrics/negotiate.c metrics/own.c
 HELLO   = app/hello.c app/route.c
 METRICS = metrics/metrics.c
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
-          tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c
+          tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
+          tests/unit/test_negotiate.c
 HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
 
 # Objects of one flavour live under build/<flavour>/; release binaries are

@@ -1,5 +1,7 @@
 /*
- * render.c — where a series becomes exposition text (format 0.0.4).
+ * render.c — where a series becomes exposition text: format 0.0.4, or
+ * OpenMetrics 1.0 (counter families named without _total, _created, UNIT,
+ * "# EOF" last).
  *
  * Families come sorted by name, each with HELP and TYPE first, then its
  * samples; histogram buckets are made cumulative here, with +Inf equal to
@@ -115,13 +117,20 @@ static void render_labels(struct buf *b, const struct pf_family_data *f,
 	buf_putc(b, '}');
 }
 
+/* How the two formats differ, per family. */
+struct style {
+	int om;              /* OpenMetrics 1.0 */
+	char family[160];    /* the name in HELP/TYPE/UNIT */
+	const char *sample;  /* a counter's sample name is family + "_total" in OM */
+};
+
 static void render_sample(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const char *suffix, const char *le,
-                          double v)
+                          const struct pf_series_data *s, const char *name, const char *suffix,
+                          const char *le, double v)
 {
 	char num[32];
 	render_value(num, v);
-	buf_puts(b, f->name);
+	buf_puts(b, name);
 	buf_puts(b, suffix);
 	render_labels(b, f, s, le);
 	buf_putc(b, ' ');
@@ -129,11 +138,21 @@ static void render_sample(struct buf *b, const struct pf_family_data *f,
 	buf_putc(b, '\n');
 }
 
+static void render_created(struct buf *b, const struct pf_family_data *f,
+                           const struct pf_series_data *s, const struct style *st)
+{
+	if (st->om && s && s->created > 0)
+		render_sample(b, f, s, st->family, "_created", NULL, s->created);
+}
+
 static void render_series(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const double *cells)
+                          const struct pf_series_data *s, const double *cells,
+                          const struct style *st)
 {
 	if (f->type != PF_HISTOGRAM) {
-		render_sample(b, f, s, "", NULL, cells[0]);
+		render_sample(b, f, s, st->sample, "", NULL, cells[0]);
+		if (f->type == PF_COUNTER)
+			render_created(b, f, s, st);
 		return;
 	}
 	char le[32];
@@ -144,38 +163,102 @@ static void render_series(struct buf *b, const struct pf_family_data *f,
 			render_le(le, f->buckets[i]);
 		else
 			strcpy(le, "+Inf");
-		render_sample(b, f, s, "_bucket", le, cumulative);
+		render_sample(b, f, s, st->family, "_bucket", le, cumulative);
 	}
-	render_sample(b, f, s, "_sum", NULL, cells[f->nbuckets + 1]);
-	render_sample(b, f, s, "_count", NULL, cumulative);
+	render_sample(b, f, s, st->family, "_sum", NULL, cells[f->nbuckets + 1]);
+	render_sample(b, f, s, st->family, "_count", NULL, cumulative);
+	render_created(b, f, s, st);
 }
 
 static const char *type_name(int type)
 {
 	return type == PF_COUNTER ? "counter" : type == PF_GAUGE ? "gauge"
-	     : type == PF_HISTOGRAM ? "histogram" : "untyped";
+	     : type == PF_HISTOGRAM ? "histogram" : "unknown";
 }
 
-void render_text(struct buf *b, const struct pf_collection *c)
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* OpenMetrics names a counter family without "_total", and states a unit
+ * when the name ends in one (the unit must be the name's suffix). */
+static void style_for(struct style *st, const struct pf_family_data *f, int om)
+{
+	st->om = om;
+	snprintf(st->family, sizeof st->family, "%s", f->name);
+	st->sample = f->name;
+	if (om && f->type == PF_COUNTER && ends_with(f->name, "_total"))
+		st->family[strlen(f->name) - strlen("_total")] = '\0';
+}
+
+static const char *unit_of(const char *family)
+{
+	static const char *const units[] = {"seconds", "bytes", "ratio", "meters", "volts",
+	                                    "amperes", "joules", "grams", "celsius"};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		char suffix[16];
+		snprintf(suffix, sizeof suffix, "_%s", units[i]);
+		if (ends_with(family, suffix))
+			return units[i];
+	}
+	return NULL;
+}
+
+static void render_meta(struct buf *b, const char *what, const char *name, const char *text)
+{
+	buf_puts(b, "# ");
+	buf_puts(b, what);
+	buf_putc(b, ' ');
+	buf_puts(b, name);
+	buf_putc(b, ' ');
+	buf_puts(b, text);
+	buf_putc(b, '\n');
+}
+
+static void render_family(struct buf *b, const struct pf_family_data *f, int om)
 {
 	static const double zeros[PF_BUCKETS_MAX + 2];
-	for (size_t i = 0; i < c->nfamilies; i++) {
-		const struct pf_family_data *f = &c->families[i];
-		if (f->ncells > PF_BUCKETS_MAX + 2)
-			continue;
-		buf_puts(b, "# HELP ");
-		buf_puts(b, f->name);
-		buf_putc(b, ' ');
-		render_help(b, f->help);
-		buf_puts(b, "\n# TYPE ");
-		buf_puts(b, f->name);
-		buf_putc(b, ' ');
-		buf_puts(b, type_name(f->type));
-		buf_putc(b, '\n');
-		/* a family without labels always has its one series, from zero */
-		if (f->nseries == 0 && f->nlabels == 0)
-			render_series(b, f, NULL, zeros);
-		for (size_t j = 0; j < f->nseries; j++)
-			render_series(b, f, &f->series[j], f->series[j].cells);
+	struct style st;
+	char sample_name[176];
+	if (f->ncells > PF_BUCKETS_MAX + 2)
+		return;
+	style_for(&st, f, om);
+	if (om && f->type == PF_COUNTER && st.sample == f->name && !ends_with(f->name, "_total")) {
+		snprintf(sample_name, sizeof sample_name, "%s_total", f->name);
+		st.sample = sample_name;
 	}
+	struct buf help = {0};
+	if (om)
+		render_label_value(&help, f->help, strlen(f->help)); /* OM escapes " too */
+	else
+		render_help(&help, f->help);
+	buf_putc(&help, '\0');
+	render_meta(b, "HELP", st.family, help.oom ? "" : help.p);
+	buf_free(&help);
+	render_meta(b, "TYPE", st.family, type_name(f->type));
+	if (om && unit_of(st.family))
+		render_meta(b, "UNIT", st.family, unit_of(st.family));
+	/* a family without labels always has its one series, from zero */
+	if (f->nseries == 0 && f->nlabels == 0)
+		render_series(b, f, NULL, zeros, &st);
+	for (size_t j = 0; j < f->nseries; j++)
+		render_series(b, f, &f->series[j], f->series[j].cells, &st);
+}
+
+void render_text(struct buf *b, const struct pf_collection *c, const struct name_filter *filter)
+{
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (!filter || filter_match(filter, c->families[i].name))
+			render_family(b, &c->families[i], 0);
+}
+
+void render_openmetrics(struct buf *b, const struct pf_collection *c,
+                        const struct name_filter *filter)
+{
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (!filter || filter_match(filter, c->families[i].name))
+			render_family(b, &c->families[i], 1);
+	buf_puts(b, "# EOF\n");
 }

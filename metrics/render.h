@@ -1,15 +1,21 @@
 /*
- * render.h — Prometheus text exposition format 0.0.4 from a collection.
+ * render.h — Prometheus text exposition format 0.0.4, and OpenMetrics 1.0, from a
+ * collection.
  */
 #ifndef PROMFCGI_RENDER_H
 #define PROMFCGI_RENDER_H
 
 #include "../store/collect.h"
 #include "buf.h"
+#include "negotiate.h"
 
 #define RENDER_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define RENDER_OPENMETRICS_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-void render_text(struct buf *b, const struct pf_collection *c);
+/* filter may be NULL: every family. */
+void render_text(struct buf *b, const struct pf_collection *c, const struct name_filter *filter);
+void render_openmetrics(struct buf *b, const struct pf_collection *c,
+                        const struct name_filter *filter);
 
 /* Exposed for the tests. */
 void render_value(char out[32], double v);  /* shortest round-trip; NaN, +Inf, -Inf */

@@ -16,6 +16,7 @@ struct pf_series_data {
 	char *key; /* label values, each NUL-terminated */
 	size_t keylen;
 	double *cells;
+	double created; /* Unix seconds the series began; 0 if unknown (gauges) */
 };
 
 struct pf_family_data {

@@ -1,11 +1,11 @@
 /*
  * db.c — the SQLite store (WAL mode) shared by every worker.
  *
- * Schema (version 1):
+ * Schema (version 2):
  *   family(id, name UNIQUE, type, help, label_names, buckets)
  *       one row per metric family; label_names comma-separated, buckets a
  *       blob of native doubles.
- *   series(id, family_id, label_values, cells, UNIQUE(family_id, label_values))
+ *   series(id, family_id, label_values, cells, created, UNIQUE(family_id, label_values))
  *       the aggregate of every incarnation ever folded: one row per series,
  *       cells a blob of native doubles (see collect.h).  Gauges have no rows:
  *       they are read live from the staging files of running workers.
@@ -43,6 +43,8 @@ static const char *const migrations[] = {
     " folded_seq INTEGER NOT NULL, retired INTEGER NOT NULL);"
     "CREATE TABLE folded(incarnation_id INTEGER NOT NULL, slot INTEGER NOT NULL,"
     " cells BLOB NOT NULL, PRIMARY KEY(incarnation_id, slot)) WITHOUT ROWID;",
+    /* 1 -> 2: when each series began, for OpenMetrics' _created */
+    "ALTER TABLE series ADD COLUMN created REAL NOT NULL DEFAULT 0;",
 };
 
 enum stmt {
@@ -71,10 +73,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FOLDED_PUT] = "INSERT INTO folded(incarnation_id, slot, cells) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(incarnation_id, slot) DO UPDATE SET cells = excluded.cells",
     [S_SERIES_GET] = "SELECT id, cells FROM series WHERE family_id = ?1 AND label_values = ?2",
-    [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells) VALUES(?1, ?2, ?3)",
+    [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells, created)"
+                     " VALUES(?1, ?2, ?3, ?4)",
     [S_SERIES_SET] = "UPDATE series SET cells = ?2 WHERE id = ?1",
     [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family ORDER BY name",
-    [S_READ_SERIES] = "SELECT family_id, label_values, cells FROM series"
+    [S_READ_SERIES] = "SELECT family_id, label_values, cells, created FROM series"
                       " ORDER BY family_id, label_values",
 };
 
@@ -357,6 +360,9 @@ static int fold_series(struct db *db, sqlite3_int64 fam, const struct stage_slot
 	sqlite3_bind_int64(add, 1, fam);
 	sqlite3_bind_blob(add, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
 	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	sqlite3_bind_double(add, 4, (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3);
 	return run(db, S_SERIES_ADD);
 }
 
@@ -565,6 +571,7 @@ static int read_series(sqlite3_stmt *st, struct pf_family_data *f)
 	s->keylen = (size_t)sqlite3_column_bytes(st, 1);
 	s->key = dup_blob(sqlite3_column_blob(st, 1), s->keylen);
 	s->cells = (double *)dup_blob(sqlite3_column_blob(st, 2), (size_t)f->ncells * sizeof(double));
+	s->created = sqlite3_column_double(st, 3);
 	if (!s->key || !s->cells) {
 		free(s->key);
 		free(s->cells);

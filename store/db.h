@@ -10,7 +10,7 @@
 #include "collect.h"
 #include "stage.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 struct db;
 

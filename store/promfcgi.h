@@ -25,6 +25,8 @@
 #define PF_BUCKETS_MAX 32   /* finite histogram bounds; +Inf is implicit */
 #define PF_KEY_MAX 240      /* all label values of a series, NUL-terminated each */
 
+#define PROMFCGI_VERSION "0.2.0"
+
 enum pf_type { PF_COUNTER = 1, PF_GAUGE = 2, PF_HISTOGRAM = 3 };
 
 typedef struct pf_family pf_family;

@@ -26,6 +26,12 @@ static struct db *scrape_db;
 static char scrape_path[4096];
 static dev_t scrape_dev; /* the file opened, to notice it deleted or replaced */
 static ino_t scrape_ino;
+static struct pf_scrape_stats stats;
+
+const struct pf_scrape_stats *pf_scrape_stats(void)
+{
+	return &stats;
+}
 
 struct live_list {
 	struct stage_snapshot *snaps;
@@ -49,6 +55,10 @@ static void scrape_file(const char *path, struct live_list *live)
 		return;
 	}
 	int rc = live->no_folds ? DB_FOLD_ERROR : db_fold(scrape_db, &snap, !snap.live);
+	stats.files++;
+	stats.live += snap.live != 0;
+	stats.errors += rc == DB_FOLD_ERROR;
+	stats.retired += rc != DB_FOLD_ERROR && !snap.live;
 	if (rc == DB_FOLD_ERROR && !live->no_folds) {
 		pf_error(PF_OP_FOLD, "%s: %s", snap.name, db_errmsg(scrape_db));
 		/* Waiting out a lock once per file would make the scrape hang for
@@ -148,6 +158,7 @@ static int add_gauge(struct pf_family_data *f, const struct stage_slot *slot, do
 	}
 	memcpy(s->key, slot->key, slot->keylen);
 	s->cells[0] = v;
+	s->created = 0;
 	f->nseries++;
 	return 0;
 }
@@ -228,6 +239,15 @@ static int ensure_db(const char *db_path, char *reason, size_t len)
 	return 0;
 }
 
+static void store_sizes(const char *db_path)
+{
+	struct stat st;
+	char wal[4200];
+	snprintf(wal, sizeof wal, "%s-wal", db_path);
+	stats.db_bytes = stat(db_path, &st) == 0 ? (double)st.st_size : 0;
+	stats.wal_bytes = stat(wal, &st) == 0 ? (double)st.st_size : 0;
+}
+
 static void free_live(struct live_list *live)
 {
 	for (size_t i = 0; i < live->n; i++)
@@ -246,6 +266,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 	}
 	/* A second attempt only after corruption was found and moved aside. */
 	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(&stats, 0, sizeof stats);
 		if (ensure_db(db_path, reason, len) != 0)
 			return -1;
 		struct live_list live = {0};
@@ -270,6 +291,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 			rc = -1;
 		}
 		free_live(&live);
+		store_sizes(db_path);
 		return rc;
 	}
 	snprintf(reason, len, "the store was corrupt twice in one scrape");

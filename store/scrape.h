@@ -15,6 +15,16 @@
 int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len);
 void pf_scrape_close(void);
 
+/* What the last pf_scrape of this process did. */
+struct pf_scrape_stats {
+	unsigned files;    /* staging files seen */
+	unsigned live;     /* of live workers */
+	unsigned retired;  /* dead workers folded for the last time and removed */
+	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
+	double db_bytes, wal_bytes;
+};
+const struct pf_scrape_stats *pf_scrape_stats(void);
+
 /* The store path this process opened with pf_open (registry.c). */
 const char *pf_db_path(void);
 

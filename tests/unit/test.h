@@ -54,6 +54,7 @@ extern int test_failures;
 		}                                                                              \
 	} while (0)
 
-extern const struct test names_tests[], render_tests[], store_tests[], route_tests[], fault_tests[];
+extern const struct test names_tests[], render_tests[], store_tests[], route_tests[], fault_tests[],
+    negotiate_tests[];
 
 #endif

@@ -102,7 +102,7 @@ static const char *render(const struct pf_collection *c)
 {
 	static struct buf b;
 	buf_free(&b);
-	render_text(&b, c);
+	render_text(&b, c, NULL);
 	buf_putc(&b, '\0');
 	return b.p;
 }
@@ -112,7 +112,7 @@ static void histogram(void)
 	double buckets[] = {0.1, 1};
 	char *labels[] = {"route"};
 	double cells[] = {2, 3, 4, 5.5}; /* per bucket: <=0.1, <=1, +Inf; then sum */
-	struct pf_series_data s = {"/\0", 2, cells};
+	struct pf_series_data s = {"/\0", 2, cells, 0};
 	struct pf_family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
 	                           .nlabels = 1, .labels = labels, .nbuckets = 2,
 	                           .buckets = buckets, .ncells = 4, .series = &s, .nseries = 1};
@@ -144,7 +144,7 @@ static void labelled_counter(void)
 {
 	char *labels[] = {"method", "path"};
 	double one[] = {1}, two[] = {2.5};
-	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one}, {"PUT\0\0", 5, two}};
+	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one, 0}, {"PUT\0\0", 5, two, 0}};
 	struct pf_family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
 	                           .nlabels = 2, .labels = labels, .ncells = 1, .series = s,
 	                           .nseries = 2};
@@ -154,7 +154,51 @@ static void labelled_counter(void)
 	                      "c_total{method=\"PUT\",path=\"\"} 2.5\n");
 }
 
+static const char *render_om(const struct pf_collection *c, const struct name_filter *filter)
+{
+	static struct buf b;
+	buf_free(&b);
+	render_openmetrics(&b, c, filter);
+	buf_putc(&b, '\0');
+	return b.p;
+}
+
+/* OpenMetrics: counter family without _total, _created, UNIT, EOF last. */
+static void openmetrics(void)
+{
+	char *labels[] = {"code"};
+	double n[] = {3}, h[] = {1, 0, 0.25};
+	struct pf_series_data cs = {"200\0", 4, n, 1700000000.5};
+	struct pf_series_data hs = {"", 0, h, 1700000001};
+	struct pf_family_data f[] = {
+	    {.name = "d_seconds", .help = "A \"quoted\" help.", .type = PF_HISTOGRAM,
+	     .nbuckets = 1, .buckets = (double[]){1}, .ncells = 3, .series = &hs, .nseries = 1},
+	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = labels,
+	     .ncells = 1, .series = &cs, .nseries = 1},
+	};
+	struct pf_collection c = {f, 2, 2};
+	CHECK_STR(render_om(&c, NULL), "# HELP d_seconds A \\\"quoted\\\" help.\n"
+	                                "# TYPE d_seconds histogram\n"
+	                                "# UNIT d_seconds seconds\n"
+	                                "d_seconds_bucket{le=\"1.0\"} 1\n"
+	                                "d_seconds_bucket{le=\"+Inf\"} 1\n"
+	                                "d_seconds_sum 0.25\n"
+	                                "d_seconds_count 1\n"
+	                                "d_seconds_created 1700000001\n"
+	                                "# HELP r R.\n"
+	                                "# TYPE r counter\n"
+	                                "r_total{code=\"200\"} 3\n"
+	                                "r_created{code=\"200\"} 1700000000.5\n"
+	                                "# EOF\n");
+	/* name[] filters by the family's stored name */
+	struct name_filter only = {1, {"r_total"}};
+	CHECK_STR(render_om(&c, &only), "# HELP r R.\n# TYPE r counter\n"
+	                                "r_total{code=\"200\"} 3\n"
+	                                "r_created{code=\"200\"} 1700000000.5\n# EOF\n");
+}
+
 const struct test render_tests[] = {
+    {"render/openmetrics", openmetrics},
     {"render/numbers", numbers},
     {"render/numbers_round_trip", numbers_round_trip},
     {"render/bucket_bounds", bucket_bounds},

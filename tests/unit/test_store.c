@@ -142,6 +142,45 @@ static void schema_from_the_future_is_refused(void)
 	CHECK(strstr(err, "newer") != NULL);
 }
 
+/* A store written by version 1 (this DDL is that version's, frozen here as a
+ * fixture) is upgraded in place and keeps its data. */
+static void schema_upgrade_from_v1(void)
+{
+	char cmd[1400];
+	fresh_store();
+	snprintf(cmd, sizeof cmd,
+	         "sqlite3 %s \""
+	         "CREATE TABLE family(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	         " type INTEGER NOT NULL, help TEXT NOT NULL, label_names TEXT NOT NULL,"
+	         " buckets BLOB NOT NULL);"
+	         "CREATE TABLE series(id INTEGER PRIMARY KEY,"
+	         " family_id INTEGER NOT NULL REFERENCES family(id),"
+	         " label_values BLOB NOT NULL, cells BLOB NOT NULL, UNIQUE(family_id, label_values));"
+	         "CREATE TABLE incarnation(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	         " folded_seq INTEGER NOT NULL, retired INTEGER NOT NULL);"
+	         "CREATE TABLE folded(incarnation_id INTEGER NOT NULL, slot INTEGER NOT NULL,"
+	         " cells BLOB NOT NULL, PRIMARY KEY(incarnation_id, slot)) WITHOUT ROWID;"
+	         "INSERT INTO family VALUES(1, 'old_total', 1, 'Old.', '', x'');"
+	         /* 42.0 as a little-endian double */
+	         "INSERT INTO series VALUES(1, 1, x'', x'0000000000004540');"
+	         "PRAGMA user_version = 1;\"",
+	         db_path);
+	CHECK(system(cmd) == 0);
+	struct db *db;
+	char err[256];
+	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == 0);
+	CHECK(db_schema_version(db) == 2);
+	struct pf_collection c;
+	CHECK(db_read(db, &c) == 0);
+	CHECK(c.nfamilies == 1 && c.families[0].nseries == 1);
+	if (c.nfamilies == 1 && c.families[0].nseries == 1) {
+		CHECK_NUM(c.families[0].series[0].cells[0], 42);
+		CHECK_NUM(c.families[0].series[0].created, 0);
+	}
+	pf_collection_free(&c);
+	db_close(db);
+}
+
 static void definitions_validated(void)
 {
 	static const char *const le[] = {"le", NULL};
@@ -393,6 +432,7 @@ static void full_staging_file_drops_and_counts(void)
 const struct test store_tests[] = {
     {"store/schema_migration", schema_migration},
     {"store/schema_from_the_future", schema_from_the_future_is_refused},
+    {"store/schema_upgrade_from_v1", schema_upgrade_from_v1},
     {"store/definitions_validated", definitions_validated},
     {"store/exact_totals_and_buckets", exact_totals_and_buckets},
     {"store/folds_are_idempotent", folds_are_idempotent},

@@ -1,0 +1,29 @@
+/*
+ * negotiate.h — what a scraper asked for: exposition format (Accept), gzip
+ * (Accept-Encoding), and which families (name[] in the query string).
+ */
+#ifndef PROMFCGI_NEGOTIATE_H
+#define PROMFCGI_NEGOTIATE_H
+
+#include <stddef.h>
+
+enum format { FORMAT_TEXT, FORMAT_OPENMETRICS };
+
+/* OpenMetrics 1.0.0 if the Accept header ranks it at least as high as text
+ * 0.0.4 (by q-value), text otherwise; NULL or empty means text. */
+enum format negotiate_format(const char *accept);
+/* Whether Accept-Encoding allows gzip (q > 0). */
+int negotiate_gzip(const char *accept_encoding);
+
+/* Families selected by name[]=... in a query string.  An empty filter (no
+ * name[] parameter) selects everything. */
+#define FILTER_MAX 64
+struct name_filter {
+	int n;
+	char *names[FILTER_MAX];
+};
+void filter_parse(struct name_filter *f, const char *query);
+int filter_match(const struct name_filter *f, const char *name);
+void filter_free(struct name_filter *f);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * test_negotiate.c — format, gzip and name[] choices from request headers.
+ */
+#include "../../metrics/negotiate.h"
+#include "test.h"
+
+static void formats(void)
+{
+	/* what Prometheus 2.42 sends */
+	CHECK(negotiate_format("application/openmetrics-text;version=1.0.0,application/"
+	                       "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;"
+	                       "q=0.5,*/*;q=0.1") == FORMAT_OPENMETRICS);
+	/* Prometheus with OpenMetrics disabled, curl, nothing */
+	CHECK(negotiate_format("text/plain;version=0.0.4;q=1,*/*;q=0.1") == FORMAT_TEXT);
+	CHECK(negotiate_format("*/*") == FORMAT_TEXT);
+	CHECK(negotiate_format(NULL) == FORMAT_TEXT);
+	CHECK(negotiate_format("") == FORMAT_TEXT);
+	CHECK(negotiate_format("application/openmetrics-text") == FORMAT_OPENMETRICS);
+	CHECK(negotiate_format("Application/OpenMetrics-Text ; version=1.0.0") == FORMAT_OPENMETRICS);
+	/* only a version we do not speak, or a lower q */
+	CHECK(negotiate_format("application/openmetrics-text;version=0.0.1") == FORMAT_TEXT);
+	CHECK(negotiate_format("application/openmetrics-text;q=0.2,text/plain;q=0.9") == FORMAT_TEXT);
+	CHECK(negotiate_format("application/openmetrics-text;q=0") == FORMAT_TEXT);
+}
+
+static void gzip(void)
+{
+	CHECK(negotiate_gzip("gzip"));
+	CHECK(negotiate_gzip("deflate, gzip;q=0.5"));
+	CHECK(!negotiate_gzip("gzip;q=0"));
+	CHECK(!negotiate_gzip("identity"));
+	CHECK(!negotiate_gzip(NULL));
+}
+
+static void names(void)
+{
+	struct name_filter f;
+	filter_parse(&f, "name[]=a_total&x=1&name%5B%5D=b%3Ac&name[]=");
+	CHECK(f.n == 3);
+	CHECK(filter_match(&f, "a_total"));
+	CHECK(filter_match(&f, "b:c"));
+	CHECK(!filter_match(&f, "c"));
+	filter_free(&f);
+	filter_parse(&f, "");
+	CHECK(f.n == 0 && filter_match(&f, "anything"));
+	filter_parse(&f, NULL);
+	CHECK(f.n == 0);
+	filter_parse(&f, "name[]=%zz%4");
+	CHECK(f.n == 1 && filter_match(&f, "%zz%4")); /* bad escapes stay as they are */
+	filter_free(&f);
+}
+
+const struct test negotiate_tests[] = {
+    {"negotiate/formats", formats},
+    {"negotiate/gzip", gzip},
+    {"negotiate/names", names},
+    {NULL, NULL},
+};

@@ -16,7 +16,9 @@ STORE   = store/db.c store/log.c store/names.c store/proc.c store/registry.c \
           store/scrape.c store/stage.c
 RENDER  = metrics/buf.c metrics/render.c metrics/negotiate.c metrics/own.c
 HELLO   = app/hello.c app/route.c
+ORDERS  = app/orders.c
 METRICS = metrics/metrics.c
+CLI     = cli/promfcgi.c
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
           tests/unit/test_negotiate.c
@@ -27,7 +29,7 @@ HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
 .PHONY: all asan deps run test unit integration clean
-all: app/hello.fcgi metrics/metrics.fcgi store/libpromfcgi.a
+all: app/hello.fcgi metrics/metrics.fcgi app/orders.fcgi cli/promfcgi store/libpromfcgi.a
 
 build/release/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -44,6 +46,10 @@ build/release/hello.fcgi: $(call objs,release,$(HELLO) $(STORE))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 build/release/metrics.fcgi: $(call objs,release,$(METRICS) $(RENDER) $(STORE))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/release/orders.fcgi: $(call objs,release,$(ORDERS) $(STORE))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/release/promfcgi: $(call objs,release,$(CLI) $(RENDER) $(STORE))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 build/release/unit: $(call objs,release,$(UNIT) $(RENDER) $(STORE) app/route.c)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -53,14 +59,23 @@ build/asan/metrics/metrics.fcgi: $(call objs,asan,$(METRICS) $(RENDER) $(STORE))
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 build/asan/unit: $(call objs,asan,$(UNIT) $(RENDER) $(STORE) app/route.c)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+build/asan/app/orders.fcgi: $(call objs,asan,$(ORDERS) $(STORE))
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+build/asan/cli/promfcgi: $(call objs,asan,$(CLI) $(RENDER) $(STORE))
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 # copy and rename, so running workers keep their binary ("text file busy")
 app/hello.fcgi: build/release/hello.fcgi
 	cp $< $@.tmp && mv -f $@.tmp $@
 metrics/metrics.fcgi: build/release/metrics.fcgi
 	cp $< $@.tmp && mv -f $@.tmp $@
+app/orders.fcgi: build/release/orders.fcgi
+	cp $< $@.tmp && mv -f $@.tmp $@
+cli/promfcgi: build/release/promfcgi
+	cp $< $@.tmp && mv -f $@.tmp $@
 
-asan: build/asan/app/hello.fcgi build/asan/metrics/metrics.fcgi build/asan/unit
+asan: build/asan/app/hello.fcgi build/asan/metrics/metrics.fcgi build/asan/unit \
+      build/asan/app/orders.fcgi build/asan/cli/promfcgi
 
 deps:
 	@scripts/deps
@@ -79,7 +94,8 @@ test: deps all build/release/unit asan
 	tests/run all
 
 clean:
-	rm -rf build app/hello.fcgi metrics/metrics.fcgi store/libpromfcgi.a
+	rm -rf build app/hello.fcgi app/orders.fcgi metrics/metrics.fcgi cli/promfcgi \
+	       store/libpromfcgi.a
 
 # Further targets (install, bench, fuzz, ...), one file per concern.
 include $(wildcard mk/*.mk)

@@ -327,15 +327,16 @@ static sqlite3_int64 fold_family(struct db *db, const struct stage_family *f)
 	return id;
 }
 
-/* Adds delta to the series' aggregate, creating the row if needed. */
-static int fold_series(struct db *db, sqlite3_int64 fam, const struct stage_slot *slot,
-                       const double *delta, int ncells)
+/* Adds delta to the series' aggregate, creating the row if needed; with
+ * assign, cell 0 is set to delta[0] instead (a gauge's set). */
+static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint32_t keylen,
+                         const double *delta, int ncells, int assign)
 {
 	sqlite3_stmt *get = db->st[S_SERIES_GET];
 	double sum[PF_BUCKETS_MAX + 2] = {0};
 	size_t bytes = (size_t)ncells * sizeof(double);
 	sqlite3_bind_int64(get, 1, fam);
-	sqlite3_bind_blob(get, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
+	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
 	int found = row(db, S_SERIES_GET);
 	sqlite3_int64 id = 0;
 	if (found == 1) {
@@ -350,6 +351,8 @@ static int fold_series(struct db *db, sqlite3_int64 fam, const struct stage_slot
 		return -1;
 	for (int i = 0; i < ncells; i++)
 		sum[i] += delta[i];
+	if (assign)
+		sum[0] = delta[0];
 	if (found) {
 		sqlite3_stmt *set = db->st[S_SERIES_SET];
 		sqlite3_bind_int64(set, 1, id);
@@ -358,7 +361,7 @@ static int fold_series(struct db *db, sqlite3_int64 fam, const struct stage_slot
 	}
 	sqlite3_stmt *add = db->st[S_SERIES_ADD];
 	sqlite3_bind_int64(add, 1, fam);
-	sqlite3_bind_blob(add, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
+	sqlite3_bind_blob(add, 2, key, (int)keylen, SQLITE_STATIC);
 	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -396,7 +399,7 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	}
 	if (!changed)
 		return 0;
-	if (fold_series(db, fam, slot, delta, ncells) != 0)
+	if (update_series(db, fam, slot->key, slot->keylen, delta, ncells, 0) != 0)
 		return -1;
 	sqlite3_stmt *put = db->st[S_FOLDED_PUT];
 	sqlite3_bind_int64(put, 1, inc);
@@ -475,6 +478,82 @@ int db_fold(struct db *db, const struct stage_snapshot *snap, int retire)
 	/* SQLITE_FULL or IOERR may have rolled back already; roll back anyway */
 	run(db, S_ROLLBACK);
 	return DB_FOLD_ERROR;
+}
+
+int db_define(struct db *db, const struct stage_family *def)
+{
+	if (run(db, S_BEGIN) != 0)
+		return -1;
+	sqlite3_int64 id = fold_family(db, def);
+	if (id > 0 && run(db, S_COMMIT) == 0)
+		return 0;
+	run(db, S_ROLLBACK);
+	return id == 0 ? DB_CLASH : -1;
+}
+
+/* Reads a family's definition: 1 found, 0 no such family, -1 error. */
+static int load_family(struct db *db, const char *name, struct stage_family *def,
+                       sqlite3_int64 *id)
+{
+	sqlite3_stmt *get = db->st[S_FAM_GET];
+	memset(def, 0, sizeof *def);
+	sqlite3_bind_text(get, 1, name, -1, SQLITE_STATIC);
+	int r = row(db, S_FAM_GET);
+	if (r == 1) {
+		*id = sqlite3_column_int64(get, 0);
+		def->type = (uint32_t)sqlite3_column_int(get, 1);
+		snprintf(def->name, sizeof def->name, "%s", name);
+		const char *labels = (const char *)sqlite3_column_text(get, 2);
+		for (const char *p = labels; p && *p && def->nlabels < PF_LABELS_MAX;) {
+			size_t l = strcspn(p, ",");
+			snprintf(def->labels[def->nlabels++], PF_LABEL_NAME_MAX, "%.*s", (int)l, p);
+			p += l + (p[l] == ',');
+		}
+		int nb = sqlite3_column_bytes(get, 3) / (int)sizeof(double);
+		def->nbuckets = (uint32_t)(nb <= PF_BUCKETS_MAX ? nb : PF_BUCKETS_MAX);
+		if (def->nbuckets)
+			memcpy(def->buckets, sqlite3_column_blob(get, 3), def->nbuckets * sizeof(double));
+		def->ncells = (uint32_t)pf_family_cells((int)def->type, (int)def->nbuckets);
+	}
+	done(db, S_FAM_GET);
+	return r;
+}
+
+int db_family(struct db *db, const char *name, struct stage_family *def)
+{
+	sqlite3_int64 id;
+	return load_family(db, name, def, &id);
+}
+
+int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
+              enum db_op op, double v)
+{
+	struct stage_family def;
+	sqlite3_int64 id;
+	double delta[PF_BUCKETS_MAX + 2] = {0};
+	if (run(db, S_BEGIN) != 0)
+		return -1;
+	int r = load_family(db, name, &def, &id), rc = -1;
+	if (r != 1) {
+		rc = r == 0 ? DB_NO_FAMILY : -1;
+	} else if ((def.type == PF_COUNTER && op == DB_ADD && v >= 0) ||
+	           (def.type == PF_GAUGE && (op == DB_ADD || op == DB_SET))) {
+		delta[0] = v;
+		rc = update_series(db, id, key, keylen, delta, 1, op == DB_SET);
+	} else if (def.type == PF_HISTOGRAM && op == DB_OBSERVE) {
+		uint32_t b = 0;
+		while (b < def.nbuckets && v > def.buckets[b])
+			b++;
+		delta[b] = 1;
+		delta[def.nbuckets + 1] = v;
+		rc = update_series(db, id, key, keylen, delta, (int)def.ncells, 0);
+	} else {
+		rc = DB_WRONG_OP;
+	}
+	if (rc == 0 && run(db, S_COMMIT) == 0)
+		return 0;
+	run(db, S_ROLLBACK);
+	return rc ? rc : -1;
 }
 
 int db_forget(struct db *db, const char *name)

@@ -39,6 +39,20 @@ enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1 };
  * incarnation is retired, or a newer snapshot was folded already. */
 int db_fold(struct db *db, const struct stage_snapshot *snap, int retire);
 
+/* For programs that record straight into the store, one transaction a call
+ * (the command-line tool: a process too short-lived for a staging file). */
+enum { DB_CLASH = -3, DB_NO_FAMILY = -4, DB_WRONG_OP = -5 };
+enum db_op { DB_ADD, DB_SET, DB_OBSERVE };
+/* Defines the family; DB_CLASH if one of that name differs in type, labels
+ * or buckets. */
+int db_define(struct db *db, const struct stage_family *def);
+/* Reads a family's definition: 1 found, 0 none, -1 error. */
+int db_family(struct db *db, const char *name, struct stage_family *def);
+/* Counter: add v >= 0; gauge: add or set v; histogram: observe v.  key is
+ * the series' label values (each NUL-terminated). */
+int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
+              enum db_op op, double v);
+
 /* Drops the per-incarnation rows of name.  Call only after its file is gone. */
 int db_forget(struct db *db, const char *name);
 

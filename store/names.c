@@ -5,9 +5,13 @@
  * names starting with "__" are reserved for Prometheus itself.  Label values
  * may hold any UTF-8 text but NUL, which the store uses as a separator.
  */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "collect.h"
 #include "names.h"
+#include "stage.h"
 
 static int name_char(int c, int first, int colon)
 {
@@ -91,4 +95,36 @@ int pf_encode_key(const char *const *values, int n, char *key, size_t cap)
 		len += l + 1;
 	}
 	return (int)len;
+}
+
+int pf_build_family(struct stage_family *def, int type, const char *name, const char *help,
+                    const char *const *labels, const double *buckets, int nbuckets)
+{
+	memset(def, 0, sizeof *def);
+	if (!pf_valid_metric_name(name) || !help || !help[0] || strlen(help) >= PF_HELP_MAX ||
+	    !pf_valid_utf8(help, strlen(help)) || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX ||
+	    (type != PF_COUNTER && type != PF_GAUGE && type != PF_HISTOGRAM))
+		return -1;
+	def->type = (uint32_t)type;
+	snprintf(def->name, sizeof def->name, "%s", name);
+	snprintf(def->help, sizeof def->help, "%s", help);
+	for (int i = 0; labels && labels[i]; i++) {
+		if (i >= PF_LABELS_MAX || !pf_valid_label_name(labels[i]) ||
+		    (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0))
+			return -1;
+		for (int j = 0; j < i; j++)
+			if (strcmp(labels[i], labels[j]) == 0)
+				return -1;
+		snprintf(def->labels[i], sizeof def->labels[i], "%s", labels[i]);
+		def->nlabels++;
+	}
+	for (int i = 0; i < nbuckets; i++) {
+		/* strictly increasing finite bounds; +Inf is always added */
+		if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
+			return -1;
+		def->buckets[i] = buckets[i];
+	}
+	def->nbuckets = (uint32_t)nbuckets;
+	def->ncells = (uint32_t)pf_family_cells(type, nbuckets);
+	return 0;
 }

@@ -13,4 +13,11 @@ int pf_valid_utf8(const char *s, size_t len);
 /* Returns the key length, or -1 if a value is missing, invalid or too long. */
 int pf_encode_key(const char *const *values, int n, char *key, size_t cap);
 
+/* Validates a family definition and fills *def: 0, or -1 if a name is
+ * invalid, help is missing, a histogram has an "le" label or its buckets
+ * do not increase. */
+struct stage_family;
+int pf_build_family(struct stage_family *def, int type, const char *name, const char *help,
+                    const char *const *labels, const double *buckets, int nbuckets);
+
 #endif

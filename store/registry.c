@@ -193,31 +193,8 @@ static pf_family *define(int type, const char *name, const char *help, const cha
                          const double *buckets, int nbuckets)
 {
 	struct stage_family def;
-	memset(&def, 0, sizeof def);
-	if (!reg.open || !pf_valid_metric_name(name) || !help || !help[0] ||
-	    strlen(help) >= PF_HELP_MAX || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX)
+	if (!reg.open || pf_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
 		return NULL;
-	def.type = (uint32_t)type;
-	snprintf(def.name, sizeof def.name, "%s", name);
-	snprintf(def.help, sizeof def.help, "%s", help);
-	for (int i = 0; labels && labels[i]; i++) {
-		if (i >= PF_LABELS_MAX || !pf_valid_label_name(labels[i]) ||
-		    (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0))
-			return NULL;
-		for (int j = 0; j < i; j++)
-			if (strcmp(labels[i], labels[j]) == 0)
-				return NULL;
-		snprintf(def.labels[i], sizeof def.labels[i], "%s", labels[i]);
-		def.nlabels++;
-	}
-	for (int i = 0; i < nbuckets; i++) {
-		/* strictly increasing finite bounds; +Inf is always added */
-		if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
-			return NULL;
-		def.buckets[i] = buckets[i];
-	}
-	def.nbuckets = (uint32_t)nbuckets;
-	def.ncells = (uint32_t)pf_family_cells(type, nbuckets);
 	for (uint32_t i = 0; i < reg.nfamilies; i++)
 		if (strcmp(reg.families[i].def.name, name) == 0)
 			return same_definition(&reg.families[i].def, &def) ? &reg.families[i] : NULL;

@@ -1,0 +1,120 @@
+/*
+ * orders.c — an example of instrumenting your own FastCGI app with
+ * promfcgi's C API: a counter, a gauge and a histogram, with labels.
+ *
+ *   GET /order?kind=book&value=12.5   records an order, answers 200
+ *   anything else                     404
+ *
+ * Its families reach /metrics through the same, unchanged metrics.fcgi:
+ * the store keeps their definitions, so nothing here is known to it.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+#include "../store/promfcgi.h"
+
+/* Label values come from a fixed list: a client cannot create series. */
+static const char *const kinds[] = {"book", "pen", "other"};
+enum { KINDS = sizeof kinds / sizeof kinds[0] };
+
+static pf_series *orders[KINDS], *value_of[KINDS], *basket;
+
+static void define_metrics(void)
+{
+	static const char *const by_kind[] = {"kind", NULL};
+	static const double dollars[] = {1, 5, 10, 50, 100, 500};
+	pf_family *count = pf_counter("orders_total", "Orders taken, by kind.", by_kind);
+	pf_family *value = pf_histogram("order_value_dollars", "Value of an order in dollars.",
+	                                by_kind, dollars, sizeof dollars / sizeof dollars[0]);
+	pf_family *last = pf_gauge("orders_last_value_dollars",
+	                           "Value of the last order each worker took, summed over workers.",
+	                           NULL);
+	for (int k = 0; k < KINDS; k++) {
+		const char *v[] = {kinds[k]};
+		orders[k] = pf_with(count, v);
+		value_of[k] = pf_with(value, v);
+	}
+	basket = pf_with(last, NULL);
+}
+
+/* The value of key in a query string, copied into out ("" if absent). */
+static void query_param(const char *query, const char *key, char *out, size_t len)
+{
+	size_t klen = strlen(key);
+	out[0] = '\0';
+	for (const char *p = query; p && *p;) {
+		const char *end = strchr(p, '&');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t vlen = n - klen - 1 < len - 1 ? n - klen - 1 : len - 1;
+			memcpy(out, p + klen + 1, vlen);
+			out[vlen] = '\0';
+			return;
+		}
+		p = end ? end + 1 : NULL;
+	}
+}
+
+static void respond(FCGX_Request *req, const char *status, const char *body)
+{
+	FCGX_FPrintF(req->out, "Status: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
+	             status, body);
+}
+
+static void handle(FCGX_Request *req)
+{
+	const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	if (!uri || strncmp(uri, "/order", 6) != 0 || (uri[6] != '\0' && uri[6] != '?')) {
+		respond(req, "404 Not Found", "Not Found\n");
+		return;
+	}
+	char kind[32], value[32];
+	const char *query = FCGX_GetParam("QUERY_STRING", req->envp);
+	query_param(query, "kind", kind, sizeof kind);
+	query_param(query, "value", value, sizeof value);
+	int k = 0;
+	while (k < KINDS - 1 && strcmp(kind, kinds[k]) != 0)
+		k++;
+	char *end;
+	double dollars = strtod(value, &end);
+	if (!value[0] || *end || !(dollars >= 0)) {
+		respond(req, "400 Bad Request", "value must be a number >= 0\n");
+		return;
+	}
+	pf_begin(); /* the order counts, and its value is observed, together */
+	pf_inc(orders[k]);
+	pf_observe(value_of[k], dollars);
+	pf_set(basket, dollars);
+	pf_commit();
+	respond(req, "200 OK", "ordered\n");
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	FCGX_ShutdownPending();
+}
+
+int main(void)
+{
+	FCGX_Request req;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	pf_open(NULL);
+	define_metrics();
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0)
+		return 1;
+	while (FCGX_Accept_r(&req) >= 0) {
+		handle(&req);
+		FCGX_Finish_r(&req);
+		pf_maintain();
+	}
+	pf_close();
+	return 0;
+}

@@ -1,0 +1,165 @@
+# Custom metrics: the command-line tool (cli/promfcgi) and an app of one's
+# own (app/orders.fcgi), both rendered by the unchanged metrics.fcgi.
+# Workers are reached with cgi-fcgi (libfcgi-bin) on spawn-fcgi sockets.
+bats_load_library bats-support
+bats_load_library bats-assert
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BIN_DIR=${PROMFCGI_BIN_DIR:-$TOP}
+CLI=$BIN_DIR/cli/promfcgi
+
+setup() {
+    export PROMFCGI_DB=$BATS_TEST_TMPDIR/store.db
+    PIDS=()
+}
+
+teardown() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+}
+
+# spawn NAME BINARY: one worker on a socket in the test's tmpdir.
+spawn() {
+    local out
+    out=$(spawn-fcgi -s "$BATS_TEST_TMPDIR/$1.sock" -- "$2")
+    PIDS+=("${out##*PID: }")
+}
+
+# fcgi NAME URI [VAR=VALUE...]: one GET through the worker's socket; prints the response.
+fcgi() {
+    local sock=$BATS_TEST_TMPDIR/$1.sock uri=$2; shift 2
+    env -i REQUEST_METHOD=GET REQUEST_URI="$uri" QUERY_STRING="${uri#*\?}" "$@" \
+        cgi-fcgi -bind -connect "$sock"
+}
+
+# The body of a response (after the blank line that ends the headers).
+body() { sed '1,/^\r\{0,1\}$/d'; }
+
+@test "cli: --help and the man page" {
+    run "$CLI" --help
+    assert_success
+    assert_output --partial "define counter|gauge|histogram"
+    run "$CLI"
+    assert_failure 2
+    if command -v man >/dev/null; then
+        MANWIDTH=200 run man -l "$TOP/man/promfcgi.1"
+        assert_success
+        assert_output --regexp 'record +Prometheus +metrics'
+        assert_output --partial 'dump [--openmetrics]'
+        assert_output --partial 'EXIT STATUS' 
+    fi
+}
+
+@test "cli: define, record, dump — exact values, promtool clean" {
+    "$CLI" define counter backups_total "Backups run." --labels host,result
+    "$CLI" inc backups_total host=db1 result=ok
+    "$CLI" add backups_total 2.5 result=ok host=db1
+    "$CLI" define gauge disk_free_bytes "Free disk space."
+    "$CLI" set disk_free_bytes 1500000000
+    "$CLI" add disk_free_bytes -500
+    "$CLI" define histogram job_seconds "Job time." --buckets 1,10,60
+    "$CLI" observe job_seconds 7.5
+    "$CLI" observe job_seconds 100
+    run "$CLI" dump
+    assert_success
+    assert_line 'backups_total{host="db1",result="ok"} 3.5'
+    assert_line 'disk_free_bytes 1499999500'
+    assert_line 'job_seconds_bucket{le="1.0"} 0'
+    assert_line 'job_seconds_bucket{le="10.0"} 1'
+    assert_line 'job_seconds_bucket{le="+Inf"} 2'
+    assert_line 'job_seconds_sum 107.5'
+    assert_line 'job_seconds_count 2'
+    "$CLI" dump | promtool check metrics
+    run "$CLI" dump --openmetrics
+    assert_success
+    assert_line '# TYPE backups counter'
+    assert_equal "$(tail -n 1 <<<"$output")" "# EOF"
+}
+
+@test "cli: mistakes are refused with a reason, and change nothing" {
+    "$CLI" define counter c_total "C." --labels a
+    "$CLI" inc c_total a=x
+    run "$CLI" add c_total -1 a=x
+    assert_failure 1
+    assert_output --partial "not for a counter"
+    run "$CLI" inc c_total
+    assert_failure 1
+    assert_output --partial "needs a=VALUE"
+    run "$CLI" inc c_total a=x b=y
+    assert_failure 1
+    run "$CLI" inc nosuch_total
+    assert_failure 1
+    assert_output --partial "no such family"
+    run "$CLI" define gauge c_total "C." --labels a
+    assert_failure 1
+    assert_output --partial "defined differently"
+    run "$CLI" define histogram h "H." --labels le
+    assert_failure 2
+    run "$CLI" define counter "bad-name" "H."
+    assert_failure 2
+    run "$CLI" inc c_total a=$'\xff'
+    assert_failure 1
+    run "$CLI" add c_total lots a=x
+    assert_failure 2
+    run "$CLI" dump
+    assert_line 'c_total{a="x"} 1'
+}
+
+@test "cli: check tells a sound store from a missing or corrupt one" {
+    run "$CLI" check
+    assert_failure 1
+    "$CLI" define counter c_total "C."
+    run "$CLI" check
+    assert_success
+    assert_line "integrity: ok"
+    head -c 8192 /dev/urandom | dd of="$PROMFCGI_DB" bs=1 seek=100 conv=notrunc status=none
+    run "$CLI" check
+    assert_failure 1
+}
+
+@test "custom app: its families reach /metrics through the unchanged metrics program" {
+    spawn orders "$BIN_DIR/app/orders.fcgi"
+    spawn metrics "$BIN_DIR/metrics/metrics.fcgi"
+    local v
+    for v in 3 12.5 60; do
+        run fcgi orders "/order?kind=book&value=$v"
+        assert_success
+        assert_line --partial "200 OK"
+    done
+    run fcgi orders "/order?kind=%22evil%22&value=1"   # unknown kinds fold into "other"
+    assert_line --partial "200 OK"
+    run fcgi orders "/order?kind=pen&value=-1"
+    assert_line --partial "400"
+    fcgi metrics /metrics | body >"$BATS_TEST_TMPDIR/page"
+    promtool check metrics <"$BATS_TEST_TMPDIR/page"
+    run cat "$BATS_TEST_TMPDIR/page"
+    assert_line 'orders_total{kind="book"} 3'
+    assert_line 'orders_total{kind="other"} 1'
+    assert_line 'orders_total{kind="pen"} 0'
+    assert_line 'order_value_dollars_bucket{kind="book",le="5.0"} 1'
+    assert_line 'order_value_dollars_bucket{kind="book",le="50.0"} 2'
+    assert_line 'order_value_dollars_count{kind="book"} 3'
+    assert_line 'order_value_dollars_sum{kind="book"} 75.5'
+    assert_line 'orders_last_value_dollars 1'
+    # OpenMetrics on request, gzip on request
+    run fcgi metrics /metrics HTTP_ACCEPT='application/openmetrics-text;version=1.0.0'
+    assert_line --partial 'Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8'
+    assert_line '# TYPE orders counter'
+    fcgi metrics /metrics HTTP_ACCEPT_ENCODING=gzip | body | gunzip | promtool check metrics
+    run fcgi metrics '/metrics?name[]=orders_total'
+    assert_line 'orders_total{kind="book"} 3'
+    refute_line --partial 'order_value_dollars'
+}
+
+@test "custom app: the metrics program answers HEAD and refuses POST with Allow" {
+    spawn metrics "$BIN_DIR/metrics/metrics.fcgi"
+    run env -i REQUEST_METHOD=POST REQUEST_URI=/metrics cgi-fcgi -bind -connect "$BATS_TEST_TMPDIR/metrics.sock"
+    assert_line --partial "405"
+    assert_line --partial "Allow: GET, HEAD"
+    run env -i REQUEST_METHOD=HEAD REQUEST_URI=/metrics cgi-fcgi -bind -connect "$BATS_TEST_TMPDIR/metrics.sock"
+    assert_line --partial "200 OK"
+    refute_line --partial "# TYPE"
+}

@@ -6,6 +6,7 @@
  * series in the staging file; resolving it costs a hash lookup once, and
  * recording through it is a few memory stores.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ static struct {
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
 	int32_t hash[HASH_SIZE];                   /* slot + 1; 0 is empty */
 	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
+	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
 } reg;
 
@@ -71,6 +74,56 @@ static void keep_std_fds_open(void)
 		}
 }
 
+/* Process metrics, per program, summed over its processes: gauges over the
+ * live ones; CPU over all that ever ran (a counter must not drop when a
+ * worker dies), as of each one's last update (at most 1 s old, see
+ * pf_maintain).  Start time has no meaningful sum and is left out. */
+static void define_process_families(void)
+{
+	static const char *const by_program[] = {"program", NULL};
+	const char *program[] = {program_invocation_short_name};
+	reg.cpu = pf_with(pf_counter("process_cpu_seconds_total",
+	                             "User and system CPU time of the program's processes.",
+	                             by_program), program);
+	reg.rss = pf_with(pf_gauge("process_resident_memory_bytes",
+	                           "Resident memory of the program's live processes.", by_program),
+	                  program);
+	reg.vm = pf_with(pf_gauge("process_virtual_memory_bytes",
+	                          "Virtual memory of the program's live processes.", by_program),
+	                 program);
+	reg.fds = pf_with(pf_gauge("process_open_fds",
+	                           "Open file descriptors of the program's live processes.", by_program),
+	                  program);
+}
+
+static void record_process(void)
+{
+	struct rusage ru;
+	unsigned long vm_pages = 0, rss_pages = 0;
+	int fds = 0;
+	FILE *fp = fopen("/proc/self/statm", "re");
+	if (fp) {
+		if (fscanf(fp, "%lu %lu", &vm_pages, &rss_pages) != 2)
+			vm_pages = rss_pages = 0;
+		fclose(fp);
+	}
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d));)
+		fds += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	double page = (double)sysconf(_SC_PAGESIZE);
+	pf_begin();
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		stage_assign(&reg.stage, reg.cpu->cell,
+		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	pf_set(reg.rss, (double)rss_pages * page);
+	pf_set(reg.vm, (double)vm_pages * page);
+	pf_set(reg.fds, d ? fds - 1 : 0); /* less the one opendir used */
+	pf_commit();
+}
+
 static void define_own_families(void)
 {
 	static const char *const labels[] = {"op", NULL};
@@ -80,6 +133,9 @@ static void define_own_families(void)
 		const char *v[] = {pf_op_names[op], NULL};
 		reg.errors[op] = pf_with(f, v);
 	}
+	define_process_families();
+	if (reg.cpu)
+		record_process();
 }
 
 void pf_count_error(enum pf_op op)
@@ -124,6 +180,8 @@ int pf_maintain(void)
 	if (now.tv_sec == reg.last_check)
 		return 0;
 	reg.last_check = now.tv_sec;
+	if (reg.cpu)
+		record_process();
 	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
@@ -151,6 +209,8 @@ int pf_close(void)
 	if (!reg.open)
 		return 0;
 	int rc = -1;
+	if (reg.cpu)
+		record_process(); /* the last word on this process's CPU time */
 	if (reg.stage.path[0]) {
 		struct stage_snapshot snap;
 		struct db *db;

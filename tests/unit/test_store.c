@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../store/db.h"
@@ -429,7 +430,46 @@ static void full_staging_file_drops_and_counts(void)
 	pf_close();
 }
 
+static void burn_cpu(double seconds)
+{
+	struct timespec t;
+	volatile double x = 0;
+	do {
+		for (int i = 0; i < 100000; i++)
+			x += i;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	} while ((double)t.tv_sec + (double)t.tv_nsec / 1e9 < seconds);
+}
+
+/* CPU time is kept when a worker goes; memory and fds count live ones only. */
+static void process_metrics(void)
+{
+	fresh_store();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db_path);
+		burn_cpu(0.2);
+		_exit(pf_close() == 0 ? 0 : 1);
+	}
+	waitpid(pid, NULL, 0);
+	double cpu = total("process_cpu_seconds_total");
+	CHECK(cpu >= 0.2 && cpu < 10);
+	if ((pid = fork()) == 0) {
+		pf_open(db_path);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	waitpid(pid, NULL, WUNTRACED);
+	CHECK(total("process_resident_memory_bytes") > 100000);
+	CHECK(total("process_open_fds") >= 3);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(total("process_cpu_seconds_total") >= cpu); /* never backwards */
+	CHECK_NUM(total("process_resident_memory_bytes"), 0);
+}
+
 const struct test store_tests[] = {
+    {"store/process_metrics", process_metrics},
     {"store/schema_migration", schema_migration},
     {"store/schema_from_the_future", schema_from_the_future_is_refused},
     {"store/schema_upgrade_from_v1", schema_upgrade_from_v1},

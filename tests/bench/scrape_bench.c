@@ -1,0 +1,226 @@
+/*
+ * scrape_bench.c — how long /metrics takes to produce for a store of SERIES
+ * series (counters with labels, over 4 custom families) with WORKERS live
+ * worker processes holding unfolded data.
+ *
+ * Usage: scrape_bench DB SERIES WORKERS ROUNDS
+ * Prints one TSV line:
+ *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact
+ *
+ * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
+ * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
+ * range live; the rest is recorded by short-lived loader processes that
+ * pf_close() (fold) before the workers start, so the store holds SERIES
+ * series either way and live_series says how many are in live files.
+ *
+ *   first_ms    the first scrape: every live series folded for the first time
+ *               (rows created);
+ *   changed_ms  median over ROUNDS of a scrape after every live worker has
+ *               incremented every one of its series (the worst case: all
+ *               live data unfolded);
+ *   idle_ms     median of a scrape right after, with nothing new to fold;
+ *   render_ms   median of render_text alone (inside changed_ms).
+ * Each time is pf_scrape + render_text in this process, as metrics.fcgi does.
+ * exact is 1 when every scrape's sum over the bench families equals what the
+ * workers and loaders recorded.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../store/promfcgi.h"
+#include "benchutil.h"
+
+#define SLICE_MAX 4000 /* below the 4096-series staging limit, with room for promfcgi's own */
+#define NFAM 4
+#define PREFIX "bench_requests_"
+
+static pf_family *fams[NFAM];
+
+static void define_families(void)
+{
+	static const char *const labels[] = {"handler", "code", NULL};
+	for (int k = 0; k < NFAM; k++) {
+		char name[64];
+		snprintf(name, sizeof name, PREFIX "%d_total", k);
+		fams[k] = pf_counter(name, "Requests by handler (benchmark).", labels);
+	}
+}
+
+static pf_series *series_of(long i)
+{
+	char handler[32];
+	snprintf(handler, sizeof handler, "/h/%ld", i);
+	const char *v[] = {handler, "200"};
+	return pf_with(fams[i % NFAM], v);
+}
+
+/* Records series [lo, hi) once each and folds them into the store. */
+static int load(const char *db, long lo, long hi)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		pf_open(db);
+		define_families();
+		int bad = 0;
+		for (long i = lo; i < hi; i++)
+			bad |= pf_inc(series_of(i)) != 0;
+		_exit(pf_close() != 0 || bad);
+	}
+	int st;
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* A live worker: records its series once, says so, then on every command
+ * byte increments each of them and acknowledges.  Killed at the end, its
+ * file unfolded (the store is removed afterwards). */
+static void worker(const char *db, long lo, long hi, int cmd, int ack)
+{
+	pf_open(db);
+	define_families();
+	long n = hi - lo;
+	pf_series **s = calloc((size_t)(n ? n : 1), sizeof *s);
+	int bad = !s;
+	for (long i = 0; !bad && i < n; i++)
+		bad |= pf_inc(s[i] = series_of(lo + i)) != 0;
+	char c = bad ? 'E' : 'r';
+	if (write(ack, &c, 1) != 1 || bad)
+		_exit(1);
+	while (read(cmd, &c, 1) == 1) {
+		for (long i = 0; i < n; i++)
+			pf_inc(s[i]);
+		if (write(ack, "a", 1) != 1)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static int wait_acks(int ack, int n)
+{
+	char buf[256];
+	while (n > 0) {
+		ssize_t r = read(ack, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+		if (r <= 0)
+			return -1;
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] == 'E')
+				return -1;
+		n -= (int)r;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n", argv[0]);
+		return 2;
+	}
+	const char *db = argv[1];
+	long nseries = atol(argv[2]);
+	int nworkers = atoi(argv[3]), rounds = atoi(argv[4]);
+	if (nseries < 1 || nworkers < 1 || nworkers > 1000 || rounds < 1 || rounds > 100)
+		return 2;
+	remove_store(db);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Who records what: a live prefix of each worker's range, loaders the rest. */
+	long live_total = 0, loaded_total = 0;
+	long *lo = calloc((size_t)nworkers, sizeof *lo), *hi = calloc((size_t)nworkers, sizeof *hi);
+	pid_t *pids = calloc((size_t)nworkers, sizeof *pids);
+	int *cmd = calloc((size_t)nworkers, sizeof *cmd);
+	if (!lo || !hi || !pids || !cmd)
+		return 1;
+	for (int w = 0; w < nworkers; w++) {
+		lo[w] = nseries * w / nworkers;
+		long end = nseries * (w + 1) / nworkers;
+		hi[w] = end - lo[w] > SLICE_MAX ? lo[w] + SLICE_MAX : end;
+		live_total += hi[w] - lo[w];
+		for (long a = hi[w]; a < end; a += SLICE_MAX) {
+			long b = a + SLICE_MAX < end ? a + SLICE_MAX : end;
+			if (load(db, a, b) != 0) {
+				fprintf(stderr, "scrape_bench: loader failed\n");
+				return 1;
+			}
+			loaded_total += b - a;
+		}
+	}
+
+	int ackp[2];
+	if (pipe(ackp) != 0)
+		return 1;
+	int failed = 0;
+	for (int w = 0; w < nworkers; w++) {
+		int p[2];
+		if (pipe(p) != 0 || (pids[w] = fork()) < 0) {
+			perror("scrape_bench: fork");
+			failed = 1;
+			nworkers = w;
+			break;
+		}
+		if (pids[w] == 0) {
+			close(p[1]);
+			worker(db, lo[w], hi[w], p[0], ackp[1]);
+		}
+		close(p[0]);
+		cmd[w] = p[1];
+	}
+	if (!failed && wait_acks(ackp[0], nworkers) != 0) {
+		fprintf(stderr, "scrape_bench: a worker failed to start\n");
+		failed = 1;
+	}
+
+	double *changed = calloc((size_t)rounds, sizeof *changed);
+	double *idle = calloc((size_t)rounds, sizeof *idle);
+	double *render = calloc((size_t)rounds, sizeof *render);
+	double first = 0;
+	size_t bytes = 0;
+	int exact = 1;
+	struct scrape_result r;
+	if (!failed && timed_scrape(db, PREFIX, &r) == 0) {
+		first = r.scrape_ms + r.render_ms;
+		exact &= r.series == (size_t)nseries && r.sum == (double)(live_total + loaded_total);
+	} else {
+		failed = 1;
+	}
+	for (int k = 0; !failed && k < rounds; k++) {
+		for (int w = 0; w < nworkers; w++)
+			if (write(cmd[w], "i", 1) != 1)
+				failed = 1;
+		if (failed || wait_acks(ackp[0], nworkers) != 0 || timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		changed[k] = r.scrape_ms + r.render_ms;
+		render[k] = r.render_ms;
+		bytes = r.bytes;
+		double want = (double)live_total * (k + 2) + (double)loaded_total;
+		exact &= r.series == (size_t)nseries && r.sum == want;
+		if (timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		idle[k] = r.scrape_ms + r.render_ms;
+		exact &= r.sum == want;
+	}
+	pf_scrape_close();
+	for (int w = 0; w < nworkers; w++) {
+		kill(pids[w], SIGKILL);
+		waitpid(pids[w], NULL, 0);
+	}
+	remove_store(db);
+	if (failed) {
+		fprintf(stderr, "scrape_bench: failed (series %ld, workers %d)\n", nseries, nworkers);
+		return 1;
+	}
+	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\n", nseries, nworkers, live_total,
+	       rounds, first, median(changed, rounds), median(idle, rounds), median(render, rounds),
+	       bytes, exact);
+	return exact ? 0 : 1;
+}

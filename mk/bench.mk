@@ -3,7 +3,8 @@
 # The benchmark programs link the same release objects as the product.
 
 BENCH_DIR  = build/bench
-BENCH_LIBS = store/libpromfcgi.a build/release/metrics/render.o build/release/metrics/buf.o
+BENCH_LIBS = store/libpromfcgi.a build/release/metrics/render.o build/release/metrics/buf.o \
+             build/release/metrics/negotiate.o
 BENCH_HDRS = $(HEADERS) tests/bench/benchutil.h
 
 .PHONY: bench bench-deps bench-build

@@ -369,9 +369,12 @@ static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint
 	return run(db, S_SERIES_ADD);
 }
 
-/* Folds one slot: staged - folded into the aggregate, then folded = staged. */
+/* Folds one slot: staged - folded into the aggregate, then folded = staged.
+ * known, if not NULL, holds the incarnation's folded cells (from the cache),
+ * sparing a query; known_cells says how many cells it covers. */
 static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_int64 fam,
-                     const struct stage_snapshot *snap, const struct stage_family *f)
+                     const struct stage_snapshot *snap, const struct stage_family *f,
+                     const double *known, uint32_t known_cells)
 {
 	const struct stage_slot *slot = &snap->slots[index];
 	int ncells = (int)f->ncells;
@@ -381,15 +384,25 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	const double *staged = &snap->cells[slot->cell];
 	double prev[PF_BUCKETS_MAX + 2] = {0}, delta[PF_BUCKETS_MAX + 2];
 	size_t bytes = (size_t)ncells * sizeof(double);
-	sqlite3_stmt *get = db->st[S_FOLDED_GET];
-	sqlite3_bind_int64(get, 1, inc);
-	sqlite3_bind_int64(get, 2, index);
-	int r = row(db, S_FOLDED_GET);
-	if (r == 1 && (size_t)sqlite3_column_bytes(get, 0) == bytes)
-		memcpy(prev, sqlite3_column_blob(get, 0), bytes);
-	done(db, S_FOLDED_GET);
-	if (r < 0)
-		return -1;
+	int r;
+	if (known) {
+		/* every slot that existed at the cached fold got a folded row then */
+		r = slot->cell + (uint32_t)ncells <= known_cells;
+		if (r && memcmp(staged, &known[slot->cell], bytes) == 0)
+			return 0; /* unchanged: the common case, no SQL at all */
+		if (r)
+			memcpy(prev, &known[slot->cell], bytes);
+	} else {
+		sqlite3_stmt *get = db->st[S_FOLDED_GET];
+		sqlite3_bind_int64(get, 1, inc);
+		sqlite3_bind_int64(get, 2, index);
+		r = row(db, S_FOLDED_GET);
+		if (r == 1 && (size_t)sqlite3_column_bytes(get, 0) == bytes)
+			memcpy(prev, sqlite3_column_blob(get, 0), bytes);
+		done(db, S_FOLDED_GET);
+		if (r < 0)
+			return -1;
+	}
 	int changed = r == 0; /* a new series is created even at zero */
 	for (int i = 0; i < ncells; i++) {
 		delta[i] = staged[i] - prev[i];
@@ -432,7 +445,18 @@ static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
 	return 0;
 }
 
-static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire)
+/* The cache describes what is folded for this incarnation only while the
+ * store's folded_seq still equals the seq it was filled at: any other fold
+ * (a worker's last one, another metrics process) moves folded_seq on. */
+static int cache_valid(const struct db_fold_cache *c, const struct stage_snapshot *snap,
+                       sqlite3_int64 folded_seq)
+{
+	return c && c->cells && c->seq == folded_seq && strcmp(c->name, snap->name) == 0 &&
+	       c->nfamilies <= snap->nfamilies && c->ncells <= snap->ncells;
+}
+
+static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire,
+                     struct db_fold_cache *cache)
 {
 	sqlite3_int64 inc = 0, folded_seq = 0;
 	int retired = 0;
@@ -447,7 +471,11 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 		return DB_FOLD_SKIPPED;
 	if ((sqlite3_int64)snap->seq > folded_seq) {
 		sqlite3_int64 fam_ids[STAGE_MAX_FAMILIES];
-		for (uint32_t i = 0; i < snap->nfamilies; i++)
+		int use = cache_valid(cache, snap, folded_seq);
+		uint32_t known = use ? cache->nfamilies : 0;
+		if (use)
+			memcpy(fam_ids, cache->fam_ids, known * sizeof fam_ids[0]);
+		for (uint32_t i = known; i < snap->nfamilies; i++)
 			if ((fam_ids[i] = fold_family(db, &snap->families[i])) < 0)
 				return DB_FOLD_ERROR;
 		for (uint32_t i = 0; i < snap->nslots; i++) {
@@ -455,9 +483,12 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 			if (fi >= snap->nfamilies || fam_ids[fi] == 0 ||
 			    snap->families[fi].type == PF_GAUGE)
 				continue;
-			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi]) != 0)
+			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi],
+			              use ? cache->cells : NULL, use ? cache->ncells : 0) != 0)
 				return DB_FOLD_ERROR;
 		}
+		if (cache) /* filled now, trusted only after COMMIT (see db_fold) */
+			memcpy(cache->fam_ids, fam_ids, snap->nfamilies * sizeof fam_ids[0]);
 	} else if (!retire) {
 		return DB_FOLDED; /* nothing new */
 	}
@@ -468,15 +499,47 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 	return run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
 }
 
-int db_fold(struct db *db, const struct stage_snapshot *snap, int retire)
+static void cache_fill(struct db_fold_cache *c, const struct stage_snapshot *snap)
 {
-	if (run(db, S_BEGIN) != 0)
+	double *cells = realloc(c->cells, (snap->ncells ? snap->ncells : 1) * sizeof(double));
+	if (!cells) {
+		db_fold_cache_clear(c);
+		return;
+	}
+	memcpy(cells, snap->cells, snap->ncells * sizeof(double));
+	c->cells = cells;
+	c->ncells = snap->ncells;
+	c->nfamilies = snap->nfamilies;
+	c->seq = (sqlite3_int64)snap->seq;
+	snprintf(c->name, sizeof c->name, "%s", snap->name);
+}
+
+void db_fold_cache_clear(struct db_fold_cache *c)
+{
+	free(c->cells);
+	memset(c, 0, sizeof *c);
+}
+
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
+            struct db_fold_cache *cache)
+{
+	if (run(db, S_BEGIN) != 0) {
+		if (cache)
+			db_fold_cache_clear(cache);
 		return DB_FOLD_ERROR;
-	int rc = fold_body(db, snap, retire);
-	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0)
+	}
+	int rc = fold_body(db, snap, retire, cache);
+	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0) {
+		if (cache && rc == DB_FOLDED && !retire)
+			cache_fill(cache, snap);
+		else if (cache && rc != DB_FOLDED)
+			db_fold_cache_clear(cache);
 		return rc;
+	}
 	/* SQLITE_FULL or IOERR may have rolled back already; roll back anyway */
 	run(db, S_ROLLBACK);
+	if (cache)
+		db_fold_cache_clear(cache);
 	return DB_FOLD_ERROR;
 }
 

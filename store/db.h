@@ -33,11 +33,25 @@ int db_quarantine(const char *path, char *moved, size_t len);
 
 enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1 };
 
+/* What a process last folded for one incarnation, so that its next fold
+ * needs no query for unchanged series.  Zero-initialise; free with
+ * db_fold_cache_clear.  Tied to one connection: clear it when reopening. */
+struct db_fold_cache {
+	char name[256];
+	long long seq;
+	uint32_t ncells, nfamilies;
+	double *cells;
+	long long fam_ids[STAGE_MAX_FAMILIES];
+};
+void db_fold_cache_clear(struct db_fold_cache *c);
+
 /* Adds what snap holds beyond what was already folded for its incarnation,
  * in one transaction; with retire, also marks the incarnation retired, after
  * which it is never folded again.  Skipped when the file is gone, the
- * incarnation is retired, or a newer snapshot was folded already. */
-int db_fold(struct db *db, const struct stage_snapshot *snap, int retire);
+ * incarnation is retired, or a newer snapshot was folded already.  cache
+ * may be NULL. */
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
+            struct db_fold_cache *cache);
 
 /* For programs that record straight into the store, one transaction a call
  * (the command-line tool: a process too short-lived for a staging file). */

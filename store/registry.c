@@ -221,7 +221,7 @@ int pf_close(void)
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
-				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+				if (db_fold(db, &snap, 1, NULL) != DB_FOLD_ERROR) {
 					unlink(reg.stage.path);
 					db_forget(db, snap.name);
 					rc = 0;

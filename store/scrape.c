@@ -40,10 +40,53 @@ struct live_list {
 	int corrupt;
 };
 
+/* Per live incarnation, what this process folded last (see db.h). */
+static struct cache_entry {
+	struct db_fold_cache c;
+	int seen; /* in this scrape */
+} *caches;
+static size_t ncaches;
+
+static struct db_fold_cache *cache_for(const char *name)
+{
+	for (size_t i = 0; i < ncaches; i++)
+		if (strcmp(caches[i].c.name, name) == 0 || !caches[i].c.name[0]) {
+			caches[i].seen = 1;
+			return &caches[i].c;
+		}
+	struct cache_entry *n = realloc(caches, (ncaches + 1) * sizeof *n);
+	if (!n)
+		return NULL;
+	caches = n;
+	memset(&caches[ncaches], 0, sizeof caches[0]);
+	caches[ncaches].seen = 1;
+	return &caches[ncaches++].c;
+}
+
+/* Drops the entries of incarnations no longer seen (all, with clear_all). */
+static void caches_sweep(int clear_all)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < ncaches; i++) {
+		if (caches[i].seen && !clear_all) {
+			caches[i].seen = 0;
+			caches[kept++] = caches[i];
+		} else {
+			db_fold_cache_clear(&caches[i].c);
+		}
+	}
+	ncaches = kept;
+	if (!ncaches) {
+		free(caches);
+		caches = NULL;
+	}
+}
+
 static void reset_db(void)
 {
 	db_close(scrape_db);
 	scrape_db = NULL;
+	caches_sweep(1);
 }
 
 /* Folds one staging file; a live one's snapshot is kept for its gauges. */
@@ -54,7 +97,12 @@ static void scrape_file(const char *path, struct live_list *live)
 		pf_error(PF_OP_READ, "unreadable staging file %s", path);
 		return;
 	}
-	int rc = live->no_folds ? DB_FOLD_ERROR : db_fold(scrape_db, &snap, !snap.live);
+	struct db_fold_cache *cache = snap.live ? cache_for(snap.name) : NULL;
+	int rc = live->no_folds ? DB_FOLD_ERROR
+	       : cache && cache->cells && cache->seq == (long long)snap.seq &&
+	                 strcmp(cache->name, snap.name) == 0
+	           ? DB_FOLDED /* this process folded exactly this snapshot already */
+	           : db_fold(scrape_db, &snap, !snap.live, cache);
 	stats.files++;
 	stats.live += snap.live != 0;
 	stats.errors += rc == DB_FOLD_ERROR;
@@ -292,6 +340,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 		}
 		free_live(&live);
 		store_sizes(db_path);
+		caches_sweep(0);
 		return rc;
 	}
 	snprintf(reason, len, "the store was corrupt twice in one scrape");

@@ -238,6 +238,27 @@ static void stage_replay(const struct stage_header *h, double *cells, uint32_t n
 			cells[h->log[i].cell] = h->log[i].value;
 }
 
+/* Room for what the file holds now, with slack for what the writer may add
+ * while we copy; a larger file makes the copy start over. */
+static int stage_reserve(struct stage_snapshot *snap, uint32_t nf, uint32_t ns, uint32_t nc)
+{
+	nf = nf + 4 < STAGE_MAX_FAMILIES ? nf + 4 : STAGE_MAX_FAMILIES;
+	ns = ns + 64 < STAGE_MAX_SLOTS ? ns + 64 : STAGE_MAX_SLOTS;
+	nc = nc + 1024 < STAGE_MAX_CELLS ? nc + 1024 : STAGE_MAX_CELLS;
+	if (nf <= snap->cap_families && ns <= snap->cap_slots && nc <= snap->cap_cells)
+		return 0;
+	stage_snapshot_free(snap);
+	snap->families = malloc(nf * sizeof *snap->families);
+	snap->slots = malloc(ns * sizeof *snap->slots);
+	snap->cells = malloc(nc * sizeof *snap->cells);
+	if (!snap->families || !snap->slots || !snap->cells)
+		return -1;
+	snap->cap_families = nf;
+	snap->cap_slots = ns;
+	snap->cap_cells = nc;
+	return 0;
+}
+
 static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
 {
 	const struct stage_header *h = &f->hdr;
@@ -257,6 +278,8 @@ static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
 		snap->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
 		if (snap->nfamilies > STAGE_MAX_FAMILIES || snap->nslots > STAGE_MAX_SLOTS ||
 		    snap->ncells > STAGE_MAX_CELLS)
+			return -1;
+		if (stage_reserve(snap, snap->nfamilies, snap->nslots, snap->ncells) != 0)
 			return -1;
 		memcpy(snap->families, f->families, snap->nfamilies * sizeof f->families[0]);
 		memcpy(snap->slots, f->slots, snap->nslots * sizeof f->slots[0]);
@@ -299,11 +322,7 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 		memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
 		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
 		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
-		snap->families = malloc(sizeof f->families);
-		snap->slots = malloc(sizeof f->slots);
-		snap->cells = malloc(sizeof f->cells);
-		if (snap->families && snap->slots && snap->cells)
-			rc = stage_copy(f, snap);
+		rc = stage_copy(f, snap);
 	}
 	munmap(p, sizeof(struct stage_file));
 	if (rc != 0)
@@ -319,4 +338,5 @@ void stage_snapshot_free(struct stage_snapshot *snap)
 	snap->families = NULL;
 	snap->slots = NULL;
 	snap->cells = NULL;
+	snap->cap_families = snap->cap_slots = snap->cap_cells = 0;
 }

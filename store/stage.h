@@ -103,6 +103,7 @@ struct stage_snapshot {
 	struct stage_family *families;
 	struct stage_slot *slots;
 	double *cells;
+	uint32_t cap_families, cap_slots, cap_cells; /* allocated */
 	int live;
 };
 

@@ -64,7 +64,7 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	}
 	double t1 = now_ms();
 	struct buf b = {0};
-	render_text(&b, &c);
+	render_text(&b, &c, NULL);
 	double t2 = now_ms();
 	r->scrape_ms = t1 - t0;
 	r->render_ms = t2 - t1;

@@ -36,6 +36,11 @@ expected_files() {
         /usr/share/promfcgi/prometheus/grafana/promfcgi.json \
         /usr/share/doc/promfcgi/deploy.md
     for f in "$TOP"/man/*.1; do [[ -e $f ]] && echo "/usr/share/man/man1/${f##*/}"; done
+    # command-line tools the Makefile adds with INSTALL_BIN += ...
+    for f in $(make -s -C "$TOP" --no-print-directory \
+        --eval 'print-install-bin: ; @echo $(notdir $(INSTALL_BIN))' print-install-bin); do
+        echo "/usr/bin/$f"
+    done
     return 0
 }
 

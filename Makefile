@@ -97,5 +97,8 @@ clean:
 	rm -rf build app/hello.fcgi app/orders.fcgi metrics/metrics.fcgi cli/promfcgi \
 	       store/libpromfcgi.a
 
+# The command-line tool goes to $(PREFIX)/bin (see mk/install.mk).
+INSTALL_BIN = cli/promfcgi
+
 # Further targets (install, bench, fuzz, ...), one file per concern.
 include $(wildcard mk/*.mk)

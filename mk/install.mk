@@ -35,7 +35,7 @@ DATADIR     ?= $(PREFIX)/share/promfcgi
 DOCDIR      ?= $(PREFIX)/share/doc/promfcgi
 MANDIR      ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-VERSION     ?= 0.1.0
+VERSION     ?= $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' store/promfcgi.h)
 INSTALL     ?= install
 INSTALL_BIN ?=
 

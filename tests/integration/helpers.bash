@@ -168,6 +168,17 @@ metric_sum() {
         END { printf "%.15g\n", sum }' <<<"$page"
 }
 
+# Wait (bounded) until metric_sum $1 reaches $2, then print it.
+await_sum() {
+    local v i
+    for ((i = 0; i < 100; i++)); do
+        v=$(metric_sum "$1")
+        ((v >= $2)) && break
+        sleep 0.1
+    done
+    echo "$v"
+}
+
 # metric_value 'NAME{a="x",b="y"}': metric_sum with the labels as filters.
 metric_value() {
     local name=${1%%\{*} lbl=

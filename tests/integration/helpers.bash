@@ -7,6 +7,11 @@ bats_load_library bats-assert
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN_DIR=${PROMFCGI_BIN_DIR:-$TOP}
 WORKERS=${PROMFCGI_WORKERS:-4}
+# Debian's python3 (scripts/deps installs it) for the tools/ helpers: a version manager's shim on
+# PATH can cost ~90 ms per start, and some tests start a helper hundreds of times.
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=python3
+TOOLS=$TOP/tests/integration/tools
 
 # A port nobody has bound on 127.0.0.1. 20000-32767 stays below Linux's ephemeral range, so the
 # tens of thousands of client sockets ab leaves in TIME_WAIT cannot collide with it.

@@ -80,7 +80,7 @@ client() {
         || fail "request_duration_seconds_count +$((dur1 - dur0)) outside [$ok, $((ok + kills))]"
 
     scrape
-    run python3 "$TOP/tests/integration/tools/metrics_check.py" monotonic "$dir"/scrape.*
+    run "$PYTHON" "$TOOLS/metrics_check.py" monotonic "$dir"/scrape.*
     assert_success
 }
 

@@ -48,6 +48,9 @@ start_stack() {
     for attempt in 1 2 3; do   # another process may grab the port between free_port and bind
         STACK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/stack-$server.XXXXXX")
         STACK_DB=$STACK_DIR/db/promfcgi.db
+        # A service user (scripts/stack's PROMFCGI_USER) must be able to reach run/ and db/,
+        # which the stack creates as its own; mktemp -d made this directory 0700.
+        [[ -n ${PROMFCGI_USER:-} ]] && chmod 0711 "$STACK_DIR"
         PORT=$(free_port)
         BASE=http://127.0.0.1:$PORT
         # 3>&- : bats waits for fd 3 to close; a background child holding it would hang the run.

@@ -11,7 +11,8 @@ WORKERS=${PROMFCGI_WORKERS:-4}
 # PATH can cost ~90 ms per start, and some tests start a helper hundreds of times.
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=python3
-TOOLS=$TOP/tests/integration/tools
+TOOLS=$TOP/tests/integration/tools   # fcgi.py, metrics_check.py, random_paths.py
+export PYTHON TOOLS
 
 # A port nobody has bound on 127.0.0.1. 20000-32767 stays below Linux's ephemeral range, so the
 # tens of thousands of client sockets ab leaves in TIME_WAIT cannot collide with it.

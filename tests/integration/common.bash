@@ -83,17 +83,6 @@ t_metrics_page() {
     assert_line '# TYPE active_requests gauge'
 }
 
-# Wait (bounded) until metric_sum $1 reaches $2, then print it.
-await_sum() {
-    local v i
-    for ((i = 0; i < 100; i++)); do
-        v=$(metric_sum "$1")
-        ((v >= $2)) && break
-        sleep 0.1
-    done
-    echo "$v"
-}
-
 t_exact_count() {
     local n=$LOAD_REQUESTS req0 dur0 req1 dur1
     req0=$(metric_sum requests_total)

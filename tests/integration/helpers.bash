@@ -7,6 +7,12 @@ bats_load_library bats-assert
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN_DIR=${PROMFCGI_BIN_DIR:-$TOP}
 WORKERS=${PROMFCGI_WORKERS:-4}
+# Debian's python3 (scripts/deps installs it) for the tools/ helpers: a version manager's shim on
+# PATH can cost ~90 ms per start, and some tests start a helper hundreds of times.
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=python3
+TOOLS=$TOP/tests/integration/tools   # fcgi.py, metrics_check.py, random_paths.py
+export PYTHON TOOLS
 
 # A port nobody has bound on 127.0.0.1. 20000-32767 stays below Linux's ephemeral range, so the
 # tens of thousands of client sockets ab leaves in TIME_WAIT cannot collide with it.
@@ -43,6 +49,9 @@ start_stack() {
     for attempt in 1 2 3; do   # another process may grab the port between free_port and bind
         STACK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/stack-$server.XXXXXX")
         STACK_DB=$STACK_DIR/db/promfcgi.db
+        # A service user (scripts/stack's PROMFCGI_USER) must be able to reach run/ and db/,
+        # which the stack creates as its own; mktemp -d made this directory 0700.
+        [[ -n ${PROMFCGI_USER:-} ]] && chmod 0711 "$STACK_DIR"
         PORT=$(free_port)
         BASE=http://127.0.0.1:$PORT
         # 3>&- : bats waits for fd 3 to close; a background child holding it would hang the run.
@@ -166,6 +175,17 @@ metric_sum() {
             split(rest, v, " "); sum += v[1]
         }
         END { printf "%.15g\n", sum }' <<<"$page"
+}
+
+# Wait (bounded) until metric_sum $1 reaches $2, then print it.
+await_sum() {
+    local v i
+    for ((i = 0; i < 100; i++)); do
+        v=$(metric_sum "$1")
+        ((v >= $2)) && break
+        sleep 0.1
+    done
+    echo "$v"
 }
 
 # metric_value 'NAME{a="x",b="y"}': metric_sum with the labels as filters.

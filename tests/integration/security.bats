@@ -1,0 +1,119 @@
+#!/usr/bin/env bats
+# Security of the deployment (issue 4, item 5): the deploy templates (allow-list and basic-auth
+# examples for /metrics), socket and run-directory modes, and, run as root with
+# PROMFCGI_USER=nobody, privilege drop of every worker and ownership/modes of the store files.
+# Each test starts and stops its own stack.
+load helpers
+
+SERVICE_USER=${PROMFCGI_TEST_USER:-nobody}
+PROM_ADDR=127.0.0.3     # the "Prometheus server": any loopback address other than 127.0.0.1
+OTHER_ADDR=127.0.0.2    # someone else on the host
+
+teardown() {
+    stop_stack || true
+    [[ -n ${SEC_DIR:-} ]] && rm -rf "$SEC_DIR"
+    return 0
+}
+
+# status [CURL-ARGS...] PATH: status code of GET $BASE$PATH.
+status() { curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${@:1:$#-1}" "$BASE${!#}"; }
+
+@test "deploy: templates render, and pass nginx -t / lighttpd -tt with the basic-auth examples enabled" {
+    local d=$BATS_TEST_TMPDIR
+    mkdir -p "$d/run/tmp" "$d/run/htdocs"
+    htpasswd -b -c -B "$d/htpasswd" prometheus secret 2>/dev/null
+    "$TOP/deploy/render" "$TOP/deploy/nginx.conf.in" "$d/nginx.conf" PORT=1 RUNDIR="$d/run" \
+        USER="$(id -un)" GROUP="$(id -gn)" PROMETHEUS_ADDR=10.0.0.0/8
+    "$TOP/deploy/render" "$TOP/deploy/lighttpd.conf.in" "$d/lighttpd.conf" PORT=1 RUNDIR="$d/run" \
+        DB="$d/db" WORKERS=1 HELLO_BIN=/bin/true METRICS_BIN=/bin/true USER= GROUP= \
+        PROMETHEUS_ADDR=10.0.0.0/8
+    # The allow-list is there, the auth lines are examples (commented).
+    run grep -E '^\s*(allow 127\.0\.0\.1|allow 10\.0\.0\.0/8|deny  all);' "$d/nginx.conf"
+    assert_equal "${#lines[@]}" 3
+    grep -qE '^\s*# auth_basic_user_file ' "$d/nginx.conf"
+    grep -qE '^\s*\$HTTP\["remote-ip"\] != "10\.0\.0\.0/8"' "$d/lighttpd.conf"
+    grep -qE '^\s*# auth\.require' "$d/lighttpd.conf"
+    # Uncomment the examples, point them at our password file: still valid configs.
+    sed -E -e 's/^(\s*)# (satisfy all|auth_basic)/\1\2/' -e "s|/etc/nginx/promfcgi.htpasswd|$d/htpasswd|" \
+        "$d/nginx.conf" >"$d/nginx-auth.conf"
+    sed -E -e 's/^(\s*)# ?(server\.modules +\+=|auth\.|  +"require")/\1\2/' \
+        -e "s|/etc/lighttpd/promfcgi.htpasswd|$d/htpasswd|" "$d/lighttpd.conf" >"$d/lighttpd-auth.conf"
+    grep -q '^\s*auth_basic_user_file' "$d/nginx-auth.conf"
+    grep -q '^\s*auth.require' "$d/lighttpd-auth.conf"
+    for f in nginx.conf nginx-auth.conf; do
+        run nginx -t -p "$d/run" -c "$d/$f" -e "$d/nginx-t.log"
+        assert_success
+    done
+    for f in lighttpd.conf lighttpd-auth.conf; do
+        run lighttpd -tt -f "$d/$f"
+        assert_success
+    done
+}
+
+# One stack as root with the service user and a Prometheus address; everything checked on it.
+t_privdrop() {
+    local server=$1 p uid name f mode owner
+    ((EUID == 0)) || skip "needs root"
+    id -u "$SERVICE_USER" >/dev/null 2>&1 || skip "no user $SERVICE_USER"
+    # Outside bats' 0700 temp dirs: the service user must reach RUNDIR and the store.
+    SEC_DIR=$(mktemp -d /tmp/promfcgi-sec.XXXXXX)
+    chmod 0711 "$SEC_DIR"
+    BATS_FILE_TMPDIR=$SEC_DIR PROMFCGI_USER=$SERVICE_USER PROMETHEUS_ADDR=$PROM_ADDR start_stack "$server"
+
+    # /metrics: loopback and the Prometheus address only; the app stays open to everyone.
+    assert_equal "/ from $OTHER_ADDR: $(status --interface "$OTHER_ADDR" /)" "/ from $OTHER_ADDR: 200"
+    assert_equal "/metrics from 127.0.0.1: $(status /metrics)" "/metrics from 127.0.0.1: 200"
+    assert_equal "/metrics from $PROM_ADDR: $(status --interface "$PROM_ADDR" /metrics)" "/metrics from $PROM_ADDR: 200"
+    assert_equal "/metrics from $OTHER_ADDR: $(status --interface "$OTHER_ADDR" /metrics)" "/metrics from $OTHER_ADDR: 403"
+    assert_equal "/metrics?x from $OTHER_ADDR: $(status --interface "$OTHER_ADDR" '/metrics?x')" "/metrics?x from $OTHER_ADDR: 403"
+
+    # Every FastCGI process (and lighttpd, nginx's workers, multiwatch) runs as the service user;
+    # only scripts/stack itself and nginx's master stay root.
+    local want_uid seen=0
+    want_uid=$(id -u "$SERVICE_USER")
+    while read -r p name; do
+        uid=$(awk '/^Uid:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+        case $name in
+            *scripts/stack*|*"nginx: master"*) continue ;;
+        esac
+        [[ $uid == "$want_uid" ]] || fail "pid $p ($name) runs as uid $uid, not $SERVICE_USER"
+        [[ ${name%% *} == */hello.fcgi ]] && seen=$((seen + 1))
+    done < <(stack_procs | awk '{ p = $1; $1 = ""; print p, $0 }')
+    assert_equal "hello workers as $SERVICE_USER: $seen" "hello workers as $SERVICE_USER: $WORKERS"
+
+    # Run directory 0750 and sockets without access for others, both the service user's.
+    assert_equal "rundir $(stat -c '%a %U' "$STACK_DIR/run")" "rundir 750 $SERVICE_USER"
+    for f in "$STACK_DIR"/run/*.sock*; do
+        read -r mode owner < <(stat -c '%a %U' "$f")
+        echo "# $server: socket ${f##*/} $mode $owner" >&3
+        [[ $owner == "$SERVICE_USER" ]] || fail "$f owned by $owner"
+        ((8#$mode & 8#007)) && fail "$f mode $mode lets others connect"
+        [[ $server == lighttpd || $mode == 660 ]] || fail "$f mode $mode, want 660"
+    done
+
+    # Store, WAL, -shm, staging directory and files: the service user's, nothing for others,
+    # files no more than 0660.
+    for f in "$STACK_DB" "$STACK_DB-wal" "$STACK_DB-shm" "$STACK_DB.stage" "$STACK_DB.stage"/*; do
+        [[ -e $f ]] || fail "$f missing"
+        read -r mode owner < <(stat -c '%a %U' "$f")
+        echo "# $server: ${f#"$STACK_DIR/"} $mode $owner" >&3
+        [[ $owner == "$SERVICE_USER" ]] || fail "$f owned by $owner, not $SERVICE_USER"
+        ((8#$mode & 8#007)) && fail "$f mode $mode: others have access"
+        [[ -d $f ]] || ! ((8#$mode & 8#111)) || fail "$f mode $mode: executable"
+    done
+
+    stop_stack
+    run grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STACK_DIR/stack.log"
+    assert_failure
+}
+
+@test "nginx as root with PROMFCGI_USER=$SERVICE_USER: workers dropped, files theirs and 0660 at most, /metrics allow-list" { t_privdrop nginx; }
+@test "lighttpd as root with PROMFCGI_USER=$SERVICE_USER: workers dropped, files theirs and 0660 at most, /metrics allow-list" { t_privdrop lighttpd; }
+
+@test "nginx without PROMFCGI_USER: sockets 0660, run directory 0750" {
+    start_stack nginx
+    assert_equal "rundir $(stat -c %a "$STACK_DIR/run")" "rundir 750"
+    assert_equal "$(stat -c '%n %a' "$STACK_DIR"/run/*.sock | sed 's|.*/||')" $'hello.sock 660\nmetrics.sock 660'
+    assert_equal "/metrics from $OTHER_ADDR: $(status --interface "$OTHER_ADDR" /metrics)" "/metrics from $OTHER_ADDR: 403"
+    stop_stack
+}

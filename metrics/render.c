@@ -73,13 +73,21 @@ void render_label_value(struct buf *b, const char *s, size_t n)
 
 void render_help(struct buf *b, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\')
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		size_t len = pf_utf8_seq(s + i, n - i);
+		if (len == 0) { /* the store validates help; a damaged one still renders */
+			buf_puts(b, "\xEF\xBF\xBD");
+			i++;
+			continue;
+		}
+		if (s[i] == '\\')
 			buf_puts(b, "\\\\");
-		else if (*s == '\n')
+		else if (s[i] == '\n')
 			buf_puts(b, "\\n");
 		else
-			buf_putc(b, *s);
+			buf_put(b, s + i, len);
+		i += len;
 	}
 }
 

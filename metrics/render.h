@@ -21,6 +21,6 @@ void render_openmetrics(struct buf *b, const struct pf_collection *c,
 void render_value(char out[32], double v);  /* shortest round-trip; NaN, +Inf, -Inf */
 void render_le(char out[32], double v);     /* like client_python: 1.0, 0.005, +Inf */
 void render_label_value(struct buf *b, const char *s, size_t n); /* \\ \" \n, bad UTF-8 -> U+FFFD */
-void render_help(struct buf *b, const char *s);                  /* \\ \n */
+void render_help(struct buf *b, const char *s);                  /* \\ \n, bad UTF-8 -> U+FFFD */
 
 #endif

@@ -96,6 +96,10 @@ static void help_escaping(void)
 	buf_putc(&b, '\0');
 	CHECK_STR(b.p, "a \\\\ b\\nc \"q\"");
 	buf_free(&b);
+	render_help(&b, "bad\xff!"); /* found by fuzz_escape: help must stay UTF-8 */
+	buf_putc(&b, '\0');
+	CHECK_STR(b.p, "bad\xef\xbf\xbd!");
+	buf_free(&b);
 }
 
 static const char *render(const struct pf_collection *c)

@@ -124,6 +124,13 @@ static int exec_pragma(sqlite3 *h, const char *sql)
 	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+int db_trim_wal(struct db *db)
+{
+	/* TRUNCATE waits for no one: with a reader or writer active it returns
+	 * SQLITE_BUSY, and the next scrape tries again. */
+	return exec_pragma(db->h, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
 int db_check(struct db *db)
 {
 	sqlite3_stmt *st;

@@ -25,6 +25,8 @@ const char *db_errmsg(struct db *db);
 /* Whether the last failure was corruption, or another process's lock. */
 int db_corrupt(struct db *db);
 int db_busy(struct db *db);
+/* Checkpoints the WAL into the database and truncates it: 0, or -1 if busy. */
+int db_trim_wal(struct db *db);
 /* PRAGMA quick_check: 0 if sound. */
 int db_check(struct db *db);
 /* Moves a corrupt store (and its -wal, -shm) aside as

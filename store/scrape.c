@@ -340,6 +340,10 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 		}
 		free_live(&live);
 		store_sizes(db_path);
+		/* SQLite's own checkpoints keep the WAL at up to ~4 MiB; a scrape
+		 * every few seconds can afford to keep it small */
+		if (rc == 0 && stats.wal_bytes > PF_WAL_TRIM_BYTES && db_trim_wal(scrape_db) == 0)
+			store_sizes(db_path);
 		caches_sweep(0);
 		return rc;
 	}

@@ -10,6 +10,8 @@
 
 /* How long a scrape waits for a worker holding the store's write lock. */
 #define PF_SCRAPE_BUSY_MS 2000
+/* A scrape truncates the WAL when it has grown past this. */
+#define PF_WAL_TRIM_BYTES (1024 * 1024)
 
 /* Fills out; on error returns -1 with a one-line reason. */
 int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len);

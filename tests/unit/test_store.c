@@ -468,7 +468,33 @@ static void process_metrics(void)
 	CHECK_NUM(total("process_resident_memory_bytes"), 0);
 }
 
+/* A scrape keeps the WAL file small however much it folds. */
+static void wal_stays_small(void)
+{
+	static const char *const l[] = {"id", NULL};
+	pf_series *s[3000];
+	fresh_store();
+	CHECK(pf_open(db_path) == 0);
+	pf_family *f = pf_counter("wal_total", "W.", l);
+	for (int i = 0; i < 3000; i++) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", i);
+		s[i] = pf_with(f, (const char *[]){v});
+	}
+	double most = 0;
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < 3000; i++)
+			pf_inc(s[i]);
+		CHECK_NUM(total("wal_total"), 3000.0 * (round + 1));
+		if (pf_scrape_stats()->wal_bytes > most)
+			most = pf_scrape_stats()->wal_bytes;
+	}
+	CHECK(most <= PF_WAL_TRIM_BYTES);
+	pf_close();
+}
+
 const struct test store_tests[] = {
+    {"store/wal_stays_small", wal_stays_small},
     {"store/process_metrics", process_metrics},
     {"store/schema_migration", schema_migration},
     {"store/schema_from_the_future", schema_from_the_future_is_refused},

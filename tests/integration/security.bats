@@ -58,7 +58,14 @@ t_privdrop() {
     # Outside bats' 0700 temp dirs: the service user must reach RUNDIR and the store.
     SEC_DIR=$(mktemp -d /tmp/promfcgi-sec.XXXXXX)
     chmod 0711 "$SEC_DIR"
-    BATS_FILE_TMPDIR=$SEC_DIR PROMFCGI_USER=$SERVICE_USER PROMETHEUS_ADDR=$PROM_ADDR start_stack "$server"
+    # ... and must be able to execute the programs: a checkout may sit under a 0700 directory
+    # (CI clones into one), so run copies from a directory it can reach.
+    mkdir -p "$SEC_DIR/bin/app" "$SEC_DIR/bin/metrics"
+    cp "$BIN_DIR/app/hello.fcgi" "$SEC_DIR/bin/app/"
+    cp "$BIN_DIR/metrics/metrics.fcgi" "$SEC_DIR/bin/metrics/"
+    chmod -R a+rX "$SEC_DIR/bin"
+    BIN_DIR=$SEC_DIR/bin BATS_FILE_TMPDIR=$SEC_DIR PROMFCGI_USER=$SERVICE_USER \
+        PROMETHEUS_ADDR=$PROM_ADDR start_stack "$server"
 
     # /metrics: loopback and the Prometheus address only; the app stays open to everyone.
     assert_equal "/ from $OTHER_ADDR: $(status --interface "$OTHER_ADDR" /)" "/ from $OTHER_ADDR: 200"

@@ -15,9 +15,9 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 STORE   = store/db.c store/log.c store/names.c store/proc.c store/registry.c \
           store/scrape.c store/stage.c
 RENDER  = metrics/buf.c metrics/render.c metrics/negotiate.c metrics/own.c
-HELLO   = app/hello.c app/route.c
-ORDERS  = app/orders.c
-METRICS = metrics/metrics.c
+HELLO   = app/hello.c app/route.c app/accept.c
+ORDERS  = app/orders.c app/accept.c
+METRICS = metrics/metrics.c app/accept.c
 CLI     = cli/promfcgi.c
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \

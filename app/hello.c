@@ -7,7 +7,6 @@
  * counted.  The in-flight gauge goes up when a request is accepted and down
  * in the same atomic change that counts it.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +14,7 @@
 #include <fcgiapp.h>
 
 #include "../store/promfcgi.h"
+#include "accept.h"
 #include "route.h"
 
 static pf_family *requests, *duration, *active;
@@ -84,37 +84,17 @@ static enum route_status respond(FCGX_Request *req, enum route_method m, enum ro
 	return s;
 }
 
-/* sigaction without SA_RESTART: accept() returns EINTR and the loop ends;
- * a request in hand is finished first.  (signal() would restart accept.) */
-static void on_stop(int sig)
-{
-	(void)sig;
-	FCGX_ShutdownPending();
-}
-
-static void install_handlers(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL); /* lighttpd's graceful stop */
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int main(void)
 {
 	FCGX_Request req;
 	pf_open(NULL); /* on failure it logs and counts in memory: serve anyway */
 	define_metrics();
-	install_handlers();
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0) {
-		fprintf(stderr, "hello.fcgi: cannot initialise FastCGI\n");
+	if (accept_init(&req) != 0) {
+		fprintf(stderr, "hello.fcgi: cannot initialise FastCGI on fd 0\n");
+		pf_close();
 		return 1;
 	}
-	while (FCGX_Accept_r(&req) >= 0) {
+	while (accept_next(&req)) {
 		struct timespec t0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pf_inc(in_flight);

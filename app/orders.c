@@ -8,13 +8,13 @@
  * Its families reach /metrics through the same, unchanged metrics.fcgi:
  * the store keeps their definitions, so nothing here is known to it.
  */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <fcgiapp.h>
 
 #include "../store/promfcgi.h"
+#include "accept.h"
 
 /* Label values come from a fixed list: a client cannot create series. */
 static const char *const kinds[] = {"book", "pen", "other"};
@@ -92,25 +92,14 @@ static void handle(FCGX_Request *req)
 	respond(req, "200 OK", "ordered\n");
 }
 
-static void on_stop(int sig)
-{
-	(void)sig;
-	FCGX_ShutdownPending();
-}
-
 int main(void)
 {
 	FCGX_Request req;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	pf_open(NULL);
 	define_metrics();
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0)
+	if (accept_init(&req) != 0)
 		return 1;
-	while (FCGX_Accept_r(&req) >= 0) {
+	while (accept_next(&req)) { /* SIGTERM: the request in hand is finished first */
 		handle(&req);
 		FCGX_Finish_r(&req);
 		pf_maintain();

@@ -6,7 +6,6 @@
  * from the app's requests_total, and promfcgi_scrape_duration_seconds
  * times them.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <fcgiapp.h>
 #include <zlib.h>
 
+#include "../app/accept.h"
 #include "../store/promfcgi.h"
 #include "../store/scrape.h"
 #include "buf.h"
@@ -129,29 +129,17 @@ static int serve(FCGX_Request *req)
 	return code;
 }
 
-static void on_stop(int sig)
-{
-	(void)sig;
-	FCGX_ShutdownPending();
-}
-
 int main(void)
 {
 	FCGX_Request req;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop; /* no SA_RESTART: see app/hello.c */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	pf_open(NULL);
 	define_metrics();
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0) {
-		fprintf(stderr, "metrics.fcgi: cannot initialise FastCGI\n");
+	if (accept_init(&req) != 0) {
+		fprintf(stderr, "metrics.fcgi: cannot initialise FastCGI on fd 0\n");
+		pf_close();
 		return 1;
 	}
-	while (FCGX_Accept_r(&req) >= 0) {
+	while (accept_next(&req)) {
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int code = serve(&req);

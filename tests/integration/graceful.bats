@@ -46,7 +46,7 @@ inflight() {
         echo "requests_total in the store:"; sed 's/^/  /' <<<"${dump:-(none)}"
         echo "worker stderr:"; sed 's/^/  /' "$BATS_TEST_TMPDIR/worker.err"
     } >&2
-    grep -qx 'SIGTERM sent and taken' <<<"$resp" || fail "the SIGTERM did not land while the request was being read"
+    grep -qxE 'SIGTERM sent and (taken|held)' <<<"$resp" || fail "the SIGTERM did not land while the request was being read"
     grep -qx 'status 200' <<<"$resp" || fail "no 200 response to the request in hand"
     grep -qx 'body Hello, Prometheus!' <<<"$resp" || fail "not the hello body"
     assert_equal "exit status $exit_status" "exit status 0"

@@ -20,8 +20,8 @@
                                  to CUT ("pairs:N": the first N name-value pairs; "bytes:N": the
                                  first N bytes of the pairs, which may end inside one);
                                  once the worker PID is blocked reading them (/proc/PID/syscall),
-                                 SIGTERM is sent to it; once it has taken the signal (SigPnd/ShdPnd
-                                 clear in /proc/PID/status) the rest of PARAMS and an empty STDIN
+                                 SIGTERM is sent to it; once it has taken it, or holds it blocked
+                                 (/proc/PID/status), the rest of PARAMS and an empty STDIN
                                  follow. Prints the events, then the status and the body, or
                                  "no response: ..." when the connection closes without END_REQUEST.
 
@@ -259,12 +259,16 @@ def syscall_nr(pid):
         return f.read().split()[0]
 
 
-def term_pending(pid):
+def term_state(pid):
+    """'taken' (handled), 'held' (pending while the worker blocks it) or 'pending'."""
+    bit, pending, blocked = 1 << (signal.SIGTERM - 1), False, False
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
-                return True
-    return False
+            if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & bit:
+                pending = True
+            if line.startswith("SigBlk:") and int(line.split()[1], 16) & bit:
+                blocked = True
+    return "taken" if not pending else "held" if blocked else "pending"
 
 
 def cmd_inflight(path, pid, where):
@@ -287,13 +291,16 @@ def cmd_inflight(path, pid, where):
                          % (pid, syscall_nr(pid)))
     print("worker blocked in read(2)", flush=True)
     os.kill(pid, signal.SIGTERM)
-    for _ in range(500):               # bounded: the signal has been taken (handler ran)
-        if not term_pending(pid):
+    # Bounded: the signal has reached the worker: handled, or held pending because the worker
+    # blocks it while it has a request in hand (and takes it once the request is done).
+    for _ in range(500):
+        state = term_state(pid)
+        if state != "pending":
             break
         time.sleep(0.01)
     else:
         raise SystemExit("fcgi_mix.py: SIGTERM still pending in worker %d" % pid)
-    print("SIGTERM sent and taken", flush=True)
+    print("SIGTERM sent and %s" % state, flush=True)
     try:
         s.sendall(record(PARAMS, body[cut:]) + record(PARAMS, b"") + record(STDIN, b""))
         print("sent the rest of PARAMS and an empty STDIN", flush=True)

@@ -7,10 +7,15 @@
 #include "../store/promfcgi.h"
 #include "own.h"
 
-/* Appends a gauge family with one label (or none) and n series. */
+/* Appends a gauge family with one label (or none) and n series; a family
+ * of that name in the store (defined by someone else) is left alone, as a
+ * name must appear once in an exposition. */
 static int add_gauge(struct pf_collection *c, const char *name, const char *help,
                      const char *label, const char *const *values, const double *v, int n)
 {
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (strcmp(c->families[i].name, name) == 0)
+			return 0;
 	if (c->nfamilies == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 8;
 		struct pf_family_data *f = realloc(c->families, cap * sizeof *f);

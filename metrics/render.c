@@ -197,8 +197,8 @@ static void style_for(struct style *st, const struct pf_family_data *f, int om)
 	st->om = om;
 	snprintf(st->family, sizeof st->family, "%s", f->name);
 	st->sample = f->name;
-	if (om && f->type == PF_COUNTER && ends_with(f->name, "_total"))
-		st->family[strlen(f->name) - strlen("_total")] = '\0';
+	if (om && f->type == PF_COUNTER && ends_with(st->family, "_total"))
+		st->family[strlen(st->family) - strlen("_total")] = '\0';
 }
 
 static const char *unit_of(const char *family)
@@ -230,8 +230,11 @@ static void render_family(struct buf *b, const struct pf_family_data *f, int om)
 	static const double zeros[PF_BUCKETS_MAX + 2];
 	struct style st;
 	char sample_name[176];
-	if (f->ncells > PF_BUCKETS_MAX + 2)
-		return;
+	if (f->ncells > PF_BUCKETS_MAX + 2 || !pf_valid_metric_name(f->name))
+		return; /* only a damaged store holds such a family: never inject lines */
+	for (int i = 0; i < f->nlabels; i++)
+		if (!pf_valid_label_name(f->labels[i]))
+			return;
 	style_for(&st, f, om);
 	if (om && f->type == PF_COUNTER && st.sample == f->name && !ends_with(f->name, "_total")) {
 		snprintf(sample_name, sizeof sample_name, "%s_total", f->name);

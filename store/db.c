@@ -124,11 +124,14 @@ static int exec_pragma(sqlite3 *h, const char *sql)
 	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-int db_trim_wal(struct db *db)
+int db_trim_wal(struct db *db, int busy_ms)
 {
-	/* TRUNCATE waits for no one: with a reader or writer active it returns
-	 * SQLITE_BUSY, and the next scrape tries again. */
-	return exec_pragma(db->h, "PRAGMA wal_checkpoint(TRUNCATE)");
+	/* TRUNCATE would wait on the busy handler for readers and writers: wait
+	 * for no one; the next scrape tries again. */
+	sqlite3_busy_timeout(db->h, 0);
+	int rc = exec_pragma(db->h, "PRAGMA wal_checkpoint(TRUNCATE)");
+	sqlite3_busy_timeout(db->h, busy_ms);
+	return rc;
 }
 
 int db_check(struct db *db)
@@ -497,7 +500,7 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 		if (cache) /* filled now, trusted only after COMMIT (see db_fold) */
 			memcpy(cache->fam_ids, fam_ids, snap->nfamilies * sizeof fam_ids[0]);
 	} else if (!retire) {
-		return DB_FOLDED; /* nothing new */
+		return DB_FOLD_UNCHANGED; /* nothing new: the cache learnt nothing */
 	}
 	sqlite3_stmt *set = db->st[S_INC_SET];
 	sqlite3_bind_int64(set, 1, inc);
@@ -537,11 +540,12 @@ int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
 	}
 	int rc = fold_body(db, snap, retire, cache);
 	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0) {
+		/* only a fold that went through every family and slot fills it */
 		if (cache && rc == DB_FOLDED && !retire)
 			cache_fill(cache, snap);
-		else if (cache && rc != DB_FOLDED)
+		else if (cache)
 			db_fold_cache_clear(cache);
-		return rc;
+		return rc == DB_FOLD_UNCHANGED ? DB_FOLDED : rc;
 	}
 	/* SQLITE_FULL or IOERR may have rolled back already; roll back anyway */
 	run(db, S_ROLLBACK);

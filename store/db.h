@@ -26,14 +26,14 @@ const char *db_errmsg(struct db *db);
 int db_corrupt(struct db *db);
 int db_busy(struct db *db);
 /* Checkpoints the WAL into the database and truncates it: 0, or -1 if busy. */
-int db_trim_wal(struct db *db);
+int db_trim_wal(struct db *db, int busy_ms);
 /* PRAGMA quick_check: 0 if sound. */
 int db_check(struct db *db);
 /* Moves a corrupt store (and its -wal, -shm) aside as
  * <path>.corrupt-<UTC time>-<pid>; moved receives the new name. */
 int db_quarantine(const char *path, char *moved, size_t len);
 
-enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1 };
+enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1, DB_FOLD_UNCHANGED = 2 /* internal */ };
 
 /* What a process last folded for one incarnation, so that its next fold
  * needs no query for unchanged series.  Zero-initialise; free with

@@ -5,6 +5,7 @@
  * reused pid has another start time, so a new process is never mistaken for
  * a dead worker whose staging file is still on disk.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,13 +53,40 @@ int proc_boot_id(char *out, size_t len)
 	return 0;
 }
 
+/* Dead only when /proc says so: a process we may not look at (hidepid, no
+ * fds left) is taken as live, because retiring a live worker would count
+ * its totals twice once it recreates its file, while keeping a dead one a
+ * little longer costs nothing. */
 int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id)
 {
 	char boot[STAGE_BOOT_ID_MAX];
 	uint64_t st;
 	if (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0)
 		return 0;
-	if (pid <= 0 || proc_start_time((pid_t)pid, &st) != 0)
+	if (pid <= 0)
 		return 0;
+	errno = 0;
+	if (proc_start_time((pid_t)pid, &st) != 0)
+		return !(errno == ENOENT || errno == ESRCH);
 	return st == start_time;
+}
+
+/* The same from an incarnation's name, w-<first 8 of boot id>-<pid>-<start>;
+ * a name that does not parse belongs to no process. */
+int proc_name_is_live(const char *name)
+{
+	char boot[STAGE_BOOT_ID_MAX], prefix[9];
+	long pid;
+	unsigned long long start;
+	if (sscanf(name, "w-%8[0-9a-f]-%ld-%llu", prefix, &pid, &start) != 3)
+		return 0;
+	if (proc_boot_id(boot, sizeof boot) == 0 && strncmp(boot, prefix, 8) != 0)
+		return 0;
+	uint64_t st;
+	if (pid <= 0)
+		return 0;
+	errno = 0;
+	if (proc_start_time((pid_t)pid, &st) != 0)
+		return !(errno == ENOENT || errno == ESRCH);
+	return st == start;
 }

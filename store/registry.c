@@ -206,11 +206,16 @@ const char *pf_db_path(void)
 
 int pf_close(void)
 {
+	char dir[4096];
 	if (!reg.open)
 		return 0;
 	int rc = -1;
 	if (reg.cpu)
 		record_process(); /* the last word on this process's CPU time */
+	/* A file gone, or never made, is put back first: its totals are all the
+	 * store has not yet seen of this process. */
+	if (stage_dir(reg.db_path, dir, sizeof dir) == 0)
+		stage_check(&reg.stage, dir);
 	if (reg.stage.path[0]) {
 		struct stage_snapshot snap;
 		struct db *db;
@@ -222,9 +227,13 @@ int pf_close(void)
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
 				if (db_fold(db, &snap, 1, NULL) != DB_FOLD_ERROR) {
-					unlink(reg.stage.path);
-					db_forget(db, snap.name);
-					rc = 0;
+					if (unlink(reg.stage.path) == 0 || errno == ENOENT) {
+						db_forget(db, snap.name);
+						rc = 0;
+					} else {
+						pf_error(PF_OP_FOLD, "cannot remove %s: %s", reg.stage.path,
+						         strerror(errno));
+					}
 				} else {
 					pf_error(PF_OP_FOLD, "final fold: %s", db_errmsg(db));
 				}
@@ -345,7 +354,7 @@ static int change(int rc)
 
 int pf_add(pf_series *s, double v)
 {
-	if (!s || isnan(v))
+	if (!s || !reg.open || isnan(v))
 		return -1;
 	if (s->family->def.type == PF_HISTOGRAM || (s->family->def.type == PF_COUNTER && v < 0))
 		return -1;
@@ -359,21 +368,21 @@ int pf_inc(pf_series *s)
 
 int pf_dec(pf_series *s)
 {
-	if (!s || s->family->def.type != PF_GAUGE)
+	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
 	return change(stage_add(&reg.stage, s->cell, -1.0));
 }
 
 int pf_set(pf_series *s, double v)
 {
-	if (!s || s->family->def.type != PF_GAUGE)
+	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
 	return change(stage_assign(&reg.stage, s->cell, v));
 }
 
 int pf_observe(pf_series *s, double v)
 {
-	if (!s || s->family->def.type != PF_HISTOGRAM || isnan(v))
+	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
 		return -1;
 	const struct stage_family *d = &s->family->def;
 	uint32_t b = 0;

@@ -9,6 +9,7 @@
  * and neither the store nor the scrape grows with the number of restarts.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,33 +90,56 @@ static void reset_db(void)
 	caches_sweep(1);
 }
 
+/* A damaged file of a dead worker is moved out of the scan (renamed without
+ * its "w-"), kept for a post-mortem; a live worker's is only skipped. */
+static void set_aside(const char *path, const char *name)
+{
+	char moved[4400];
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) : 0;
+	snprintf(moved, sizeof moved, "%.*s/damaged-%s", dirlen, path, name);
+	if (!proc_name_is_live(name) && rename(path, moved) == 0)
+		pf_error(PF_OP_READ, "damaged staging file moved aside to %s", moved);
+	else
+		pf_error(PF_OP_READ, "damaged staging file %s skipped", path);
+}
+
 /* Folds one staging file; a live one's snapshot is kept for its gauges. */
-static void scrape_file(const char *path, struct live_list *live)
+static void scrape_file(const char *path, const char *name, struct live_list *live)
 {
 	struct stage_snapshot snap;
-	if (stage_snapshot(path, &snap) != 0) {
-		pf_error(PF_OP_READ, "unreadable staging file %s", path);
+	int rc = stage_snapshot(path, &snap);
+	if (rc != 0) {
+		if (rc == STAGE_INVALID)
+			set_aside(path, name);
+		else
+			pf_error(PF_OP_READ, "unreadable staging file %s", path);
 		return;
 	}
 	struct db_fold_cache *cache = snap.live ? cache_for(snap.name) : NULL;
-	int rc = live->no_folds ? DB_FOLD_ERROR
-	       : cache && cache->cells && cache->seq == (long long)snap.seq &&
-	                 strcmp(cache->name, snap.name) == 0
-	           ? DB_FOLDED /* this process folded exactly this snapshot already */
-	           : db_fold(scrape_db, &snap, !snap.live, cache);
+	rc = live->no_folds ? DB_FOLD_ERROR
+	   : cache && cache->cells && cache->seq == (long long)snap.seq &&
+	             strcmp(cache->name, snap.name) == 0
+	       ? DB_FOLDED /* this process folded exactly this snapshot already */
+	       : db_fold(scrape_db, &snap, !snap.live, cache);
 	stats.files++;
 	stats.live += snap.live != 0;
 	stats.errors += rc == DB_FOLD_ERROR;
-	stats.retired += rc != DB_FOLD_ERROR && !snap.live;
+	stats.retired += rc == DB_FOLDED && !snap.live;
 	if (rc == DB_FOLD_ERROR && !live->no_folds) {
 		pf_error(PF_OP_FOLD, "%s: %s", snap.name, db_errmsg(scrape_db));
 		/* Waiting out a lock once per file would make the scrape hang for
-		 * files x busy timeout: after one failure, fold again next scrape. */
-		live->no_folds = 1;
+		 * files x busy timeout: after a lock or corruption, no more folds
+		 * this scrape (the next one tries again). */
 		live->corrupt = db_corrupt(scrape_db);
+		live->no_folds = live->corrupt || db_busy(scrape_db);
 	} else if (rc != DB_FOLD_ERROR && !snap.live) {
-		unlink(path);
-		db_forget(scrape_db, snap.name);
+		/* rows go only once the file is gone: a file left behind with no
+		 * rows would be folded whole again */
+		if (unlink(path) == 0 || errno == ENOENT)
+			db_forget(scrape_db, snap.name);
+		else
+			pf_error(PF_OP_FOLD, "cannot remove %s: %s", path, strerror(errno));
 	}
 	if (snap.live && live->n < live->cap) {
 		live->snaps[live->n++] = snap;
@@ -143,7 +167,7 @@ static int fold_dir(const char *dir, struct live_list *live)
 			live->cap = cap;
 		}
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		scrape_file(path, live);
+		scrape_file(path, e->d_name, live);
 	}
 	closedir(d);
 	return 0;
@@ -158,7 +182,10 @@ static int forget_orphan(void *arg, const char *name)
 	const struct orphan_ctx *ctx = arg;
 	char path[4096 + 256];
 	snprintf(path, sizeof path, "%s/%s", ctx->dir, name);
-	if (access(path, F_OK) != 0)
+	/* A live worker's file may be gone for a moment (its directory deleted):
+	 * it comes back with the same name and cumulative totals, which must
+	 * meet the rows that say what was folded of them. */
+	if (access(path, F_OK) != 0 && !proc_name_is_live(name))
 		db_forget(scrape_db, name);
 	return 0;
 }
@@ -342,7 +369,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 		store_sizes(db_path);
 		/* SQLite's own checkpoints keep the WAL at up to ~4 MiB; a scrape
 		 * every few seconds can afford to keep it small */
-		if (rc == 0 && stats.wal_bytes > PF_WAL_TRIM_BYTES && db_trim_wal(scrape_db) == 0)
+		if (rc == 0 && stats.wal_bytes > PF_WAL_TRIM_BYTES && db_trim_wal(scrape_db, PF_SCRAPE_BUSY_MS) == 0)
 			store_sizes(db_path);
 		caches_sweep(0);
 		return rc;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "collect.h"
 #include "log.h"
+#include "names.h"
 #include "stage.h"
 
 int stage_dir(const char *db_path, char *out, size_t len)
@@ -298,15 +301,70 @@ static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
 	return -1;
 }
 
+static int terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static int valid_family(const struct stage_family *f)
+{
+	if ((f->type != PF_COUNTER && f->type != PF_GAUGE && f->type != PF_HISTOGRAM) ||
+	    f->nlabels > PF_LABELS_MAX || f->nbuckets > PF_BUCKETS_MAX ||
+	    (f->type != PF_HISTOGRAM && f->nbuckets) ||
+	    f->ncells != (uint32_t)pf_family_cells((int)f->type, (int)f->nbuckets) ||
+	    !terminated(f->name, sizeof f->name) || !terminated(f->help, sizeof f->help) ||
+	    !pf_valid_metric_name(f->name) || !f->help[0] || !pf_valid_utf8(f->help, strlen(f->help)))
+		return 0;
+	for (uint32_t i = 0; i < f->nlabels; i++)
+		if (!terminated(f->labels[i], sizeof f->labels[i]) || !pf_valid_label_name(f->labels[i]))
+			return 0;
+	for (uint32_t i = 0; i < f->nbuckets; i++)
+		if (!isfinite(f->buckets[i]) || (i && f->buckets[i] <= f->buckets[i - 1]))
+			return 0;
+	return 1;
+}
+
+/* A key is nlabels UTF-8 values, each NUL-terminated, and nothing else. */
+static int valid_key(const struct stage_slot *s, uint32_t nlabels)
+{
+	if (s->keylen > PF_KEY_MAX)
+		return 0;
+	uint32_t values = 0;
+	for (uint32_t at = 0; at < s->keylen; values++) {
+		const char *end = memchr(s->key + at, '\0', s->keylen - at);
+		if (!end || !pf_valid_utf8(s->key + at, (size_t)(end - (s->key + at))))
+			return 0;
+		at = (uint32_t)(end - s->key) + 1;
+	}
+	return values == nlabels;
+}
+
+static int stage_validate(const struct stage_snapshot *snap)
+{
+	for (uint32_t i = 0; i < snap->nfamilies; i++)
+		if (!valid_family(&snap->families[i]))
+			return 0;
+	for (uint32_t i = 0; i < snap->nslots; i++) {
+		const struct stage_slot *s = &snap->slots[i];
+		if (s->family >= snap->nfamilies ||
+		    (uint64_t)s->cell + snap->families[s->family].ncells > snap->ncells ||
+		    !valid_key(s, snap->families[s->family].nlabels))
+			return 0;
+	}
+	return 1;
+}
+
 int stage_snapshot(const char *path, struct stage_snapshot *snap)
 {
 	memset(snap, 0, sizeof *snap);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* not a FIFO to block on, nor a link to follow */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
 	struct stat st;
 	void *p = MAP_FAILED;
-	if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct stage_file))
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == (off_t)sizeof(struct stage_file))
 		p = mmap(NULL, sizeof(struct stage_file), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
@@ -323,6 +381,10 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
 		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
 		rc = stage_copy(f, snap);
+		if (rc == 0 && !stage_validate(snap))
+			rc = STAGE_INVALID;
+	} else {
+		rc = STAGE_INVALID;
 	}
 	munmap(p, sizeof(struct stage_file));
 	if (rc != 0)

@@ -132,7 +132,11 @@ void stage_commit(struct stage *s);
 void stage_commit_torn(struct stage *s, uint32_t napply);
 
 /* Copies the incarnation file at path; live tells whether its process runs.
- * Returns 0, or -1 (not a staging file, unreadable, or busy for too long). */
+ * The file was written by another process: everything in it is checked
+ * before use.  Returns 0; -1 if it is unreadable, not a regular file, or
+ * busy for too long; STAGE_INVALID if it is damaged (a bad family, slot,
+ * key or redo log), which no retry will mend. */
+#define STAGE_INVALID -2
 int stage_snapshot(const char *path, struct stage_snapshot *snap);
 void stage_snapshot_free(struct stage_snapshot *snap);
 
@@ -140,5 +144,6 @@ void stage_snapshot_free(struct stage_snapshot *snap);
 int proc_start_time(pid_t pid, uint64_t *out);
 int proc_boot_id(char *out, size_t len);
 int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id);
+int proc_name_is_live(const char *name);
 
 #endif

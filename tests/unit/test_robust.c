@@ -1,0 +1,405 @@
+/*
+ * test_robust.c — what a code review found, each a test that failed before
+ * its fix: the fold cache trusted after a fold that learnt nothing, rows
+ * forgotten while a live worker's file was briefly gone, a failed unlink
+ * followed by forgetting, a graceful exit with its file missing, and
+ * damaged staging files (wrapped cell index, huge key length, wrong cell
+ * count, unterminated names) that crashed or poisoned the scrape.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../store/db.h"
+#include "../../store/promfcgi.h"
+#include "../../store/scrape.h"
+#include "../../store/stage.h"
+#include "test.h"
+
+static char db[512];
+static pf_series *req;
+
+static void fresh(void)
+{
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/rev-XXXXXX", getenv("PROMFCGI_TEST_DIR"));
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, sizeof db, "%s/store.db", dir);
+}
+
+static void define(void)
+{
+	static const char *const l[] = {"route", NULL};
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+}
+
+static double scraped(const char *name)
+{
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+		fprintf(stderr, "  scrape failed: %s\n", reason);
+		return NAN;
+	}
+	double v = NAN;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		if (strcmp(c.families[i].name, name) != 0)
+			continue;
+		v = 0;
+		for (size_t j = 0; j < c.families[i].nseries; j++)
+			v += c.families[i].series[j].cells[0];
+	}
+	pf_collection_free(&c);
+	return v;
+}
+
+/* 1. A fresh cache filled by the "nothing new" path has fam_ids all 0:
+ *    every later fold through it skips every slot. */
+static void cache_after_nothing_new_freezes(void)
+{
+	fresh();
+	CHECK(pf_open(db) == 0);
+	define();
+	pf_inc(req);
+	CHECK_NUM(scraped("requests_total"), 1);
+	pf_scrape_close(); /* the metrics program restarts; the worker is idle */
+	CHECK_NUM(scraped("requests_total"), 1);
+	pf_inc(req);
+	CHECK_NUM(scraped("requests_total"), 2);
+	pf_inc(req);
+	CHECK_NUM(scraped("requests_total"), 3);
+	pf_close();
+	pf_scrape_close();
+	CHECK_NUM(scraped("requests_total"), 3);
+}
+
+/* 1b. Two metrics processes: the frozen one advances folded_seq without
+ *     folding; the other one then trusts its cache -> counts lost for good. */
+struct scraper { int cmd, ans; pid_t pid; };
+
+static struct scraper spawn_scraper(void)
+{
+	int a[2], b[2];
+	struct scraper s;
+	CHECK(pipe(a) == 0 && pipe(b) == 0);
+	if ((s.pid = fork()) == 0) {
+		char c;
+		while (read(a[0], &c, 1) == 1 && c == 's') {
+			double v = scraped("requests_total");
+			if (write(b[1], &v, sizeof v) != sizeof v)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	s.cmd = a[1];
+	s.ans = b[0];
+	return s;
+}
+
+static double ask(struct scraper *s)
+{
+	double v = NAN;
+	CHECK(write(s->cmd, "s", 1) == 1);
+	CHECK(read(s->ans, &v, sizeof v) == sizeof v);
+	return v;
+}
+
+static void two_metrics_processes_lose_counts(void)
+{
+	fresh();
+	struct scraper m1 = spawn_scraper(), m2 = spawn_scraper();
+	CHECK(pf_open(db) == 0);
+	define();
+	pf_inc(req);                /* 1 */
+	CHECK_NUM(ask(&m2), 1);     /* m2 folds: cache with real family ids */
+	CHECK_NUM(ask(&m1), 1);     /* m1: nothing new -> cache with family ids 0 */
+	pf_inc(req);                /* 2 */
+	CHECK_NUM(ask(&m1), 2);     /* m1 skips every slot, moves folded_seq on */
+	CHECK_NUM(ask(&m2), 2);     /* m2: seq == folded_seq, "nothing new" */
+	pf_inc(req);                /* 3 */
+	CHECK_NUM(ask(&m2), 3);     /* m2 trusts its cache: adds 1 on top of 1 */
+	CHECK(write(m1.cmd, "q", 1) == 1 && write(m2.cmd, "q", 1) == 1);
+	waitpid(m1.pid, NULL, 0);
+	waitpid(m2.pid, NULL, 0);
+	pf_close();                 /* final fold: folded row already == staged */
+	CHECK_NUM(scraped("requests_total"), 3);
+}
+
+/* 2. A scrape while the staging directory is gone forgets the live worker's
+ *    rows; its recreated file is then folded from zero again. */
+static void scrape_while_stage_dir_gone_double_counts(void)
+{
+	char cmd[800];
+	fresh();
+	CHECK(pf_open(db) == 0);
+	define();
+	for (int i = 0; i < 5; i++)
+		pf_inc(req);
+	CHECK_NUM(scraped("requests_total"), 5);
+	snprintf(cmd, sizeof cmd, "rm -rf %s.stage", db);
+	CHECK(system(cmd) == 0);
+	CHECK_NUM(scraped("requests_total"), 5); /* forgets the incarnation's rows */
+	for (int i = 0; i < 3; i++)
+		pf_inc(req);
+	sleep(1);
+	pf_maintain();
+	CHECK_NUM(scraped("requests_total"), 8);
+}
+
+/* 3. Graceful exit while the staging file is missing (before pf_maintain
+ *    noticed): what was not yet folded is lost. */
+static void close_with_missing_file_loses(void)
+{
+	char cmd[800];
+	fresh();
+	CHECK(pf_open(db) == 0);
+	define();
+	for (int i = 0; i < 5; i++)
+		pf_inc(req);
+	CHECK_NUM(scraped("requests_total"), 5);
+	pf_scrape_close();
+	snprintf(cmd, sizeof cmd, "rm -rf %s.stage", db);
+	CHECK(system(cmd) == 0);
+	for (int i = 0; i < 3; i++)
+		pf_inc(req);
+	CHECK(pf_close() == 0);
+	CHECK_NUM(scraped("requests_total"), 8);
+}
+
+static int count_files(const char *prefix)
+{
+	char dir[600];
+	int n = 0;
+	snprintf(dir, sizeof dir, "%s.stage", db);
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Finds this process's (or a dead child's) staging file and maps it rw. */
+static struct stage_file *map_stage(pid_t pid)
+{
+	char dir[600], path[1200], want[32];
+	snprintf(dir, sizeof dir, "%s.stage", db);
+	snprintf(want, sizeof want, "-%ld-", (long)pid);
+	DIR *d = opendir(dir);
+	struct stage_file *f = NULL;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (strncmp(e->d_name, "w-", 2) || !strstr(e->d_name, want))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		int fd = open(path, O_RDWR);
+		f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	return f == MAP_FAILED ? NULL : f;
+}
+
+static int slot_of(struct stage_file *f, const char *family)
+{
+	for (uint32_t i = 0; i < f->hdr.nslots; i++)
+		if (strcmp(f->families[f->slots[i].family].name, family) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* 4. slot->cell near UINT32_MAX wraps the bounds check in fold_slot. */
+static void hostile_slot_cell_wraps(void)
+{
+	fresh();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db);
+		define();
+		pf_inc(req);
+		_exit(0); /* dead, not folded */
+	}
+	waitpid(pid, NULL, 0);
+	struct stage_file *f = map_stage(pid);
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	int s = slot_of(f, "requests_total");
+	CHECK(s >= 0);
+	f->slots[s].cell = 0xFFFFFFFFu; /* + ncells 1 wraps to 0 <= snap->ncells */
+	f->hdr.seq += 2;
+	struct pf_collection c;
+	char reason[256];
+	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* crashed before */
+	pf_collection_free(&c);
+	CHECK(count_files("damaged-") == 1 && count_files("w-") == 0); /* dead: set aside */
+}
+
+/* 5. A live worker's gauge slot with a huge keylen: add_gauge reads out of
+ *    bounds (fold_slot checks keylen, add_live_gauges does not). */
+static void hostile_gauge_keylen(void)
+{
+	fresh();
+	CHECK(pf_open(db) == 0);
+	pf_series *g = pf_with(pf_gauge("g", "G.", NULL), NULL);
+	pf_set(g, 1);
+	struct stage_file *f = map_stage(getpid());
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	int s = slot_of(f, "g");
+	CHECK(s >= 0);
+	f->slots[s].keylen = 200000000u;
+	struct pf_collection c;
+	char reason[256];
+	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* read out of bounds before */
+	pf_collection_free(&c);
+	CHECK(count_files("w-") == 1); /* live: skipped, not moved */
+}
+
+/* 6. A counter slot whose family claims ncells = 2: the shape mismatch
+ *    poisons the series row, and every worker's later fold of that series
+ *    fails (and, via no_folds, every fold after it in the same scrape). */
+static void hostile_ncells_poisons_folds(void)
+{
+	fresh();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db);
+		define();
+		pf_inc(req);
+		pf_inc(pf_with(pf_counter("other_total", "O.", NULL), NULL));
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	struct stage_file *f = map_stage(pid);
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	int s = slot_of(f, "requests_total");
+	f->families[f->slots[s].family].ncells = 2; /* cells exist: slot is not last */
+	CHECK(f->slots[s].cell + 2 <= f->hdr.ncells);
+	f->hdr.seq += 2;
+	scraped("requests_total"); /* folds the dead file alone: a 2-cell counter row */
+	/* an honest live worker with the same series, later */
+	CHECK(pf_open(db) == 0);
+	define();
+	pf_inc(req);
+	pf_inc(req);
+	for (int i = 0; i < 2; i++) {
+		double v = scraped("requests_total");
+		fprintf(stderr, "  requests_total = %g (2 expected)\n", v);
+		CHECK_NUM(v, 2);
+	}
+}
+
+
+/* 7. Family strings from the file are not NUL-terminated: strlen runs past
+ *    the snapshot's families array (64 families: no slack after it). */
+static void hostile_family_name_unterminated(void)
+{
+	fresh();
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db);
+		for (int i = 0; i < STAGE_MAX_FAMILIES; i++) {
+			char n[32];
+			snprintf(n, sizeof n, "c%d_total", i);
+			pf_counter(n, "C.", NULL);
+		}
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	struct stage_file *f = map_stage(pid);
+	CHECK(f != NULL && f->hdr.nfamilies == STAGE_MAX_FAMILIES);
+	if (!f)
+		return;
+	struct stage_family *last = &f->families[STAGE_MAX_FAMILIES - 1];
+	memset(last->name, 'a', sizeof last->name);
+	memset(last->help, 'b', sizeof last->help);
+	memset(last->labels, 'c', sizeof last->labels);
+	memset(last->buckets, 'd', sizeof last->buckets);
+	f->hdr.seq += 2;
+	struct pf_collection c;
+	char reason[256];
+	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* read past the array before */
+	pf_collection_free(&c);
+}
+
+
+/* 8. unlink of a dead worker's file fails (stage dir not writable by the
+ *    metrics user): its rows, retired mark included, are forgotten anyway,
+ *    and every later scrape folds the whole file again. */
+static void unlink_failure_refolds(void)
+{
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/unl-XXXXXX", getenv("PROMFCGI_TEST_DIR"));
+	CHECK(mkdtemp(dir) != NULL);
+	chmod(dir, 0777);
+	chmod(getenv("PROMFCGI_TEST_DIR"), 0777);
+	snprintf(db, sizeof db, "%s/store.db", dir);
+	if (getuid() == 0 && setuid(65534) != 0)
+		SKIP("cannot drop privileges");
+	pid_t pid = fork();
+	if (pid == 0) {
+		pf_open(db);
+		define();
+		for (int i = 0; i < 5; i++)
+			pf_inc(req);
+		_exit(0); /* killed, say: not folded */
+	}
+	waitpid(pid, NULL, 0);
+	char sd[600];
+	snprintf(sd, sizeof sd, "%s.stage", db);
+	CHECK(chmod(sd, 0555) == 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_NUM(scraped("requests_total"), 5);
+	chmod(sd, 0770);
+}
+
+
+/* 9. One damaged dead file whose fold fails validation sets no_folds for the
+ *    rest of the scrape, every scrape, and is never removed. */
+static void damaged_file_blocks_all_folds(void)
+{
+	fresh();
+	for (int k = 0; k < 8; k++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			pf_open(db);
+			define();
+			_exit(0);
+		}
+		waitpid(pid, NULL, 0);
+		struct stage_file *f = map_stage(pid);
+		int s = f ? slot_of(f, "requests_total") : -1;
+		CHECK(s >= 0);
+		if (s >= 0)
+			f->slots[s].cell = f->hdr.ncells; /* out of range: fold_slot says -1 */
+	}
+	CHECK(pf_open(db) == 0);
+	define();
+	pf_inc(req);
+	for (int i = 0; i < 3; i++)
+		CHECK_NUM(scraped("requests_total"), 1);
+}
+
+const struct test robust_tests[] = {
+    {"robust/damaged_file_blocks_all_folds", damaged_file_blocks_all_folds},
+    {"robust/unlink_failure_refolds", unlink_failure_refolds},
+    {"robust/hostile_family_name_unterminated", hostile_family_name_unterminated},
+    {"robust/cache_after_nothing_new_freezes", cache_after_nothing_new_freezes},
+    {"robust/two_metrics_processes_lose_counts", two_metrics_processes_lose_counts},
+    {"robust/scrape_while_stage_dir_gone_double_counts", scrape_while_stage_dir_gone_double_counts},
+    {"robust/close_with_missing_file_loses", close_with_missing_file_loses},
+    {"robust/hostile_slot_cell_wraps", hostile_slot_cell_wraps},
+    {"robust/hostile_gauge_keylen", hostile_gauge_keylen},
+    {"robust/hostile_ncells_poisons_folds", hostile_ncells_poisons_folds},
+    {NULL, NULL},
+};

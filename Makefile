@@ -21,7 +21,7 @@ METRICS = metrics/metrics.c app/accept.c
 CLI     = cli/promfcgi.c
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
-          tests/unit/test_negotiate.c tests/unit/test_robust.c
+          tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/util.c
 HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
 
 # Objects of one flavour live under build/<flavour>/; release binaries are

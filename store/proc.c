@@ -57,18 +57,23 @@ int proc_boot_id(char *out, size_t len)
  * fds left) is taken as live, because retiring a live worker would count
  * its totals twice once it recreates its file, while keeping a dead one a
  * little longer costs nothing. */
-int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id)
+static int pid_is_live(int64_t pid, uint64_t start_time)
 {
-	char boot[STAGE_BOOT_ID_MAX];
 	uint64_t st;
-	if (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0)
-		return 0;
 	if (pid <= 0)
 		return 0;
 	errno = 0;
 	if (proc_start_time((pid_t)pid, &st) != 0)
 		return !(errno == ENOENT || errno == ESRCH);
 	return st == start_time;
+}
+
+int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id)
+{
+	char boot[STAGE_BOOT_ID_MAX];
+	if (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0)
+		return 0;
+	return pid_is_live(pid, start_time);
 }
 
 /* The same from an incarnation's name, w-<first 8 of boot id>-<pid>-<start>;
@@ -82,11 +87,5 @@ int proc_name_is_live(const char *name)
 		return 0;
 	if (proc_boot_id(boot, sizeof boot) == 0 && strncmp(boot, prefix, 8) != 0)
 		return 0;
-	uint64_t st;
-	if (pid <= 0)
-		return 0;
-	errno = 0;
-	if (proc_start_time((pid_t)pid, &st) != 0)
-		return !(errno == ENOENT || errno == ESRCH);
-	return st == start;
+	return pid_is_live(pid, start);
 }

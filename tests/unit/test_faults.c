@@ -17,15 +17,16 @@
 #include "../../store/promfcgi.h"
 #include "../../store/scrape.h"
 #include "test.h"
+#include "util.h"
 
 static char dir[512], db[700];
 static pf_series *req;
 
 static void setup(const char *sub)
 {
-	snprintf(dir, sizeof dir, "%s/%s-XXXXXX", getenv("PROMFCGI_TEST_DIR"), sub);
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(db, sizeof db, "%s/store.db", dir);
+	test_new_store(db, sizeof db, sub);
+	char *slash = strrchr(db, '/');
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - db), db);
 }
 
 static void define(void)
@@ -42,23 +43,7 @@ static void record(int n)
 
 static double scraped(const char *name, const char *key)
 {
-	struct pf_collection c;
-	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
-		fprintf(stderr, "  scrape failed: %s\n", reason);
-		return NAN;
-	}
-	double v = NAN;
-	for (size_t i = 0; i < c.nfamilies; i++) {
-		if (strcmp(c.families[i].name, name) != 0)
-			continue;
-		v = 0;
-		for (size_t j = 0; j < c.families[i].nseries; j++)
-			if (!key || strcmp(c.families[i].series[j].key, key) == 0)
-				v += c.families[i].series[j].cells[0];
-	}
-	pf_collection_free(&c);
-	return v;
+	return test_total(db, name, key);
 }
 
 static void remove_store_files(void)

@@ -21,16 +21,14 @@
 #include "../../store/scrape.h"
 #include "../../store/stage.h"
 #include "test.h"
+#include "util.h"
 
 static char db[512];
 static pf_series *req;
 
 static void fresh(void)
 {
-	char dir[256];
-	snprintf(dir, sizeof dir, "%s/rev-XXXXXX", getenv("PROMFCGI_TEST_DIR"));
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(db, sizeof db, "%s/store.db", dir);
+	test_new_store(db, sizeof db, "robust");
 }
 
 static void define(void)
@@ -41,22 +39,7 @@ static void define(void)
 
 static double scraped(const char *name)
 {
-	struct pf_collection c;
-	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
-		fprintf(stderr, "  scrape failed: %s\n", reason);
-		return NAN;
-	}
-	double v = NAN;
-	for (size_t i = 0; i < c.nfamilies; i++) {
-		if (strcmp(c.families[i].name, name) != 0)
-			continue;
-		v = 0;
-		for (size_t j = 0; j < c.families[i].nseries; j++)
-			v += c.families[i].series[j].cells[0];
-	}
-	pf_collection_free(&c);
-	return v;
+	return test_total(db, name, NULL);
 }
 
 /* 1. A fresh cache filled by the "nothing new" path has fam_ids all 0:

@@ -18,15 +18,13 @@
 #include "../../store/scrape.h"
 #include "../../store/stage.h"
 #include "test.h"
+#include "util.h"
 
 static char db_path[512];
 
 static void fresh_store(void)
 {
-	char dir[256];
-	snprintf(dir, sizeof dir, "%s/store-XXXXXX", getenv("PROMFCGI_TEST_DIR"));
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(db_path, sizeof db_path, "%s/store.db", dir);
+	test_new_store(db_path, sizeof db_path, "store");
 }
 
 static const struct pf_family_data *family(const struct pf_collection *c, const char *name)
@@ -40,24 +38,7 @@ static const struct pf_family_data *family(const struct pf_collection *c, const 
 /* Sum over all series of a family: counter/gauge value, or histogram count. */
 static double total(const char *name)
 {
-	struct pf_collection c;
-	char reason[256];
-	if (pf_scrape(db_path, &c, reason, sizeof reason) != 0) {
-		fprintf(stderr, "  scrape failed: %s\n", reason);
-		return NAN;
-	}
-	double sum = 0;
-	const struct pf_family_data *f = family(&c, name);
-	for (size_t i = 0; f && i < f->nseries; i++) {
-		if (f->type != PF_HISTOGRAM) {
-			sum += f->series[i].cells[0];
-			continue;
-		}
-		for (int b = 0; b <= f->nbuckets; b++)
-			sum += f->series[i].cells[b];
-	}
-	pf_collection_free(&c);
-	return f ? sum : NAN;
+	return test_total(db_path, name, NULL);
 }
 
 static int files_in_stage_dir(void)

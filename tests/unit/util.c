@@ -1,0 +1,45 @@
+/*
+ * util.c — helpers shared by the store tests (see util.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../store/promfcgi.h"
+#include "../../store/scrape.h"
+#include "test.h"
+#include "util.h"
+
+void test_new_store(char *db, size_t len, const char *tag)
+{
+	char dir[400];
+	snprintf(dir, sizeof dir, "%.300s/%.40s-XXXXXX", getenv("PROMFCGI_TEST_DIR"), tag);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, len, "%s/store.db", dir);
+}
+
+double test_total(const char *db, const char *family, const char *key)
+{
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+		fprintf(stderr, "  scrape failed: %s\n", reason);
+		return NAN;
+	}
+	double sum = NAN;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		const struct pf_family_data *f = &c.families[i];
+		if (strcmp(f->name, family) != 0)
+			continue;
+		sum = 0;
+		for (size_t j = 0; j < f->nseries; j++) {
+			if (key && strcmp(f->series[j].key, key) != 0)
+				continue;
+			for (int b = 0; b < (f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1); b++)
+				sum += f->series[j].cells[b];
+		}
+	}
+	pf_collection_free(&c);
+	return sum;
+}

@@ -104,6 +104,8 @@ static int serve(FCGX_Request *req)
 	enum format format = negotiate_format(FCGX_GetParam("HTTP_ACCEPT", req->envp));
 	struct name_filter filter;
 	filter_parse(&filter, FCGX_GetParam("QUERY_STRING", req->envp));
+	if (filter.format >= 0)
+		format = (enum format)filter.format;
 	struct buf b = {0}, z = {0};
 	if (format == FORMAT_OPENMETRICS)
 		render_openmetrics(&b, &c, &filter);

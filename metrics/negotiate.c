@@ -133,6 +133,7 @@ static char *url_decode(const char *s, size_t n)
 void filter_parse(struct name_filter *f, const char *query)
 {
 	memset(f, 0, sizeof *f);
+	f->format = -1;
 	for (const char *s = query; s && *s;) {
 		const char *e = strchr(s, '&');
 		if (!e)
@@ -140,11 +141,16 @@ void filter_parse(struct name_filter *f, const char *query)
 		const char *eq = memchr(s, '=', (size_t)(e - s));
 		if (eq && f->n < FILTER_MAX) {
 			char *key = url_decode(s, (size_t)(eq - s));
-			if (key && strcmp(key, "name[]") == 0) {
-				char *v = url_decode(eq + 1, (size_t)(e - eq - 1));
-				if (v)
-					f->names[f->n++] = v;
+			char *v = key ? url_decode(eq + 1, (size_t)(e - eq - 1)) : NULL;
+			if (v && strcmp(key, "name[]") == 0) {
+				f->names[f->n++] = v;
+				v = NULL;
+			} else if (v && strcmp(key, "format") == 0) {
+				f->format = strcmp(v, "text") == 0          ? FORMAT_TEXT
+				          : strcmp(v, "openmetrics") == 0   ? FORMAT_OPENMETRICS
+				                                            : f->format;
 			}
+			free(v);
 			free(key);
 		}
 		s = *e ? e + 1 : e;

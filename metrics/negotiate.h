@@ -16,11 +16,14 @@ enum format negotiate_format(const char *accept);
 int negotiate_gzip(const char *accept_encoding);
 
 /* Families selected by name[]=... in a query string.  An empty filter (no
- * name[] parameter) selects everything. */
+ * name[] parameter) selects everything.  format=text or format=openmetrics
+ * overrides the Accept header, for scrapers whose Accept cannot be set
+ * (a Prometheus scrape config's params). */
 #define FILTER_MAX 64
 struct name_filter {
 	int n;
 	char *names[FILTER_MAX];
+	int format; /* format=text|openmetrics in the query (enum format), else -1 */
 };
 void filter_parse(struct name_filter *f, const char *query);
 int filter_match(const struct name_filter *f, const char *name);

@@ -45,6 +45,14 @@ static void names(void)
 	CHECK(f.n == 0 && filter_match(&f, "anything"));
 	filter_parse(&f, NULL);
 	CHECK(f.n == 0);
+	CHECK(f.format == -1);
+	filter_parse(&f, "format=text&name[]=x");
+	CHECK(f.format == FORMAT_TEXT && f.n == 1);
+	filter_free(&f);
+	filter_parse(&f, "format=openmetrics");
+	CHECK(f.format == FORMAT_OPENMETRICS);
+	filter_parse(&f, "format=xml");
+	CHECK(f.format == -1);
 	filter_parse(&f, "name[]=%zz%4");
 	CHECK(f.n == 1 && filter_match(&f, "%zz%4")); /* bad escapes stay as they are */
 	filter_free(&f);

@@ -195,7 +195,7 @@ static void openmetrics(void)
 	                                "r_created{code=\"200\"} 1700000000.5\n"
 	                                "# EOF\n");
 	/* name[] filters by the family's stored name */
-	struct name_filter only = {1, {"r_total"}};
+	struct name_filter only = {1, {"r_total"}, -1};
 	CHECK_STR(render_om(&c, &only), "# HELP r R.\n# TYPE r counter\n"
 	                                "r_total{code=\"200\"} 3\n"
 	                                "r_created{code=\"200\"} 1700000000.5\n# EOF\n");

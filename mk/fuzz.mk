@@ -16,6 +16,9 @@ test: fuzz-build
 fuzz: fuzz-build
 	tests/fuzz/run $(FUZZ_SECONDS)
 
+# Not intermediate: keep the objects (and keep make quiet after the tests).
+.SECONDARY: $(call objs,fuzz,$(FUZZ_SOURCES) $(addprefix tests/fuzz/,$(addsuffix .c,$(FUZZ_TARGETS))))
+
 build/fuzz/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

@@ -188,6 +188,10 @@ int db_schema_version(struct db *db)
  * processes opening a new store at once cannot both create it. */
 static int db_migrate(struct db *db, char *err, size_t errlen)
 {
+	/* A current store needs no write lock: opening must not wait for (or
+	 * fail on) another process that holds it. */
+	if (db_schema_version(db) == DB_SCHEMA_VERSION)
+		return 0;
 	if (exec_pragma(db->h, "BEGIN IMMEDIATE") != 0)
 		goto fail;
 	int v = db_schema_version(db);

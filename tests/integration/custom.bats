@@ -163,3 +163,18 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
     assert_line --partial "200 OK"
     refute_line --partial "# TYPE"
 }
+
+@test "metrics program: a store it cannot open gives 503 with a one-line reason, and / is unaffected" {
+    export PROMFCGI_DB=$BATS_TEST_TMPDIR/no/such/dir/store.db
+    spawn metrics "$BIN_DIR/metrics/metrics.fcgi"
+    spawn hello "$BIN_DIR/app/hello.fcgi"
+    run fcgi metrics /metrics
+    assert_line --partial "Status: 503 Service Unavailable"
+    assert_line --partial "Content-Type: text/plain"
+    run bash -c "$(declare -f fcgi body); BATS_TEST_TMPDIR=$BATS_TEST_TMPDIR fcgi metrics /metrics | body"
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial "store.db"
+    run fcgi hello /
+    assert_line --partial "200 OK"
+    assert_line "Hello, Prometheus!"
+}

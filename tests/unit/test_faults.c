@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../store/log.h"
 #include "../../store/promfcgi.h"
 #include "../../store/scrape.h"
 #include "test.h"
@@ -227,7 +228,41 @@ static void write_lock_held(void)
 	pf_close();
 }
 
+/* A failing store is logged once per interval per kind, not per request,
+ * and every failure is counted. */
+static void errors_logged_once_per_interval(void)
+{
+	char log[800];
+	setup("log");
+	snprintf(log, sizeof log, "%s/stderr", dir);
+	CHECK(pf_open(db) == 0);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved = dup(2);
+	dup2(fd, 2);
+	for (int i = 0; i < 100; i++)
+		pf_error(PF_OP_FOLD, "disk on fire %d", i);
+	pf_error(PF_OP_READ, "another kind");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(fd);
+	char text[4096] = "";
+	FILE *fp = fopen(log, "r");
+	size_t n = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	text[n] = '\0';
+	int lines = 0;
+	for (char *p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	CHECK(lines == 2); /* one per kind */
+	CHECK(strstr(text, "fold error: disk on fire 0") != NULL);
+	CHECK(strstr(text, "read error: another kind") != NULL);
+	CHECK_NUM(scraped("promfcgi_store_errors_total", "fold"), 100);
+	CHECK_NUM(scraped("promfcgi_store_errors_total", "read"), 1);
+	pf_close();
+}
+
 const struct test fault_tests[] = {
+    {"faults/errors_logged_once_per_interval", errors_logged_once_per_interval},
     {"faults/write_lock_held", write_lock_held},
     {"faults/deleted_store", deleted_store_is_recreated},
     {"faults/corrupt_store", corrupt_store_is_moved_aside},

@@ -7,26 +7,11 @@ load helpers
 
 setup_file() {
     start_stack nginx
-    PROM_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/prom.XXXXXX")
-    PPORT=$(free_port)
-    PROM=http://127.0.0.1:$PPORT
-    cat >"$PROM_DIR/prometheus.yml" <<YML
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: openmetrics
-    static_configs: [{targets: ["127.0.0.1:$PORT"]}]
+    start_prometheus "  - job_name: openmetrics
+    static_configs: [{targets: [\"127.0.0.1:$PORT\"]}]
   - job_name: text
     params: {format: [text]}
-    static_configs: [{targets: ["127.0.0.1:$PORT"]}]
-YML
-    prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
-        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
-        >"$PROM_DIR/prometheus.log" 2>&1 3>&- &
-    PROM_PID=$!
-    export PROM PROM_PID PROM_DIR
-    retry 600 curl -sf -o /dev/null "$PROM/-/ready"
+    static_configs: [{targets: [\"127.0.0.1:$PORT\"]}]"
 }
 
 teardown_file() {

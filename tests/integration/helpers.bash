@@ -114,19 +114,22 @@ _gone() {
 _stack_gone() { _gone "$STACK_PID"; }
 
 # start_prometheus: a real Prometheus scraping $PORT/metrics every second; sets PROM, PROM_PID.
+# start_prometheus [SCRAPE_CONFIGS]: a real Prometheus scraping every second; SCRAPE_CONFIGS is
+# the YAML list under scrape_configs (default: job promfcgi on 127.0.0.1:$PORT).
 start_prometheus() {
     PROM_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/prom.XXXXXX")
     PPORT=$(free_port)
     PROM=http://127.0.0.1:$PPORT
+    local jobs=${1:-"  - job_name: promfcgi
+    static_configs:
+      - targets: [\"127.0.0.1:$PORT\"]"}
     cat >"$PROM_DIR/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
 scrape_configs:
-  - job_name: promfcgi
-    static_configs:
-      - targets: ["127.0.0.1:$PORT"]
+$jobs
 YML
     prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
         --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \

@@ -36,17 +36,12 @@ import struct
 import sys
 import time
 
-TIMEOUT = 20.0          # generous: the worker may run under valgrind
-VERSION, BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 1, 3, 4, 5, 6, 7
-RESPONDER = 1
+# The wire format (records, name-value lengths, connect with retry) is fcgi.py's.
+import fcgi
+from fcgi import BEGIN_REQUEST, END_REQUEST, PARAMS, RESPONDER, STDIN, STDOUT, connect, nv_len, record
 
-
-def record(rtype, content, req_id=1):
-    return struct.pack(">BBHHBx", VERSION, rtype, req_id, len(content), 0) + content
-
-
-def nv_len(n):
-    return struct.pack(">B", n) if n < 128 else struct.pack(">I", n | 0x80000000)
+STDERR = 7
+fcgi.TIMEOUT = 20.0     # generous: the worker may run under valgrind
 
 
 def nv_pairs(pairs):
@@ -70,20 +65,6 @@ def stdin_records(data):
     for i in range(0, len(data), 65535):
         out += record(STDIN, data[i:i + 65535])
     return out + record(STDIN, b"")
-
-
-def connect(path):
-    for attempt in range(200):   # a just-started worker may not have bound yet (200 x 50 ms)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(TIMEOUT)
-        try:
-            s.connect(path)
-            return s
-        except (FileNotFoundError, ConnectionRefusedError):
-            s.close()
-            if attempt == 199:
-                raise
-            time.sleep(0.05)
 
 
 def read_response(s):

@@ -1,7 +1,7 @@
 /*
  * db.c — the SQLite store (WAL mode) shared by every worker.
  *
- * Schema (version 2):
+ * Schema (version 3):
  *   family(id, name UNIQUE, type, help, label_names, buckets)
  *       one row per metric family; label_names comma-separated, buckets a
  *       blob of native doubles.
@@ -15,6 +15,11 @@
  *   folded(incarnation_id, slot, cells)
  *       what has been added to series from each slot of each incarnation,
  *       so that a fold adds staged - folded: running it twice adds nothing.
+ *   exemplar(series_id, bucket, value, ts, labels)
+ *       the latest OpenMetrics exemplar per counter series (bucket 0) and
+ *       histogram bucket, of incarnations that ended (live ones' are read
+ *       from their files); labels encoded name\0value\0...  Folding keeps
+ *       the later timestamp, so folding twice changes nothing.
  *
  * Every statement is prepared once per connection from the fixed text below;
  * no SQL is ever built from input.
@@ -30,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "names.h"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -45,6 +51,10 @@ static const char *const migrations[] = {
     " cells BLOB NOT NULL, PRIMARY KEY(incarnation_id, slot)) WITHOUT ROWID;",
     /* 1 -> 2: when each series began, for OpenMetrics' _created */
     "ALTER TABLE series ADD COLUMN created REAL NOT NULL DEFAULT 0;",
+    /* 2 -> 3: exemplars of ended incarnations */
+    "CREATE TABLE exemplar(series_id INTEGER NOT NULL REFERENCES series(id),"
+    " bucket INTEGER NOT NULL, value REAL NOT NULL, ts REAL NOT NULL, labels BLOB NOT NULL,"
+    " PRIMARY KEY(series_id, bucket)) WITHOUT ROWID;",
 };
 
 enum stmt {
@@ -52,6 +62,7 @@ enum stmt {
 	S_INC_GET, S_INC_ADD, S_INC_SET, S_INC_LIST, S_FORGET_FOLDED, S_FORGET_INC,
 	S_FAM_ADD, S_FAM_GET, S_FOLDED_GET, S_FOLDED_PUT,
 	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET, S_READ_FAM, S_READ_SERIES,
+	S_EXEMPLAR_PUT, S_READ_EXEMPLARS,
 	S_COUNT
 };
 
@@ -79,6 +90,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family ORDER BY name",
     [S_READ_SERIES] = "SELECT family_id, label_values, cells, created FROM series"
                       " ORDER BY family_id, label_values",
+    [S_EXEMPLAR_PUT] = "INSERT INTO exemplar(series_id, bucket, value, ts, labels)"
+                       " SELECT id, ?3, ?4, ?5, ?6 FROM series"
+                       " WHERE family_id = ?1 AND label_values = ?2"
+                       " ON CONFLICT(series_id, bucket) DO UPDATE SET value = excluded.value,"
+                       " ts = excluded.ts, labels = excluded.labels WHERE excluded.ts > exemplar.ts",
+    [S_READ_EXEMPLARS] = "SELECT s.family_id, s.label_values, e.bucket, e.value, e.ts, e.labels"
+                         " FROM exemplar e JOIN series s ON s.id = e.series_id",
 };
 
 struct db {
@@ -469,6 +487,41 @@ static int cache_valid(const struct db_fold_cache *c, const struct stage_snapsho
 	       c->nfamilies <= snap->nfamilies && c->ncells <= snap->ncells;
 }
 
+/* An ending incarnation's exemplars join the store's, per series and
+ * bucket the later one winning.  Only series whose family the store shares
+ * (fold_family) and whose row the fold made. */
+static int fold_exemplars(struct db *db, const struct stage_snapshot *snap)
+{
+	sqlite3_int64 fam_ids[STAGE_MAX_FAMILIES];
+	for (uint32_t i = 0; i < STAGE_MAX_FAMILIES; i++)
+		fam_ids[i] = -1; /* not looked up yet */
+	for (uint32_t i = 0; i < snap->nexemplars; i++) {
+		const struct stage_exemplar *e = &snap->exemplars[i];
+		if (e->sel < 1 || e->sel > 2 || e->slot >= snap->nslots)
+			continue;
+		const struct stage_slot *slot = &snap->slots[e->slot];
+		uint32_t fi = slot->family;
+		const struct pf_exemplar *x = &e->copy[e->sel - 1];
+		if (fi >= snap->nfamilies || snap->families[fi].type == PF_GAUGE ||
+		    x->len > PF_EXEMPLAR_BYTES || slot->keylen > PF_KEY_MAX)
+			continue;
+		if (fam_ids[fi] < 0 && (fam_ids[fi] = fold_family(db, &snap->families[fi])) < 0)
+			return -1;
+		if (fam_ids[fi] == 0)
+			continue; /* the store's family of that name differs: not ours */
+		sqlite3_stmt *put = db->st[S_EXEMPLAR_PUT];
+		sqlite3_bind_int64(put, 1, fam_ids[fi]);
+		sqlite3_bind_blob(put, 2, slot->key, (int)slot->keylen, SQLITE_STATIC);
+		sqlite3_bind_int64(put, 3, e->bucket);
+		sqlite3_bind_double(put, 4, x->value);
+		sqlite3_bind_double(put, 5, x->timestamp);
+		sqlite3_bind_blob(put, 6, x->labels, (int)x->len, SQLITE_STATIC);
+		if (run(db, S_EXEMPLAR_PUT) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire,
                      struct db_fold_cache *cache)
 {
@@ -506,6 +559,9 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 	} else if (!retire) {
 		return DB_FOLD_UNCHANGED; /* nothing new: the cache learnt nothing */
 	}
+	/* a live worker's exemplars are read from its file at each scrape */
+	if (retire && fold_exemplars(db, snap) != 0)
+		return DB_FOLD_ERROR;
 	sqlite3_stmt *set = db->st[S_INC_SET];
 	sqlite3_bind_int64(set, 1, inc);
 	sqlite3_bind_int64(set, 2, (sqlite3_int64)snap->seq);
@@ -729,12 +785,60 @@ static int read_series(sqlite3_stmt *st, struct pf_family_data *f)
 	s->key = dup_blob(sqlite3_column_blob(st, 1), s->keylen);
 	s->cells = (double *)dup_blob(sqlite3_column_blob(st, 2), (size_t)f->ncells * sizeof(double));
 	s->created = sqlite3_column_double(st, 3);
+	s->exemplars = NULL;
 	if (!s->key || !s->cells) {
 		free(s->key);
 		free(s->cells);
 		return -1;
 	}
 	f->nseries++;
+	return 0;
+}
+
+/* The series of f whose label values are key: f's series come in the
+ * store's order, which is memcmp's, shorter first on a tie. */
+static struct pf_series_data *find_series(struct pf_family_data *f, const void *key, size_t len)
+{
+	size_t lo = 0, hi = f->nseries;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct pf_series_data *s = &f->series[mid];
+		size_t n = s->keylen < len ? s->keylen : len;
+		int c = n ? memcmp(s->key, key, n) : 0;
+		if (!c)
+			c = (s->keylen > len) - (s->keylen < len);
+		if (!c)
+			return &f->series[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* An exemplar row onto its series; a row that does not fit (the store is
+ * damaged) is left out, never rendered. */
+static int read_exemplar(sqlite3_stmt *st, struct pf_family_data *f)
+{
+	int n = pf_family_exemplars(f->type, f->nbuckets);
+	sqlite3_int64 b = sqlite3_column_int64(st, 2);
+	double ts = sqlite3_column_double(st, 4);
+	const void *key = sqlite3_column_blob(st, 1);
+	size_t keylen = (size_t)sqlite3_column_bytes(st, 1);
+	const char *labels = sqlite3_column_blob(st, 5);
+	int len = sqlite3_column_bytes(st, 5);
+	struct pf_series_data *s = find_series(f, key ? key : "", keylen);
+	if (!s || b < 0 || b >= n || len <= 0 || len > PF_EXEMPLAR_BYTES || !labels ||
+	    !pf_valid_exemplar(labels, (size_t)len) || !isfinite(ts) || ts <= 0)
+		return 0;
+	if (!s->exemplars && !(s->exemplars = calloc((size_t)n, sizeof *s->exemplars)))
+		return -1;
+	struct pf_exemplar *x = &s->exemplars[b];
+	x->value = sqlite3_column_double(st, 3);
+	x->timestamp = ts;
+	x->len = (uint32_t)len;
+	memcpy(x->labels, labels, (size_t)len);
 	return 0;
 }
 
@@ -784,6 +888,22 @@ int db_read(struct db *db, struct pf_collection *out)
 			break;
 	}
 	done(db, S_READ_SERIES);
+	if (r != 0)
+		goto out;
+	st = db->st[S_READ_EXEMPLARS];
+	while ((r = row(db, S_READ_EXEMPLARS)) == 1) {
+		sqlite3_int64 fid = sqlite3_column_int64(st, 0);
+		for (size_t i = 0; i < out->nfamilies; i++) {
+			if (ids[i] == fid) {
+				if (read_exemplar(st, &out->families[i]) != 0)
+					r = -1;
+				break;
+			}
+		}
+		if (r < 0)
+			break;
+	}
+	done(db, S_READ_EXEMPLARS);
 	if (r == 0)
 		rc = 0;
 out:

@@ -429,9 +429,18 @@ void pf_request_end(pf_request *r)
 	if (!c->duration)
 		c->duration = pf_with(h->duration, v);
 	pf_series *count = count_series(h, c, v, code);
+	/* with a valid traceparent, the count and the duration's bucket carry
+	 * {trace_id="..."}: in the same atomic change as the counts */
+	const char *const trace[] = {"trace_id", r->trace_id, NULL};
+	const char *const *ex = r->trace_id[0] ? trace : NULL;
 	pf_begin();
-	pf_inc(count);
-	pf_observe(c->duration, seconds);
+	if (ex) {
+		pf_add_exemplar(count, 1.0, ex);
+		pf_observe_exemplar(c->duration, seconds, ex);
+	} else {
+		pf_inc(count);
+		pf_observe(c->duration, seconds);
+	}
 	pf_dec(h->in_flight);
 	pf_commit();
 }

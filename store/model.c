@@ -11,6 +11,11 @@ int pf_family_cells(int type, int nbuckets)
 	return type == PF_HISTOGRAM ? nbuckets + 2 : 1;
 }
 
+int pf_family_exemplars(int type, int nbuckets)
+{
+	return type == PF_HISTOGRAM ? nbuckets + 1 : type == PF_COUNTER ? 1 : 0;
+}
+
 void pf_collection_free(struct pf_collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
@@ -18,6 +23,7 @@ void pf_collection_free(struct pf_collection *c)
 		for (size_t j = 0; j < f->nseries; j++) {
 			free(f->series[j].key);
 			free(f->series[j].cells);
+			free(f->series[j].exemplars);
 		}
 		for (int j = 0; f->labels && j < f->nlabels; j++)
 			free(f->labels[j]);

@@ -7,6 +7,9 @@
  * Cells per series: counter and gauge 1 (the value); histogram
  * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
  * the sum.
+ *
+ * Exemplars (OpenMetrics): the latest per counter series, and per histogram
+ * bucket (the bucket its observation fell in, not the cumulative one).
  */
 #ifndef PROMFCGI_MODEL_H
 #define PROMFCGI_MODEL_H
@@ -32,12 +35,33 @@ struct family_def {
 /* Cells a series of this family needs. */
 int pf_family_cells(int type, int nbuckets);
 
+/* Bytes that any valid exemplar label set takes encoded as name\0value\0...:
+ * names are ASCII and non-empty, so with N name and V value characters
+ * (N + V <= 128) and p <= N pairs it is at most N + 4V + 2p <= 4(N + V) - N
+ * <= 511. */
+#define PF_EXEMPLAR_BYTES 512
+
+/* One exemplar.  Fixed size: staging files hold it as is (stage.h). */
+struct pf_exemplar {
+	double value;     /* the observation, or a counter's increment */
+	double timestamp; /* Unix seconds when it was recorded; 0: no exemplar */
+	uint32_t len;     /* bytes of labels used */
+	uint32_t pad;
+	char labels[PF_EXEMPLAR_BYTES]; /* name\0value\0name\0value\0... */
+};
+
 struct pf_series_data {
 	char *key; /* label values, each NUL-terminated */
 	size_t keylen;
 	double *cells;
 	double created; /* Unix seconds the series began; 0 if unknown (gauges) */
+	/* NULL, or the latest exemplar per bucket (nbuckets + 1) of a histogram,
+	 * of the series (1) of a counter; a timestamp of 0 means none */
+	struct pf_exemplar *exemplars;
 };
+
+/* How many exemplars a series of this type has room for: 0 for a gauge. */
+int pf_family_exemplars(int type, int nbuckets);
 
 struct pf_family_data {
 	char *name;

@@ -96,6 +96,56 @@ int pf_encode_key(const char *const *values, int n, char *key, size_t cap)
 	return (int)len;
 }
 
+static size_t utf8_chars(const char *s, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return n;
+}
+
+int pf_valid_exemplar(const char *p, size_t len)
+{
+	const char *names[PF_EXEMPLAR_RUNES_MAX];
+	size_t chars = 0, at = 0;
+	int n = 0;
+	if (len == 0 || len > PF_EXEMPLAR_BYTES || p[len - 1] != '\0')
+		return 0;
+	while (at < len) {
+		const char *name = p + at;
+		size_t nl = strlen(name); /* p[len - 1] is NUL: stays inside */
+		at += nl + 1;
+		if (at >= len)
+			return 0; /* a name without its value */
+		const char *value = p + at;
+		size_t vl = strlen(value);
+		at += vl + 1;
+		if (!pf_valid_label_name(name) || !pf_valid_utf8(value, vl))
+			return 0;
+		chars += nl + utf8_chars(value, vl);
+		if (chars > PF_EXEMPLAR_RUNES_MAX)
+			return 0; /* also keeps n below the size of names: nl >= 1 */
+		for (int i = 0; i < n; i++)
+			if (strcmp(names[i], name) == 0)
+				return 0;
+		names[n++] = name;
+	}
+	return 1;
+}
+
+int pf_encode_exemplar(const char *const *labels, char *out)
+{
+	size_t len = 0;
+	for (int i = 0; labels && labels[i]; i++) {
+		size_t l = strlen(labels[i]);
+		if (l + 1 > PF_EXEMPLAR_BYTES - len)
+			return -1;
+		memcpy(out + len, labels[i], l + 1);
+		len += l + 1;
+	}
+	return pf_valid_exemplar(out, len) ? (int)len : -1;
+}
+
 int pf_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets)
 {

@@ -13,6 +13,15 @@ int pf_valid_utf8(const char *s, size_t len);
 /* Returns the key length, or -1 if a value is missing, invalid or too long. */
 int pf_encode_key(const char *const *values, int n, char *key, size_t cap);
 
+/* An exemplar's label set encoded as name\0value\0...: at least one pair,
+ * valid and unique label names, UTF-8 values, at most PF_EXEMPLAR_RUNES_MAX
+ * characters of names and values together.  pf_valid_exemplar checks one
+ * (len bytes, e.g. read from another process's file); pf_encode_exemplar
+ * builds one from "name", "value", ..., NULL and returns its length, or -1
+ * if it is invalid.  out holds PF_EXEMPLAR_BYTES. */
+int pf_valid_exemplar(const char *p, size_t len);
+int pf_encode_exemplar(const char *const *labels, char *out);
+
 /* Validates a family definition and fills *def: 0, or -1 if a name is
  * invalid, help is missing, a histogram has an "le" label or its buckets
  * do not increase. */

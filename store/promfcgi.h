@@ -24,6 +24,7 @@
 #define PF_LABEL_NAME_MAX 64
 #define PF_BUCKETS_MAX 32   /* finite histogram bounds; +Inf is implicit */
 #define PF_KEY_MAX 240      /* all label values of a series, NUL-terminated each */
+#define PF_EXEMPLAR_RUNES_MAX 128 /* an exemplar's label names and values together, UTF-8 characters */
 
 #define PROMFCGI_VERSION "0.2.0"
 
@@ -85,6 +86,22 @@ int pf_set(pf_series *s, double v);
 int pf_observe(pf_series *s, double v);
 void pf_begin(void);
 void pf_commit(void);
+
+/* The same, with an OpenMetrics exemplar: labels is NULL-terminated
+ * "name", "value", "name", "value", ... (e.g. {"trace_id", id, NULL}), the
+ * exemplar's value is v (for a counter, the increment) and its timestamp
+ * the wall clock now.  The latest exemplar is kept per counter series and
+ * per histogram bucket (the bucket v falls in); it is crash-safe and part
+ * of the same atomic change as the count.  Names must be valid label names,
+ * unique, at least one pair; values valid UTF-8; names and values together
+ * at most PF_EXEMPLAR_RUNES_MAX characters.
+ * Returns 0 when both the value and the exemplar are recorded; 1 when the
+ * value is recorded without the exemplar (invalid labels, or the staging
+ * file's exemplar slots are all taken: counted as dropped), so a bad trace
+ * id never loses a count; -1 when nothing is recorded (as pf_add /
+ * pf_observe refuse: NULL handle, wrong type, negative or NaN amount). */
+int pf_add_exemplar(pf_series *s, double v, const char *const *labels);
+int pf_observe_exemplar(pf_series *s, double v, const char *const *labels);
 
 /* Name rules of the Prometheus data model (store/names.c). */
 int pf_valid_metric_name(const char *name);

@@ -53,7 +53,10 @@ static struct {
 	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
+	uint16_t exemplar_of[STAGE_MAX_CELLS];     /* per bucket cell: exemplar slot + 1 */
 } reg;
+
+_Static_assert(STAGE_MAX_EXEMPLARS < UINT16_MAX, "exemplar_of holds a slot + 1");
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
  * FastCGI servers may start workers with 1 and 2 closed. */
@@ -388,4 +391,57 @@ int pf_observe(pf_series *s, double v)
 	if (rc == 0)
 		rc = stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
 	return change(rc);
+}
+
+/* The exemplar of a change already pending for the series' bucket: 0, or 1
+ * if it cannot be kept (invalid labels, no free slot, a full change). */
+static int exemplar(pf_series *s, uint32_t bucket, double v, const char *const *labels)
+{
+	char enc[PF_EXEMPLAR_BYTES];
+	int len = pf_encode_exemplar(labels, enc);
+	uint32_t cell = s->cell + bucket;
+	if (len < 0 || cell >= STAGE_MAX_CELLS)
+		return 1;
+	if (!reg.exemplar_of[cell]) {
+		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
+		if (i < 0)
+			return 1;
+		reg.exemplar_of[cell] = (uint16_t)(i + 1);
+	}
+	struct timespec now; /* the vDSO: no system call */
+	clock_gettime(CLOCK_REALTIME, &now);
+	double ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3;
+	return stage_exemplar(&reg.stage, reg.exemplar_of[cell] - 1u, v, ts, enc, (uint32_t)len) == 0
+	           ? 0
+	           : 1;
+}
+
+int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
+{
+	if (!s || !reg.open || isnan(v) || s->family->def.type != PF_COUNTER || v < 0)
+		return -1;
+	pf_begin(); /* the count and its exemplar: one change */
+	int rc = stage_add(&reg.stage, s->cell, v);
+	if (rc == 0)
+		rc = exemplar(s, 0, v, labels);
+	pf_commit();
+	return rc;
+}
+
+int pf_observe_exemplar(pf_series *s, double v, const char *const *labels)
+{
+	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
+		return -1;
+	const struct family_def *d = &s->family->def;
+	uint32_t b = 0;
+	while (b < d->nbuckets && v > d->buckets[b])
+		b++;
+	pf_begin();
+	int rc = stage_add(&reg.stage, s->cell + b, 1.0);
+	if (rc == 0)
+		rc = stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	if (rc == 0)
+		rc = exemplar(s, b, v, labels);
+	pf_commit();
+	return rc;
 }

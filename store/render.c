@@ -132,9 +132,36 @@ struct style {
 	const char *sample;  /* a counter's sample name is family + "_total" in OM */
 };
 
-static void render_sample(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const char *name, const char *suffix,
-                          const char *le, double v)
+/* " # {a=\"x\",b=\"y\"} value timestamp": an OpenMetrics exemplar; one
+ * that is not valid (only a damaged store holds such) is left out. */
+static void render_exemplar(struct buf *b, const struct pf_exemplar *x)
+{
+	char num[32];
+	if (x->timestamp <= 0 || x->len > PF_EXEMPLAR_BYTES || !pf_valid_exemplar(x->labels, x->len))
+		return;
+	buf_puts(b, " # {");
+	for (uint32_t at = 0, pair = 0; at < x->len; pair++) {
+		const char *name = x->labels + at, *value = name + strlen(name) + 1;
+		size_t vl = strlen(value);
+		if (pair)
+			buf_putc(b, ',');
+		buf_puts(b, name);
+		buf_puts(b, "=\"");
+		render_label_value(b, value, vl);
+		buf_putc(b, '"');
+		at = (uint32_t)(value + vl + 1 - x->labels);
+	}
+	buf_puts(b, "} ");
+	render_value(num, x->value);
+	buf_puts(b, num);
+	buf_putc(b, ' ');
+	render_value(num, x->timestamp);
+	buf_puts(b, num);
+}
+
+static void render_sample_ex(struct buf *b, const struct pf_family_data *f,
+                             const struct pf_series_data *s, const char *name, const char *suffix,
+                             const char *le, double v, const struct pf_exemplar *ex)
 {
 	char num[32];
 	render_value(num, v);
@@ -143,7 +170,25 @@ static void render_sample(struct buf *b, const struct pf_family_data *f,
 	render_labels(b, f, s, le);
 	buf_putc(b, ' ');
 	buf_puts(b, num);
+	if (ex)
+		render_exemplar(b, ex);
 	buf_putc(b, '\n');
+}
+
+static void render_sample(struct buf *b, const struct pf_family_data *f,
+                          const struct pf_series_data *s, const char *name, const char *suffix,
+                          const char *le, double v)
+{
+	render_sample_ex(b, f, s, name, suffix, le, v, NULL);
+}
+
+/* The exemplar of bucket i (0: a counter's) to show, in OpenMetrics only:
+ * text 0.0.4 has no syntax for them. */
+static const struct pf_exemplar *exemplar_of(const struct pf_series_data *s, int i,
+                                             const struct style *st)
+{
+	return st->om && s && s->exemplars && s->exemplars[i].timestamp > 0 ? &s->exemplars[i]
+	                                                                    : NULL;
 }
 
 static void render_created(struct buf *b, const struct pf_family_data *f,
@@ -158,7 +203,8 @@ static void render_series(struct buf *b, const struct pf_family_data *f,
                           const struct style *st)
 {
 	if (f->type != PF_HISTOGRAM) {
-		render_sample(b, f, s, st->sample, "", NULL, cells[0]);
+		render_sample_ex(b, f, s, st->sample, "", NULL, cells[0],
+		                 f->type == PF_COUNTER ? exemplar_of(s, 0, st) : NULL);
 		if (f->type == PF_COUNTER)
 			render_created(b, f, s, st);
 		return;
@@ -171,7 +217,8 @@ static void render_series(struct buf *b, const struct pf_family_data *f,
 			render_le(le, f->buckets[i]);
 		else
 			strcpy(le, "+Inf");
-		render_sample(b, f, s, st->family, "_bucket", le, cumulative);
+		/* cumulative counts, but the exemplar is of the bucket it fell in */
+		render_sample_ex(b, f, s, st->family, "_bucket", le, cumulative, exemplar_of(s, i, st));
 	}
 	render_sample(b, f, s, st->family, "_sum", NULL, cells[f->nbuckets + 1]);
 	render_sample(b, f, s, st->family, "_count", NULL, cumulative);

@@ -4,7 +4,8 @@
  *      ones for the last time (retire, unlink, forget: see db.h);
  *   2. forget incarnations whose file is gone;
  *   3. read the aggregate of counters and histograms;
- *   4. add the gauges of live incarnations, summed per series.
+ *   4. add the gauges of live incarnations, summed per series, and their
+ *      exemplars where newer than the store's (ended incarnations' ones).
  * So counters keep dead workers' counts, gauges count live workers only,
  * and neither the store nor the scrape grows with the number of restarts.
  */
@@ -234,6 +235,7 @@ static int add_gauge(struct pf_family_data *f, const struct stage_slot *slot, do
 	memcpy(s->key, slot->key, slot->keylen);
 	s->cells[0] = v;
 	s->created = 0;
+	s->exemplars = NULL;
 	f->nseries++;
 	return 0;
 }
@@ -265,6 +267,59 @@ static int add_live_gauges(struct pf_collection *c, const struct live_list *live
 		if (c->families[i].type == PF_GAUGE && c->families[i].nseries > 1)
 			qsort(c->families[i].series, c->families[i].nseries,
 			      sizeof c->families[i].series[0], cmp_series);
+	return 0;
+}
+
+/* A series of f (counters and histograms: the store's order) by key. */
+static struct pf_series_data *series_of(struct pf_family_data *f, const char *key, size_t len)
+{
+	struct pf_series_data want = {.key = (char *)key, .keylen = len};
+	return bsearch(&want, f->series, f->nseries, sizeof *f->series, cmp_series);
+}
+
+static int same_family(const struct pf_family_data *f, const struct family_def *d)
+{
+	if (f->type != (int)d->type || f->nlabels != (int)d->nlabels ||
+	    f->nbuckets != (int)d->nbuckets ||
+	    (d->nbuckets && memcmp(f->buckets, d->buckets, sizeof(double) * d->nbuckets) != 0))
+		return 0;
+	for (uint32_t i = 0; i < d->nlabels; i++)
+		if (strcmp(f->labels[i], d->labels[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Per series and bucket, the latest exemplar over the store and every live
+ * worker: a worker's exemplar joins a series only if its family is the
+ * store's (same type, labels and buckets: else its counts are not there). */
+static int add_live_exemplars(struct pf_collection *c, const struct live_list *live)
+{
+	for (size_t i = 0; i < live->n; i++) {
+		const struct stage_snapshot *s = &live->snaps[i];
+		stats.exemplars_dropped += s->exemplars_dropped;
+		for (uint32_t j = 0; j < s->nexemplars; j++) {
+			const struct stage_exemplar *e = &s->exemplars[j];
+			if (e->sel < 1 || e->sel > 2 || e->slot >= s->nslots)
+				continue;
+			const struct stage_slot *slot = &s->slots[e->slot];
+			if (slot->family >= s->nfamilies)
+				continue;
+			const struct family_def *sf = &s->families[slot->family];
+			struct pf_family_data *f = find_family(c, sf->name);
+			if (!f || !same_family(f, sf) ||
+			    e->bucket >= (uint32_t)pf_family_exemplars(f->type, f->nbuckets))
+				continue;
+			int n = pf_family_exemplars(f->type, f->nbuckets);
+			struct pf_series_data *ps = series_of(f, slot->key, slot->keylen);
+			const struct pf_exemplar *x = &e->copy[e->sel - 1];
+			if (!ps)
+				continue; /* not folded this scrape (the store was locked) */
+			if (!ps->exemplars && !(ps->exemplars = calloc((size_t)n, sizeof *ps->exemplars)))
+				return -1;
+			if (x->timestamp > ps->exemplars[e->bucket].timestamp)
+				ps->exemplars[e->bucket] = *x;
+		}
+	}
 	return 0;
 }
 
@@ -360,7 +415,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 			snprintf(reason, len, "cannot read the store: %s", db_errmsg(scrape_db));
 			pf_error(PF_OP_READ, "%s", reason);
 			reset_db();
-		} else if (add_live_gauges(out, &live) != 0) {
+		} else if (add_live_gauges(out, &live) != 0 || add_live_exemplars(out, &live) != 0) {
 			snprintf(reason, len, "out of memory");
 			pf_collection_free(out);
 			rc = -1;

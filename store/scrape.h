@@ -23,6 +23,7 @@ struct pf_scrape_stats {
 	unsigned live;     /* of live workers */
 	unsigned retired;  /* dead workers folded for the last time and removed */
 	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
+	unsigned exemplars_dropped; /* by live workers, for lack of an exemplar slot */
 	double db_bytes, wal_bytes;
 };
 const struct pf_scrape_stats *pf_scrape_stats(void);

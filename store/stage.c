@@ -21,6 +21,11 @@
 #include "names.h"
 #include "stage.h"
 
+/* A version 1 file is exactly this layout up to the exemplars. */
+_Static_assert(STAGE_V1_SIZE == offsetof(struct stage_file, cells) +
+                                    STAGE_MAX_CELLS * sizeof(double),
+               "exemplars follow the cells without padding");
+
 int stage_dir(const char *db_path, char *out, size_t len)
 {
 	int n = snprintf(out, len, "%s.stage", db_path);
@@ -172,22 +177,23 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 	return (int)n;
 }
 
-static struct stage_log_entry *stage_pending(struct stage *s, uint32_t cell)
+static struct stage_log_entry *stage_pending(struct stage *s, uint32_t kind, uint32_t cell)
 {
 	for (uint32_t i = 0; i < s->npending; i++)
-		if (s->pending[i].cell == cell)
+		if (s->pending[i].cell == cell && s->pending[i].kind == kind)
 			return &s->pending[i];
 	if (s->npending == STAGE_LOG_MAX)
 		return NULL;
 	struct stage_log_entry *e = &s->pending[s->npending++];
 	e->cell = cell;
-	e->value = s->f->cells[cell];
+	e->kind = kind;
+	e->value = kind == STAGE_LOG_CELL ? s->f->cells[cell] : s->f->ex.e[cell].sel;
 	return e;
 }
 
 int stage_add(struct stage *s, uint32_t cell, double delta)
 {
-	struct stage_log_entry *e = s->f ? stage_pending(s, cell) : NULL;
+	struct stage_log_entry *e = s->f ? stage_pending(s, STAGE_LOG_CELL, cell) : NULL;
 	if (!e)
 		return -1;
 	e->value += delta;
@@ -196,11 +202,61 @@ int stage_add(struct stage *s, uint32_t cell, double delta)
 
 int stage_assign(struct stage *s, uint32_t cell, double value)
 {
-	struct stage_log_entry *e = s->f ? stage_pending(s, cell) : NULL;
+	struct stage_log_entry *e = s->f ? stage_pending(s, STAGE_LOG_CELL, cell) : NULL;
 	if (!e)
 		return -1;
 	e->value = value;
 	return 0;
+}
+
+/* A slot is taken once per series' bucket and never given back; until its
+ * first commit its sel is 0, which readers take as no exemplar. */
+int stage_add_exemplar(struct stage *s, uint32_t slot, uint32_t bucket)
+{
+	if (!s->f)
+		return -1;
+	struct stage_exemplars *x = &s->f->ex;
+	uint32_t n = atomic_load_explicit(&x->n, memory_order_relaxed);
+	if (n >= STAGE_MAX_EXEMPLARS) {
+		atomic_fetch_add_explicit(&x->dropped, 1, memory_order_relaxed);
+		return -1;
+	}
+	x->e[n].slot = slot;
+	x->e[n].bucket = bucket;
+	x->e[n].sel = 0;
+	atomic_store_explicit(&x->n, n + 1, memory_order_release);
+	return (int)n;
+}
+
+/* The copy sel does not name is nobody's but the writer's: it is filled
+ * with plain stores, and becomes current only when the change commits.  Two
+ * exemplars of one slot in one change write the same spare copy: the later
+ * wins.  sel changes only in this process's commits, so reading it is safe. */
+int stage_exemplar(struct stage *s, uint32_t index, double value, double timestamp,
+                   const char *labels, uint32_t len)
+{
+	if (!s->f || index >= STAGE_MAX_EXEMPLARS || len > PF_EXEMPLAR_BYTES)
+		return -1;
+	struct stage_exemplar *e = &s->f->ex.e[index];
+	uint32_t next = e->sel == 1 ? 2 : 1;
+	struct stage_log_entry *p = stage_pending(s, STAGE_LOG_EXEMPLAR, index);
+	if (!p)
+		return -1;
+	struct pf_exemplar *c = &e->copy[next - 1];
+	c->value = value;
+	c->timestamp = timestamp;
+	c->len = len;
+	memcpy(c->labels, labels, len);
+	p->value = next;
+	return 0;
+}
+
+static void stage_apply(struct stage_file *f, const struct stage_log_entry *e)
+{
+	if (e->kind == STAGE_LOG_EXEMPLAR)
+		f->ex.e[e->cell].sel = (uint32_t)e->value;
+	else
+		f->cells[e->cell] = e->value;
 }
 
 void stage_commit(struct stage *s)
@@ -214,7 +270,7 @@ void stage_commit(struct stage *s)
 	atomic_store_explicit(&h->seq, seq + 1, memory_order_release); /* log valid */
 	atomic_thread_fence(memory_order_release);
 	for (uint32_t i = 0; i < s->npending; i++)
-		s->f->cells[s->pending[i].cell] = s->pending[i].value;
+		stage_apply(s->f, &s->pending[i]);
 	atomic_store_explicit(&h->seq, seq + 2, memory_order_release);
 	s->npending = 0;
 }
@@ -228,40 +284,52 @@ void stage_commit_torn(struct stage *s, uint32_t napply)
 	h->nlog = s->npending;
 	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
 	for (uint32_t i = 0; i < napply && i < s->npending; i++)
-		s->f->cells[s->pending[i].cell] = s->pending[i].value;
+		stage_apply(s->f, &s->pending[i]);
 }
 
-/* Replays the redo log of a change that a killed writer left half done. */
-static void stage_replay(const struct stage_header *h, double *cells, uint32_t ncells)
+/* Replays the redo log of a change that a killed writer left half done;
+ * entries that point nowhere are left out (stage_validate then judges). */
+static void stage_replay(const struct stage_header *h, struct stage_snapshot *snap)
 {
 	uint32_t n = h->nlog < STAGE_LOG_MAX ? h->nlog : STAGE_LOG_MAX;
-	for (uint32_t i = 0; i < n; i++)
-		if (h->log[i].cell < ncells)
-			cells[h->log[i].cell] = h->log[i].value;
+	for (uint32_t i = 0; i < n; i++) {
+		struct stage_log_entry e = h->log[i];
+		if (e.kind == STAGE_LOG_CELL && e.cell < snap->ncells)
+			snap->cells[e.cell] = e.value;
+		else if (e.kind == STAGE_LOG_EXEMPLAR && e.cell < snap->nexemplars &&
+		         (e.value == 1 || e.value == 2))
+			snap->exemplars[e.cell].sel = (uint32_t)e.value;
+	}
 }
 
 /* Room for what the file holds now, with slack for what the writer may add
  * while we copy; a larger file makes the copy start over. */
-static int stage_reserve(struct stage_snapshot *snap, uint32_t nf, uint32_t ns, uint32_t nc)
+static int stage_reserve(struct stage_snapshot *snap, uint32_t nf, uint32_t ns, uint32_t nc,
+                         uint32_t nx)
 {
 	nf = nf + 4 < STAGE_MAX_FAMILIES ? nf + 4 : STAGE_MAX_FAMILIES;
 	ns = ns + 64 < STAGE_MAX_SLOTS ? ns + 64 : STAGE_MAX_SLOTS;
 	nc = nc + 1024 < STAGE_MAX_CELLS ? nc + 1024 : STAGE_MAX_CELLS;
-	if (nf <= snap->cap_families && ns <= snap->cap_slots && nc <= snap->cap_cells)
+	nx = nx + 8 < STAGE_MAX_EXEMPLARS ? nx + 8 : STAGE_MAX_EXEMPLARS;
+	if (nf <= snap->cap_families && ns <= snap->cap_slots && nc <= snap->cap_cells &&
+	    nx <= snap->cap_exemplars)
 		return 0;
 	stage_snapshot_free(snap);
 	snap->families = malloc(nf * sizeof *snap->families);
 	snap->slots = malloc(ns * sizeof *snap->slots);
 	snap->cells = malloc(nc * sizeof *snap->cells);
-	if (!snap->families || !snap->slots || !snap->cells)
+	snap->exemplars = malloc(nx * sizeof *snap->exemplars);
+	if (!snap->families || !snap->slots || !snap->cells || !snap->exemplars)
 		return -1;
 	snap->cap_families = nf;
 	snap->cap_slots = ns;
 	snap->cap_cells = nc;
+	snap->cap_exemplars = nx;
 	return 0;
 }
 
-static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
+/* has_ex: a version 2 file (a version 1 file ends before f->ex). */
+static int stage_copy(const struct stage_file *f, int has_ex, struct stage_snapshot *snap)
 {
 	const struct stage_header *h = &f->hdr;
 	/* The writer holds seq odd for a few stores; odd for longer means it is
@@ -278,21 +346,28 @@ static int stage_copy(const struct stage_file *f, struct stage_snapshot *snap)
 		snap->nslots = atomic_load_explicit(&h->nslots, memory_order_acquire);
 		snap->ncells = atomic_load_explicit(&h->ncells, memory_order_acquire);
 		snap->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+		snap->nexemplars = has_ex ? atomic_load_explicit(&f->ex.n, memory_order_acquire) : 0;
+		snap->exemplars_dropped =
+		    has_ex ? atomic_load_explicit(&f->ex.dropped, memory_order_relaxed) : 0;
 		if (snap->nfamilies > STAGE_MAX_FAMILIES || snap->nslots > STAGE_MAX_SLOTS ||
-		    snap->ncells > STAGE_MAX_CELLS)
+		    snap->ncells > STAGE_MAX_CELLS || snap->nexemplars > STAGE_MAX_EXEMPLARS)
 			return -1;
-		if (stage_reserve(snap, snap->nfamilies, snap->nslots, snap->ncells) != 0)
+		if (stage_reserve(snap, snap->nfamilies, snap->nslots, snap->ncells,
+		                  snap->nexemplars) != 0)
 			return -1;
 		memcpy(snap->families, f->families, snap->nfamilies * sizeof f->families[0]);
 		memcpy(snap->slots, f->slots, snap->nslots * sizeof f->slots[0]);
 		memcpy(snap->cells, f->cells, snap->ncells * sizeof f->cells[0]);
+		/* both copies: the spare one may be half written, and is never used */
+		if (snap->nexemplars)
+			memcpy(snap->exemplars, f->ex.e, snap->nexemplars * sizeof f->ex.e[0]);
 		atomic_thread_fence(memory_order_acquire);
 		uint64_t s2 = atomic_load_explicit(&h->seq, memory_order_acquire);
 		if (s1 != s2)
 			continue;
 		snap->seq = s1;
 		if (s1 & 1) { /* a killed writer's change: finish it in our copy */
-			stage_replay(h, snap->cells, snap->ncells);
+			stage_replay(h, snap);
 			snap->seq = s1 + 1;
 		}
 		return 0;
@@ -338,6 +413,22 @@ static int valid_key(const struct stage_slot *s, uint32_t nlabels)
 	return values == nlabels;
 }
 
+/* An exemplar slot names a series and one of its buckets (a counter has
+ * one, a gauge none); its current copy, if any, is a valid exemplar. */
+static int valid_exemplar(const struct stage_snapshot *snap, const struct stage_exemplar *e)
+{
+	if (e->slot >= snap->nslots || e->sel > 2)
+		return 0;
+	const struct family_def *f = &snap->families[snap->slots[e->slot].family];
+	if (e->bucket >= (uint32_t)pf_family_exemplars((int)f->type, (int)f->nbuckets))
+		return 0;
+	if (e->sel == 0)
+		return 1;
+	const struct pf_exemplar *x = &e->copy[e->sel - 1];
+	return x->len <= PF_EXEMPLAR_BYTES && pf_valid_exemplar(x->labels, x->len) &&
+	       !isnan(x->value) && isfinite(x->timestamp) && x->timestamp > 0;
+}
+
 static int stage_validate(const struct stage_snapshot *snap)
 {
 	for (uint32_t i = 0; i < snap->nfamilies; i++)
@@ -350,6 +441,9 @@ static int stage_validate(const struct stage_snapshot *snap)
 		    !valid_key(s, snap->families[s->family].nlabels))
 			return 0;
 	}
+	for (uint32_t i = 0; i < snap->nexemplars; i++)
+		if (!valid_exemplar(snap, &snap->exemplars[i]))
+			return 0;
 	return 1;
 }
 
@@ -362,15 +456,21 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 		return -1;
 	struct stat st;
 	void *p = MAP_FAILED;
+	/* this version's files, or version 1's (left by a worker of the last
+	 * release that was killed): a prefix of this layout */
+	size_t size = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size == (off_t)sizeof(struct stage_file))
-		p = mmap(NULL, sizeof(struct stage_file), PROT_READ, MAP_SHARED, fd, 0);
+	    (st.st_size == (off_t)sizeof(struct stage_file) || st.st_size == (off_t)STAGE_V1_SIZE)) {
+		size = (size_t)st.st_size;
+		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	}
 	close(fd);
 	if (p == MAP_FAILED)
 		return -1;
 	const struct stage_file *f = p;
-	int rc = -1;
-	if (f->hdr.magic == STAGE_MAGIC && f->hdr.version == STAGE_VERSION) {
+	int rc = -1, has_ex = size == sizeof(struct stage_file);
+	if (f->hdr.magic == STAGE_MAGIC &&
+	    f->hdr.version == (has_ex ? STAGE_VERSION : 1u)) {
 		snprintf(snap->path, sizeof snap->path, "%s", path);
 		const char *base = strrchr(path, '/');
 		snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
@@ -379,13 +479,13 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 		memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
 		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
 		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
-		rc = stage_copy(f, snap);
+		rc = stage_copy(f, has_ex, snap);
 		if (rc == 0 && !stage_validate(snap))
 			rc = STAGE_INVALID;
 	} else {
 		rc = STAGE_INVALID;
 	}
-	munmap(p, sizeof(struct stage_file));
+	munmap(p, size);
 	if (rc != 0)
 		stage_snapshot_free(snap);
 	return rc;
@@ -396,8 +496,10 @@ void stage_snapshot_free(struct stage_snapshot *snap)
 	free(snap->families);
 	free(snap->slots);
 	free(snap->cells);
+	free(snap->exemplars);
 	snap->families = NULL;
 	snap->slots = NULL;
 	snap->cells = NULL;
-	snap->cap_families = snap->cap_slots = snap->cap_cells = 0;
+	snap->exemplars = NULL;
+	snap->cap_families = snap->cap_slots = snap->cap_cells = snap->cap_exemplars = 0;
 }

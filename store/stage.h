@@ -4,6 +4,7 @@
  *
  * Layout (fixed, native byte order; same host only):
  *   header | families[STAGE_MAX_FAMILIES] | slots[STAGE_MAX_SLOTS] | cells[STAGE_MAX_CELLS]
+ *   | exemplars (version 2; a version 1 file is the same without them, and is read too)
  * Cells hold totals *cumulative since the incarnation began* (never deltas),
  * so folding them is idempotent: the store adds staged - already_folded.
  *
@@ -14,11 +15,19 @@
  * reader retries while seq is odd or changed (a seqlock); a reader of a dead
  * incarnation whose seq is odd replays the log, so a kill at any instant
  * leaves either all or none of a change.
+ *
+ * Exemplars: one slot per counter series or histogram bucket that has had
+ * one, holding two copies and a selector (sel) saying which is current.  The
+ * writer fills the other copy with plain stores at any time (no reader looks
+ * at it), and the new sel goes through the redo log with the counts of the
+ * same change: a kill leaves the old copy current, or (log replayed) the new
+ * one, each whole; a live reader's seqlock covers sel like any cell.
  */
 #ifndef PROMFCGI_STAGE_H
 #define PROMFCGI_STAGE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,11 +35,12 @@
 #include "proc.h"
 
 #define STAGE_MAGIC 0x31474650u /* "PFG1" */
-#define STAGE_VERSION 1u
+#define STAGE_VERSION 2u /* 2: exemplars after the cells */
 #define STAGE_MAX_FAMILIES 64
 #define STAGE_MAX_SLOTS 4096
 #define STAGE_MAX_CELLS 65536
 #define STAGE_LOG_MAX 32
+#define STAGE_MAX_EXEMPLARS 1024
 
 struct stage_slot {
 	uint32_t family;
@@ -40,10 +50,12 @@ struct stage_slot {
 	char key[PF_KEY_MAX]; /* label values, each NUL-terminated */
 };
 
+enum { STAGE_LOG_CELL = 0, STAGE_LOG_EXEMPLAR = 1 };
+
 struct stage_log_entry {
-	uint32_t cell;
-	uint32_t pad;
-	double value; /* the cell's new value */
+	uint32_t cell; /* a cell, or an exemplar slot */
+	uint32_t kind; /* STAGE_LOG_CELL (0 in version 1's pad), STAGE_LOG_EXEMPLAR */
+	double value;  /* the cell's new value, or the exemplar slot's new sel */
 };
 
 struct stage_header {
@@ -62,12 +74,31 @@ struct stage_header {
 	struct stage_log_entry log[STAGE_LOG_MAX];
 };
 
+/* The latest exemplar of one counter series or histogram bucket. */
+struct stage_exemplar {
+	uint32_t slot;   /* the series */
+	uint32_t bucket; /* 0 for a counter; a histogram's bucket (nbuckets: +Inf) */
+	uint32_t sel;    /* 0: none yet; 1: copy[0] is current; 2: copy[1] */
+	uint32_t pad;
+	struct pf_exemplar copy[2];
+};
+
+struct stage_exemplars {
+	_Atomic uint32_t n;       /* slots in use; published like nslots */
+	_Atomic uint32_t dropped; /* exemplars refused for lack of a slot */
+	struct stage_exemplar e[STAGE_MAX_EXEMPLARS];
+};
+
 struct stage_file {
 	struct stage_header hdr;
 	struct family_def families[STAGE_MAX_FAMILIES];
 	struct stage_slot slots[STAGE_MAX_SLOTS];
 	double cells[STAGE_MAX_CELLS];
+	struct stage_exemplars ex; /* version 2 */
 };
+
+/* A version 1 file: everything before the exemplars. */
+#define STAGE_V1_SIZE offsetof(struct stage_file, ex)
 
 /* A process's own, writable staging area. */
 struct stage {
@@ -92,7 +123,9 @@ struct stage_snapshot {
 	struct family_def *families;
 	struct stage_slot *slots;
 	double *cells;
-	uint32_t cap_families, cap_slots, cap_cells; /* allocated */
+	uint32_t nexemplars, exemplars_dropped;
+	struct stage_exemplar *exemplars; /* sel final (log replayed); checked */
+	uint32_t cap_families, cap_slots, cap_cells, cap_exemplars; /* allocated */
 	int live;
 };
 
@@ -114,6 +147,13 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 /* Records cell += delta (or = value) into the pending change. */
 int stage_add(struct stage *s, uint32_t cell, double delta);
 int stage_assign(struct stage *s, uint32_t cell, double value);
+/* The exemplar slot of a series' bucket (0 for a counter): its index, or
+ * -1 if all are taken (counted in ex.dropped). */
+int stage_add_exemplar(struct stage *s, uint32_t slot, uint32_t bucket);
+/* Writes an exemplar into slot index's spare copy and makes it current in
+ * the pending change; labels as pf_encode_exemplar made them. */
+int stage_exemplar(struct stage *s, uint32_t index, double value, double timestamp,
+                   const char *labels, uint32_t len);
 /* Publishes the pending change atomically. */
 void stage_commit(struct stage *s);
 

@@ -116,7 +116,7 @@ static void histogram(void)
 	double buckets[] = {0.1, 1};
 	char *labels[] = {"route"};
 	double cells[] = {2, 3, 4, 5.5}; /* per bucket: <=0.1, <=1, +Inf; then sum */
-	struct pf_series_data s = {"/\0", 2, cells, 0};
+	struct pf_series_data s = {"/\0", 2, cells, 0, NULL};
 	struct pf_family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
 	                           .nlabels = 1, .labels = labels, .nbuckets = 2,
 	                           .buckets = buckets, .ncells = 4, .series = &s, .nseries = 1};
@@ -148,7 +148,7 @@ static void labelled_counter(void)
 {
 	char *labels[] = {"method", "path"};
 	double one[] = {1}, two[] = {2.5};
-	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one, 0}, {"PUT\0\0", 5, two, 0}};
+	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one, 0, NULL}, {"PUT\0\0", 5, two, 0, NULL}};
 	struct pf_family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
 	                           .nlabels = 2, .labels = labels, .ncells = 1, .series = s,
 	                           .nseries = 2};
@@ -172,8 +172,8 @@ static void openmetrics(void)
 {
 	char *labels[] = {"code"};
 	double n[] = {3}, h[] = {1, 0, 0.25};
-	struct pf_series_data cs = {"200\0", 4, n, 1700000000.5};
-	struct pf_series_data hs = {"", 0, h, 1700000001};
+	struct pf_series_data cs = {"200\0", 4, n, 1700000000.5, NULL};
+	struct pf_series_data hs = {"", 0, h, 1700000001, NULL};
 	struct pf_family_data f[] = {
 	    {.name = "d_seconds", .help = "A \"quoted\" help.", .type = PF_HISTOGRAM,
 	     .nbuckets = 1, .buckets = (double[]){1}, .ncells = 3, .series = &hs, .nseries = 1},

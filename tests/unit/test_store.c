@@ -151,7 +151,7 @@ static void schema_upgrade_from_v1(void)
 	struct db *db;
 	char err[256];
 	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == 0);
-	CHECK(db_schema_version(db) == 2);
+	CHECK(db_schema_version(db) == DB_SCHEMA_VERSION);
 	struct pf_collection c;
 	CHECK(db_read(db, &c) == 0);
 	CHECK(c.nfamilies == 1 && c.families[0].nseries == 1);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../store/model.h"
 #include "../../store/promfcgi_http.h"
 #include "test.h"
 #include "util.h"
@@ -261,6 +262,59 @@ static void hostile_paths(void)
 	pf_http_free(h);
 }
 
+/* A valid traceparent puts {trace_id} on the request's count and on the
+ * bucket its duration fell in; an invalid or all-zero one puts none. */
+static void traceparent_exemplars(void)
+{
+	static const char *const bad[] = {
+	    "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* all-zero trace id */
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* all-zero parent id */
+	    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* uppercase */
+	    "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  /* short */
+	    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 with more */
+	    "4bf92f3577b34da6a3ce929d0e0e4736", "", NULL};
+	pf_http *h = open_with(api, NULL);
+	CHECK(h != NULL);
+	request(h, "GET", "/orders/1", "Status: 200 OK\r\n\r\n", 4096,
+	        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	for (int i = 0; bad[i]; i++)
+		request(h, "GET", "/orders", "Status: 200 OK\r\n\r\n", 4096, bad[i]);
+	request(h, "GET", "/orders", "Status: 200 OK\r\n\r\n", 4096, NULL);
+	/* a later version may append fields: still valid */
+	request(h, "POST", "/orders", "Status: 201 Created\r\n\r\n", 4096,
+	        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future");
+	struct pf_exemplar x;
+	const char *const ok[] = {"GET", "/orders/{id}", "200", NULL};
+	CHECK(test_exemplar(db, "requests_total", ok, 0, &x) == 1);
+	CHECK_STR(test_exemplar_label(&x, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+	CHECK(x.len == sizeof "trace_id" + 33);
+	CHECK_NUM(x.value, 1);
+	const char *const dur[] = {"GET", "/orders/{id}", NULL};
+	int found = 0;
+	for (int b = 0; b <= pf_default_nbuckets; b++) {
+		if (test_exemplar(db, "request_duration_seconds", dur, b, &x) != 1)
+			continue;
+		found++;
+		CHECK_STR(test_exemplar_label(&x, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+		CHECK(b == pf_default_nbuckets || x.value <= pf_default_buckets[b]);
+		CHECK(b == 0 || x.value > pf_default_buckets[b - 1]);
+	}
+	CHECK(found == 1);
+	const char *const none[] = {"GET", "/orders", "200", NULL};
+	CHECK_NUM(test_series(db, "requests_total", none), 9);
+	CHECK(test_exemplar(db, "requests_total", none, 0, &x) == 0);
+	const char *const none_dur[] = {"GET", "/orders", NULL};
+	for (int b = 0; b <= pf_default_nbuckets; b++)
+		CHECK(test_exemplar(db, "request_duration_seconds", none_dur, b, &x) == 0);
+	const char *const later[] = {"POST", "/orders", "201", NULL};
+	CHECK(test_exemplar(db, "requests_total", later, 0, &x) == 1);
+	CHECK_STR(test_exemplar_label(&x, "trace_id"), "0af7651916cd43dd8448eb211c80319c");
+	CHECK_NUM(test_total(db, "active_requests", NULL), 0);
+	pf_close();
+	pf_http_free(h);
+}
+
 const struct test http_tests[] = {
     {"http/status_is_read_from_output", status_is_read_from_output},
     {"http/status_split_across_buffers", status_split_across_buffers},
@@ -271,5 +325,6 @@ const struct test http_tests[] = {
     {"http/prefix_const_labels_buckets", prefix_const_labels_buckets},
     {"http/refused_definitions", refused_definitions},
     {"http/hostile_paths", hostile_paths},
+    {"http/traceparent_exemplars", traceparent_exemplars},
     {NULL, NULL},
 };

@@ -74,6 +74,60 @@ double test_series(const char *db, const char *family, const char *const *values
 	return v;
 }
 
+static size_t encode(const char *const *values, char *key, size_t cap)
+{
+	size_t n = 0;
+	for (int i = 0; values && values[i]; i++) {
+		size_t l = strlen(values[i]) + 1;
+		if (n + l > cap)
+			return (size_t)-1;
+		memcpy(key + n, values[i], l);
+		n += l;
+	}
+	return n;
+}
+
+int test_exemplar(const char *db, const char *family, const char *const *values, int b,
+                  struct pf_exemplar *out)
+{
+	char key[PF_KEY_MAX];
+	size_t n = encode(values, key, sizeof key);
+	struct pf_collection c;
+	char reason[256];
+	if (n == (size_t)-1 || pf_scrape(db, &c, reason, sizeof reason) != 0)
+		return -1;
+	int rc = -1;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		const struct pf_family_data *f = &c.families[i];
+		if (strcmp(f->name, family) != 0)
+			continue;
+		for (size_t j = 0; j < f->nseries; j++) {
+			const struct pf_series_data *s = &f->series[j];
+			if (s->keylen != n || memcmp(s->key, key, n) != 0)
+				continue;
+			rc = 0;
+			if (s->exemplars && b < pf_family_exemplars(f->type, f->nbuckets) &&
+			    s->exemplars[b].timestamp > 0) {
+				*out = s->exemplars[b];
+				rc = 1;
+			}
+		}
+	}
+	pf_collection_free(&c);
+	return rc;
+}
+
+const char *test_exemplar_label(const struct pf_exemplar *x, const char *name)
+{
+	for (uint32_t at = 0; at < x->len && at < sizeof x->labels;) {
+		const char *k = x->labels + at, *v = k + strlen(k) + 1;
+		if (strcmp(k, name) == 0)
+			return v;
+		at = (uint32_t)(v + strlen(v) + 1 - x->labels);
+	}
+	return NULL;
+}
+
 int test_nseries(const char *db, const char *family)
 {
 	struct pf_collection c;

@@ -22,4 +22,13 @@ double test_series(const char *db, const char *family, const char *const *values
 /* How many series a family has; -1 if none or the scrape fails. */
 int test_nseries(const char *db, const char *family);
 
+/* The exemplar of bucket b (0 for a counter) of the series of family whose
+ * label values are exactly values, from a scrape: 1 found (copied to *out),
+ * 0 none, -1 if the scrape fails or there is no such family or series. */
+struct pf_exemplar;
+int test_exemplar(const char *db, const char *family, const char *const *values, int b,
+                  struct pf_exemplar *out);
+/* The label value of name in an exemplar, or NULL. */
+const char *test_exemplar_label(const struct pf_exemplar *x, const char *name);
+
 #endif

@@ -3,7 +3,8 @@
  * built from arbitrary bytes (any doubles, label values, help texts).
  * Oracles: both formats are valid UTF-8, every line ends in a newline and
  * is a comment or "name[{...}] value"; OpenMetrics ends in "# EOF"; a
- * histogram's +Inf bucket equals its _count.
+ * histogram's +Inf bucket equals its _count; exemplars (any bytes, valid
+ * or not) never change text 0.0.4.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +95,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				s->cells[k] = f[i].type == PF_HISTOGRAM && k <= f[i].nbuckets ? byte(&r)
 				                                                               : number(&r);
 			s->created = byte(&r) ? number(&r) : 0;
+			int nex = pf_family_exemplars(f[i].type, f[i].nbuckets);
+			if (nex && byte(&r) & 1) {
+				s->exemplars = calloc((size_t)nex, sizeof *s->exemplars);
+				for (int k = 0; k < nex; k++) {
+					struct pf_exemplar *x = &s->exemplars[k];
+					x->len = byte(&r) % 48;
+					for (uint32_t m = 0; m < x->len; m++) /* NULs and all */
+						x->labels[m] = (char)byte(&r);
+					if (byte(&r) & 1) { /* or a well-formed set, to reach the output */
+						char *v = text(&r, byte(&r) % 8);
+						int len = pf_encode_exemplar((const char *const[]){"trace_id", v, NULL},
+						                             x->labels);
+						x->len = len < 0 ? 0 : (uint32_t)len;
+						free(v);
+					}
+					x->value = number(&r);
+					x->timestamp = byte(&r) ? number(&r) : 0;
+				}
+			}
 		}
 	}
 	struct pf_collection c = {f, (size_t)nf, (size_t)nf};
@@ -102,6 +122,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	render_openmetrics(&om_out, &c, NULL);
 	check_lines(&text_out, 0);
 	check_lines(&om_out, 1);
+	struct buf bare = {0};
+	for (int i = 0; i < nf; i++)
+		for (size_t j = 0; j < f[i].nseries; j++) {
+			free(f[i].series[j].exemplars);
+			f[i].series[j].exemplars = NULL;
+		}
+	render_text(&bare, &c, NULL);
+	if (bare.len != text_out.len || memcmp(bare.p, text_out.p, bare.len) != 0)
+		abort();
+	buf_free(&bare);
 	buf_free(&text_out);
 	buf_free(&om_out);
 	for (int i = 0; i < nf; i++) {

@@ -113,9 +113,9 @@ _gone() {
 }
 _stack_gone() { _gone "$STACK_PID"; }
 
-# start_prometheus: a real Prometheus scraping $PORT/metrics every second; sets PROM, PROM_PID.
-# start_prometheus [SCRAPE_CONFIGS]: a real Prometheus scraping every second; SCRAPE_CONFIGS is
-# the YAML list under scrape_configs (default: job promfcgi on 127.0.0.1:$PORT).
+# start_prometheus [SCRAPE_CONFIGS [FLAG...]]: a real Prometheus scraping every second; sets PROM,
+# PROM_PID. SCRAPE_CONFIGS is the YAML list under scrape_configs (empty or absent: job promfcgi on
+# 127.0.0.1:$PORT); each FLAG is passed to prometheus (e.g. --enable-feature=exemplar-storage).
 start_prometheus() {
     PROM_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/prom.XXXXXX")
     PPORT=$(free_port)
@@ -132,7 +132,7 @@ scrape_configs:
 $jobs
 YML
     prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
-        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
+        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn "${@:2}" \
         >"$PROM_DIR/prometheus.log" 2>&1 3>&- &
     PROM_PID=$!
     export PROM PROM_PID PROM_DIR
@@ -197,4 +197,24 @@ metric_value() {
     [[ $1 == *\{* ]] && { lbl=${1#*\{}; lbl=${lbl%\}}; }
     # shellcheck disable=SC2086 # split the label list on commas into filters
     metric_sum "$name" ${lbl//,/ }
+}
+
+# om_check < PAGE: Prometheus' own OpenMetrics parser (promtool tsdb create-blocks-from
+# openmetrics) accepts the page, exemplars included. That command backfills, so it wants a
+# timestamp on every sample: one is put after each sample's value (before any exemplar) first.
+om_check() {
+    local dir
+    dir=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/om.XXXXXX")
+    awk -v ts="$(date +%s)" '
+        /^#/ { print; next }
+        {
+            # the value ends at the first space after the label set (label values may hold spaces)
+            i = index($0, "}"); head = i ? substr($0, 1, i) : ""; rest = i ? substr($0, i + 1) : $0
+            if (!i) { j = index(rest, " "); head = substr(rest, 1, j - 1); rest = substr(rest, j) }
+            rest = substr(rest, 2); k = index(rest, " ")
+            if (k) print head " " substr(rest, 1, k - 1) " " ts substr(rest, k)
+            else print head " " rest " " ts
+        }' >"$dir/page"
+    promtool tsdb create-blocks-from openmetrics "$dir/page" "$dir/blocks" >"$dir/log" 2>&1 \
+        || { cat "$dir/log" >&2; return 1; }
 }

@@ -120,9 +120,12 @@ int pf_valid_exemplar(const char *p, size_t len)
 		const char *value = p + at;
 		size_t vl = strlen(value);
 		at += vl + 1;
-		if (!pf_valid_label_name(name) || !pf_valid_utf8(value, vl))
+		size_t ascii = 0; /* trace ids are ASCII: skip the UTF-8 decoder for those bytes */
+		while (ascii < vl && (unsigned char)value[ascii] < 0x80)
+			ascii++;
+		if (!pf_valid_label_name(name) || !pf_valid_utf8(value + ascii, vl - ascii))
 			return 0;
-		chars += nl + utf8_chars(value, vl);
+		chars += nl + ascii + utf8_chars(value + ascii, vl - ascii);
 		if (chars > PF_EXEMPLAR_RUNES_MAX)
 			return 0; /* also keeps n below the size of names: nl >= 1 */
 		for (int i = 0; i < n; i++)

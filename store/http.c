@@ -45,16 +45,16 @@ struct pf_http {
 	int nconst;
 	char *const_values[PF_LABELS_MAX];
 	struct route_cache *cache;  /* [M_COUNT][nroutes + 1]; the last is "unmatched" */
-	struct route_path path;     /* of the request being measured */
+	struct route_path *path;    /* of the request being measured */
 	int path_ok;
-	char rest[PF_PATH_MAX + 1]; /* a "*" parameter, rebuilt */
+	char *rest;                 /* a "*" parameter, rebuilt (PF_PATH_MAX + 1) */
 };
 
 /* Adds the templates of list to h (skip: not recorded). */
-static int add_templates(pf_http *h, const char *const *list, int skip)
+static int add_templates(pf_http *h, const char *const *list, int skip, size_t max)
 {
 	for (int i = 0; list && list[i]; i++) {
-		if (h->ntpl == PF_ROUTES_MAX || route_compile(&h->tpl[h->ntpl], list[i]) != 0)
+		if ((size_t)h->ntpl == max || route_compile(&h->tpl[h->ntpl], list[i]) != 0)
 			return -1;
 		h->declared[h->ntpl] = skip ? -1 : i;
 		h->skip[h->ntpl++] = (unsigned char)skip;
@@ -157,10 +157,21 @@ pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *o)
 	pf_http *h = calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
-	h->tpl = calloc(PF_ROUTES_MAX, sizeof *h->tpl);
-	h->declared = calloc(PF_ROUTES_MAX, sizeof *h->declared);
-	h->skip = calloc(PF_ROUTES_MAX, sizeof *h->skip);
-	if (!h->tpl || !h->declared || !h->skip || add_templates(h, routes, 0) != 0)
+	/* sized to the templates, and the path buffers left unzeroed: in a CGI
+	 * process every page touched is a page fault, at every request */
+	size_t n = 0;
+	for (int i = 0; routes && routes[i]; i++)
+		n++;
+	for (int i = 0; o && o->skip && o->skip[i]; i++)
+		n++;
+	n = n < PF_ROUTES_MAX ? n : PF_ROUTES_MAX;
+	h->tpl = calloc(n + 1, sizeof *h->tpl);
+	h->declared = calloc(n + 1, sizeof *h->declared);
+	h->skip = calloc(n + 1, sizeof *h->skip);
+	h->path = malloc(sizeof *h->path);
+	h->rest = malloc(PF_PATH_MAX + 1);
+	if (!h->tpl || !h->declared || !h->skip || !h->path || !h->rest ||
+	    add_templates(h, routes, 0, n) != 0)
 		goto fail;
 	h->nroutes = h->ntpl;
 	h->route_text = calloc((size_t)h->nroutes + 1, sizeof *h->route_text);
@@ -170,7 +181,7 @@ pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *o)
 		h->route_text[i] = h->tpl[i].text;
 	h->route_text[h->nroutes] = "unmatched";
 	h->cache = calloc((size_t)M_COUNT * (size_t)(h->nroutes + 1), sizeof *h->cache);
-	if (!h->cache || add_templates(h, o ? o->skip : NULL, 1) != 0 || sort_templates(h) != 0 ||
+	if (!h->cache || add_templates(h, o ? o->skip : NULL, 1, n) != 0 || sort_templates(h) != 0 ||
 	    define_families(h, o) != 0)
 		goto fail;
 	return h;
@@ -192,6 +203,8 @@ void pf_http_free(pf_http *h)
 	free(h->skip);
 	free(h->route_text);
 	free(h->cache);
+	free(h->path);
+	free(h->rest);
 	free(h);
 }
 
@@ -336,16 +349,18 @@ static void begin(pf_http *h, pf_request *r, const char *method, const char *pat
 	r->method = route_method(method);
 	if (!h)
 		return;
-	h->path_ok = route_normalize(&h->path, path, raw) == 0;
+	h->path_ok = route_normalize(h->path, path, raw) == 0;
 	for (int i = 0; h->path_ok && i < h->ntpl; i++)
-		if (route_match(&h->tpl[i], &h->path)) {
+		if (route_match(&h->tpl[i], h->path)) {
 			r->route = h->declared[i];
 			r->skip = h->skip[i];
 			break;
 		}
 	parse_traceparent(traceparent, r->trace_id);
-	if (!r->skip)
+	if (!r->skip) {
 		pf_inc(h->in_flight);
+		pf_publish(); /* a CGI process: its in-flight request seen by scrapes */
+	}
 }
 
 void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req)
@@ -453,6 +468,6 @@ const char *pf_request_param(const pf_request *r, const char *name)
 		return NULL;
 	for (int i = 0; i < h->ntpl; i++)
 		if (h->declared[i] == r->route)
-			return route_param(&h->tpl[i], &h->path, name, h->rest, sizeof h->rest);
+			return route_param(&h->tpl[i], h->path, name, h->rest, PF_PATH_MAX + 1);
 	return NULL;
 }

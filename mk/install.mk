@@ -6,7 +6,7 @@
 # Layout (PREFIX=/usr):
 #   /usr/lib/promfcgi/hello.fcgi, metrics.fcgi   FastCGI programs (LIBEXECDIR, see below)
 #   /usr/bin/...                                 command-line tools listed in INSTALL_BIN (if any)
-#   /usr/include/promfcgi.h                      the C API
+#   /usr/include/promfcgi.h, promfcgi_http.h     the C API (recording; the HTTP layer)
 #   /usr/lib/libpromfcgi.a                       static library (LIBDIR)
 #   /usr/lib/pkgconfig/promfcgi.pc               pkg-config file
 #   /usr/share/promfcgi/...                      deploy files: web server configs, Prometheus
@@ -61,7 +61,8 @@ INST_MAN1     = $(wildcard man/*.1)
 # Every file install creates, relative to DESTDIR: uninstall removes this list.
 INSTALLED = $(LIBEXECDIR)/hello.fcgi $(LIBEXECDIR)/metrics.fcgi \
             $(addprefix $(BINDIR)/,$(notdir $(INSTALL_BIN))) \
-            $(INCLUDEDIR)/promfcgi.h $(LIBDIR)/libpromfcgi.a $(PKGCONFIGDIR)/promfcgi.pc \
+            $(INCLUDEDIR)/promfcgi.h $(INCLUDEDIR)/promfcgi_http.h \
+            $(LIBDIR)/libpromfcgi.a $(PKGCONFIGDIR)/promfcgi.pc \
             $(addprefix $(SYSTEMDUNITDIR)/,$(notdir $(INST_UNITS))) \
             $(SYSUSERSDIR)/promfcgi.conf \
             $(addprefix $(DATADIR)/,$(notdir $(INST_DEPLOY))) \
@@ -86,14 +87,14 @@ ifneq ($(strip $(INSTALL_BIN)),)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/
 endif
-	$(INSTALL) -m 0644 store/promfcgi.h $(DESTDIR)$(INCLUDEDIR)/promfcgi.h
+	$(INSTALL) -m 0644 store/promfcgi.h store/promfcgi_http.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 0644 store/libpromfcgi.a $(DESTDIR)$(LIBDIR)/libpromfcgi.a
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: promfcgi' \
 	    'Description: Prometheus metrics for multi-process FastCGI apps (SQLite WAL store)' \
 	    'Version: $(VERSION)' \
 	    'Cflags: -I$${includedir}' \
-	    'Libs: -L$${libdir} -lpromfcgi -lsqlite3 -lfcgi -lm' \
+	    'Libs: -L$${libdir} -lpromfcgi -lfcgi -lz -lm' \
 	    >$(DESTDIR)$(PKGCONFIGDIR)/promfcgi.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/promfcgi.pc
 	for f in $(INST_UNITS); do \

@@ -22,7 +22,7 @@ teardown_file() {
 expected_files() {
     local f
     printf '%s\n' /usr/lib/promfcgi/hello.fcgi /usr/lib/promfcgi/metrics.fcgi \
-        /usr/include/promfcgi.h /usr/lib/libpromfcgi.a /usr/lib/pkgconfig/promfcgi.pc \
+        /usr/include/promfcgi.h /usr/include/promfcgi_http.h /usr/lib/libpromfcgi.a /usr/lib/pkgconfig/promfcgi.pc \
         /usr/lib/systemd/system/promfcgi-hello.socket /usr/lib/systemd/system/promfcgi-hello.service \
         /usr/lib/systemd/system/promfcgi-metrics.socket /usr/lib/systemd/system/promfcgi-metrics.service \
         /usr/lib/sysusers.d/promfcgi.conf \
@@ -130,7 +130,7 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
     assert_success
     run pkg-config --cflags --libs promfcgi
     assert_success
-    assert_equal "${output% }" "-I$D/usr/include -L$D/usr/lib -lpromfcgi -lsqlite3 -lfcgi -lm"
+    assert_equal "${output% }" "-I$D/usr/include -L$D/usr/lib -lpromfcgi -lfcgi -lz -lm"
     cat >"$INST/count.c" <<'C'
 #include <promfcgi.h>
 #include <stdio.h>

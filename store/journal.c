@@ -9,6 +9,10 @@
  *     f64 buckets[nbuckets];
  *   per series: u16 family (index in this record), u16 key length, u32 0;
  *     key (label values, each NUL-terminated); pad; f64 cells[].
+ *   then, if the process recorded exemplars (a record without this part is
+ *   read too): u32 nexemplars, u32 0; per exemplar: u16 series (index in
+ *   this record), u16 bucket, u32 labels length, f64 value, f64 timestamp;
+ *   labels (name\0value\0...); pad.
  * Everything read back is checked: a record is taken whole or not at all.
  *
  * Appending never waits: an appender takes a shared flock without waiting
@@ -19,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +65,56 @@ static void put(unsigned char **p, const void *s, size_t n)
 	*p += n;
 }
 
+/* The exemplars a record carries: the current ones of its series. */
+static const struct stage_exemplar *packed_exemplar(const struct stage_file *f, uint32_t i,
+                                                    const int32_t *series_of)
+{
+	const struct stage_exemplar *e = &f->ex.e[i];
+	if (e->sel < 1 || e->sel > 2 || e->slot >= STAGE_MAX_SLOTS || series_of[e->slot] < 0 ||
+	    e->copy[e->sel - 1].len > PF_EXEMPLAR_BYTES)
+		return NULL;
+	return e;
+}
+
+/* The exemplar part (see the layout above) of the series packed
+ * (series_of: file slot -> series in the record, or -1): its size, 0 if
+ * there is none; with p, also written there. */
+static size_t pack_exemplars(const struct stage_file *f, const int32_t *series_of,
+                             unsigned char **p)
+{
+	uint32_t n = 0, nx = f->ex.n < STAGE_MAX_EXEMPLARS ? f->ex.n : STAGE_MAX_EXEMPLARS;
+	size_t size = 8;
+	unsigned char *count = p ? *p : NULL;
+	if (p)
+		*p += 8; /* the count, filled in below */
+	for (uint32_t i = 0; i < nx; i++) {
+		const struct stage_exemplar *e = packed_exemplar(f, i, series_of);
+		if (!e)
+			continue;
+		const struct pf_exemplar *x = &e->copy[e->sel - 1];
+		size += 24 + PAD8(x->len);
+		n++;
+		if (!p)
+			continue;
+		uint16_t head[2] = {(uint16_t)series_of[e->slot], (uint16_t)e->bucket};
+		unsigned char *start = *p;
+		put(p, head, 4);
+		put(p, &x->len, 4);
+		put(p, &x->value, 8);
+		put(p, &x->timestamp, 8);
+		put(p, x->labels, x->len);
+		*p = start + 24 + PAD8(x->len);
+	}
+	if (count)
+		memcpy(count, &n, 4);
+	return n ? size : 0; /* none: no part at all, the record as before exemplars */
+}
+
 int journal_pack(const struct stage_file *f, enum journal_part part, char **out, size_t *len)
 {
 	uint32_t nf = f->hdr.nfamilies, ns = f->hdr.nslots;
 	int16_t index[STAGE_MAX_FAMILIES]; /* family in the file -> in the record, or -1 */
+	int32_t *series_of = NULL;         /* slot in the file -> series in the record, or -1 */
 	uint16_t nused = 0, nslots = 0;
 	size_t size = HEADER_BYTES;
 	memset(index, -1, sizeof index);
@@ -82,9 +133,23 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 		size += 8 + PAD8(s->keylen) + f->families[s->family].ncells * sizeof(double);
 		nslots++;
 	}
+	size_t ex_size = 0;
+	if (part == JOURNAL_TOTALS && f->ex.n) {
+		if (!(series_of = malloc(STAGE_MAX_SLOTS * sizeof *series_of)))
+			return -1;
+		int32_t next = 0;
+		for (uint32_t i = 0; i < STAGE_MAX_SLOTS; i++)
+			series_of[i] = i < ns && f->slots[i].family < nf &&
+			                       wanted(&f->families[f->slots[i].family], part)
+			                   ? next++
+			                   : -1;
+		size += ex_size = pack_exemplars(f, series_of, NULL);
+	}
 	unsigned char *rec = calloc(1, size), *p = rec + HEADER_BYTES;
-	if (!rec)
+	if (!rec) {
+		free(series_of);
 		return -1;
+	}
 	for (int16_t want = 0; want < (int16_t)nused; want++) /* families in record order */
 		for (uint32_t i = 0; i < nf; i++) {
 			if (index[i] != want)
@@ -120,6 +185,9 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 		p = rec + PAD8((size_t)(p - rec));
 		put(&p, &f->cells[s->cell], f->families[s->family].ncells * sizeof(double));
 	}
+	if (ex_size)
+		pack_exemplars(f, series_of, &p);
+	free(series_of);
 	uint32_t magic = JOURNAL_MAGIC, length = (uint32_t)size;
 	memcpy(rec, &magic, 4);
 	memcpy(rec + 4, &length, 4);
@@ -328,10 +396,13 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t size)
 }
 
 /* Where merged series are found: (family, key) -> slot + 1, open
- * addressing, at most half full. */
+ * addressing, at most half full; and merged exemplars: (slot, bucket) ->
+ * exemplar + 1. */
 struct series_index {
 	uint32_t *at;
 	uint32_t size;
+	uint32_t *ex_at;
+	uint32_t ex_size;
 };
 
 static uint32_t series_hash(uint32_t fam, const unsigned char *key, uint16_t keylen)
@@ -389,23 +460,116 @@ static int find_series(struct stage_snapshot *snap, struct series_index *x, uint
 	return (int)snap->nslots++;
 }
 
-/* Checks one record whole, then adds it: -1 out of memory, 0 taken,
- * 1 rejected. */
-static int merge_record(const unsigned char *rec, uint32_t len, struct stage_snapshot *snap,
-                        struct series_index *x)
+static uint32_t exemplar_hash(uint32_t slot, uint32_t bucket)
 {
-	struct cursor c = {rec + HEADER_BYTES, rec + len, 0};
-	uint16_t nf, ns;
-	memcpy(&nf, rec + 12, 2);
-	memcpy(&ns, rec + 14, 2);
-	if (nf > STAGE_MAX_FAMILIES)
-		return 1;
-	struct family_def defs[STAGE_MAX_FAMILIES];
+	return (slot * 64u + bucket) * 2654435761u; /* bucket <= PF_BUCKETS_MAX < 64 */
+}
+
+static int exemplar_index_add(struct series_index *x, const struct stage_snapshot *snap,
+                              uint32_t i)
+{
+	if (2 * (i + 1) > x->ex_size) {
+		uint32_t size = x->ex_size ? 2 * x->ex_size : 64;
+		while (size < 2 * (i + 1))
+			size *= 2;
+		uint32_t *at = calloc(size, sizeof *at);
+		if (!at)
+			return -1;
+		free(x->ex_at);
+		x->ex_at = at;
+		x->ex_size = size;
+		for (uint32_t j = 0; j < i; j++)
+			if (exemplar_index_add(x, snap, j) != 0)
+				return -1;
+	}
+	const struct stage_exemplar *e = &snap->exemplars[i];
+	uint32_t h = exemplar_hash(e->slot, e->bucket);
+	while (x->ex_at[h & (x->ex_size - 1)])
+		h++;
+	x->ex_at[h & (x->ex_size - 1)] = i + 1;
+	return 0;
+}
+
+/* An exemplar of merged series slot: per (slot, bucket) the latest is kept
+ * (in copy[0], sel 1), as a staging file holds it. */
+static int merge_exemplar(struct stage_snapshot *snap, struct series_index *x, uint32_t slot,
+                          uint32_t bucket, double value, double ts, const unsigned char *labels,
+                          uint32_t len)
+{
+	struct stage_exemplar *e = NULL;
+	for (uint32_t h = exemplar_hash(slot, bucket); x->ex_size && x->ex_at[h & (x->ex_size - 1)];
+	     h++) {
+		struct stage_exemplar *o = &snap->exemplars[x->ex_at[h & (x->ex_size - 1)] - 1];
+		if (o->slot == slot && o->bucket == bucket) {
+			e = o;
+			break;
+		}
+	}
+	if (!e) {
+		if (grow((void **)&snap->exemplars, &snap->cap_exemplars, snap->nexemplars + 1,
+		         sizeof *snap->exemplars))
+			return -1;
+		e = &snap->exemplars[snap->nexemplars];
+		memset(e, 0, sizeof *e);
+		e->slot = slot;
+		e->bucket = bucket;
+		e->sel = 1;
+		if (exemplar_index_add(x, snap, snap->nexemplars) != 0)
+			return -1;
+		snap->nexemplars++;
+	} else if (ts <= e->copy[0].timestamp) {
+		return 0;
+	}
+	e->copy[0].value = value;
+	e->copy[0].timestamp = ts;
+	e->copy[0].len = len;
+	memcpy(e->copy[0].labels, labels, len);
+	return 0;
+}
+
+/* Reads one exemplar entry (the record's part after its series); with
+ * fam_of (series -> family) and defs, checks it.  0, or -1 if it is bad. */
+struct record_exemplar {
+	uint16_t series, bucket;
+	uint32_t len;
+	double value, ts;
+	const unsigned char *labels;
+};
+
+static int read_exemplar(struct cursor *c, const unsigned char *base, uint16_t ns,
+                         const uint16_t *fam_of, const struct family_def *defs,
+                         struct record_exemplar *r)
+{
+	const unsigned char *h = take(c, 24);
+	if (!h)
+		return -1;
+	memcpy(&r->series, h, 2);
+	memcpy(&r->bucket, h + 2, 2);
+	memcpy(&r->len, h + 4, 4);
+	memcpy(&r->value, h + 8, 8);
+	memcpy(&r->ts, h + 16, 8);
+	r->labels = r->len <= PF_EXEMPLAR_BYTES ? take(c, r->len) : NULL;
+	align(c, base);
+	if (!r->labels || c->bad || r->series >= ns)
+		return -1;
+	const struct family_def *d = &defs[fam_of[r->series]];
+	return r->bucket < pf_family_exemplars((int)d->type, (int)d->nbuckets) &&
+	               pf_valid_exemplar((const char *)r->labels, r->len) && !isnan(r->value) &&
+	               isfinite(r->ts) && r->ts > 0
+	           ? 0
+	           : -1;
+}
+
+/* Checks one record's series and exemplars whole (c is after its
+ * families), then adds them: -1 out of memory, 0 taken, 1 rejected.
+ * fam_of and slot_of have room for ns entries. */
+static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf, uint16_t ns,
+                         const struct family_def *defs, uint16_t *fam_of, int *slot_of,
+                         struct stage_snapshot *snap, struct series_index *x)
+{
 	uint32_t map[STAGE_MAX_FAMILIES]; /* record family -> merged family */
-	for (uint16_t i = 0; i < nf; i++)
-		if (read_family(&c, rec, &defs[i]) != 0)
-			return 1;
-	/* first pass: every series well-formed, before anything is added */
+	/* first pass: every series and exemplar well-formed, before anything
+	 * is added */
 	struct cursor check = c;
 	for (uint16_t i = 0; i < ns; i++) {
 		const unsigned char *h = take(&check, 8);
@@ -420,6 +584,18 @@ static int merge_record(const unsigned char *rec, uint32_t len, struct stage_sna
 		    !pf_valid_key((const char *)key, kl, defs[fam].nlabels) ||
 		    !take(&check, defs[fam].ncells * sizeof(double)))
 			return 1;
+		fam_of[i] = fam;
+	}
+	uint32_t nx = 0;
+	struct record_exemplar rx;
+	if (check.p != check.end) { /* the exemplar part */
+		const unsigned char *h = take(&check, 8);
+		if (!h)
+			return 1;
+		memcpy(&nx, h, 4);
+		for (uint32_t k = 0; k < nx; k++)
+			if (read_exemplar(&check, rec, ns, fam_of, defs, &rx) != 0)
+				return 1;
 	}
 	if (check.p != check.end)
 		return 1;
@@ -448,6 +624,7 @@ static int merge_record(const unsigned char *rec, uint32_t len, struct stage_sna
 		int s = find_series(snap, x, map[fam], key, kl);
 		if (s < 0)
 			return -1;
+		slot_of[i] = s;
 		double *to = &snap->cells[snap->slots[s].cell];
 		for (uint32_t k = 0; k < defs[fam].ncells; k++) {
 			double v;
@@ -455,7 +632,38 @@ static int merge_record(const unsigned char *rec, uint32_t len, struct stage_sna
 			to[k] += v;
 		}
 	}
+	if (nx)
+		take(&c, 8);
+	for (uint32_t k = 0; k < nx; k++) {
+		read_exemplar(&c, rec, ns, fam_of, defs, &rx); /* checked above */
+		if (merge_exemplar(snap, x, (uint32_t)slot_of[rx.series], rx.bucket, rx.value, rx.ts,
+		                   rx.labels, rx.len) != 0)
+			return -1;
+	}
 	return 0;
+}
+
+/* Checks one record whole, then adds it: -1 out of memory, 0 taken,
+ * 1 rejected. */
+static int merge_record(const unsigned char *rec, uint32_t len, struct stage_snapshot *snap,
+                        struct series_index *x)
+{
+	struct cursor c = {rec + HEADER_BYTES, rec + len, 0};
+	uint16_t nf, ns;
+	memcpy(&nf, rec + 12, 2);
+	memcpy(&ns, rec + 14, 2);
+	if (nf > STAGE_MAX_FAMILIES)
+		return 1;
+	struct family_def defs[STAGE_MAX_FAMILIES];
+	for (uint16_t i = 0; i < nf; i++)
+		if (read_family(&c, rec, &defs[i]) != 0)
+			return 1;
+	uint16_t *fam_of = malloc((ns ? ns : 1) * sizeof *fam_of);
+	int *slot_of = malloc((ns ? ns : 1) * sizeof *slot_of);
+	int rc = fam_of && slot_of ? merge_checked(rec, c, nf, ns, defs, fam_of, slot_of, snap, x) : -1;
+	free(fam_of);
+	free(slot_of);
+	return rc;
 }
 
 int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsigned *bad)
@@ -465,6 +673,8 @@ int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsi
 	int rc = 0;
 	for (uint32_t i = 0; i < snap->nslots && rc == 0; i++)
 		rc = index_add(&x, snap, i);
+	for (uint32_t i = 0; i < snap->nexemplars && rc == 0; i++)
+		rc = exemplar_index_add(&x, snap, i);
 	while (rc == 0 && (size_t)(end - p) >= HEADER_BYTES) {
 		uint32_t magic, length, check;
 		memcpy(&magic, p, 4);
@@ -488,6 +698,7 @@ int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsi
 		p += length;
 	}
 	free(x.at);
+	free(x.ex_at);
 	return rc;
 }
 

@@ -14,7 +14,8 @@
  *
  * A record: header (magic, length, checksum), then the families it uses and
  * its series with their cells (cumulative for this process, i.e. all it
- * recorded).  A record is written with one write(2) before the response's
+ * recorded), then its exemplars if it recorded any (the latest per series
+ * and bucket; a scrape keeps the latest over all records).  A record is written with one write(2) before the response's
  * last bytes leave, so a response the client has is counted; a process
  * killed mid-write leaves a torn record, which the checksum rejects (its
  * response was never complete).

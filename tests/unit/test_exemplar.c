@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../../store/db.h"
+#include "../../store/journal.h"
 #include "../../store/names.h"
 #include "../../store/promfcgi.h"
 #include "../../store/render.h"
@@ -747,6 +748,103 @@ static void schema_upgrade_from_v2(void)
 	CHECK_NUM(test_series(db, "ex_total", route), 43);
 }
 
+/* One-shot (CGI) processes: their exemplars travel in their journal
+ * record with their counts, the latest per series and bucket is kept when
+ * a scrape folds the journal, and it stays in the store. */
+static void oneshot(int k)
+{
+	char id[16];
+	snprintf(id, sizeof id, "cgi-%d", k);
+	const char *const l[] = {"trace_id", id, NULL};
+	if (pf_open(db) != 0)
+		_exit(1);
+	define();
+	pf_begin();
+	if (k % 3 == 2) { /* no trace: counted, no exemplar */
+		pf_inc(ctr);
+		pf_observe(hist, 0.1);
+	} else {
+		pf_add_exemplar(ctr, 1, l);
+		pf_observe_exemplar(hist, k % 3 ? 0.5 : 0.1, l); /* le 1 or le 0.25 */
+	}
+	pf_commit();
+	_exit(pf_close() == 0 ? 0 : 1);
+}
+
+static void oneshot_processes_carry_them(void)
+{
+	fresh();
+	setenv("REQUEST_METHOD", "GET", 1);
+	for (int k = 0; k < 9; k++) {
+		if (k == 5) /* a scrape between: some records folded, some not yet */
+			CHECK_NUM(test_total(db, "ex_total", NULL), 5);
+		pid_t pid = fork();
+		if (pid == 0)
+			oneshot(k);
+		int status;
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		usleep(3000); /* timestamps are in milliseconds */
+	}
+	unsetenv("REQUEST_METHOD");
+	struct pf_exemplar x;
+	for (int i = 0; i < 2; i++) { /* from the journal, then from the store */
+		CHECK_NUM(test_total(db, "ex_total", NULL), 9);
+		CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "cgi-7") == 0);
+		CHECK(get("ex_seconds", 1, &x) == 1 && strcmp(trace_of(&x), "cgi-6") == 0);
+		CHECK_NUM(x.value, 0.1);
+		CHECK(get("ex_seconds", 2, &x) == 1 && strcmp(trace_of(&x), "cgi-7") == 0);
+		CHECK(get("ex_seconds", 0, &x) == 0);
+	}
+	CHECK(strstr(om_page(), "ex_total{route=\"/\"} 9 # {trace_id=\"cgi-7\"} 1 ") != NULL);
+}
+
+/* A journal record whose exemplar part is damaged is refused whole (its
+ * counts too, as any damaged record); the sound records around it count. */
+static void oneshot_damaged_exemplar_refused(void)
+{
+	fresh();
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s.stage", db);
+	for (int damage = 0; damage < 6; damage++) {
+		struct stage s;
+		stage_create_anonymous(&s);
+		struct family_def f;
+		CHECK(pf_build_family(&f, PF_COUNTER, "j_total", "J.", NULL, NULL, 0) == 0);
+		stage_add_family(&s, &f);
+		stage_add_slot(&s, 0, "", 0);
+		char enc[PF_EXEMPLAR_BYTES];
+		int len = pf_encode_exemplar((const char *const[]){"trace_id", "ok", NULL}, enc);
+		int i = stage_add_exemplar(&s, 0, 0);
+		stage_add(&s, 0, 1);
+		stage_exemplar(&s, (uint32_t)i, 1, 1000 + damage, enc, (uint32_t)len);
+		stage_commit(&s);
+		char *rec;
+		size_t n;
+		CHECK(journal_pack(s.f, JOURNAL_TOTALS, &rec, &n) == 0);
+		CHECK(journal_append(dir, rec, n) == 0); /* a sound one */
+		free(rec);
+		struct pf_exemplar *x = &s.f->ex.e[i].copy[s.f->ex.e[i].sel - 1];
+		switch (damage) {
+		case 0: memcpy(x->labels, "tr-ce", 5); break;
+		case 1: x->labels[x->len - 1] = 'x'; break;
+		case 2: x->timestamp = NAN; break;
+		case 3: x->value = NAN; break;
+		case 4: s.f->ex.e[i].bucket = 1; break; /* a counter has one */
+		case 5: x->len = 0; break;
+		}
+		CHECK(journal_pack(s.f, JOURNAL_TOTALS, &rec, &n) == 0);
+		CHECK(journal_append(dir, rec, n) == 0); /* its checksum is right: refused on sight */
+		free(rec);
+		stage_destroy(&s, 0);
+	}
+	CHECK_NUM(test_total(db, "j_total", NULL), 6);
+	struct pf_exemplar x;
+	CHECK(test_exemplar(db, "j_total", NULL, 0, &x) == 1);
+	CHECK_NUM(x.timestamp, 1005);
+	CHECK_STR(trace_of(&x), "ok");
+}
+
 const struct test exemplar_tests[] = {
     {"exemplar/recorded_and_rendered", recorded_and_rendered},
     {"exemplar/text_format_never_shows_them", text_format_never_shows_them},
@@ -761,5 +859,7 @@ const struct test exemplar_tests[] = {
     {"exemplar/damaged_exemplars_are_refused", damaged_exemplars_are_refused},
     {"exemplar/version_1_file_is_read", version_1_file_is_read},
     {"exemplar/schema_upgrade_from_v2", schema_upgrade_from_v2},
+    {"exemplar/oneshot_processes_carry_them", oneshot_processes_carry_them},
+    {"exemplar/oneshot_damaged_exemplar_refused", oneshot_damaged_exemplar_refused},
     {NULL, NULL},
 };

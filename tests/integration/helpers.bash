@@ -207,10 +207,11 @@ metric_value() {
     metric_sum "$name" ${lbl//,/ }
 }
 
-# om_check < PAGE: Prometheus' own OpenMetrics parser (promtool tsdb create-blocks-from
-# openmetrics) accepts the page, exemplars included. That command backfills, so it wants a
-# timestamp on every sample: one is put after each sample's value (before any exemplar) first.
-om_check() {
+# om_promtool < PAGE: Prometheus' own OpenMetrics parser (promtool tsdb create-blocks-from
+# openmetrics) accepts the page, exemplars included (tools/om_check.py is client_python's parser).
+# That command backfills, so it wants a timestamp on every sample: one is put after each sample's
+# value (before any exemplar) first; label values must not hold "}" (ours never do).
+om_promtool() {
     local dir
     dir=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/om.XXXXXX")
     awk -v ts="$(date +%s)" '

@@ -67,6 +67,11 @@ build/release/unit: $(call objs,release,$(UNIT)) store/libpromfcgi.a
 build/asan/unit: $(call objs,asan,$(UNIT)) build/asan/libpromfcgi.a
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
+# The programs' objects are not intermediate: make would remove them after the build, printing
+# "rm ..." after the test summary (whose last line must be "N passed, M failed").
+PROGRAM_SRCS = $(foreach p,$(PROGRAMS),$(call src_of,$(p)))
+.SECONDARY: $(call objs,release,$(PROGRAM_SRCS)) $(call objs,asan,$(PROGRAM_SRCS))
+
 # copy and rename, so running workers keep their binary ("text file busy")
 $(PROGRAMS): %: build/release/bin/%
 	cp $< $@.tmp && mv -f $@.tmp $@

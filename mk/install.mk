@@ -17,7 +17,7 @@
 #                                                (only when PREFIX=/usr; for any other PREFIX the
 #                                                units go to share/promfcgi/systemd/ instead, where
 #                                                systemd does not look, to be copied by hand)
-#   /usr/share/man/man1/*.1                      man pages from man/*.1, if there are any
+#   /usr/share/man/man1/*.1, man3/*.3            man pages from man/*.1 (commands), man/*.3 (C API)
 #
 # Why lib/promfcgi and not bin/ or sbin/: hello.fcgi and metrics.fcgi are not commands for a
 # user or an administrator to type; they are started by a web server, spawn-fcgi or systemd
@@ -67,6 +67,7 @@ INST_PROM     = $(wildcard deploy/prometheus/prometheus.yml deploy/prometheus/ru
                 deploy/prometheus/targets/*.json deploy/prometheus/targets/*.example deploy/prometheus/grafana/*.json)
 INST_DOCS     = $(wildcard docs/deploy.md)
 INST_MAN1     = $(wildcard man/*.1)
+INST_MAN3     = $(wildcard man/*.3)
 
 # Every file install creates, relative to DESTDIR: uninstall removes this list.
 INSTALLED = $(addprefix $(LIBEXECDIR)/,$(notdir $(INSTALL_FCGI))) \
@@ -78,7 +79,8 @@ INSTALLED = $(addprefix $(LIBEXECDIR)/,$(notdir $(INSTALL_FCGI))) \
             $(addprefix $(DATADIR)/,$(notdir $(INST_DEPLOY))) \
             $(addprefix $(DOCDIR)/,$(notdir $(INST_DOCS))) \
             $(addprefix $(DATADIR)/,$(patsubst deploy/%,%,$(INST_PROM))) \
-            $(addprefix $(MANDIR)/man1/,$(notdir $(INST_MAN1)))
+            $(addprefix $(MANDIR)/man1/,$(notdir $(INST_MAN1))) \
+            $(addprefix $(MANDIR)/man3/,$(notdir $(INST_MAN3)))
 # Directories that belong to promfcgi alone; uninstall removes them once empty (deepest first).
 OWN_DIRS = $(DATADIR)/prometheus/rules $(DATADIR)/prometheus/targets $(DATADIR)/prometheus/grafana \
            $(DATADIR)/prometheus $(DATADIR)/systemd $(DATADIR) $(LIBEXECDIR) $(DOCDIR)
@@ -142,6 +144,10 @@ endif
 ifneq ($(strip $(INST_MAN1)),)
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 0644 $(INST_MAN1) $(DESTDIR)$(MANDIR)/man1/
+endif
+ifneq ($(strip $(INST_MAN3)),)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 0644 $(INST_MAN3) $(DESTDIR)$(MANDIR)/man3/
 endif
 	$(run_ldconfig)
 

@@ -144,7 +144,8 @@ _app_once() { # binary
 ./usr/include/promfcgi_http.h
 ./usr/lib/$ma/libpromfcgi.a
 ./usr/lib/$ma/libpromfcgi.so
-./usr/lib/$ma/pkgconfig/promfcgi.pc"
+./usr/lib/$ma/pkgconfig/promfcgi.pc
+./usr/share/man/man3/promfcgi.3.gz"
     run dpkg-deb -c promfcgi_*.deb
     for f in ./usr/lib/promfcgi/hello.fcgi ./usr/lib/promfcgi/api.fcgi ./usr/lib/promfcgi/metrics.fcgi \
         ./usr/bin/promfcgi ./usr/share/man/man1/promfcgi.1.gz ./usr/lib/sysusers.d/promfcgi.conf \

@@ -42,6 +42,7 @@ expected_files() {
         echo "/usr/lib/$f"
     done
     for f in "$TOP"/man/*.1; do [[ -e $f ]] && echo "/usr/share/man/man1/${f##*/}"; done
+    for f in "$TOP"/man/*.3; do [[ -e $f ]] && echo "/usr/share/man/man3/${f##*/}"; done
     # command-line tools the Makefile adds with INSTALL_BIN += ...
     for f in $(make -s -C "$TOP" --no-print-directory \
         --eval 'print-install-bin: ; @echo $(notdir $(INSTALL_BIN))' print-install-bin); do

@@ -4,7 +4,10 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-LDLIBS   = -lfcgi -lsqlite3 -lz -lm
+# --as-needed: a program depends only on the libraries it calls (a CGI
+# process pays for every library it loads, at every request).
+LDFLAGS ?= -Wl,--as-needed
+LDLIBS   = -lfcgi -lz -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PORT       ?= 8080
@@ -16,13 +19,14 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # tests/layers): the data model; staging and SQL; the public API, the
 # scrape and the exposition.  The programs link the library and nothing else.
 LIB     = store/model.c store/names.c store/log.c store/buf.c store/route.c \
-          store/proc.c store/stage.c store/db.c \
+          store/proc.c store/stage.c store/journal.c store/sqlite.c store/db.c \
           store/registry.c store/scrape.c store/negotiate.c store/render.c store/own.c \
           store/http.c store/accept.c store/serve.c store/expose.c
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
+          tests/unit/test_journal.c \
           tests/unit/util.c
 HEADERS = $(wildcard store/*.h tests/unit/*.h)
 
@@ -63,8 +67,9 @@ build/asan/libpromfcgi.a: $(call objs,asan,$(LIB))
 # objects (build/pic/), compiled with -fvisibility=hidden, so that only what promfcgi.h and
 # promfcgi_http.h mark PF_API is exported (tests/abi checks it both ways).  SOVERSION is the
 # ABI version in the soname and in the package name libpromfcgi$(SOVERSION) (set above).
-# It records its own dependencies (libfcgi, libsqlite3, libz, libm: --as-needed keeps those
-# it calls), so a program that calls only pf_* links with -lpromfcgi alone.
+# It records its own dependencies (libfcgi, libz, libm: --as-needed keeps those it calls; SQLite
+# is loaded on first use, store/sqlite.c), so a program that calls only pf_* links with
+# -lpromfcgi alone.
 build/pic/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
@@ -82,6 +87,8 @@ $(SHLIB_LINKS): $(SHLIB)
 SHARED_PROGRAMS = $(addprefix build/shared/,$(filter %.fcgi,$(PROGRAMS)))
 shared: $(SHLIB_LINKS) $(SHARED_PROGRAMS)
 
+# Keep every object (make would otherwise delete the programs' as intermediate).
+.SECONDARY:
 .SECONDEXPANSION:
 build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
 	@mkdir -p $(@D)
@@ -91,7 +98,7 @@ build/shared/%: $$(call objs,release,$$(call src_of,$$*)) $(SHLIB_LINKS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< -Lstore -lpromfcgi $(LDLIBS)
 build/asan/bin/%: $$(call objs,asan,$$(call src_of,$$*)) build/asan/libpromfcgi.a
 	@mkdir -p $(@D)
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build/release/unit: $(call objs,release,$(UNIT)) store/libpromfcgi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/unit: $(call objs,asan,$(UNIT)) build/asan/libpromfcgi.a

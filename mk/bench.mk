@@ -24,4 +24,4 @@ $(BENCH_DIR)/bare_hello: tests/bench/bare_hello.c
 
 $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_LIBS) $(BENCH_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS) -lsqlite3  # the bench reads the store itself

@@ -6,7 +6,7 @@
 # Layout (PREFIX=/usr):
 #   /usr/lib/promfcgi/hello.fcgi, api.fcgi, metrics.fcgi   FastCGI programs (LIBEXECDIR, see below)
 #   /usr/bin/...                                 command-line tools listed in INSTALL_BIN (if any)
-#   /usr/include/promfcgi.h, promfcgi_http.h     the C API
+#   /usr/include/promfcgi.h, promfcgi_http.h     the C API (recording; the HTTP layer)
 #   /usr/lib/libpromfcgi.a                       static library (LIBDIR)
 #   /usr/lib/libpromfcgi.so.0.2.0, .so.0, .so    shared library, its soname link, its link-time name
 #   /usr/lib/pkgconfig/promfcgi.pc               pkg-config file
@@ -94,7 +94,7 @@ run_ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldcon
 
 # promfcgi.pc: `pkg-config --libs promfcgi` gives -lpromfcgi alone, enough for the shared
 # library, which records its own dependencies; `--static` adds what libpromfcgi.a needs
-# (libfcgi, sqlite3, zlib, libm). An app that calls FCGX_* itself (its own handler or accept
+# (libfcgi, zlib, libm; SQLite is loaded at run time, store/sqlite.c). An app that calls FCGX_* itself (its own handler or accept
 # loop, as with promfcgi_http.h) links libfcgi for its own sake: `pkg-config --libs promfcgi
 # fcgi`. Putting -lfcgi in Libs would give apps that only record (pf_*) a dependency on
 # libfcgi they do not use.
@@ -120,7 +120,7 @@ endif
 	    'Version: $(VERSION)' \
 	    'Cflags: -I$${includedir}' \
 	    'Libs: -L$${libdir} -lpromfcgi' \
-	    'Requires.private: fcgi sqlite3 zlib' \
+	    'Requires.private: fcgi zlib' \
 	    'Libs.private: -lm' \
 	    >$(DESTDIR)$(PKGCONFIGDIR)/promfcgi.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/promfcgi.pc

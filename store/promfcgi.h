@@ -65,6 +65,13 @@ PF_API int pf_open(const char *db_path);
  * file stays, and the metrics program folds it once this process is gone). */
 PF_API int pf_close(void);
 
+/* In a CGI process (one request, then exit; see promfcgi_http.h), pf_open
+ * records in memory and pf_close appends the totals to the store's journal
+ * in one write.  pf_publish makes the process's gauges visible to scrapes
+ * while it runs (the HTTP layer calls it for active_requests); they go
+ * with the process.  Elsewhere it does nothing.  Returns 0, or -1. */
+PF_API int pf_publish(void);
+
 /* The store path pf_open chose. */
 PF_API const char *pf_db_path(void);
 

@@ -141,7 +141,7 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
     # --static adds what libpromfcgi.a needs
     run pkg-config --libs --static promfcgi
     assert_success
-    assert_output --regexp '^-L[^ ]+ -lpromfcgi .*-lfcgi .*-lsqlite3 .*-lz'
+    assert_output --regexp '^-L[^ ]+ -lpromfcgi .*-lfcgi .*-lz'
     cat >"$INST/count.c" <<'C'
 #include <promfcgi.h>
 #include <stdio.h>

@@ -137,7 +137,7 @@ int pf_native_init(double *c, int schema, double zero_threshold)
 	memset(c, 0, PF_NATIVE_CELLS * sizeof *c);
 	c[PF_NATIVE_SCHEMA] = schema;
 	c[PF_NATIVE_ZERO_THRESHOLD] = zero_threshold;
-	/* indexes -80..79: at schema 3, 2^-10 .. 2^10 (a millisecond to 17 minutes) */
+	/* indexes -80..79: at schema 3, (2^(-81/8), 2^(79/8)], 0.9 ms to 15 minutes */
 	c[PF_NATIVE_POS_START] = c[PF_NATIVE_NEG_START] = -B / 2;
 	return 0;
 }

@@ -104,19 +104,19 @@ int pf_native_halve(int index)
 
 static int is_count(double c)
 {
-	return c >= 0 && c <= 0x1p53 && c == floor(c);
+	return c >= 0 && c <= 0x1p53 && c == (double)(int64_t)c;
 }
 
 static int is_index(double c)
 {
-	return c >= -START_LIMIT && c <= START_LIMIT && c == floor(c);
+	return c >= -START_LIMIT && c <= START_LIMIT && c == (double)(int)c;
 }
 
 /* The checks every operation needs to stay inside the cells. */
 static int header_ok(const double *c)
 {
 	return c[PF_NATIVE_SCHEMA] >= PF_NATIVE_SCHEMA_MIN && c[PF_NATIVE_SCHEMA] <= PF_NATIVE_SCHEMA_MAX &&
-	       c[PF_NATIVE_SCHEMA] == floor(c[PF_NATIVE_SCHEMA]) && c[PF_NATIVE_ZERO_THRESHOLD] >= 0 &&
+	       c[PF_NATIVE_SCHEMA] == (double)(int)c[PF_NATIVE_SCHEMA] && c[PF_NATIVE_ZERO_THRESHOLD] >= 0 &&
 	       is_index(c[PF_NATIVE_POS_START]) && is_index(c[PF_NATIVE_NEG_START]);
 }
 
@@ -320,7 +320,7 @@ int pf_native_subtract(double *dst, const double *src)
 int pf_native_sparse(const double *cells, int negative, struct pf_native_sparse *out)
 {
 	out->nspans = out->ndeltas = 0;
-	if (!pf_native_valid(cells))
+	if (!header_ok(cells))
 		return -1;
 	int start = (int)cells[negative ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
 	const double *b = cells + (negative ? PF_NATIVE_NEG : PF_NATIVE_POS);
@@ -329,6 +329,10 @@ int pf_native_sparse(const double *cells, int negative, struct pf_native_sparse 
 	for (int j = 0; j < B; j++) {
 		if (b[j] == 0)
 			continue;
+		if (!is_count(b[j])) { /* this sign's counts are checked; the other's not read */
+			out->nspans = out->ndeltas = 0;
+			return -1;
+		}
 		int k = start + j, gap = k - next;
 		if (out->ndeltas == 0 || gap > 2) {
 			out->spans[out->nspans].offset = gap;

@@ -24,7 +24,7 @@ $(BENCH_DIR)/bare_hello: tests/bench/bare_hello.c
 
 $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_LIBS) $(BENCH_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS) -lsqlite3  # the bench reads the store itself
 
 # `make bench-protobuf`: promfcgi's protobuf encoder against Debian's protobuf-c on 10,000 series
 # (tests/bench/protobuf_bench.c; the figures are in docs/performance.md).  protobuf-c is only

@@ -77,7 +77,7 @@ typedef struct pf_request {
 	unsigned char *mark, *first; /* unread output; where it began */
 	int state, linelen, flushed, location;
 	long scanned;
-	char line[24];
+	char line[24];               /* the start of a header line cut by a buffer's end */
 } pf_request;
 
 /* Starts measuring the request in req: matches its route, raises

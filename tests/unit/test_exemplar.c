@@ -458,6 +458,12 @@ static void sigkill_leaves_old_or_new(void)
 		if (pid == 0)
 			recorder();
 		unsigned long n = 0, last = 0;
+		for (int k = 0; k < 500 && n == 0; k++) { /* bounded: 5 s for it to start */
+			CHECK(consistent(&n));
+			if (n == 0)
+				usleep(10000);
+		}
+		last = n;
 		for (int k = 0; k < 3; k++) { /* a live writer: the seqlock */
 			usleep(2000 + rand() % 8000);
 			CHECK(consistent(&n));

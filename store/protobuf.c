@@ -8,7 +8,8 @@
  * Fields go out in field-number order, as protobuf-c and Go's proto write
  * them; proto2 optional fields are written when set (a counter's 0 too),
  * proto3 Timestamp fields only when not 0; repeated numbers unpacked, as
- * metrics.proto (proto2) declares them.  A message is written in place:
+ * metrics.proto (proto2) declares them.  Exemplars go on a counter and on
+ * the bucket their observation fell in (+Inf then written out as a bucket).  A message is written in place:
  * its tag, one byte for its length, its body; if the body turns out to
  * be 128 bytes or more, it moves up to make room for the longer length.
  */
@@ -195,6 +196,34 @@ static void labels(struct buf *b, const struct pf_family_data *f, const struct p
 	}
 }
 
+/* io.prometheus.client.Exemplar {label, value, timestamp}, if the series
+ * has one for bucket i (0: a counter's); an invalid one (only a damaged
+ * store holds such) is left out. */
+static void exemplar(struct buf *b, int field, const struct pf_series_data *s, int i)
+{
+	const struct pf_exemplar *x = s && s->exemplars ? &s->exemplars[i] : NULL;
+	if (!x || x->timestamp <= 0 || x->len > PF_EXEMPLAR_BYTES ||
+	    !pf_valid_exemplar(x->labels, x->len))
+		return;
+	size_t m = begin(b, field);
+	for (uint32_t at = 0; at < x->len;) {
+		const char *name = x->labels + at, *value = name + strlen(name) + 1;
+		size_t vl = strlen(value), l = begin(b, 1);
+		f_string(b, 1, name, strlen(name));
+		f_string(b, 2, value, vl);
+		end(b, l);
+		at = (uint32_t)(value + vl + 1 - x->labels);
+	}
+	f_double(b, 2, x->value);
+	f_timestamp(b, 3, x->timestamp);
+	end(b, m);
+}
+
+static int has_exemplar(const struct pf_series_data *s, int i)
+{
+	return s && s->exemplars && s->exemplars[i].timestamp > 0;
+}
+
 static void spans(struct buf *b, const struct pf_native_sparse *sp, int span_field, int delta_field)
 {
 	for (int i = 0; i < sp->nspans; i++) {
@@ -242,8 +271,19 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 		if (is_uint(cumulative))
 			f_uint(b, 1, (uint64_t)cumulative);
 		f_double(b, 2, f->buckets[i]);
+		exemplar(b, 3, s, i);
 		if (!is_uint(cumulative)) /* cumulative_count_float "overrides if > 0" */
 			f_double(b, 4, cumulative);
+		end(b, m);
+	}
+	if (has_exemplar(s, f->nbuckets)) { /* +Inf written out for its exemplar, as client_golang does */
+		size_t m = begin(b, 3);
+		if (is_uint(count))
+			f_uint(b, 1, (uint64_t)count);
+		f_double(b, 2, INFINITY);
+		exemplar(b, 3, s, f->nbuckets);
+		if (!is_uint(count))
+			f_double(b, 4, count);
 		end(b, m);
 	}
 	if (!is_uint(count))
@@ -265,6 +305,8 @@ static void series(struct buf *b, const struct pf_family_data *f, const struct p
 		histogram(b, f, s, cells);
 	} else {
 		f_double(b, 1, cells[0]);
+		if (f->type == PF_COUNTER)
+			exemplar(b, 2, s, 0);
 		if (f->type == PF_COUNTER && s && s->created > 0)
 			f_timestamp(b, 3, s->created);
 	}

@@ -21,6 +21,7 @@
 #include "../../store/journal.h"
 #include "../../store/names.h"
 #include "../../store/promfcgi.h"
+#include "../../store/protobuf.h"
 #include "../../store/render.h"
 #include "../../store/scrape.h"
 #include "../../store/stage.h"
@@ -851,6 +852,72 @@ static void oneshot_damaged_exemplar_refused(void)
 	CHECK_STR(trace_of(&x), "ok");
 }
 
+/* Protobuf (what Prometheus asks for with native histograms on) carries
+ * them too: Counter.exemplar, and Bucket.exemplar on the bucket the
+ * observation fell in (+Inf written out as a bucket for its own), decoded
+ * by Python's protobuf (tests/unit/pbdecode.py), independent of the encoder. */
+static void protobuf_carries_them(void)
+{
+	static char *code[] = {"code"};
+	static double c[] = {3}, d[] = {2, 3, 4, 5.5}, bounds2[] = {0.1, 1};
+	struct pf_exemplar cx[1] = {{.value = 1, .timestamp = 1700000000.5}};
+	struct pf_exemplar dx[3] = {{.value = 0.05, .timestamp = 1700000001},
+	                            {.value = 0},
+	                            {.value = 7, .timestamp = 1700000002.25}};
+	cx[0].len = (uint32_t)pf_encode_exemplar((const char *const[]){"trace_id", "abc", NULL},
+	                                         cx[0].labels);
+	dx[0].len = (uint32_t)pf_encode_exemplar((const char *const[]){"trace_id", "x", NULL},
+	                                         dx[0].labels);
+	dx[2].len = (uint32_t)pf_encode_exemplar(
+	    (const char *const[]){"trace_id", "y", "span", "z", NULL}, dx[2].labels);
+	struct pf_series_data cs = {"200\0", 4, c, 0, cx}, ds = {"", 0, d, 0, dx};
+	struct pf_family_data f[] = {
+	    {.name = "d_seconds", .help = "D.", .type = PF_HISTOGRAM, .nbuckets = 2,
+	     .buckets = bounds2, .ncells = 4, .series = &ds, .nseries = 1},
+	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = code,
+	     .ncells = 1, .series = &cs, .nseries = 1},
+	};
+	struct pf_collection col = {f, 2, 2};
+	struct buf b = {0};
+	render_protobuf(&b, &col, NULL);
+	char path[512], cmd[1024];
+	snprintf(path, sizeof path, "%s/%d-ex.bin", getenv("PROMFCGI_TEST_DIR"), (int)getpid());
+	FILE *out = fopen(path, "wb");
+	CHECK(out && fwrite(b.p, 1, b.len, out) == b.len);
+	if (out)
+		fclose(out);
+	buf_free(&b);
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/unit/pbdecode.py %s", path);
+	FILE *p = popen(cmd, "r");
+	struct buf text = {0};
+	char chunk[4096];
+	size_t n;
+	while (p && (n = fread(chunk, 1, sizeof chunk, p)) > 0)
+		buf_put(&text, chunk, n);
+	buf_putc(&text, '\0');
+	CHECK(p && pclose(p) == 0);
+	CHECK_STR(text.p,
+	          "name: \"d_seconds\"\nhelp: \"D.\"\ntype: HISTOGRAM\nmetric {\n  histogram {\n"
+	          "    sample_count: 9\n    sample_sum: 5.5\n"
+	          "    bucket {\n      cumulative_count: 2\n      upper_bound: 0.1\n"
+	          "      exemplar {\n        label {\n          name: \"trace_id\"\n          value: \"x\"\n"
+	          "        }\n        value: 0.05\n        timestamp {\n          seconds: 1700000001\n"
+	          "        }\n      }\n    }\n"
+	          "    bucket {\n      cumulative_count: 5\n      upper_bound: 1\n    }\n"
+	          "    bucket {\n      cumulative_count: 9\n      upper_bound: inf\n"
+	          "      exemplar {\n        label {\n          name: \"trace_id\"\n          value: \"y\"\n"
+	          "        }\n        label {\n          name: \"span\"\n          value: \"z\"\n        }\n"
+	          "        value: 7\n        timestamp {\n          seconds: 1700000002\n"
+	          "          nanos: 250000000\n        }\n      }\n    }\n  }\n}\n---\n"
+	          "name: \"r_total\"\nhelp: \"R.\"\ntype: COUNTER\nmetric {\n"
+	          "  label {\n    name: \"code\"\n    value: \"200\"\n  }\n"
+	          "  counter {\n    value: 3\n"
+	          "    exemplar {\n      label {\n        name: \"trace_id\"\n        value: \"abc\"\n"
+	          "      }\n      value: 1\n      timestamp {\n        seconds: 1700000000\n"
+	          "        nanos: 500000000\n      }\n    }\n  }\n}\n---\n");
+	buf_free(&text);
+}
+
 const struct test exemplar_tests[] = {
     {"exemplar/recorded_and_rendered", recorded_and_rendered},
     {"exemplar/text_format_never_shows_them", text_format_never_shows_them},
@@ -867,5 +934,6 @@ const struct test exemplar_tests[] = {
     {"exemplar/schema_upgrade_from_v2", schema_upgrade_from_v2},
     {"exemplar/oneshot_processes_carry_them", oneshot_processes_carry_them},
     {"exemplar/oneshot_damaged_exemplar_refused", oneshot_damaged_exemplar_refused},
+    {"exemplar/protobuf_carries_them", protobuf_carries_them},
     {NULL, NULL},
 };

@@ -159,9 +159,12 @@ static int is_uint(double v)
 	return v >= 0 && v < 0x1p64 && v == floor(v);
 }
 
-/* google.protobuf.Timestamp (proto3: zero fields left out). */
+/* google.protobuf.Timestamp (proto3: zero fields left out); one no int64
+ * holds (only a damaged store has such) is left out. */
 static void f_timestamp(struct buf *b, int field, double t)
 {
+	if (!(t > -0x1p62 && t < 0x1p62))
+		return;
 	double secs = floor(t);
 	int64_t s = (int64_t)secs;
 	int32_t ns = (int32_t)llround((t - secs) * 1e9);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../store/protobuf.h"
 #include "../../store/render.h"
 #include "../../store/names.h"
 #include "../../store/promfcgi.h"
@@ -122,6 +123,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	render_openmetrics(&om_out, &c, NULL);
 	check_lines(&text_out, 0);
 	check_lines(&om_out, 1);
+	struct buf pb = {0}; /* protobuf, exemplars included: the sanitizers are the oracle */
+	render_protobuf(&pb, &c, NULL);
+	buf_free(&pb);
 	struct buf bare = {0};
 	for (int i = 0; i < nf; i++)
 		for (size_t j = 0; j < f[i].nseries; j++) {

@@ -9,6 +9,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 PORT       ?= 8080
 SERVER     ?= lighttpd
+MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
@@ -80,9 +81,13 @@ asan: build/asan/app/hello.fcgi build/asan/metrics/metrics.fcgi build/asan/unit 
 deps:
 	@scripts/deps
 
-run: deps all
+# SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache): the arguments are
+# checked first, so a wrong one is refused before anything is installed or built.
+run:
+	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@$(MAKE) --no-print-directory deps all
 	@mkdir -p $(dir $(PROMFCGI_DB))
-	scripts/stack $(SERVER) $(PORT) $(WORKERS) $(PROMFCGI_DB) $(CURDIR)/run
+	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 
 unit: all build/release/unit asan
 	tests/run unit

@@ -13,24 +13,29 @@ MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
-STORE   = store/db.c store/log.c store/names.c store/proc.c store/registry.c \
-          store/scrape.c store/stage.c
-RENDER  = metrics/buf.c metrics/render.c metrics/negotiate.c metrics/own.c
-HELLO   = app/hello.c app/route.c app/accept.c
-ORDERS  = app/orders.c app/accept.c
-METRICS = metrics/metrics.c app/accept.c
-CLI     = cli/promfcgi.c
+# The library, in layers (a file uses only what is listed before it; see
+# tests/layers): the data model; staging and SQL; the public API, the
+# scrape and the exposition.  The programs link the library and nothing else.
+LIB     = store/model.c store/names.c store/log.c store/buf.c store/route.c \
+          store/proc.c store/stage.c store/db.c \
+          store/registry.c store/scrape.c store/negotiate.c store/render.c store/own.c \
+          store/http.c store/accept.c store/serve.c store/expose.c
+PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
-          tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/util.c
-HEADERS = $(wildcard store/*.h metrics/*.h app/*.h tests/unit/*.h)
+          tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
+          tests/unit/util.c
+HEADERS = $(wildcard store/*.h tests/unit/*.h)
 
 # Objects of one flavour live under build/<flavour>/; release binaries are
-# then copied to app/ and metrics/, where the deploy files expect them.
+# then copied next to their sources (app/, metrics/, cli/), where the deploy
+# files expect them.
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
+# A program's source: app/hello.fcgi <- app/hello.c, cli/promfcgi <- cli/promfcgi.c
+src_of = $(patsubst %.fcgi,%,$(1)).c
 
 .PHONY: all asan deps run test unit integration clean
-all: app/hello.fcgi metrics/metrics.fcgi app/orders.fcgi cli/promfcgi store/libpromfcgi.a
+all: $(PROGRAMS) store/libpromfcgi.a
 
 build/release/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -40,43 +45,33 @@ build/asan/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O1 -g $(SAN) -c $< -o $@
 
-store/libpromfcgi.a: $(call objs,release,$(STORE))
-	$(AR) rcs $@ $^
+store/libpromfcgi.a: $(call objs,release,$(LIB))
+	rm -f $@ && $(AR) rcs $@ $^
+build/asan/libpromfcgi.a: $(call objs,asan,$(LIB))
+	rm -f $@ && $(AR) rcs $@ $^
 
-build/release/hello.fcgi: $(call objs,release,$(HELLO) $(STORE))
+.SECONDEXPANSION:
+build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-build/release/metrics.fcgi: $(call objs,release,$(METRICS) $(RENDER) $(STORE))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-build/release/orders.fcgi: $(call objs,release,$(ORDERS) $(STORE))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-build/release/promfcgi: $(call objs,release,$(CLI) $(RENDER) $(STORE))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-build/release/unit: $(call objs,release,$(UNIT) $(RENDER) $(STORE) app/route.c)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-build/asan/app/hello.fcgi: $(call objs,asan,$(HELLO) $(STORE))
+build/asan/bin/%: $$(call objs,asan,$$(call src_of,$$*)) build/asan/libpromfcgi.a
+	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
-build/asan/metrics/metrics.fcgi: $(call objs,asan,$(METRICS) $(RENDER) $(STORE))
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
-build/asan/unit: $(call objs,asan,$(UNIT) $(RENDER) $(STORE) app/route.c)
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
-build/asan/app/orders.fcgi: $(call objs,asan,$(ORDERS) $(STORE))
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
-build/asan/cli/promfcgi: $(call objs,asan,$(CLI) $(RENDER) $(STORE))
+build/release/unit: $(call objs,release,$(UNIT)) store/libpromfcgi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/asan/unit: $(call objs,asan,$(UNIT)) build/asan/libpromfcgi.a
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 # copy and rename, so running workers keep their binary ("text file busy")
-app/hello.fcgi: build/release/hello.fcgi
-	cp $< $@.tmp && mv -f $@.tmp $@
-metrics/metrics.fcgi: build/release/metrics.fcgi
-	cp $< $@.tmp && mv -f $@.tmp $@
-app/orders.fcgi: build/release/orders.fcgi
-	cp $< $@.tmp && mv -f $@.tmp $@
-cli/promfcgi: build/release/promfcgi
+$(PROGRAMS): %: build/release/bin/%
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-asan: build/asan/app/hello.fcgi build/asan/metrics/metrics.fcgi build/asan/unit \
-      build/asan/app/orders.fcgi build/asan/cli/promfcgi
+# The sanitizer build keeps the programs' paths under build/asan/, so that
+# PROMFCGI_BIN_DIR=build/asan runs the integration tests against it.
+ASAN_PROGRAMS = $(addprefix build/asan/,$(PROGRAMS))
+$(ASAN_PROGRAMS): build/asan/%: build/asan/bin/%
+	cp $< $@.tmp && mv -f $@.tmp $@
+asan: $(ASAN_PROGRAMS) build/asan/unit
 
 deps:
 	@scripts/deps
@@ -99,8 +94,7 @@ test: deps all build/release/unit asan
 	tests/run all
 
 clean:
-	rm -rf build app/hello.fcgi app/orders.fcgi metrics/metrics.fcgi cli/promfcgi \
-	       store/libpromfcgi.a
+	rm -rf build $(PROGRAMS) store/libpromfcgi.a
 
 # The command-line tool goes to $(PREFIX)/bin (see mk/install.mk).
 INSTALL_BIN = cli/promfcgi

@@ -1,6 +1,7 @@
 /*
- * orders.c — an example of instrumenting your own FastCGI app with
- * promfcgi's C API: a counter, a gauge and a histogram, with labels.
+ * orders.c — an example of custom metrics with promfcgi's C API: a
+ * counter, a gauge and a histogram, with labels, beside the request
+ * metrics pf_serve records for every app.
  *
  *   GET /order?kind=book&value=12.5   records an order, answers 200
  *   anything else                     404
@@ -13,8 +14,7 @@
 
 #include <fcgiapp.h>
 
-#include "../store/promfcgi.h"
-#include "accept.h"
+#include "../store/promfcgi_http.h"
 
 /* Label values come from a fixed list: a client cannot create series. */
 static const char *const kinds[] = {"book", "pen", "other"};
@@ -64,12 +64,12 @@ static void respond(FCGX_Request *req, const char *status, const char *body)
 	             status, body);
 }
 
-static void handle(FCGX_Request *req)
+static int handle(FCGX_Request *req, pf_request *r, void *arg)
 {
-	const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
-	if (!uri || strncmp(uri, "/order", 6) != 0 || (uri[6] != '\0' && uri[6] != '?')) {
+	(void)arg;
+	if (pf_request_route_index(r) < 0) {
 		respond(req, "404 Not Found", "Not Found\n");
-		return;
+		return 0;
 	}
 	char kind[32], value[32];
 	const char *query = FCGX_GetParam("QUERY_STRING", req->envp);
@@ -82,7 +82,7 @@ static void handle(FCGX_Request *req)
 	double dollars = strtod(value, &end);
 	if (!value[0] || *end || !(dollars >= 0)) {
 		respond(req, "400 Bad Request", "value must be a number >= 0\n");
-		return;
+		return 0;
 	}
 	pf_begin(); /* the order counts, and its value is observed, together */
 	pf_inc(orders[k]);
@@ -90,20 +90,13 @@ static void handle(FCGX_Request *req)
 	pf_set(basket, dollars);
 	pf_commit();
 	respond(req, "200 OK", "ordered\n");
+	return 0;
 }
 
 int main(void)
 {
-	FCGX_Request req;
-	pf_open(NULL);
+	static const char *const routes[] = {"/order", NULL};
+	pf_http *http = pf_http_new(routes, NULL); /* opens the store */
 	define_metrics();
-	if (accept_init(&req) != 0)
-		return 1;
-	while (accept_next(&req)) { /* SIGTERM: the request in hand is finished first */
-		handle(&req);
-		FCGX_Finish_r(&req);
-		pf_maintain();
-	}
-	pf_close();
-	return 0;
+	return pf_serve(http, handle, NULL);
 }

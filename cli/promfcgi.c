@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../metrics/buf.h"
-#include "../metrics/own.h"
-#include "../metrics/render.h"
+#include "../store/buf.h"
+#include "../store/own.h"
+#include "../store/render.h"
 #include "../store/db.h"
 #include "../store/names.h"
 #include "../store/promfcgi.h"
@@ -102,7 +102,7 @@ static int cmd_define(const char *path, int argc, char **argv)
 		nbuckets = pf_default_nbuckets;
 		memcpy(buckets, pf_default_buckets, sizeof(double) * (size_t)nbuckets);
 	}
-	struct stage_family def;
+	struct family_def def;
 	if (pf_build_family(&def, t, name, help, (const char *const *)labels, buckets,
 	                    nbuckets < 0 ? 0 : nbuckets) != 0)
 		return usage_error("invalid definition: TYPE is counter, gauge or histogram; names"
@@ -120,7 +120,7 @@ static int cmd_define(const char *path, int argc, char **argv)
 }
 
 /* LABEL=VALUE arguments, in the family's label order, as a series key. */
-static int build_key(const struct stage_family *def, int argc, char **argv, char *key, int cap)
+static int build_key(const struct family_def *def, int argc, char **argv, char *key, int cap)
 {
 	const char *values[PF_LABELS_MAX] = {0};
 	for (int i = 0; i < argc; i++) {
@@ -159,7 +159,7 @@ static int cmd_record(const char *path, const char *cmd, int argc, char **argv)
 		return usage_error("the value is not a number");
 	enum db_op op = strcmp(cmd, "set") == 0 ? DB_SET : strcmp(cmd, "observe") == 0 ? DB_OBSERVE : DB_ADD;
 	struct db *db;
-	struct stage_family def;
+	struct family_def def;
 	char key[PF_KEY_MAX];
 	if (open_store(path, &db) != 0)
 		return 1;

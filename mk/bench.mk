@@ -3,8 +3,7 @@
 # The benchmark programs link the same release objects as the product.
 
 BENCH_DIR  = build/bench
-BENCH_LIBS = store/libpromfcgi.a build/release/metrics/render.o build/release/metrics/buf.o \
-             build/release/metrics/negotiate.o
+BENCH_LIBS = store/libpromfcgi.a
 BENCH_HDRS = $(HEADERS) tests/bench/benchutil.h
 
 .PHONY: bench bench-deps bench-build
@@ -25,4 +24,4 @@ $(BENCH_DIR)/bare_hello: tests/bench/bare_hello.c
 
 $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_LIBS) $(BENCH_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) -lsqlite3 -lm
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS)

@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 10
 FUZZ_TARGETS  = fuzz_escape fuzz_render fuzz_roundtrip
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN)
-FUZZ_SOURCES  = $(STORE) $(RENDER) app/route.c
+FUZZ_SOURCES  = $(LIB)
 
 .PHONY: fuzz fuzz-build
 fuzz-build: $(addprefix build/fuzz/,$(FUZZ_TARGETS))

@@ -302,7 +302,7 @@ static void done(struct db *db, enum stmt s)
 	sqlite3_clear_bindings(db->st[s]);
 }
 
-static void join_labels(const struct stage_family *f, char *out, size_t len)
+static void join_labels(const struct family_def *f, char *out, size_t len)
 {
 	out[0] = '\0';
 	for (uint32_t i = 0; i < f->nlabels && i < PF_LABELS_MAX; i++) {
@@ -314,7 +314,7 @@ static void join_labels(const struct stage_family *f, char *out, size_t len)
 
 /* Defines the family in the store if new; returns its id, or 0 if a family
  * of that name exists with another type, labels or buckets. */
-static sqlite3_int64 fold_family(struct db *db, const struct stage_family *f)
+static sqlite3_int64 fold_family(struct db *db, const struct family_def *f)
 {
 	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
 	join_labels(f, labels, sizeof labels);
@@ -387,7 +387,7 @@ static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint
  * known, if not NULL, holds the incarnation's folded cells (from the cache),
  * sparing a query; known_cells says how many cells it covers. */
 static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_int64 fam,
-                     const struct stage_snapshot *snap, const struct stage_family *f,
+                     const struct stage_snapshot *snap, const struct family_def *f,
                      const double *known, uint32_t known_cells)
 {
 	const struct stage_slot *slot = &snap->slots[index];
@@ -558,7 +558,7 @@ int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
 	return DB_FOLD_ERROR;
 }
 
-int db_define(struct db *db, const struct stage_family *def)
+int db_define(struct db *db, const struct family_def *def)
 {
 	if (run(db, S_BEGIN) != 0)
 		return -1;
@@ -570,7 +570,7 @@ int db_define(struct db *db, const struct stage_family *def)
 }
 
 /* Reads a family's definition: 1 found, 0 no such family, -1 error. */
-static int load_family(struct db *db, const char *name, struct stage_family *def,
+static int load_family(struct db *db, const char *name, struct family_def *def,
                        sqlite3_int64 *id)
 {
 	sqlite3_stmt *get = db->st[S_FAM_GET];
@@ -597,7 +597,7 @@ static int load_family(struct db *db, const char *name, struct stage_family *def
 	return r;
 }
 
-int db_family(struct db *db, const char *name, struct stage_family *def)
+int db_family(struct db *db, const char *name, struct family_def *def)
 {
 	sqlite3_int64 id;
 	return load_family(db, name, def, &id);
@@ -606,7 +606,7 @@ int db_family(struct db *db, const char *name, struct stage_family *def)
 int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
               enum db_op op, double v)
 {
-	struct stage_family def;
+	struct family_def def;
 	sqlite3_int64 id;
 	double delta[PF_BUCKETS_MAX + 2] = {0};
 	if (run(db, S_BEGIN) != 0)

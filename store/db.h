@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "collect.h"
+#include "model.h"
 #include "stage.h"
 
 #define DB_SCHEMA_VERSION 2
@@ -61,9 +61,9 @@ enum { DB_CLASH = -3, DB_NO_FAMILY = -4, DB_WRONG_OP = -5 };
 enum db_op { DB_ADD, DB_SET, DB_OBSERVE };
 /* Defines the family; DB_CLASH if one of that name differs in type, labels
  * or buckets. */
-int db_define(struct db *db, const struct stage_family *def);
+int db_define(struct db *db, const struct family_def *def);
 /* Reads a family's definition: 1 found, 0 none, -1 error. */
-int db_family(struct db *db, const char *name, struct stage_family *def);
+int db_family(struct db *db, const char *name, struct family_def *def);
 /* Counter: add v >= 0; gauge: add or set v; histogram: observe v.  key is
  * the series' label values (each NUL-terminated). */
 int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,

@@ -10,7 +10,12 @@
 
 const char *const pf_op_names[PF_OP_COUNT] = {"open", "stage", "fold", "read"};
 
-void pf_count_error(enum pf_op op); /* registry.c */
+static void (*counter)(enum pf_op op);
+
+void pf_log_counter(void (*count)(enum pf_op op))
+{
+	counter = count;
+}
 
 int pf_error(enum pf_op op, const char *fmt, ...)
 {
@@ -18,7 +23,8 @@ int pf_error(enum pf_op op, const char *fmt, ...)
 	static unsigned long suppressed[PF_OP_COUNT];
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pf_count_error(op);
+	if (counter)
+		counter(op);
 	if (last[op] != 0 && now.tv_sec - last[op] < PF_LOG_INTERVAL_SECONDS) {
 		suppressed[op]++;
 		return 0;

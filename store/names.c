@@ -9,9 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collect.h"
+#include "model.h"
 #include "names.h"
-#include "stage.h"
 
 static int name_char(int c, int first, int colon)
 {
@@ -97,7 +96,7 @@ int pf_encode_key(const char *const *values, int n, char *key, size_t cap)
 	return (int)len;
 }
 
-int pf_build_family(struct stage_family *def, int type, const char *name, const char *help,
+int pf_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets)
 {
 	memset(def, 0, sizeof *def);

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "promfcgi.h"
+#include "model.h"
 
 size_t pf_utf8_seq(const char *s, size_t avail);
 int pf_valid_utf8(const char *s, size_t len);
@@ -16,8 +16,7 @@ int pf_encode_key(const char *const *values, int n, char *key, size_t cap);
 /* Validates a family definition and fills *def: 0, or -1 if a name is
  * invalid, help is missing, a histogram has an "le" label or its buckets
  * do not increase. */
-struct stage_family;
-int pf_build_family(struct stage_family *def, int type, const char *name, const char *help,
+int pf_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets);
 
 #endif

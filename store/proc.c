@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stage.h"
+#include "proc.h"
 
 /* Field 22 of /proc/PID/stat, counted after the ")" that ends the command
  * name, which may itself contain spaces and parentheses. */

@@ -53,6 +53,9 @@ int pf_open(const char *db_path);
  * file stays, and the metrics program folds it once this process is gone). */
 int pf_close(void);
 
+/* The store path pf_open chose. */
+const char *pf_db_path(void);
+
 /* Call between requests (cheap: it acts at most once a second).  If the
  * staging file was deleted, or could not be created before, it puts the
  * totals counted so far into a new one, so recording resumes by itself. */

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect.h"
+#include "model.h"
 #include "db.h"
 #include "log.h"
 #include "names.h"
@@ -32,7 +32,7 @@ const int pf_default_nbuckets = sizeof pf_default_buckets / sizeof pf_default_bu
 
 struct pf_family {
 	uint32_t index; /* in the staging file */
-	struct stage_family def;
+	struct family_def def;
 };
 
 struct pf_series {
@@ -54,11 +54,6 @@ static struct {
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
 } reg;
-
-int pf_family_cells(int type, int nbuckets)
-{
-	return type == PF_HISTOGRAM ? nbuckets + 2 : 1;
-}
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
  * FastCGI servers may start workers with 1 and 2 closed. */
@@ -124,6 +119,12 @@ static void record_process(void)
 	pf_commit();
 }
 
+static void count_error(enum pf_op op)
+{
+	if (op < PF_OP_COUNT)
+		pf_inc(reg.errors[op]);
+}
+
 static void define_own_families(void)
 {
 	static const char *const labels[] = {"op", NULL};
@@ -133,15 +134,10 @@ static void define_own_families(void)
 		const char *v[] = {pf_op_names[op], NULL};
 		reg.errors[op] = pf_with(f, v);
 	}
+	pf_log_counter(count_error);
 	define_process_families();
 	if (reg.cpu)
 		record_process();
-}
-
-void pf_count_error(enum pf_op op)
-{
-	if (op < PF_OP_COUNT)
-		pf_inc(reg.errors[op]);
 }
 
 int pf_open(const char *db_path)
@@ -247,7 +243,7 @@ int pf_close(void)
 	return rc;
 }
 
-static int same_definition(const struct stage_family *a, const struct stage_family *b)
+static int same_definition(const struct family_def *a, const struct family_def *b)
 {
 	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets ||
 	    strcmp(a->help, b->help) != 0)
@@ -261,7 +257,7 @@ static int same_definition(const struct stage_family *a, const struct stage_fami
 static pf_family *define(int type, const char *name, const char *help, const char *const *labels,
                          const double *buckets, int nbuckets)
 {
-	struct stage_family def;
+	struct family_def def;
 	if (!reg.open || pf_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
 		return NULL;
 	for (uint32_t i = 0; i < reg.nfamilies; i++)
@@ -384,7 +380,7 @@ int pf_observe(pf_series *s, double v)
 {
 	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
 		return -1;
-	const struct stage_family *d = &s->family->def;
+	const struct family_def *d = &s->family->def;
 	uint32_t b = 0;
 	while (b < d->nbuckets && v > d->buckets[b])
 		b++;

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collect.h"
+#include "model.h"
 #include "db.h"
 #include "log.h"
 #include "scrape.h"
@@ -254,7 +254,7 @@ static int add_live_gauges(struct pf_collection *c, const struct live_list *live
 			const struct stage_slot *slot = &s->slots[j];
 			if (slot->family >= s->nfamilies || slot->cell >= s->ncells)
 				continue;
-			const struct stage_family *sf = &s->families[slot->family];
+			const struct family_def *sf = &s->families[slot->family];
 			struct pf_family_data *f = sf->type == PF_GAUGE ? find_family(c, sf->name) : NULL;
 			if (f && f->type == PF_GAUGE && f->nlabels == (int)sf->nlabels &&
 			    add_gauge(f, slot, s->cells[slot->cell]) != 0)
@@ -381,24 +381,4 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 void pf_scrape_close(void)
 {
 	reset_db();
-}
-
-void pf_collection_free(struct pf_collection *c)
-{
-	for (size_t i = 0; i < c->nfamilies; i++) {
-		struct pf_family_data *f = &c->families[i];
-		for (size_t j = 0; j < f->nseries; j++) {
-			free(f->series[j].key);
-			free(f->series[j].cells);
-		}
-		for (int j = 0; f->labels && j < f->nlabels; j++)
-			free(f->labels[j]);
-		free(f->labels);
-		free(f->series);
-		free(f->name);
-		free(f->help);
-		free(f->buckets);
-	}
-	free(c->families);
-	memset(c, 0, sizeof *c);
 }

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "collect.h"
+#include "model.h"
 
 /* How long a scrape waits for a worker holding the store's write lock. */
 #define PF_SCRAPE_BUSY_MS 2000
@@ -26,8 +26,5 @@ struct pf_scrape_stats {
 	double db_bytes, wal_bytes;
 };
 const struct pf_scrape_stats *pf_scrape_stats(void);
-
-/* The store path this process opened with pf_open (registry.c). */
-const char *pf_db_path(void);
 
 #endif

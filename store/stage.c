@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collect.h"
 #include "log.h"
 #include "names.h"
 #include "stage.h"
@@ -136,7 +135,7 @@ static void stage_bump(struct stage *s)
 	atomic_fetch_add_explicit(&s->f->hdr.seq, 2, memory_order_release);
 }
 
-int stage_add_family(struct stage *s, const struct stage_family *def)
+int stage_add_family(struct stage *s, const struct family_def *def)
 {
 	if (!s->f)
 		return -1;
@@ -306,7 +305,7 @@ static int terminated(const char *s, size_t cap)
 	return memchr(s, '\0', cap) != NULL;
 }
 
-static int valid_family(const struct stage_family *f)
+static int valid_family(const struct family_def *f)
 {
 	if ((f->type != PF_COUNTER && f->type != PF_GAUGE && f->type != PF_HISTOGRAM) ||
 	    f->nlabels > PF_LABELS_MAX || f->nbuckets > PF_BUCKETS_MAX ||

@@ -22,7 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "promfcgi.h"
+#include "model.h"
+#include "proc.h"
 
 #define STAGE_MAGIC 0x31474650u /* "PFG1" */
 #define STAGE_VERSION 1u
@@ -30,18 +31,6 @@
 #define STAGE_MAX_SLOTS 4096
 #define STAGE_MAX_CELLS 65536
 #define STAGE_LOG_MAX 32
-#define STAGE_BOOT_ID_MAX 40
-
-struct stage_family {
-	uint32_t type;
-	uint32_t nlabels;
-	uint32_t nbuckets;
-	uint32_t ncells; /* cells per series */
-	char name[PF_NAME_MAX];
-	char help[PF_HELP_MAX];
-	char labels[PF_LABELS_MAX][PF_LABEL_NAME_MAX];
-	double buckets[PF_BUCKETS_MAX];
-};
 
 struct stage_slot {
 	uint32_t family;
@@ -75,7 +64,7 @@ struct stage_header {
 
 struct stage_file {
 	struct stage_header hdr;
-	struct stage_family families[STAGE_MAX_FAMILIES];
+	struct family_def families[STAGE_MAX_FAMILIES];
 	struct stage_slot slots[STAGE_MAX_SLOTS];
 	double cells[STAGE_MAX_CELLS];
 };
@@ -100,7 +89,7 @@ struct stage_snapshot {
 	char boot_id[STAGE_BOOT_ID_MAX];
 	uint64_t seq;
 	uint32_t nfamilies, nslots, ncells, dropped;
-	struct stage_family *families;
+	struct family_def *families;
 	struct stage_slot *slots;
 	double *cells;
 	uint32_t cap_families, cap_slots, cap_cells; /* allocated */
@@ -118,7 +107,7 @@ int stage_check(struct stage *s, const char *dir);
 void stage_destroy(struct stage *s, int unlink_file);
 
 /* Appends family *def (with ncells set); returns its index or -1 if full. */
-int stage_add_family(struct stage *s, const struct stage_family *def);
+int stage_add_family(struct stage *s, const struct family_def *def);
 /* Allocates a series of family fam with key; returns slot index or -1. */
 int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keylen);
 
@@ -140,10 +129,5 @@ void stage_commit_torn(struct stage *s, uint32_t napply);
 int stage_snapshot(const char *path, struct stage_snapshot *snap);
 void stage_snapshot_free(struct stage_snapshot *snap);
 
-/* Process identity helpers (Linux /proc). */
-int proc_start_time(pid_t pid, uint64_t *out);
-int proc_boot_id(char *out, size_t len);
-int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id);
-int proc_name_is_live(const char *name);
 
 #endif

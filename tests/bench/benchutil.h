@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../metrics/buf.h"
-#include "../../metrics/render.h"
+#include "../../store/buf.h"
+#include "../../store/render.h"
 #include "../../store/scrape.h"
 
 static inline double now_ms(void)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../metrics/render.h"
+#include "../../store/render.h"
 #include "../../store/names.h"
 #include "../../store/promfcgi.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../metrics/render.h"
+#include "../../store/render.h"
 #include "../../store/promfcgi.h"
 #include "../../store/scrape.h"
 

@@ -12,7 +12,7 @@
 int test_failures;
 
 static const struct test *const suites[] = {names_tests, render_tests, route_tests, store_tests,
-                                            fault_tests, negotiate_tests, robust_tests};
+                                            fault_tests, negotiate_tests, robust_tests, http_tests};
 
 int main(int argc, char **argv)
 {

@@ -1,7 +1,7 @@
 /*
  * test_negotiate.c — format, gzip and name[] choices from request headers.
  */
-#include "../../metrics/negotiate.h"
+#include "../../store/negotiate.h"
 #include "test.h"
 
 static void formats(void)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../metrics/render.h"
+#include "../../store/render.h"
 #include "../../store/promfcgi.h"
 #include "test.h"
 

@@ -303,7 +303,7 @@ static void hostile_family_name_unterminated(void)
 	CHECK(f != NULL && f->hdr.nfamilies == STAGE_MAX_FAMILIES);
 	if (!f)
 		return;
-	struct stage_family *last = &f->families[STAGE_MAX_FAMILIES - 1];
+	struct family_def *last = &f->families[STAGE_MAX_FAMILIES - 1];
 	memset(last->name, 'a', sizeof last->name);
 	memset(last->help, 'b', sizeof last->help);
 	memset(last->labels, 'c', sizeof last->labels);

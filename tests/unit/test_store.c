@@ -308,7 +308,7 @@ static void torn_change_is_replayed(void)
 			stage_dir(db_path, dir, sizeof dir);
 			if (stage_create(&s, dir) != 0)
 				_exit(1);
-			struct stage_family f = {.type = PF_HISTOGRAM, .nbuckets = 1, .ncells = 3,
+			struct family_def f = {.type = PF_HISTOGRAM, .nbuckets = 1, .ncells = 3,
 			                         .name = "t_seconds", .help = "T.", .buckets = {1}};
 			stage_add_family(&s, &f);
 			stage_add_slot(&s, 0, "", 0);

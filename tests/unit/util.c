@@ -43,3 +43,47 @@ double test_total(const char *db, const char *family, const char *key)
 	pf_collection_free(&c);
 	return sum;
 }
+
+double test_series(const char *db, const char *family, const char *const *values)
+{
+	char key[PF_KEY_MAX];
+	size_t n = 0;
+	for (int i = 0; values && values[i]; i++) {
+		size_t l = strlen(values[i]) + 1;
+		if (n + l > sizeof key)
+			return NAN;
+		memcpy(key + n, values[i], l);
+		n += l;
+	}
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+		return NAN;
+	double v = NAN;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		const struct pf_family_data *f = &c.families[i];
+		if (strcmp(f->name, family) != 0)
+			continue;
+		v = 0;
+		for (size_t j = 0; j < f->nseries; j++)
+			if (f->series[j].keylen == n && memcmp(f->series[j].key, key, n) == 0)
+				for (int b = 0; b < (f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1); b++)
+					v += f->series[j].cells[b];
+	}
+	pf_collection_free(&c);
+	return v;
+}
+
+int test_nseries(const char *db, const char *family)
+{
+	struct pf_collection c;
+	char reason[256];
+	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+		return -1;
+	int n = -1;
+	for (size_t i = 0; i < c.nfamilies; i++)
+		if (strcmp(c.families[i].name, family) == 0)
+			n = (int)c.families[i].nseries;
+	pf_collection_free(&c);
+	return n;
+}

@@ -1,5 +1,5 @@
 /*
- * accept.c — the accept loop (see accept.h).
+ * accept.c — the FastCGI accept loop (see promfcgi_http.h).
  *
  * A stop signal must end a worker that waits for a connection, yet must not
  * touch a request in hand: libfcgi reads a request's params with plain
@@ -18,7 +18,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "accept.h"
+#include "promfcgi_http.h"
 
 static volatile sig_atomic_t stopping;
 static sigset_t waiting_mask; /* the mask inside ppoll: stop signals let through */
@@ -30,7 +30,7 @@ static void on_stop(int sig)
 	FCGX_ShutdownPending();
 }
 
-int accept_init(FCGX_Request *req)
+int pf_accept_init(FCGX_Request *req)
 {
 	static const int stops[] = {SIGTERM, SIGINT, SIGUSR1}; /* SIGUSR1: lighttpd's graceful */
 	sigset_t block;
@@ -50,10 +50,17 @@ int accept_init(FCGX_Request *req)
 	int flags = fcntl(0, F_GETFL);
 	if (flags < 0 || fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0)
 		return -1;
-	return FCGX_Init() == 0 && FCGX_InitRequest(req, 0, 0) == 0 ? 0 : -1;
+	if (FCGX_Init() != 0)
+		return -1;
+	return !req || FCGX_InitRequest(req, 0, 0) == 0 ? 0 : -1;
 }
 
-int accept_next(FCGX_Request *req)
+int pf_is_cgi(void)
+{
+	return FCGX_IsCGI();
+}
+
+int pf_accept_wait(void)
 {
 	while (!stopping) {
 		struct pollfd listener = {.fd = 0, .events = POLLIN};
@@ -62,6 +69,14 @@ int accept_next(FCGX_Request *req)
 			continue; /* stopping, or another signal */
 		if (n < 0 || (listener.revents & (POLLERR | POLLNVAL)))
 			return 0;
+		return 1;
+	}
+	return 0;
+}
+
+int pf_accept_next(FCGX_Request *req)
+{
+	while (pf_accept_wait()) {
 		int rc = FCGX_Accept_r(req);
 		if (rc >= 0)
 			return 1;

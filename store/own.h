@@ -6,8 +6,8 @@
 #ifndef PROMFCGI_OWN_H
 #define PROMFCGI_OWN_H
 
-#include "../store/collect.h"
-#include "../store/scrape.h"
+#include "model.h"
+#include "scrape.h"
 
 /* Adds the families to c, keeping it sorted by name.  Returns -1 when out
  * of memory (c is then still valid to render and free). */

@@ -5,7 +5,7 @@
 #ifndef PROMFCGI_RENDER_H
 #define PROMFCGI_RENDER_H
 
-#include "../store/collect.h"
+#include "model.h"
 #include "buf.h"
 #include "negotiate.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../store/promfcgi.h"
+#include "promfcgi.h"
 #include "own.h"
 
 /* Appends a gauge family with one label (or none) and n series; a family

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../store/names.h"
-#include "../store/promfcgi.h"
+#include "names.h"
+#include "promfcgi.h"
 #include "render.h"
 
 static int special(char out[32], double v)

@@ -1,0 +1,458 @@
+/*
+ * http.c — request metrics for any app (promfcgi_http.h): route templates,
+ * the status read from what the app writes, one atomic change per request.
+ *
+ * Where a request is recorded: pf_request_end().  The in-flight gauge goes
+ * up in pf_request_begin() and down in the same atomic change that counts
+ * the request and observes its duration, so a scrape never sees a request
+ * both finished and in flight, and a killed worker's in-flight requests go
+ * with its incarnation.
+ *
+ * The status is read from the output stream, not asked of the app: libfcgi
+ * hands every buffer of output to the stream's emptyBuffProc (FCGX_PutStr,
+ * FCGX_FFlush and FCGX_FClose all do), so wrapping that function sees every
+ * byte the app wrote, once, before it leaves; what is still in the buffer
+ * at the end is read in pf_request_end.  Only the header block is parsed,
+ * and only the Status and Location lines are kept.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "names.h"
+#include "promfcgi_http.h"
+#include "route.h"
+
+#define CODES_CACHED 4        /* status codes remembered per method and route */
+#define HEADER_SCAN_MAX 65536 /* header bytes read before giving up on a Status line */
+
+struct route_cache {
+	int code[CODES_CACHED];
+	pf_series *count[CODES_CACHED];
+	pf_series *duration;
+};
+
+struct pf_http {
+	struct route_template *tpl; /* most specific first */
+	int *declared;              /* per tpl: index in the routes given, or -1 */
+	unsigned char *skip;        /* per tpl: its requests are not recorded */
+	int ntpl, nroutes;
+	const char **route_text;    /* per declared route: its template, the route label */
+	pf_family *requests, *duration, *active;
+	pf_series *in_flight;
+	int nconst;
+	char *const_values[PF_LABELS_MAX];
+	struct route_cache *cache;  /* [M_COUNT][nroutes + 1]; the last is "unmatched" */
+	struct route_path path;     /* of the request being measured */
+	int path_ok;
+	char rest[PF_PATH_MAX + 1]; /* a "*" parameter, rebuilt */
+};
+
+/* Adds the templates of list to h (skip: not recorded). */
+static int add_templates(pf_http *h, const char *const *list, int skip)
+{
+	for (int i = 0; list && list[i]; i++) {
+		if (h->ntpl == PF_ROUTES_MAX || route_compile(&h->tpl[h->ntpl], list[i]) != 0)
+			return -1;
+		h->declared[h->ntpl] = skip ? -1 : i;
+		h->skip[h->ntpl++] = (unsigned char)skip;
+	}
+	return 0;
+}
+
+static void move_template(pf_http *h, int to, int from)
+{
+	h->tpl[to] = h->tpl[from];
+	h->declared[to] = h->declared[from];
+	h->skip[to] = h->skip[from];
+}
+
+/* Sorts the templates most specific first.  A skip template of the same
+ * shape as a route marks that route skipped; two routes of one shape are
+ * a mistake. */
+static int sort_templates(pf_http *h)
+{
+	for (int i = 1; i < h->ntpl; i++) { /* insertion sort: few, once */
+		struct route_template t = h->tpl[i];
+		int d = h->declared[i], k = h->skip[i], j = i - 1;
+		for (; j >= 0 && route_compare(&h->tpl[j], &t) > 0; j--)
+			move_template(h, j + 1, j);
+		h->tpl[j + 1] = t;
+		h->declared[j + 1] = d;
+		h->skip[j + 1] = (unsigned char)k;
+	}
+	for (int i = 1; i < h->ntpl; i++) {
+		if (route_compare(&h->tpl[i - 1], &h->tpl[i]) != 0)
+			continue;
+		int a = i - 1, b = i; /* b is dropped into a */
+		if (h->declared[a] >= 0 && h->declared[b] >= 0)
+			return -1;
+		if (h->declared[a] < 0) {
+			a = i;
+			b = i - 1;
+		}
+		h->skip[a] = 1;
+		route_template_free(&h->tpl[b]);
+		for (int j = b; j + 1 < h->ntpl; j++)
+			move_template(h, j, j + 1);
+		h->ntpl--;
+		i--;
+	}
+	return 0;
+}
+
+/* name = prefix + base, checked by the family definition itself. */
+static void family_name(char *out, size_t len, const struct pf_http_options *o, const char *base)
+{
+	snprintf(out, len, "%s%s", o && o->prefix ? o->prefix : "", base);
+}
+
+static int define_families(pf_http *h, const struct pf_http_options *o)
+{
+	const char *req_labels[PF_LABELS_MAX + 1], *dur_labels[PF_LABELS_MAX + 1],
+	    *act_labels[PF_LABELS_MAX + 1], *values[PF_LABELS_MAX];
+	const double *buckets = o && o->buckets ? o->buckets : pf_default_buckets;
+	int nbuckets = o && o->buckets ? o->nbuckets : pf_default_nbuckets, n = 0;
+	for (; o && o->const_labels && o->const_labels[2 * n]; n++) {
+		if (n + 3 > PF_LABELS_MAX || !o->const_labels[2 * n + 1])
+			return -1;
+		req_labels[n] = dur_labels[n] = act_labels[n] = o->const_labels[2 * n];
+		values[n] = o->const_labels[2 * n + 1];
+	}
+	req_labels[n] = dur_labels[n] = "method";
+	req_labels[n + 1] = dur_labels[n + 1] = "route";
+	req_labels[n + 2] = "code";
+	req_labels[n + 3] = NULL;
+	dur_labels[n + 2] = NULL;
+	act_labels[n] = NULL;
+	char req_name[PF_NAME_MAX + 64], dur_name[PF_NAME_MAX + 64], act_name[PF_NAME_MAX + 64];
+	family_name(req_name, sizeof req_name, o, "requests_total");
+	family_name(dur_name, sizeof dur_name, o, "request_duration_seconds");
+	family_name(act_name, sizeof act_name, o, "active_requests");
+	/* all three valid, or none defined: a definition cannot be taken back */
+	struct family_def def;
+	char key[PF_KEY_MAX];
+	if (pf_build_family(&def, PF_COUNTER, req_name, "x", req_labels, NULL, 0) != 0 ||
+	    pf_build_family(&def, PF_HISTOGRAM, dur_name, "x", dur_labels, buckets, nbuckets) != 0 ||
+	    pf_build_family(&def, PF_GAUGE, act_name, "x", act_labels, NULL, 0) != 0 ||
+	    pf_encode_key(values, n, key, sizeof key) < 0)
+		return -1;
+	h->nconst = n;
+	for (int i = 0; i < n; i++)
+		if (!(h->const_values[i] = strdup(values[i])))
+			return -1;
+	h->requests = pf_counter(req_name, "Total number of requests.", req_labels);
+	h->duration = pf_histogram(dur_name, "Duration of requests in seconds.", dur_labels, buckets,
+	                           nbuckets);
+	h->active = pf_gauge(act_name, "Number of requests in flight.", act_labels);
+	h->in_flight = pf_with(h->active, values);
+	return h->requests && h->duration && h->active && h->in_flight ? 0 : -1;
+}
+
+pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *o)
+{
+	pf_open(NULL); /* the families live in this process's registry */
+	pf_http *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->tpl = calloc(PF_ROUTES_MAX, sizeof *h->tpl);
+	h->declared = calloc(PF_ROUTES_MAX, sizeof *h->declared);
+	h->skip = calloc(PF_ROUTES_MAX, sizeof *h->skip);
+	if (!h->tpl || !h->declared || !h->skip || add_templates(h, routes, 0) != 0)
+		goto fail;
+	h->nroutes = h->ntpl;
+	h->route_text = calloc((size_t)h->nroutes + 1, sizeof *h->route_text);
+	if (!h->route_text)
+		goto fail;
+	for (int i = 0; i < h->nroutes; i++)
+		h->route_text[i] = h->tpl[i].text;
+	h->route_text[h->nroutes] = "unmatched";
+	h->cache = calloc((size_t)M_COUNT * (size_t)(h->nroutes + 1), sizeof *h->cache);
+	if (!h->cache || add_templates(h, o ? o->skip : NULL, 1) != 0 || sort_templates(h) != 0 ||
+	    define_families(h, o) != 0)
+		goto fail;
+	return h;
+fail:
+	pf_http_free(h);
+	return NULL;
+}
+
+void pf_http_free(pf_http *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; h->tpl && i < h->ntpl; i++)
+		route_template_free(&h->tpl[i]);
+	for (int i = 0; i < h->nconst; i++)
+		free(h->const_values[i]);
+	free(h->tpl);
+	free(h->declared);
+	free(h->skip);
+	free(h->route_text);
+	free(h->cache);
+	free(h);
+}
+
+/* W3C trace context: "00-<32 hex>-<16 hex>-<2 hex>", lowercase; a later
+ * version may append "-..."; all-zero ids and version ff are invalid. */
+static int parse_traceparent(const char *tp, char trace_id[33])
+{
+	static const int dash[] = {2, 35, 52};
+	trace_id[0] = '\0';
+	if (!tp)
+		return -1;
+	size_t n = strlen(tp);
+	if (n < 55 || (n > 55 && (tp[0] == '0' && tp[1] == '0')) || (n > 55 && tp[55] != '-'))
+		return -1;
+	for (size_t i = 0; i < 55; i++) {
+		int is_dash = i == (size_t)dash[0] || i == (size_t)dash[1] || i == (size_t)dash[2];
+		int c = (unsigned char)tp[i];
+		if (is_dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return -1;
+	}
+	if (tp[0] == 'f' && tp[1] == 'f')
+		return -1;
+	if (strspn(tp + 3, "0") >= 32 || strspn(tp + 36, "0") >= 16)
+		return -1;
+	memcpy(trace_id, tp + 3, 32);
+	trace_id[32] = '\0';
+	return 0;
+}
+
+/* --- the status tap -------------------------------------------------- */
+
+#define TAPS_MAX 4 /* requests measured at once by one thread */
+static struct tap {
+	FCGX_Stream *stream;
+	pf_request *req;
+	void (*empty)(FCGX_Stream *, int); /* the stream's own */
+} taps[TAPS_MAX];
+
+/* One complete header line (without its end). */
+static void header_line(pf_request *r)
+{
+	static const char status[] = "status:", location[] = "location:";
+	if (r->linelen == 0) {
+		r->state = 2; /* the blank line: the body follows */
+		return;
+	}
+	r->line[r->linelen < (int)sizeof r->line ? r->linelen : (int)sizeof r->line - 1] = '\0';
+	if (strncasecmp(r->line, status, sizeof status - 1) == 0) {
+		const char *p = r->line + sizeof status - 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		int code = 0, digits = 0;
+		for (; digits < 3 && p[digits] >= '0' && p[digits] <= '9'; digits++)
+			code = code * 10 + (p[digits] - '0');
+		int end = (unsigned char)p[digits];
+		if (digits == 3 && (end == '\0' || end == ' ' || end == '\t' || end == '\r'))
+			r->status = r->status ? r->status : -code; /* negative: read, not given */
+	} else if (strncasecmp(r->line, location, sizeof location - 1) == 0) {
+		r->location = 1;
+	}
+}
+
+static void scan(pf_request *r, const unsigned char *p, const unsigned char *end)
+{
+	for (; p < end && r->state != 2; p++) {
+		if (++r->scanned > HEADER_SCAN_MAX) {
+			r->state = 2; /* no server takes a header block this long: stop reading */
+			break;
+		}
+		if (*p == '\n') {
+			if (r->linelen > 0 && r->linelen <= (int)sizeof r->line && r->line[r->linelen - 1] == '\r')
+				r->linelen--;
+			header_line(r);
+			r->linelen = 0;
+		} else if (r->linelen < (int)sizeof r->line) {
+			r->line[r->linelen++] = (char)*p;
+		} else {
+			r->linelen++; /* too long to matter; keep counting */
+		}
+	}
+}
+
+static struct tap *tap_of(const FCGX_Stream *s)
+{
+	for (int i = 0; i < TAPS_MAX; i++)
+		if (taps[i].stream == s)
+			return &taps[i];
+	return NULL;
+}
+
+static void tap_empty(FCGX_Stream *s, int closing)
+{
+	struct tap *t = tap_of(s);
+	if (!t)
+		return; /* never: the tap is removed with the request */
+	pf_request *r = t->req;
+	if (r->state != 2)
+		scan(r, r->mark, s->wrNext);
+	if (s->wrNext != r->first)
+		r->flushed = 1;
+	t->empty(s, closing);
+	r->mark = r->first = s->wrNext;
+}
+
+static void tap_on(pf_request *r, FCGX_Stream *s)
+{
+	r->out = NULL;
+	if (!s || s->isReader)
+		return;
+	for (int i = 0; i < TAPS_MAX; i++)
+		if (!taps[i].stream) {
+			taps[i] = (struct tap){s, r, s->emptyBuffProc};
+			s->emptyBuffProc = tap_empty;
+			r->out = s;
+			r->mark = r->first = s->wrNext;
+			return;
+		}
+}
+
+static void tap_off(pf_request *r)
+{
+	struct tap *t = r->out ? tap_of(r->out) : NULL;
+	if (!t)
+		return;
+	if (r->state != 2)
+		scan(r, r->mark, r->out->wrNext);
+	r->mark = r->out->wrNext;
+	r->out->emptyBuffProc = t->empty;
+	memset(t, 0, sizeof *t);
+	r->out = NULL;
+}
+
+/* --- a request ------------------------------------------------------- */
+
+static void begin(pf_http *h, pf_request *r, const char *method, const char *path, int raw,
+                  const char *traceparent)
+{
+	memset(r, 0, sizeof *r);
+	r->http = h;
+	r->route = -1;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->method = route_method(method);
+	if (!h)
+		return;
+	h->path_ok = route_normalize(&h->path, path, raw) == 0;
+	for (int i = 0; h->path_ok && i < h->ntpl; i++)
+		if (route_match(&h->tpl[i], &h->path)) {
+			r->route = h->declared[i];
+			r->skip = h->skip[i];
+			break;
+		}
+	parse_traceparent(traceparent, r->trace_id);
+	if (!r->skip)
+		pf_inc(h->in_flight);
+}
+
+void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req)
+{
+	FCGX_ParamArray env = req->envp;
+	const char *path = FCGX_GetParam("REQUEST_URI", env);
+	int raw = 1;
+	if (req->listen_sock < 0) {
+		/* CGI: the script's own path; the server decoded it */
+		path = FCGX_GetParam("PATH_INFO", env);
+		path = path ? path : "";
+		raw = 0;
+	} else if (!path) {
+		path = FCGX_GetParam("SCRIPT_NAME", env);
+	}
+	begin(h, r, FCGX_GetParam("REQUEST_METHOD", env), path, raw,
+	      FCGX_GetParam("HTTP_TRACEPARENT", env));
+	tap_on(r, req->out);
+}
+
+void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path)
+{
+	begin(h, r, method, path, 1, getenv("HTTP_TRACEPARENT"));
+}
+
+void pf_request_status(pf_request *r, int code)
+{
+	r->status = code;
+}
+
+/* The code the client gets: given, else read (a Location without Status
+ * is a redirect, RFC 3875 6.2.3), else 200 once a header block is
+ * complete; an app that wrote no complete header block failed: 500. */
+static int final_status(const pf_request *r, int tapped)
+{
+	int code = r->status > 0 ? r->status : -r->status;
+	if (!code && tapped)
+		code = r->state != 2 ? 500 : r->location ? 302 : 200;
+	if (!code)
+		code = 200;
+	return code >= 100 && code <= 599 ? code : 500;
+}
+
+static pf_series *count_series(pf_http *h, struct route_cache *c, const char *const *v, int code)
+{
+	for (int i = 0; i < CODES_CACHED; i++)
+		if (c->code[i] == code)
+			return c->count[i];
+	pf_series *s = pf_with(h->requests, v);
+	for (int i = 0; i < CODES_CACHED; i++)
+		if (!c->code[i]) {
+			c->code[i] = code;
+			c->count[i] = s;
+			break;
+		}
+	return s;
+}
+
+void pf_request_end(pf_request *r)
+{
+	pf_http *h = r->http;
+	int tapped = r->out != NULL;
+	tap_off(r);
+	if (!h || r->skip)
+		return;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double seconds = (double)(t1.tv_sec - r->start.tv_sec) +
+	                 (double)(t1.tv_nsec - r->start.tv_nsec) / 1e9;
+	int code = final_status(r, tapped);
+	int route = r->route < 0 ? h->nroutes : r->route;
+	struct route_cache *c = &h->cache[r->method * (h->nroutes + 1) + route];
+	const char *v[PF_LABELS_MAX];
+	char code_text[8];
+	snprintf(code_text, sizeof code_text, "%d", code);
+	for (int i = 0; i < h->nconst; i++)
+		v[i] = h->const_values[i];
+	v[h->nconst] = route_method_names[r->method];
+	v[h->nconst + 1] = h->route_text[route];
+	v[h->nconst + 2] = code_text;
+	if (!c->duration)
+		c->duration = pf_with(h->duration, v);
+	pf_series *count = count_series(h, c, v, code);
+	pf_begin();
+	pf_inc(count);
+	pf_observe(c->duration, seconds);
+	pf_dec(h->in_flight);
+	pf_commit();
+}
+
+const char *pf_request_route(const pf_request *r)
+{
+	return r->http && r->route >= 0 ? r->http->route_text[r->route] : NULL;
+}
+
+int pf_request_route_index(const pf_request *r)
+{
+	return r->route;
+}
+
+const char *pf_request_param(const pf_request *r, const char *name)
+{
+	pf_http *h = r->http;
+	if (!h || r->route < 0 || !name)
+		return NULL;
+	for (int i = 0; i < h->ntpl; i++)
+		if (h->declared[i] == r->route)
+			return route_param(&h->tpl[i], &h->path, name, h->rest, sizeof h->rest);
+	return NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * model.c — the data model's few functions (see model.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+int pf_family_cells(int type, int nbuckets)
+{
+	return type == PF_HISTOGRAM ? nbuckets + 2 : 1;
+}
+
+void pf_collection_free(struct pf_collection *c)
+{
+	for (size_t i = 0; i < c->nfamilies; i++) {
+		struct pf_family_data *f = &c->families[i];
+		for (size_t j = 0; j < f->nseries; j++) {
+			free(f->series[j].key);
+			free(f->series[j].cells);
+		}
+		for (int j = 0; f->labels && j < f->nlabels; j++)
+			free(f->labels[j]);
+		free(f->labels);
+		free(f->series);
+		free(f->name);
+		free(f->help);
+		free(f->buckets);
+	}
+	free(c->families);
+	memset(c, 0, sizeof *c);
+}

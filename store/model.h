@@ -1,0 +1,62 @@
+/*
+ * model.h — promfcgi's data model, the bottom layer that every other part
+ * of the library builds on: what a metric family is (its definition), and
+ * what a scrape gathers (every family with its series and their cells).
+ * No I/O, no SQL, no staging: just the shapes and the rules about cells.
+ *
+ * Cells per series: counter and gauge 1 (the value); histogram
+ * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
+ * the sum.
+ */
+#ifndef PROMFCGI_MODEL_H
+#define PROMFCGI_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promfcgi.h"
+
+/* A family's definition, as the API validated it.  Fixed size, because it
+ * is stored as is in staging files (stage.h) and compared with memcmp. */
+struct family_def {
+	uint32_t type; /* enum pf_type */
+	uint32_t nlabels;
+	uint32_t nbuckets;
+	uint32_t ncells; /* cells per series */
+	char name[PF_NAME_MAX];
+	char help[PF_HELP_MAX];
+	char labels[PF_LABELS_MAX][PF_LABEL_NAME_MAX];
+	double buckets[PF_BUCKETS_MAX];
+};
+
+/* Cells a series of this family needs. */
+int pf_family_cells(int type, int nbuckets);
+
+struct pf_series_data {
+	char *key; /* label values, each NUL-terminated */
+	size_t keylen;
+	double *cells;
+	double created; /* Unix seconds the series began; 0 if unknown (gauges) */
+};
+
+struct pf_family_data {
+	char *name;
+	char *help;
+	int type; /* enum pf_type */
+	int nlabels;
+	char **labels;
+	int nbuckets; /* finite bounds */
+	double *buckets;
+	int ncells;
+	struct pf_series_data *series;
+	size_t nseries, cap;
+};
+
+struct pf_collection {
+	struct pf_family_data *families;
+	size_t nfamilies, cap;
+};
+
+void pf_collection_free(struct pf_collection *c);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * proc.h — who a process is, read from Linux /proc (proc.c): the
+ * identity of a worker incarnation, and whether it still runs.
+ */
+#ifndef PROMFCGI_PROC_H
+#define PROMFCGI_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STAGE_BOOT_ID_MAX 40
+
+int proc_start_time(pid_t pid, uint64_t *out);
+int proc_boot_id(char *out, size_t len);
+int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id);
+int proc_name_is_live(const char *name);
+
+#endif

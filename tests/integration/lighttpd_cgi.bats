@@ -6,7 +6,7 @@ SERVER=lighttpd
 MODE=cgi
 load common
 # A CGI request is a fork + exec: a lighter load than the FastCGI files' 20,000.
-CGI_REQUESTS=${PROMFCGI_CGI_REQUESTS:-2000}
+CGI_REQUESTS=${PROMFCGI_CGI_REQUESTS:-1000}
 
 @test "lighttpd (CGI): GET / is 200 Hello, Prometheus! as text/plain" { t_get_root; }
 @test "lighttpd (CGI): HEAD / is 200 text/plain" { t_head_root; }

@@ -81,7 +81,6 @@ deps:
 run:
 	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 	@$(MAKE) --no-print-directory deps all
-	@mkdir -p $(dir $(PROMFCGI_DB))
 	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 
 unit: all build/release/unit asan

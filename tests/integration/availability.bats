@@ -13,7 +13,7 @@ KILLS=6
 KILL_EVERY=0.4
 CONCURRENCY=8
 MIN_REQUESTS=20000
-MAX_REQUESTS=150000
+MAX_REQUESTS=200000
 AVAILABILITY_MIN=99.5
 
 teardown() {
@@ -31,17 +31,20 @@ t_storm() {
     MW=$(stack_procs | awk '$2 == "/usr/bin/multiwatch" { print $1; exit }')
     [[ -n $MW ]] || fail "no multiwatch in the stack"
 
-    # Enough requests that the load outlasts the kills (~2.5 s) at this stack's speed: about
-    # 5 s' worth, measured, within [MIN_REQUESTS, MAX_REQUESTS]. ab ends by count (an
-    # interrupted ab would leave responses sent but not seen, and the counts could not be
-    # compared); -t only bounds a stuck run.
-    run ab -q -n 3000 -c "$CONCURRENCY" "$BASE/"
+    # Enough requests that the load outlasts the kills (2.4 s of sleeps, and waits for multiwatch
+    # to restart each worker) at this stack's speed: about 8 s' worth, measured after a warm-up,
+    # within [MIN_REQUESTS, MAX_REQUESTS]. ab ends by count (an interrupted ab would leave
+    # responses sent but not seen, and the counts could not be compared); -t only bounds a
+    # stuck run.
+    run ab -q -n 2000 -c "$CONCURRENCY" "$BASE/"
+    assert_success
+    run ab -q -n 5000 -c "$CONCURRENCY" "$BASE/"
     assert_success
     rps=$(awk '/^Requests per second:/ { printf "%d", $4 }' <<<"$output")
-    n=$(( rps * 5 ))
+    n=$(( rps * 8 ))
     (( n < MIN_REQUESTS )) && n=$MIN_REQUESTS
     (( n > MAX_REQUESTS )) && n=$MAX_REQUESTS
-    req0=$(await_sum requests_total 3000)
+    req0=$(await_sum requests_total 7000)
     dur0=$(metric_sum request_duration_seconds_count)
 
     # -v 2 logs every response's header: keep the status lines (tallied) and ab's summary.

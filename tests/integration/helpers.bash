@@ -102,17 +102,22 @@ _stack_ready_or_dead() {
 }
 
 # Processes that belong to the stack: command line mentions STACK_DIR (stack, web server) or the
-# environment carries its PROMFCGI_DB (workers). Pure bash: no helper process can match itself.
+# environment carries its PROMFCGI_DB (workers, CGI programs). Two greps over /proc find them (a
+# loop in bash costs seconds under bats' per-command DEBUG trap); neither can list itself (the
+# first reads its pattern from a file, not its command line; a match on the second's own
+# environment is gone by the time its command line is read, and so skipped).
 stack_procs() {
-    local d args envs e
-    for d in /proc/[0-9]*; do
-        [[ ${d#/proc/} == "$BASHPID" ]] && continue
-        args=(); mapfile -d '' args 2>/dev/null <"$d/cmdline" || continue
-        if [[ "${args[*]}" == *"$STACK_DIR"* ]]; then echo "${d#/proc/} ${args[*]}"; continue; fi
-        envs=(); mapfile -d '' envs 2>/dev/null <"$d/environ" || continue
-        for e in "${envs[@]}"; do
-            [[ $e == "PROMFCGI_DB=$STACK_DB" ]] && { echo "${d#/proc/} ${args[*]}"; break; }
-        done
+    local p args pids=()
+    mapfile -t pids < <(
+        # (|| true: under bats' set -e a grep that met a vanished process would end the list)
+        { grep -lsFz -f <(printf '%s\n' "$STACK_DIR") /proc/[0-9]*/cmdline || true
+          grep -lsxFz -e "PROMFCGI_DB=$STACK_DB" /proc/[0-9]*/environ || true
+        } | awk -F/ '!seen[$3]++ { print $3 }')
+    for p in "${pids[@]}"; do
+        [[ $p == "$BASHPID" ]] && continue
+        args=(); mapfile -d '' args 2>/dev/null <"/proc/$p/cmdline" || continue
+        ((${#args[@]})) || continue   # exited meanwhile, or a zombie
+        echo "$p ${args[*]}"
     done
     return 0
 }

@@ -12,22 +12,26 @@
 
 static const char *const routes[] = {"/", NULL};
 
+#define HEAD(status, extra, length) \
+	"Status: " status "\r\n" extra "Content-Type: text/plain; charset=utf-8\r\n" \
+	"Content-Length: " length "\r\n\r\n"
+static const char *const answers[][2] = {
+    {HEAD("200 OK", "", "19"), "Hello, Prometheus!\n"},
+    {HEAD("404 Not Found", "", "10"), "Not Found\n"},
+    {HEAD("405 Method Not Allowed", "Allow: GET, HEAD\r\n", "19"), "Method Not Allowed\n"},
+};
+
 static int hello(FCGX_Request *req, pf_request *r, void *arg)
 {
-	static const char type[] = "Content-Type: text/plain; charset=utf-8\r\n";
 	const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
-	int get = method && strcmp(method, "GET") == 0, head = method && strcmp(method, "HEAD") == 0;
-	const char *status = "200 OK", *extra = "", *body = "Hello, Prometheus!\n";
+	int head = method && strcmp(method, "HEAD") == 0;
+	int a = pf_request_route_index(r) < 0                   ? 1
+	      : !head && (!method || strcmp(method, "GET") != 0) ? 2
+	                                                          : 0;
 	(void)arg;
-	if (pf_request_route_index(r) < 0)
-		status = "404 Not Found", body = "Not Found\n";
-	else if (!get && !head)
-		status = "405 Method Not Allowed", extra = "Allow: GET, HEAD\r\n",
-		body = "Method Not Allowed\n";
-	FCGX_FPrintF(req->out, "Status: %s\r\n%s%sContent-Length: %u\r\n\r\n", status, extra, type,
-	             (unsigned)strlen(body));
+	FCGX_PutS(answers[a][0], req->out);
 	if (!head)
-		FCGX_PutS(body, req->out);
+		FCGX_PutS(answers[a][1], req->out);
 	return 0;
 }
 

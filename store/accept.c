@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "proc.h"
 #include "promfcgi_http.h"
 
 static volatile sig_atomic_t stopping;
@@ -57,7 +58,7 @@ int pf_accept_init(FCGX_Request *req)
 
 int pf_is_cgi(void)
 {
-	return FCGX_IsCGI();
+	return !proc_listening(0);
 }
 
 int pf_accept_wait(void)

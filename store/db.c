@@ -27,9 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "db.h"
+#include "sqlite.h"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -226,6 +225,10 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 	*out = NULL;
 	if (!db) {
 		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite_load(err, errlen) != 0) {
+		free(db);
 		return -1;
 	}
 	int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);

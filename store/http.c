@@ -45,16 +45,16 @@ struct pf_http {
 	int nconst;
 	char *const_values[PF_LABELS_MAX];
 	struct route_cache *cache;  /* [M_COUNT][nroutes + 1]; the last is "unmatched" */
-	struct route_path path;     /* of the request being measured */
+	struct route_path *path;    /* of the request being measured */
 	int path_ok;
-	char rest[PF_PATH_MAX + 1]; /* a "*" parameter, rebuilt */
+	char *rest;                 /* a "*" parameter, rebuilt (PF_PATH_MAX + 1) */
 };
 
 /* Adds the templates of list to h (skip: not recorded). */
-static int add_templates(pf_http *h, const char *const *list, int skip)
+static int add_templates(pf_http *h, const char *const *list, int skip, size_t max)
 {
 	for (int i = 0; list && list[i]; i++) {
-		if (h->ntpl == PF_ROUTES_MAX || route_compile(&h->tpl[h->ntpl], list[i]) != 0)
+		if ((size_t)h->ntpl == max || route_compile(&h->tpl[h->ntpl], list[i]) != 0)
 			return -1;
 		h->declared[h->ntpl] = skip ? -1 : i;
 		h->skip[h->ntpl++] = (unsigned char)skip;
@@ -157,10 +157,21 @@ pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *o)
 	pf_http *h = calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
-	h->tpl = calloc(PF_ROUTES_MAX, sizeof *h->tpl);
-	h->declared = calloc(PF_ROUTES_MAX, sizeof *h->declared);
-	h->skip = calloc(PF_ROUTES_MAX, sizeof *h->skip);
-	if (!h->tpl || !h->declared || !h->skip || add_templates(h, routes, 0) != 0)
+	/* sized to the templates, and the path buffers left unzeroed: in a CGI
+	 * process every page touched is a page fault, at every request */
+	size_t n = 0;
+	for (int i = 0; routes && routes[i]; i++)
+		n++;
+	for (int i = 0; o && o->skip && o->skip[i]; i++)
+		n++;
+	n = n < PF_ROUTES_MAX ? n : PF_ROUTES_MAX;
+	h->tpl = calloc(n + 1, sizeof *h->tpl);
+	h->declared = calloc(n + 1, sizeof *h->declared);
+	h->skip = calloc(n + 1, sizeof *h->skip);
+	h->path = malloc(sizeof *h->path);
+	h->rest = malloc(PF_PATH_MAX + 1);
+	if (!h->tpl || !h->declared || !h->skip || !h->path || !h->rest ||
+	    add_templates(h, routes, 0, n) != 0)
 		goto fail;
 	h->nroutes = h->ntpl;
 	h->route_text = calloc((size_t)h->nroutes + 1, sizeof *h->route_text);
@@ -170,7 +181,7 @@ pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *o)
 		h->route_text[i] = h->tpl[i].text;
 	h->route_text[h->nroutes] = "unmatched";
 	h->cache = calloc((size_t)M_COUNT * (size_t)(h->nroutes + 1), sizeof *h->cache);
-	if (!h->cache || add_templates(h, o ? o->skip : NULL, 1) != 0 || sort_templates(h) != 0 ||
+	if (!h->cache || add_templates(h, o ? o->skip : NULL, 1, n) != 0 || sort_templates(h) != 0 ||
 	    define_families(h, o) != 0)
 		goto fail;
 	return h;
@@ -192,6 +203,8 @@ void pf_http_free(pf_http *h)
 	free(h->skip);
 	free(h->route_text);
 	free(h->cache);
+	free(h->path);
+	free(h->rest);
 	free(h);
 }
 
@@ -230,47 +243,55 @@ static struct tap {
 	void (*empty)(FCGX_Stream *, int); /* the stream's own */
 } taps[TAPS_MAX];
 
-/* One complete header line (without its end). */
-static void header_line(pf_request *r)
+/* One complete header line, without its end; only Status and Location
+ * matter (and the blank line that ends the block). */
+static void header_line(pf_request *r, const char *line, size_t n)
 {
 	static const char status[] = "status:", location[] = "location:";
-	if (r->linelen == 0) {
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	if (n == 0) {
 		r->state = 2; /* the blank line: the body follows */
 		return;
 	}
-	r->line[r->linelen < (int)sizeof r->line ? r->linelen : (int)sizeof r->line - 1] = '\0';
-	if (strncasecmp(r->line, status, sizeof status - 1) == 0) {
-		const char *p = r->line + sizeof status - 1;
-		while (*p == ' ' || *p == '\t')
+	if (n > sizeof status && strncasecmp(line, status, sizeof status - 1) == 0) {
+		const char *p = line + sizeof status - 1, *end = line + n;
+		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		int code = 0, digits = 0;
-		for (; digits < 3 && p[digits] >= '0' && p[digits] <= '9'; digits++)
+		for (; digits < 3 && p + digits < end && p[digits] >= '0' && p[digits] <= '9'; digits++)
 			code = code * 10 + (p[digits] - '0');
-		int end = (unsigned char)p[digits];
-		if (digits == 3 && (end == '\0' || end == ' ' || end == '\t' || end == '\r'))
+		if (digits == 3 && (p + 3 == end || p[3] == ' ' || p[3] == '\t'))
 			r->status = r->status ? r->status : -code; /* negative: read, not given */
-	} else if (strncasecmp(r->line, location, sizeof location - 1) == 0) {
+	} else if (n >= sizeof location - 1 && strncasecmp(line, location, sizeof location - 1) == 0) {
 		r->location = 1;
 	}
 }
 
+/* Reads header lines from p..end: whole lines in place, a line cut by the
+ * end of a buffer kept (its first bytes: enough for "Status: 200") until
+ * the rest comes. */
 static void scan(pf_request *r, const unsigned char *p, const unsigned char *end)
 {
-	for (; p < end && r->state != 2; p++) {
-		if (++r->scanned > HEADER_SCAN_MAX) {
+	while (p < end && r->state != 2) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
+		if ((r->scanned += (long)n + 1) > HEADER_SCAN_MAX) {
 			r->state = 2; /* no server takes a header block this long: stop reading */
-			break;
+			return;
 		}
-		if (*p == '\n') {
-			if (r->linelen > 0 && r->linelen <= (int)sizeof r->line && r->line[r->linelen - 1] == '\r')
-				r->linelen--;
-			header_line(r);
+		if (!nl || r->linelen) { /* a line in pieces: gather its start */
+			size_t room = sizeof r->line - (size_t)r->linelen;
+			memcpy(r->line + r->linelen, p, n < room ? n : room);
+			r->linelen += (int)(n < room ? n : room);
+			if (!nl)
+				return;
+			header_line(r, r->line, (size_t)r->linelen);
 			r->linelen = 0;
-		} else if (r->linelen < (int)sizeof r->line) {
-			r->line[r->linelen++] = (char)*p;
 		} else {
-			r->linelen++; /* too long to matter; keep counting */
+			header_line(r, (const char *)p, n);
 		}
+		p = nl + 1;
 	}
 }
 
@@ -336,16 +357,18 @@ static void begin(pf_http *h, pf_request *r, const char *method, const char *pat
 	r->method = route_method(method);
 	if (!h)
 		return;
-	h->path_ok = route_normalize(&h->path, path, raw) == 0;
+	h->path_ok = route_normalize(h->path, path, raw) == 0;
 	for (int i = 0; h->path_ok && i < h->ntpl; i++)
-		if (route_match(&h->tpl[i], &h->path)) {
+		if (route_match(&h->tpl[i], h->path)) {
 			r->route = h->declared[i];
 			r->skip = h->skip[i];
 			break;
 		}
 	parse_traceparent(traceparent, r->trace_id);
-	if (!r->skip)
+	if (!r->skip) {
 		pf_inc(h->in_flight);
+		pf_publish(); /* a CGI process: its in-flight request seen by scrapes */
+	}
 }
 
 void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req)
@@ -389,11 +412,16 @@ static int final_status(const pf_request *r, int tapped)
 	return code >= 100 && code <= 599 ? code : 500;
 }
 
-static pf_series *count_series(pf_http *h, struct route_cache *c, const char *const *v, int code)
+static pf_series *cached_count(const struct route_cache *c, int code)
 {
 	for (int i = 0; i < CODES_CACHED; i++)
 		if (c->code[i] == code)
 			return c->count[i];
+	return NULL;
+}
+
+static pf_series *count_series(pf_http *h, struct route_cache *c, const char *const *v, int code)
+{
 	pf_series *s = pf_with(h->requests, v);
 	for (int i = 0; i < CODES_CACHED; i++)
 		if (!c->code[i]) {
@@ -418,17 +446,21 @@ void pf_request_end(pf_request *r)
 	int code = final_status(r, tapped);
 	int route = r->route < 0 ? h->nroutes : r->route;
 	struct route_cache *c = &h->cache[r->method * (h->nroutes + 1) + route];
-	const char *v[PF_LABELS_MAX];
-	char code_text[8];
-	snprintf(code_text, sizeof code_text, "%d", code);
-	for (int i = 0; i < h->nconst; i++)
-		v[i] = h->const_values[i];
-	v[h->nconst] = route_method_names[r->method];
-	v[h->nconst + 1] = h->route_text[route];
-	v[h->nconst + 2] = code_text;
-	if (!c->duration)
-		c->duration = pf_with(h->duration, v);
-	pf_series *count = count_series(h, c, v, code);
+	pf_series *count = cached_count(c, code);
+	if (!count || !c->duration) { /* first time for this method, route (and code) */
+		const char *v[PF_LABELS_MAX];
+		char code_text[8];
+		snprintf(code_text, sizeof code_text, "%d", code);
+		for (int i = 0; i < h->nconst; i++)
+			v[i] = h->const_values[i];
+		v[h->nconst] = route_method_names[r->method];
+		v[h->nconst + 1] = h->route_text[route];
+		v[h->nconst + 2] = code_text;
+		if (!c->duration)
+			c->duration = pf_with(h->duration, v);
+		if (!count)
+			count = count_series(h, c, v, code);
+	}
 	pf_begin();
 	pf_inc(count);
 	pf_observe(c->duration, seconds);
@@ -453,6 +485,6 @@ const char *pf_request_param(const pf_request *r, const char *name)
 		return NULL;
 	for (int i = 0; i < h->ntpl; i++)
 		if (h->declared[i] == r->route)
-			return route_param(&h->tpl[i], &h->path, name, h->rest, sizeof h->rest);
+			return route_param(&h->tpl[i], h->path, name, h->rest, PF_PATH_MAX + 1);
 	return NULL;
 }

@@ -6,7 +6,10 @@
  *
  * Cells per series: counter and gauge 1 (the value); histogram
  * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
- * the sum.
+ * the sum.  A histogram with native buckets (pf_family_data.native) has
+ * the same classic cells (nbuckets may be 0: then just the +Inf count and
+ * the sum, what the text formats show), then the PF_NATIVE_CELLS cells of
+ * a native series (native.h).
  */
 #ifndef PROMFCGI_MODEL_H
 #define PROMFCGI_MODEL_H
@@ -50,6 +53,11 @@ struct pf_family_data {
 	int ncells;
 	struct pf_series_data *series;
 	size_t nseries, cap;
+	/* Histograms with native buckets (native.h; 0 in every other family):
+	 * cells[nbuckets + 2 ...] of each series hold its native data. */
+	int native;
+	int native_schema;            /* a new series' schema, -4..8 */
+	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
 };
 
 struct pf_collection {

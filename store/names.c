@@ -127,3 +127,15 @@ int pf_build_family(struct family_def *def, int type, const char *name, const ch
 	def->ncells = (uint32_t)pf_family_cells(type, nbuckets);
 	return 0;
 }
+
+int pf_valid_key(const char *key, uint32_t keylen, uint32_t nlabels)
+{
+	uint32_t values = 0;
+	for (uint32_t at = 0; at < keylen; values++) {
+		const char *end = memchr(key + at, '\0', keylen - at);
+		if (!end || !pf_valid_utf8(key + at, (size_t)(end - (key + at))))
+			return 0;
+		at = (uint32_t)(end - key) + 1;
+	}
+	return values == nlabels;
+}

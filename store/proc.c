@@ -6,6 +6,8 @@
  * a dead worker whose staging file is still on disk.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,4 +90,18 @@ int proc_name_is_live(const char *name)
 	if (proc_boot_id(boot, sizeof boot) == 0 && strncmp(boot, prefix, 8) != 0)
 		return 0;
 	return pid_is_live(pid, start);
+}
+
+/* FastCGI servers start a worker with a listening socket on fd 0; a CGI
+ * program gets the request in its environment (RFC 3875 4.1). */
+int proc_listening(int fd)
+{
+	int listening = 0;
+	socklen_t len = sizeof listening;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+
+int proc_is_cgi(void)
+{
+	return !proc_listening(0) && getenv("REQUEST_METHOD") != NULL;
 }

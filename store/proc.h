@@ -15,5 +15,10 @@ int proc_start_time(pid_t pid, uint64_t *out);
 int proc_boot_id(char *out, size_t len);
 int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id);
 int proc_name_is_live(const char *name);
+/* Whether fd is a listening socket. */
+int proc_listening(int fd);
+/* Whether this process serves one CGI request (fd 0 is not a listening
+ * socket, and REQUEST_METHOD is set), rather than being a worker. */
+int proc_is_cgi(void);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "model.h"
 #include "db.h"
+#include "journal.h"
 #include "log.h"
 #include "names.h"
 #include "promfcgi.h"
@@ -49,10 +50,12 @@ static struct {
 	struct pf_family families[STAGE_MAX_FAMILIES];
 	uint32_t nfamilies;
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	int32_t hash[HASH_SIZE];                   /* slot + 1; 0 is empty */
+	uint16_t hash[HASH_SIZE];                  /* slot + 1; 0 is empty (few pages: see pf_open) */
 	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
+	int oneshot;                               /* a CGI process: journal.h */
+	int marker;                                /* fd of its marker + 1, 0 if none */
 } reg;
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
@@ -119,22 +122,42 @@ static void record_process(void)
 	pf_commit();
 }
 
+static pf_family *errors_family(void)
+{
+	static const char *const labels[] = {"op", NULL};
+	return pf_counter("promfcgi_store_errors_total", "Errors of the metrics store, by operation.",
+	                  labels);
+}
+
 static void count_error(enum pf_op op)
 {
-	if (op < PF_OP_COUNT)
-		pf_inc(reg.errors[op]);
+	if (op >= PF_OP_COUNT)
+		return;
+	if (!reg.errors[op]) { /* a one-shot process defines it when it needs it */
+		const char *v[] = {pf_op_names[op], NULL};
+		reg.errors[op] = pf_with(errors_family(), v);
+	}
+	pf_inc(reg.errors[op]);
 }
 
 static void define_own_families(void)
 {
-	static const char *const labels[] = {"op", NULL};
-	pf_family *f = pf_counter("promfcgi_store_errors_total",
-	                          "Errors of the metrics store, by operation.", labels);
+	pf_log_counter(count_error);
+	if (reg.oneshot) {
+		/* CPU only: the gauges would die with the process, and every
+		 * series defined costs a CGI request page faults */
+		static const char *const by_program[] = {"program", NULL};
+		const char *program[] = {program_invocation_short_name};
+		reg.cpu = pf_with(pf_counter("process_cpu_seconds_total",
+		                             "User and system CPU time of the program's processes.",
+		                             by_program), program);
+		return;
+	}
+	pf_family *f = errors_family(); /* every op at zero from the start */
 	for (int op = 0; op < PF_OP_COUNT; op++) {
 		const char *v[] = {pf_op_names[op], NULL};
 		reg.errors[op] = pf_with(f, v);
 	}
-	pf_log_counter(count_error);
 	define_process_families();
 	if (reg.cpu)
 		record_process();
@@ -152,6 +175,15 @@ int pf_open(const char *db_path)
 	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
 	char dir[4096];
 	int rc = 0;
+	if (proc_is_cgi()) {
+		/* One request, then exit: no staging file to create, map and
+		 * remove; pf_close appends this process's totals to the journal. */
+		reg.oneshot = 1;
+		stage_create_anonymous(&reg.stage);
+		reg.open = 1;
+		define_own_families();
+		return reg.stage.f ? 0 : -1;
+	}
 	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
 		stage_create_anonymous(&reg.stage);
@@ -172,6 +204,8 @@ int pf_maintain(void)
 	char dir[4096];
 	if (!reg.open || !reg.stage.f)
 		return -1;
+	if (reg.oneshot)
+		return 0;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	if (now.tv_sec == reg.last_check)
 		return 0;
@@ -200,11 +234,63 @@ const char *pf_db_path(void)
 	return reg.db_path;
 }
 
+int pf_publish(void)
+{
+	char dir[4096], *rec;
+	size_t len;
+	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir, sizeof dir) != 0)
+		return 0;
+	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
+		return -1;
+	int fd = journal_mark(dir, reg.marker - 1, rec, len);
+	free(rec);
+	if (fd < 0) {
+		pf_error(PF_OP_STAGE, "cannot mark a request in flight in %s: %s", dir, strerror(errno));
+		reg.marker = 0;
+		return -1;
+	}
+	reg.marker = fd + 1;
+	return 0;
+}
+
+/* A one-shot process's end: its totals go to the journal in one write,
+ * then its marker goes.  Killed before the write: nothing of it counts (its
+ * response was not complete); after: all of it. */
+static int close_oneshot(void)
+{
+	char dir[4096], *rec;
+	size_t len;
+	struct rusage ru;
+	int rc = -1;
+	if (reg.cpu && getrusage(RUSAGE_SELF, &ru) == 0) {
+		pf_begin();
+		stage_assign(&reg.stage, reg.cpu->cell,
+		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+		pf_commit();
+	}
+	if (reg.stage.f && stage_dir(reg.db_path, dir, sizeof dir) == 0 &&
+	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
+		rc = journal_append(dir, rec, len);
+		if (rc != 0)
+			pf_error(PF_OP_STAGE, "cannot append to %s/%s: %s", dir, JOURNAL_FILE,
+			         strerror(errno));
+		free(rec);
+	}
+	if (reg.marker)
+		close(reg.marker - 1); /* the marker is free again: its gauges are gone */
+	stage_destroy(&reg.stage, 0);
+	reg.open = reg.oneshot = reg.marker = 0; /* the rest dies with the process */
+	return rc;
+}
+
 int pf_close(void)
 {
 	char dir[4096];
 	if (!reg.open)
 		return 0;
+	if (reg.oneshot)
+		return close_oneshot();
 	int rc = -1;
 	if (reg.cpu)
 		record_process(); /* the last word on this process's CPU time */
@@ -313,7 +399,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	struct stage_file *file = reg.stage.f;
 	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
 	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
-		int32_t slot = reg.hash[h] - 1;
+		int32_t slot = (int32_t)reg.hash[h] - 1;
 		if (slot < 0)
 			break;
 		struct stage_slot *s = &file->slots[slot];
@@ -323,7 +409,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
 	if (slot < 0)
 		return NULL;
-	reg.hash[h] = slot + 1;
+	reg.hash[h] = (uint16_t)(slot + 1);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;
 	return &reg.series[slot];

@@ -18,6 +18,7 @@
 
 #include "model.h"
 #include "db.h"
+#include "journal.h"
 #include "log.h"
 #include "scrape.h"
 #include "stage.h"
@@ -148,26 +149,84 @@ static void scrape_file(const char *path, const char *name, struct live_list *li
 	stage_snapshot_free(&snap);
 }
 
+static int push_live(struct live_list *live)
+{
+	if (live->n < live->cap)
+		return 0;
+	size_t cap = live->cap ? live->cap * 2 : 16;
+	struct stage_snapshot *s = realloc(live->snaps, cap * sizeof *s);
+	if (!s)
+		return -1;
+	live->snaps = s;
+	live->cap = cap;
+	return 0;
+}
+
+/* A one-shot process's marker (journal.h): its gauges while it holds it. */
+static void scrape_marker(const char *path, struct live_list *live)
+{
+	struct stage_snapshot snap;
+	if (journal_read_marker(path, &snap) != 1)
+		return;
+	snap.live = 1;
+	stats.files++;
+	stats.live++;
+	if (push_live(live) == 0)
+		live->snaps[live->n++] = snap;
+	else
+		stage_snapshot_free(&snap);
+}
+
+/* A journal renamed aside: folded whole, like a dead worker's file
+ * (retired in the fold's transaction, unlinked, then forgotten). */
+static void scrape_journal(const char *path, struct live_list *live)
+{
+	struct stage_snapshot snap;
+	unsigned bad = 0;
+	int rc = journal_read(path, JOURNAL_QUIESCE_MS, &snap, &bad);
+	if (rc != 0) { /* 1: an appender is still in it; the next scrape takes it */
+		if (rc < 0)
+			pf_error(PF_OP_READ, "unreadable journal %s", path);
+		return;
+	}
+	if (bad)
+		pf_error(PF_OP_READ, "%s: %u torn or damaged records skipped", path, bad);
+	rc = db_fold(scrape_db, &snap, 1, NULL);
+	stats.errors += rc == DB_FOLD_ERROR;
+	if (rc == DB_FOLD_ERROR) {
+		pf_error(PF_OP_FOLD, "%s: %s", snap.name, db_errmsg(scrape_db));
+		live->corrupt = db_corrupt(scrape_db);
+		live->no_folds = live->corrupt || db_busy(scrape_db);
+	} else if (unlink(path) == 0 || errno == ENOENT) {
+		db_forget(scrape_db, snap.name);
+	} else {
+		pf_error(PF_OP_FOLD, "cannot remove %s: %s", path, strerror(errno));
+	}
+	stage_snapshot_free(&snap);
+}
+
 static int fold_dir(const char *dir, struct live_list *live)
 {
+	char path[4096 + 256];
+	/* one-shot processes' records so far: renamed aside, folded below */
+	if (journal_rotate(dir, path, sizeof path) < 0 && errno != ENOENT)
+		pf_error(PF_OP_READ, "cannot rename the journal in %s: %s", dir, strerror(errno));
 	DIR *d = opendir(dir);
 	if (!d)
 		return 0; /* no worker has started yet */
 	struct dirent *e;
-	char path[4096 + 256];
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, "w-", 2) != 0)
-			continue;
-		if (live->n == live->cap) {
-			size_t cap = live->cap ? live->cap * 2 : 16;
-			struct stage_snapshot *s = realloc(live->snaps, cap * sizeof *s);
-			if (!s)
-				break;
-			live->snaps = s;
-			live->cap = cap;
-		}
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		scrape_file(path, e->d_name, live);
+		if (strncmp(e->d_name, "o-", 2) == 0) {
+			scrape_marker(path, live);
+		} else if (strncmp(e->d_name, "j-", 2) == 0) {
+			if (!live->no_folds)
+				scrape_journal(path, live);
+		} else if (strncmp(e->d_name, "w-", 2) == 0) {
+			if (push_live(live) != 0)
+				break;
+			scrape_file(path, e->d_name, live);
+		}
 	}
 	closedir(d);
 	return 0;
@@ -246,6 +305,40 @@ static int cmp_series(const void *a, const void *b)
 	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
+/* A gauge family the store does not know yet (a one-shot process's,
+ * folded only with its totals), from a live process's definition; kept in
+ * name order. */
+static struct pf_family_data *insert_family(struct pf_collection *c, const struct family_def *d)
+{
+	if (c->nfamilies == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct pf_family_data *f = realloc(c->families, cap * sizeof *f);
+		if (!f)
+			return NULL;
+		c->families = f;
+		c->cap = cap;
+	}
+	size_t at = 0;
+	while (at < c->nfamilies && strcmp(c->families[at].name, d->name) < 0)
+		at++;
+	memmove(&c->families[at + 1], &c->families[at], (c->nfamilies - at) * sizeof c->families[0]);
+	c->nfamilies++;
+	struct pf_family_data *f = &c->families[at];
+	memset(f, 0, sizeof *f);
+	f->type = (int)d->type;
+	f->ncells = (int)d->ncells;
+	f->name = strdup(d->name);
+	f->help = strdup(d->help);
+	f->buckets = malloc(sizeof(double));
+	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
+	if (!f->name || !f->help || !f->buckets || !f->labels)
+		return NULL; /* pf_collection_free takes what was made */
+	for (uint32_t i = 0; i < d->nlabels; i++, f->nlabels++)
+		if (!(f->labels[i] = strdup(d->labels[i])))
+			return NULL;
+	return f;
+}
+
 static int add_live_gauges(struct pf_collection *c, const struct live_list *live)
 {
 	for (size_t i = 0; i < live->n; i++) {
@@ -256,6 +349,8 @@ static int add_live_gauges(struct pf_collection *c, const struct live_list *live
 				continue;
 			const struct family_def *sf = &s->families[slot->family];
 			struct pf_family_data *f = sf->type == PF_GAUGE ? find_family(c, sf->name) : NULL;
+			if (!f && sf->type == PF_GAUGE && !(f = insert_family(c, sf)))
+				return -1;
 			if (f && f->type == PF_GAUGE && f->nlabels == (int)sf->nlabels &&
 			    add_gauge(f, slot, s->cells[slot->cell]) != 0)
 				return -1;

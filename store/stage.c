@@ -112,7 +112,7 @@ void stage_create_anonymous(struct stage *s)
 {
 	memset(s, 0, sizeof *s);
 	void *p = mmap(NULL, sizeof(struct stage_file), PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* this process's alone */
 	if (p == MAP_FAILED)
 		return;
 	s->f = p;
@@ -323,21 +323,6 @@ static int valid_family(const struct family_def *f)
 	return 1;
 }
 
-/* A key is nlabels UTF-8 values, each NUL-terminated, and nothing else. */
-static int valid_key(const struct stage_slot *s, uint32_t nlabels)
-{
-	if (s->keylen > PF_KEY_MAX)
-		return 0;
-	uint32_t values = 0;
-	for (uint32_t at = 0; at < s->keylen; values++) {
-		const char *end = memchr(s->key + at, '\0', s->keylen - at);
-		if (!end || !pf_valid_utf8(s->key + at, (size_t)(end - (s->key + at))))
-			return 0;
-		at = (uint32_t)(end - s->key) + 1;
-	}
-	return values == nlabels;
-}
-
 static int stage_validate(const struct stage_snapshot *snap)
 {
 	for (uint32_t i = 0; i < snap->nfamilies; i++)
@@ -347,7 +332,7 @@ static int stage_validate(const struct stage_snapshot *snap)
 		const struct stage_slot *s = &snap->slots[i];
 		if (s->family >= snap->nfamilies ||
 		    (uint64_t)s->cell + snap->families[s->family].ncells > snap->ncells ||
-		    !valid_key(s, snap->families[s->family].nlabels))
+		    s->keylen > PF_KEY_MAX || !pf_valid_key(s->key, s->keylen, snap->families[s->family].nlabels))
 			return 0;
 	}
 	return 1;

@@ -201,9 +201,17 @@ metric_sum() {
         BEGIN { n = split(filters, f, " ") }
         /^#/ || NF == 0 { next }
         {
-            if ((i = index($0, "{")) > 0) {
+            if ((i = index($0, "{")) > 0 && i < index($0, " ")) {
                 nm = substr($0, 1, i - 1); rest = substr($0, i + 1)
-                j = index(rest, "}"); lbl = substr(rest, 1, j - 1); rest = substr(rest, j + 1)
+                # the "}" that ends the labels is outside quotes (a value may hold "{id}")
+                q = 0
+                for (j = 1; j <= length(rest); j++) {
+                    c = substr(rest, j, 1)
+                    if (c == "\\" && q) { j++; continue }
+                    if (c == "\"") q = !q
+                    else if (c == "}" && !q) break
+                }
+                lbl = substr(rest, 1, j - 1); rest = substr(rest, j + 1)
             } else { nm = $1; lbl = ""; rest = substr($0, length($1) + 1) }
             if (nm != name) next
             for (k = 1; k <= n; k++) if (index("," lbl ",", "," f[k] ",") == 0) next

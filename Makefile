@@ -12,6 +12,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 PORT       ?= 8080
 SERVER     ?= lighttpd
+MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
@@ -88,8 +89,12 @@ $(SHLIB_LINKS): $(SHLIB)
 SHARED_PROGRAMS = $(addprefix build/shared/,$(filter %.fcgi,$(PROGRAMS)))
 shared: $(SHLIB_LINKS) $(SHARED_PROGRAMS)
 
-# Keep every object (make would otherwise delete the programs' as intermediate).
-.SECONDARY:
+# The programs' objects are not intermediate: make would remove them after the build, printing
+# "rm ..." after the test summary (whose last line must be "N passed, M failed").  (An empty
+# .SECONDARY would keep everything, but mk/fuzz.mk's list makes it a list.)
+PROGRAM_SRCS = $(foreach p,$(PROGRAMS),$(call src_of,$(p)))
+.SECONDARY: $(call objs,release,$(PROGRAM_SRCS)) $(call objs,asan,$(PROGRAM_SRCS)) \
+            $(call objs,pic,$(PROGRAM_SRCS))
 .SECONDEXPANSION:
 build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
 	@mkdir -p $(@D)
@@ -105,11 +110,6 @@ build/release/unit: $(call objs,release,$(UNIT)) store/libpromfcgi.a
 build/asan/unit: $(call objs,asan,$(UNIT)) build/asan/libpromfcgi.a
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-# The programs' objects are not intermediate: make would remove them after the build, printing
-# "rm ..." after the test summary (whose last line must be "N passed, M failed").
-PROGRAM_SRCS = $(foreach p,$(PROGRAMS),$(call src_of,$(p)))
-.SECONDARY: $(call objs,release,$(PROGRAM_SRCS)) $(call objs,asan,$(PROGRAM_SRCS))
-
 # copy and rename, so running workers keep their binary ("text file busy")
 $(PROGRAMS): %: build/release/bin/%
 	cp $< $@.tmp && mv -f $@.tmp $@
@@ -124,9 +124,12 @@ asan: $(ASAN_PROGRAMS) build/asan/unit
 deps:
 	@scripts/deps
 
-run: deps all
-	@mkdir -p $(dir $(PROMFCGI_DB))
-	scripts/stack $(SERVER) $(PORT) $(WORKERS) $(PROMFCGI_DB) $(CURDIR)/run
+# SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache): the arguments are
+# checked first, so a wrong one is refused before anything is installed or built.
+run:
+	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@$(MAKE) --no-print-directory deps all
+	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 
 unit: all build/release/unit asan
 	tests/run unit

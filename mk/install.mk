@@ -62,6 +62,7 @@ endif
 INST_UNITS    = $(wildcard deploy/systemd/*.socket deploy/systemd/*.service)
 INST_SYSUSERS = deploy/systemd/promfcgi.conf
 INST_DEPLOY   = deploy/lighttpd.conf.in deploy/nginx.conf.in deploy/render \
+                deploy/apache.conf.in deploy/Caddyfile.in deploy/lighttpd-cgi.conf.in deploy/apache-cgi.conf.in \
                 $(wildcard deploy/nginx-site.conf deploy/lighttpd-site.conf deploy/spawn-fcgi.sh)
 INST_PROM     = $(wildcard deploy/prometheus/prometheus.yml deploy/prometheus/rules/*.yml \
                 deploy/prometheus/targets/*.json deploy/prometheus/targets/*.example deploy/prometheus/grafana/*.json)

@@ -3,7 +3,7 @@
 # only; a real Prometheus 2.42 with exemplar storage, scraping OpenMetrics and (native histograms
 # on: its Accept asks for it) protobuf, gives back exactly the trace ids that were sent; invalid and all-zero traceparents give none; both formats pass Prometheus'
 # parsers (promtool check metrics for text, its OpenMetrics parser for OpenMetrics) and
-# client_python's strict OpenMetrics parser; the same through hello run as a CGI program.
+# client_python's strict OpenMetrics parser. CGI: exemplars_cgi.bats.
 load helpers
 
 OM='application/openmetrics-text;version=1.0.0'
@@ -140,31 +140,3 @@ await_exemplar() {
         "$(prom_query 'count(request_duration_seconds_bucket{job="openmetrics",method="GET",route="/"})')"
 }
 
-# hello and metrics run as CGI programs (RFC 3875: environment in, response out, one request per
-# process), as a CGI server would: one-shot processes carry their exemplars in the journal.
-cgi() { # PROGRAM VAR=VALUE...: the response's body
-    env -i PATH="$PATH" PROMFCGI_DB="$CGI_DB" "${@:2}" "$BIN_DIR/$1" </dev/null | sed '1,/^\r$/d'
-}
-
-@test "exemplars: CGI processes (one request each) leave their trace ids too" {
-    CGI_DB=$BATS_TEST_TMPDIR/cgi/promfcgi.db
-    mkdir -p "${CGI_DB%/*}"
-    local id page
-    for id in "${IDS[@]}"; do
-        run cgi app/hello.fcgi REQUEST_METHOD=GET PATH_INFO=/ HTTP_TRACEPARENT="00-$id-00f067aa0ba902b7-01"
-        assert_output 'Hello, Prometheus!'
-        sleep 0.01   # exemplar timestamps are in milliseconds: the last is the latest
-    done
-    cgi app/hello.fcgi REQUEST_METHOD=GET PATH_INFO=/ \
-        HTTP_TRACEPARENT=00-00000000000000000000000000000000-00f067aa0ba902b7-01 >/dev/null
-    page=$(cgi metrics/metrics.fcgi REQUEST_METHOD=GET PATH_INFO=/metrics QUERY_STRING=format=openmetrics)
-    run grep '^requests_total{method="GET",route="/",code="200"}' <<<"$page"
-    assert_output --regexp "^requests_total\{method=\"GET\",route=\"/\",code=\"200\"\} 4 # \{trace_id=\"${IDS[2]}\"\} 1 [0-9.]+\$"
-    run grep -c "^request_duration_seconds_bucket{.*} [0-9]* # {trace_id=\"${IDS[2]}\"} " <<<"$page"
-    assert_output 1
-    "$PYTHON" "$TOOLS/om_check.py" <<<"$page"
-    om_promtool <<<"$page"
-    # folded into the store with the journal: still there at the next scrape
-    run grep -c "# {trace_id=\"${IDS[2]}\"}" <<<"$(cgi metrics/metrics.fcgi REQUEST_METHOD=GET PATH_INFO=/metrics QUERY_STRING=format=openmetrics)"
-    assert_output 2
-}

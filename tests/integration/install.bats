@@ -28,6 +28,8 @@ expected_files() {
         /usr/lib/systemd/system/promfcgi-metrics.socket /usr/lib/systemd/system/promfcgi-metrics.service \
         /usr/lib/sysusers.d/promfcgi.conf \
         /usr/share/promfcgi/lighttpd.conf.in /usr/share/promfcgi/nginx.conf.in /usr/share/promfcgi/render \
+        /usr/share/promfcgi/apache.conf.in /usr/share/promfcgi/Caddyfile.in \
+        /usr/share/promfcgi/lighttpd-cgi.conf.in /usr/share/promfcgi/apache-cgi.conf.in \
         /usr/share/promfcgi/nginx-site.conf /usr/share/promfcgi/spawn-fcgi.sh \
         /usr/share/promfcgi/prometheus/prometheus.yml \
         /usr/share/promfcgi/prometheus/rules/promfcgi.rules.yml \

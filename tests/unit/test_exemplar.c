@@ -815,7 +815,7 @@ static void oneshot_damaged_exemplar_refused(void)
 	snprintf(dir, sizeof dir, "%s.stage", db);
 	for (int damage = 0; damage < 6; damage++) {
 		struct stage s;
-		stage_create_anonymous(&s);
+		stage_create_anonymous(&s, 0);
 		struct family_def f;
 		CHECK(pf_build_family(&f, PF_COUNTER, "j_total", "J.", NULL, NULL, 0) == 0);
 		stage_add_family(&s, &f);

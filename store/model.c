@@ -15,7 +15,7 @@ void pf_collection_free(struct pf_collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
 		struct pf_family_data *f = &c->families[i];
-		for (size_t j = 0; j < f->nseries; j++) {
+		for (size_t j = 0; !f->borrowed && j < f->nseries; j++) {
 			free(f->series[j].key);
 			free(f->series[j].cells);
 		}
@@ -28,5 +28,6 @@ void pf_collection_free(struct pf_collection *c)
 		free(f->buckets);
 	}
 	free(c->families);
+	free(c->arena);
 	memset(c, 0, sizeof *c);
 }

@@ -50,11 +50,13 @@ struct pf_family_data {
 	int ncells;
 	struct pf_series_data *series;
 	size_t nseries, cap;
+	int borrowed; /* the series' keys and cells are in the collection's arena */
 };
 
 struct pf_collection {
 	struct pf_family_data *families;
 	size_t nfamilies, cap;
+	void *arena; /* one block for many series' keys and cells (freed with it) */
 };
 
 void pf_collection_free(struct pf_collection *c);

@@ -10,6 +10,11 @@
 
 /* How long a scrape waits for a worker holding the store's write lock. */
 #define PF_SCRAPE_BUSY_MS 2000
+/* Live workers are folded into the store at most this often (seconds;
+ * PROMFCGI_FOLD_SECONDS overrides), durably: what a power cut can lose.
+ * The staging directory's PF_FOLD_STAMP file tells when it was last done. */
+#define PF_FOLD_SECONDS 60
+#define PF_FOLD_STAMP ".folded-at"
 /* A scrape truncates the WAL when it has grown past this. */
 #define PF_WAL_TRIM_BYTES (1024 * 1024)
 

@@ -15,11 +15,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "names.h"
 #include "stage.h"
+
+void (*stage_test_hook)(const char *where);
 
 int stage_dir(const char *db_path, char *out, size_t len)
 {
@@ -164,6 +167,7 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 	slot->family = fam;
 	slot->cell = cell;
 	slot->keylen = keylen;
+	slot->created = (uint32_t)time(NULL);
 	memcpy(slot->key, key, keylen);
 	/* cells first, then the slot: a reader that sees the slot sees its cells */
 	atomic_store_explicit(&h->ncells, cell + need, memory_order_release);
@@ -323,28 +327,32 @@ static int valid_family(const struct family_def *f)
 	return 1;
 }
 
+static int valid_slot(const struct stage_slot *s, const struct family_def *families,
+                      uint32_t nfamilies, uint32_t ncells)
+{
+	return s->family < nfamilies &&
+	       (uint64_t)s->cell + families[s->family].ncells <= ncells && s->keylen <= PF_KEY_MAX &&
+	       pf_valid_key(s->key, s->keylen, families[s->family].nlabels);
+}
+
 static int stage_validate(const struct stage_snapshot *snap)
 {
 	for (uint32_t i = 0; i < snap->nfamilies; i++)
 		if (!valid_family(&snap->families[i]))
 			return 0;
-	for (uint32_t i = 0; i < snap->nslots; i++) {
-		const struct stage_slot *s = &snap->slots[i];
-		if (s->family >= snap->nfamilies ||
-		    (uint64_t)s->cell + snap->families[s->family].ncells > snap->ncells ||
-		    s->keylen > PF_KEY_MAX || !pf_valid_key(s->key, s->keylen, snap->families[s->family].nlabels))
+	for (uint32_t i = 0; i < snap->nslots; i++)
+		if (!valid_slot(&snap->slots[i], snap->families, snap->nfamilies, snap->ncells))
 			return 0;
-	}
 	return 1;
 }
 
-int stage_snapshot(const char *path, struct stage_snapshot *snap)
+/* Maps another process's file read-only: a regular file of the right size
+ * (not a FIFO to block on, nor a link to follow). */
+static const struct stage_file *stage_map(const char *path, dev_t *dev, ino_t *ino)
 {
-	memset(snap, 0, sizeof *snap);
-	/* not a FIFO to block on, nor a link to follow */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
-		return -1;
+		return NULL;
 	struct stat st;
 	void *p = MAP_FAILED;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -352,17 +360,36 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 		p = mmap(NULL, sizeof(struct stage_file), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
+		return NULL;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return p;
+}
+
+static void stage_identify(const struct stage_file *f, const char *path,
+                           struct stage_snapshot *snap)
+{
+	snprintf(snap->path, sizeof snap->path, "%s", path);
+	const char *base = strrchr(path, '/');
+	snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
+	snap->pid = f->hdr.pid;
+	snap->start_time = f->hdr.start_time;
+	memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
+	snap->boot_id[sizeof snap->boot_id - 1] = '\0';
+}
+
+int stage_snapshot(const char *path, struct stage_snapshot *snap)
+{
+	memset(snap, 0, sizeof *snap);
+	dev_t dev;
+	ino_t ino;
+	const struct stage_file *p = stage_map(path, &dev, &ino);
+	if (!p)
 		return -1;
 	const struct stage_file *f = p;
 	int rc = -1;
 	if (f->hdr.magic == STAGE_MAGIC && f->hdr.version == STAGE_VERSION) {
-		snprintf(snap->path, sizeof snap->path, "%s", path);
-		const char *base = strrchr(path, '/');
-		snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
-		snap->pid = f->hdr.pid;
-		snap->start_time = f->hdr.start_time;
-		memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
-		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
+		stage_identify(f, path, snap);
 		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
 		rc = stage_copy(f, snap);
 		if (rc == 0 && !stage_validate(snap))
@@ -370,7 +397,7 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 	} else {
 		rc = STAGE_INVALID;
 	}
-	munmap(p, sizeof(struct stage_file));
+	munmap((void *)p, sizeof(struct stage_file));
 	if (rc != 0)
 		stage_snapshot_free(snap);
 	return rc;
@@ -385,4 +412,116 @@ void stage_snapshot_free(struct stage_snapshot *snap)
 	snap->slots = NULL;
 	snap->cells = NULL;
 	snap->cap_families = snap->cap_slots = snap->cap_cells = 0;
+}
+
+void stage_mark_closing(struct stage *s)
+{
+	if (s->f)
+		atomic_store_explicit(&s->f->hdr.closing, 1, memory_order_seq_cst);
+}
+
+int stage_view_open(const char *path, struct stage_view *v)
+{
+	memset(v, 0, sizeof *v);
+	const struct stage_file *f = stage_map(path, &v->dev, &v->ino);
+	if (!f)
+		return -1;
+	if (f->hdr.magic != STAGE_MAGIC || f->hdr.version != STAGE_VERSION) {
+		munmap((void *)f, sizeof *f);
+		return STAGE_INVALID;
+	}
+	v->f = f;
+	stage_identify(f, path, &v->snap);
+	return 0;
+}
+
+int stage_view_closing(const struct stage_view *v)
+{
+	return v->f && atomic_load_explicit(&v->f->hdr.closing, memory_order_seq_cst) != 0;
+}
+
+/* Grows *p (of *cap elements of size) to hold need, keeping its contents. */
+static int grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, (size_t)n * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+int stage_view_read(struct stage_view *v, int live)
+{
+	const struct stage_file *f = v->f;
+	const struct stage_header *h = &f->hdr;
+	struct stage_snapshot *snap = &v->snap;
+	snap->live = live;
+	/* A live writer holds seq odd for a few stores; for longer only when it
+	 * is descheduled (or killed since we last looked): then the last
+	 * consistent copy serves, and the next scrape tries again. */
+	for (int attempt = 0; attempt < 2000; attempt++) {
+		uint64_t s1 = atomic_load_explicit(&h->seq, memory_order_acquire);
+		if ((s1 & 1) && live) {
+			sched_yield();
+			continue;
+		}
+		uint32_t nf = atomic_load_explicit(&h->nfamilies, memory_order_acquire);
+		uint32_t ns = atomic_load_explicit(&h->nslots, memory_order_acquire);
+		uint32_t nc = atomic_load_explicit(&h->ncells, memory_order_acquire);
+		uint32_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+		/* published counts only grow */
+		if (nf > STAGE_MAX_FAMILIES || ns > STAGE_MAX_SLOTS || nc > STAGE_MAX_CELLS ||
+		    nf < snap->nfamilies || ns < snap->nslots || nc < snap->ncells)
+			return STAGE_INVALID;
+		if (grow_to((void **)&snap->families, &snap->cap_families, nf ? nf : 1,
+		            sizeof *snap->families) ||
+		    grow_to((void **)&snap->slots, &snap->cap_slots, ns ? ns : 1, sizeof *snap->slots) ||
+		    grow_to((void **)&v->scratch, &v->cap_scratch, nc ? nc : 1, sizeof(double)))
+			return -1;
+		/* families and slots never change once published: copy the new ones */
+		memcpy(&snap->families[snap->nfamilies], &f->families[snap->nfamilies],
+		       (nf - snap->nfamilies) * sizeof f->families[0]);
+		memcpy(&snap->slots[snap->nslots], &f->slots[snap->nslots],
+		       (ns - snap->nslots) * sizeof f->slots[0]);
+		memcpy(v->scratch, f->cells, nc * sizeof f->cells[0]);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&h->seq, memory_order_acquire) != s1)
+			continue;
+		if (s1 & 1) /* a killed writer's change: finish it in our copy */
+			stage_replay(h, v->scratch, nc);
+		for (uint32_t i = snap->nfamilies; i < nf; i++)
+			if (!valid_family(&snap->families[i]))
+				return STAGE_INVALID;
+		for (uint32_t i = snap->nslots; i < ns; i++)
+			if (!valid_slot(&snap->slots[i], snap->families, nf, nc))
+				return STAGE_INVALID;
+		double *cells = snap->cells;
+		uint32_t cap = snap->cap_cells;
+		snap->cells = v->scratch;
+		snap->cap_cells = v->cap_scratch;
+		v->scratch = cells;
+		v->cap_scratch = cap;
+		snap->nfamilies = nf;
+		snap->nslots = ns;
+		snap->ncells = nc;
+		snap->dropped = dropped;
+		snap->seq = s1 + (s1 & 1);
+		return 0;
+	}
+	return -1;
+}
+
+void stage_view_close(struct stage_view *v)
+{
+	if (v->f)
+		munmap((void *)v->f, sizeof *v->f);
+	stage_snapshot_free(&v->snap);
+	free(v->scratch);
+	memset(v, 0, sizeof *v);
 }

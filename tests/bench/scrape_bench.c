@@ -189,14 +189,20 @@ int main(int argc, char **argv)
 	} else {
 		failed = 1;
 	}
+	/* SCRAPE_PROFILE=changed|idle: only those scrapes are counted by callgrind */
+	const char *profile = getenv("SCRAPE_PROFILE");
+	int prof_changed = profile && strcmp(profile, "changed") == 0;
+	int prof_idle = profile && strcmp(profile, "idle") == 0;
 	for (int k = 0; !failed && k < rounds; k++) {
 		for (int w = 0; w < nworkers; w++)
 			if (write(cmd[w], "i", 1) != 1)
 				failed = 1;
+		bench_collect = prof_changed;
 		if (failed || wait_acks(ackp[0], nworkers) != 0 || timed_scrape(db, PREFIX, &r) != 0) {
 			failed = 1;
 			break;
 		}
+		bench_collect = prof_idle;
 		changed[k] = r.scrape_ms + r.render_ms;
 		render[k] = r.render_ms;
 		bytes = r.bytes;
@@ -206,6 +212,7 @@ int main(int argc, char **argv)
 			failed = 1;
 			break;
 		}
+		bench_collect = 0;
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
 	}

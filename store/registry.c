@@ -320,6 +320,8 @@ int pf_close(void)
 						if (stage_test_hook)
 							stage_test_hook("unlinked");
 						db_forget(db, snap.name);
+						if (stage_test_hook)
+							stage_test_hook("forgotten");
 						rc = 0;
 					} else {
 						pf_error(PF_OP_FOLD, "cannot remove %s: %s", reg.stage.path,

@@ -747,32 +747,28 @@ static const double *known_row(void *arg, uint32_t slot, uint32_t ncells)
 
 static int fold_seconds(void)
 {
-	static int s = -1;
-	if (s < 0) {
-		const char *e = getenv("PROMFCGI_FOLD_SECONDS");
-		s = e && *e ? atoi(e) : PF_FOLD_SECONDS;
-		if (s < 0)
-			s = PF_FOLD_SECONDS;
-	}
-	return s;
+	const char *e = getenv("PROMFCGI_FOLD_SECONDS");
+	int s = e && *e ? atoi(e) : PF_FOLD_SECONDS;
+	return s < 0 ? PF_FOLD_SECONDS : s;
 }
 
 /* The live are due when the stamp file in the staging directory (touched
  * after each such fold, by whichever metrics process made it) is older
- * than PF_FOLD_SECONDS; a process remembers when that will be. */
-static time_t next_fold;
+ * than PF_FOLD_SECONDS; a process remembers the stamp's time, so it looks
+ * at the file only once the interval is over. */
+static time_t stamp_time;
 static int force_fold = 1;
 
 static int live_fold_due(const char *dir, time_t now)
 {
-	if (!force_fold && now < next_fold)
+	int every = fold_seconds();
+	if (!force_fold && now >= stamp_time && now < stamp_time + every)
 		return 0;
 	char path[4200];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", dir, PF_FOLD_STAMP);
-	if (!force_fold && stat(path, &st) == 0 && st.st_mtime + fold_seconds() > now &&
-	    st.st_mtime <= now) {
-		next_fold = st.st_mtime + fold_seconds();
+	if (!force_fold && stat(path, &st) == 0 && now >= st.st_mtime && now < st.st_mtime + every) {
+		stamp_time = st.st_mtime;
 		return 0;
 	}
 	return 1;
@@ -788,7 +784,7 @@ static void live_folded(const char *dir, time_t now)
 		close(fd);
 	}
 	force_fold = 0;
-	next_fold = now + fold_seconds();
+	stamp_time = now;
 }
 
 struct batch {

@@ -121,7 +121,7 @@ int stage_assign(struct stage *s, uint32_t cell, double value);
 void stage_commit(struct stage *s);
 
 /* Test hook: called, when set, at named points of a final fold (registry.c:
- * "closing", "folded", "unlinked") and of a scrape's batch of folds
+ * "closing", "folded", "unlinked", "forgotten") and of a scrape's batch of folds
  * (scrape.c: "batch-committed"), where a test stops or kills the process. */
 extern void (*stage_test_hook)(const char *where);
 

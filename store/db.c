@@ -83,7 +83,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family",
     [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series",
     [S_LOAD_INC] = "SELECT id, name, folded_seq, retired FROM incarnation ORDER BY id",
-    [S_LOAD_FOLDED] = "SELECT incarnation_id, slot, cells FROM folded",
+    [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
 };
@@ -239,7 +239,10 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 		free(db);
 		return -1;
 	}
-	int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	/* NOMUTEX: a connection is used by one thread (promfcgi.h), so the
+	 * per-call mutex of serialized mode only costs (a scrape reads every row) */
+	int rc = sqlite3_open_v2(path, &db->h,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "no memory");
 		goto fail;
@@ -882,28 +885,46 @@ int db_load(struct db *db, const struct db_loader *l, void *arg, long long *vers
 	if (r != 0)
 		goto out;
 	st = db->st[S_LOAD_INC];
+	sqlite3_int64 *want = NULL;
+	size_t nwant = 0, cap = 0;
 	while ((r = row(db, S_LOAD_INC)) == 1) {
 		const char *name = (const char *)sqlite3_column_text(st, 1);
-		if (name && l->incarnation(arg, sqlite3_column_int64(st, 0), name,
-		                           sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3)) != 0) {
+		sqlite3_int64 id = sqlite3_column_int64(st, 0);
+		int w = name ? l->incarnation(arg, id, name, sqlite3_column_int64(st, 2),
+		                              sqlite3_column_int(st, 3))
+		             : 0;
+		if (w > 0 && nwant == cap) {
+			cap = cap ? 2 * cap : 64;
+			sqlite3_int64 *n = realloc(want, cap * sizeof *n);
+			if (!n)
+				w = -1;
+			else
+				want = n;
+		}
+		if (w < 0) {
 			r = -2;
 			break;
 		}
+		if (w > 0)
+			want[nwant++] = id;
 	}
 	done(db, S_LOAD_INC);
-	if (r != 0)
-		goto out;
+	/* the folded rows of the incarnations the caller does not have already */
 	st = db->st[S_LOAD_FOLDED];
-	while ((r = row(db, S_LOAD_FOLDED)) == 1) {
-		sqlite3_int64 slot = sqlite3_column_int64(st, 1);
-		if (slot >= 0 && slot < STAGE_MAX_SLOTS &&
-		    l->folded(arg, sqlite3_column_int64(st, 0), (uint32_t)slot, sqlite3_column_blob(st, 2),
-		              sqlite3_column_bytes(st, 2) / (int)sizeof(double)) != 0) {
-			r = -2;
-			break;
+	for (size_t i = 0; r == 0 && i < nwant; i++) {
+		sqlite3_bind_int64(st, 1, want[i]);
+		while ((r = row(db, S_LOAD_FOLDED)) == 1) {
+			sqlite3_int64 slot = sqlite3_column_int64(st, 0);
+			if (slot >= 0 && slot < STAGE_MAX_SLOTS &&
+			    l->folded(arg, want[i], (uint32_t)slot, sqlite3_column_blob(st, 1),
+			              sqlite3_column_bytes(st, 1) / (int)sizeof(double)) != 0) {
+				r = -2;
+				break;
+			}
 		}
+		done(db, S_LOAD_FOLDED);
 	}
-	done(db, S_LOAD_FOLDED);
+	free(want);
 	if (r != 0)
 		goto out;
 	/* inside the transaction: the version of the snapshot just read */

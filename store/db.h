@@ -72,8 +72,10 @@ int db_data_version(struct db *db, long long *version);
 /* Everything a scrape keeps of the store, read in one transaction: each
  * family (skipped if its row does not make a definition), each series
  * (cells as stored: the caller checks their number), each incarnation in
- * order of id, then each folded row.  A callback returning non-zero stops
- * the read (-1).  *version is the data_version of that snapshot. */
+ * order of id (its callback returns 1 to have its folded rows read, 0 if
+ * it has them already), then those folded rows.  A callback returning < 0
+ * (family, series, folded: non-zero) stops the read (-1).  *version is the
+ * data_version of that snapshot. */
 struct db_loader {
 	int (*family)(void *arg, long long id, const struct family_def *def);
 	int (*series)(void *arg, long long family_id, const void *key, uint32_t keylen,

@@ -104,7 +104,10 @@ struct inc {
 static struct view {
 	int valid;
 	long long version; /* data_version of the snapshot read */
-	uint32_t gen;      /* moves on at every read: workers map their slots again */
+	uint32_t gen;      /* moves on when the view is made anew: workers map their slots again */
+	uint32_t inc_gen;  /* moves on at every read: workers find their rows again */
+	int rebuild;       /* a read found what only a view made anew can take */
+	int stale;         /* this process committed: read the store again */
 	struct mfam *fams;
 	uint32_t nfams, cap_fams;
 	struct mser *sers;
@@ -115,16 +118,19 @@ static struct view {
 	size_t nkeys, cap_keys;
 	double *base;
 	size_t nbase, cap_base;
-	struct inc *incs;
-	uint32_t nincs, cap_incs;
-	double *fpool;
-	size_t nfpool, cap_fpool;
-	/* the layout, rebuilt when families or series were added */
-	int laid_out;
+	struct inc *incs, *old_incs; /* old_incs: of the last read, during a read */
+	uint32_t nincs, cap_incs, nold_incs, cap_old_incs;
+	double *fpool, *old_fpool;
+	size_t nfpool, cap_fpool, cap_old_fpool;
+	/* the layout, made again when families or series were added */
+	int laid_out, base_laid;
+	uint32_t nfams_laid, nsers_laid; /* what the last layout had */
 	uint32_t *order;  /* families by name */
+	uint32_t *rank;   /* family -> its place in order */
 	uint32_t *sorted; /* series in output order (a family's from fams[f].first) */
-	size_t ncells;   /* output cells */
-	double *out_base;
+	size_t ncells;    /* output cells */
+	double *out_base; /* the store's cells laid out, zeros for the others */
+	uint32_t last_fam; /* of the last series row read */
 } V;
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -151,18 +157,32 @@ static int grow32(void **p, uint32_t *cap, size_t need, size_t size)
 	return 0;
 }
 
+static void incs_free(struct inc *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		free(c[i].name);
+		free(c[i].rows);
+	}
+}
+
+static void incs_clear(void)
+{
+	incs_free(V.incs, V.nincs);
+	V.nincs = 0;
+	V.nfpool = 0;
+	V.inc_gen++;
+}
+
 static void view_clear(void)
 {
-	for (uint32_t i = 0; i < V.nincs; i++) {
-		free(V.incs[i].name);
-		free(V.incs[i].rows);
-	}
-	V.nincs = V.nfams = V.nsers = 0;
-	V.nkeys = V.nbase = V.nfpool = 0;
+	incs_clear();
+	V.nfams = V.nsers = 0;
+	V.nkeys = V.nbase = 0;
 	if (V.hash)
 		memset(V.hash, 0, V.hash_size * sizeof *V.hash);
 	V.valid = 0;
-	V.laid_out = 0;
+	V.laid_out = V.base_laid = 0;
+	V.nfams_laid = V.nsers_laid = 0;
 	V.gen++;
 }
 
@@ -175,13 +195,17 @@ static void view_free(void)
 	free(V.keys);
 	free(V.base);
 	free(V.incs);
+	free(V.old_incs);
 	free(V.fpool);
+	free(V.old_fpool);
 	free(V.order);
+	free(V.rank);
 	free(V.sorted);
 	free(V.out_base);
-	uint32_t gen = V.gen;
+	uint32_t gen = V.gen, inc_gen = V.inc_gen;
 	memset(&V, 0, sizeof V);
 	V.gen = gen;
+	V.inc_gen = inc_gen;
 }
 
 static uint32_t hash_series(uint32_t fam, const char *key, uint32_t keylen)
@@ -291,23 +315,36 @@ static uint32_t add_family(const struct family_def *def, long long store_id)
 	return V.nfams++;
 }
 
-/* db_load's callbacks: the view is read whole, from one snapshot. */
+/* db_load's callbacks.  A read updates the view in place: series keep
+ * their place (workers their maps, the layout its order) unless the store
+ * defines a family otherwise than the view had it (V.rebuild). */
 static int load_family(void *arg, long long id, const struct family_def *def)
 {
 	(void)arg;
-	return add_family(def, id) == NONE && find_family(def->name) == NONE ? -1 : 0;
+	uint32_t f = find_family(def->name);
+	if (f == NONE && (f = add_family(def, id)) == NONE)
+		return -1;
+	if (!same_shape(&V.fams[f].def, def)) {
+		V.rebuild = 1;
+		return 0;
+	}
+	V.fams[f].def = *def; /* the store's help */
+	V.fams[f].store_id = id;
+	return 0;
 }
 
 static int load_series(void *arg, long long family_id, const void *key, uint32_t keylen,
                        const void *cells, int ncells, double created)
 {
 	(void)arg;
-	uint32_t f = 0;
-	while (f < V.nfams && V.fams[f].store_id != family_id)
-		f++;
+	uint32_t f = V.last_fam;
+	if (f >= V.nfams || V.fams[f].store_id != family_id)
+		for (f = 0; f < V.nfams && V.fams[f].store_id != family_id; f++)
+			;
 	/* a row of no family, or not of its family's shape: never misrender */
 	if (f == V.nfams || ncells != (int)V.fams[f].def.ncells || keylen > PF_KEY_MAX)
 		return 0;
+	V.last_fam = f;
 	uint32_t s = add_series(f, key ? key : "", keylen, created);
 	if (s == NONE || grow((void **)&V.base, &V.cap_base, V.nbase + (size_t)ncells, sizeof(double)))
 		return -1;
@@ -318,6 +355,25 @@ static int load_series(void *arg, long long family_id, const void *key, uint32_t
 	return 0;
 }
 
+static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int ncells);
+
+static const struct inc *old_inc(long long id)
+{
+	uint32_t lo = 0, hi = V.nold_incs; /* in order of id */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (V.old_incs[mid].id == id)
+			return &V.old_incs[mid];
+		if (V.old_incs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* An incarnation's rows are those of the last read while its id and its
+ * folded_seq are (db.c moves folded_seq with every change of its rows). */
 static int load_incarnation(void *arg, long long id, const char *name, long long folded_seq,
                             int retired)
 {
@@ -332,6 +388,15 @@ static int load_incarnation(void *arg, long long id, const char *name, long long
 	if (!(c->name = strdup(name)))
 		return -1;
 	V.nincs++;
+	const struct inc *was = old_inc(id);
+	if (!was || was->folded_seq != folded_seq || strcmp(was->name, name) != 0)
+		return 1;
+	/* kept: its rows copied from the old pool into the new */
+	for (uint32_t slot = 0; slot < was->nrows; slot++) {
+		const struct frow *r = &was->rows[slot];
+		if (r->n && load_folded_row(c, slot, &V.old_fpool[r->off], (int)r->n) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -350,11 +415,9 @@ static struct inc *inc_by_id(long long id)
 	return NULL;
 }
 
-static int load_folded(void *arg, long long inc_id, uint32_t slot, const void *cells, int ncells)
+static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int ncells)
 {
-	(void)arg;
-	struct inc *c = inc_by_id(inc_id);
-	if (!c || ncells < 1 || ncells > PF_BUCKETS_MAX + 2)
+	if (ncells < 1 || ncells > PF_BUCKETS_MAX + 2)
 		return 0;
 	if (slot >= c->nrows) {
 		uint32_t n = c->nrows ? c->nrows : 64;
@@ -377,12 +440,48 @@ static int load_folded(void *arg, long long inc_id, uint32_t slot, const void *c
 	return 0;
 }
 
-static int view_load(void)
+static int load_folded(void *arg, long long inc_id, uint32_t slot, const void *cells, int ncells)
+{
+	(void)arg;
+	struct inc *c = inc_by_id(inc_id);
+	return c ? load_folded_row(c, slot, cells, ncells) : 0;
+}
+
+static int view_read(int anew)
 {
 	static const struct db_loader loader = {load_family, load_series, load_incarnation,
 	                                        load_folded};
-	view_clear();
-	if (db_load(scrape_db, &loader, NULL, &V.version) != 0) {
+	if (anew)
+		view_clear();
+	for (uint32_t i = 0; i < V.nfams; i++)
+		V.fams[i].store_id = 0;
+	for (uint32_t i = 0; i < V.nsers; i++)
+		V.sers[i].base = NO_CELLS;
+	V.nbase = 0;
+	/* the incarnations read last time become the old ones (their rows are
+	 * kept where unchanged: load_incarnation) */
+	struct inc *t = V.old_incs;
+	uint32_t tc = V.cap_old_incs;
+	V.old_incs = V.incs;
+	V.nold_incs = V.nincs;
+	V.cap_old_incs = V.cap_incs;
+	V.incs = t;
+	V.cap_incs = tc;
+	V.nincs = 0;
+	double *p = V.old_fpool;
+	size_t pc = V.cap_old_fpool;
+	V.old_fpool = V.fpool;
+	V.cap_old_fpool = V.cap_fpool;
+	V.fpool = p;
+	V.cap_fpool = pc;
+	V.nfpool = 0;
+	V.inc_gen++;
+	V.rebuild = 0;
+	V.base_laid = 0;
+	int rc = db_load(scrape_db, &loader, NULL, &V.version);
+	incs_free(V.old_incs, V.nold_incs);
+	V.nold_incs = 0;
+	if (rc != 0) {
 		view_clear();
 		return -1;
 	}
@@ -390,12 +489,27 @@ static int view_load(void)
 	return 0;
 }
 
+static int view_stale(void);
+
+/* Reads the store into the view, in place when it can: a view made anew
+ * makes every worker map its slots again and the layout sort everything. */
+static int view_load(void)
+{
+	int anew = !V.valid; /* first, or after a failure: nothing of it is trusted */
+	if (view_read(anew) != 0)
+		return -1;
+	if (!anew && (V.rebuild || view_stale()))
+		return view_read(1);
+	return 0;
+}
+
 /* S: the view is the store as of now (reads it again if it changed). */
 static int view_current(void)
 {
 	long long v;
-	if (V.valid && db_data_version(scrape_db, &v) == 0 && v == V.version)
+	if (V.valid && !V.stale && db_data_version(scrape_db, &v) == 0 && v == V.version)
 		return 0;
+	V.stale = 0;
 	return view_load();
 }
 
@@ -415,48 +529,96 @@ static int by_family_name(const void *a, const void *b)
 	              layout_fams[*(const uint32_t *)b].def.name);
 }
 
-static uint32_t *fam_rank;
-
-static int by_series(const void *a, const void *b)
+/* Series in output order: by family name, then label values (as SQLite
+ * orders blobs: bytes, then length). */
+static int series_cmp(uint32_t a, uint32_t b)
 {
-	const struct mser *x = &V.sers[*(const uint32_t *)a], *y = &V.sers[*(const uint32_t *)b];
+	const struct mser *x = &V.sers[a], *y = &V.sers[b];
 	if (x->fam != y->fam)
-		return fam_rank[x->fam] < fam_rank[y->fam] ? -1 : 1;
+		return V.rank[x->fam] < V.rank[y->fam] ? -1 : 1;
 	uint32_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
 	int c = memcmp(V.keys + x->key, V.keys + y->key, n);
 	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
-/* Families by name, series by label values (as SQLite orders blobs), each
- * series' cells at its place in the output, the store's cells laid out. */
+static int by_series(const void *a, const void *b)
+{
+	return series_cmp(*(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+/* The store's cells at their places in the output, zeros elsewhere. */
+static void lay_base(void)
+{
+	if (V.base_laid)
+		return;
+	for (uint32_t i = 0; i < V.nsers; i++) {
+		const struct mser *s = &V.sers[i];
+		size_t n = V.fams[s->fam].def.ncells;
+		if (s->base != NO_CELLS)
+			memcpy(&V.out_base[s->out], &V.base[s->base], n * sizeof *V.out_base);
+		else
+			memset(&V.out_base[s->out], 0, n * sizeof *V.out_base);
+	}
+	V.base_laid = 1;
+}
+
+/* Families by name, series by label values, each series' cells at its
+ * place in the output.  Series added since the last layout are sorted
+ * alone and merged in; a new family sorts everything again. */
 static int layout(void)
 {
-	if (V.laid_out)
+	if (V.laid_out) {
+		lay_base();
 		return 0;
-	uint32_t *order = realloc(V.order, (V.nfams ? V.nfams : 1) * sizeof *order);
+	}
+	size_t nf = V.nfams ? V.nfams : 1, ns = V.nsers ? V.nsers : 1;
+	uint32_t *order = realloc(V.order, nf * sizeof *order);
 	if (order)
 		V.order = order;
-	uint32_t *sorted = realloc(V.sorted, (V.nsers ? V.nsers : 1) * sizeof *sorted);
-	if (sorted)
-		V.sorted = sorted;
-	uint32_t *rank = malloc((V.nfams ? V.nfams : 1) * sizeof *rank);
-	if (!order || !sorted || !rank) {
-		free(rank);
+	uint32_t *rank = realloc(V.rank, nf * sizeof *rank);
+	if (rank)
+		V.rank = rank;
+	uint32_t *sorted = malloc(ns * sizeof *sorted);
+	if (!order || !rank || !sorted) {
+		free(sorted);
 		return -1;
 	}
-	for (uint32_t i = 0; i < V.nfams; i++)
-		order[i] = i;
-	layout_fams = V.fams;
-	qsort(order, V.nfams, sizeof *order, by_family_name);
-	for (uint32_t i = 0; i < V.nfams; i++) {
-		rank[order[i]] = i;
-		V.fams[i].nseries = 0;
+	uint32_t old = V.nsers_laid;
+	if (V.nfams != V.nfams_laid || !V.sorted) {
+		for (uint32_t i = 0; i < V.nfams; i++)
+			order[i] = i;
+		layout_fams = V.fams;
+		qsort(order, V.nfams, sizeof *order, by_family_name);
+		for (uint32_t i = 0; i < V.nfams; i++)
+			rank[order[i]] = i;
+		old = 0;
 	}
-	for (uint32_t i = 0; i < V.nsers; i++)
-		sorted[i] = i;
-	fam_rank = rank;
-	qsort(sorted, V.nsers, sizeof *sorted, by_series);
-	free(rank);
+	/* the new series, sorted, then merged with the old order */
+	uint32_t nnew = V.nsers - old;
+	uint32_t *fresh = sorted + old; /* scratch: the tail of sorted */
+	for (uint32_t i = 0; i < nnew; i++)
+		fresh[i] = old + i;
+	qsort(fresh, nnew, sizeof *fresh, by_series);
+	if (old) {
+		uint32_t *merged = malloc(ns * sizeof *merged);
+		if (!merged) {
+			free(sorted);
+			return -1;
+		}
+		uint32_t i = 0, j = 0, k = 0;
+		while (i < old && j < nnew)
+			merged[k++] = series_cmp(V.sorted[i], fresh[j]) <= 0 ? V.sorted[i++] : fresh[j++];
+		while (i < old)
+			merged[k++] = V.sorted[i++];
+		while (j < nnew)
+			merged[k++] = fresh[j++];
+		free(sorted);
+		sorted = merged;
+	}
+	free(V.sorted);
+	V.sorted = sorted;
+	for (uint32_t i = 0; i < V.nfams; i++)
+		V.fams[i].nseries = 0;
 	size_t ncells = 0;
 	for (uint32_t i = 0; i < V.nsers; i++) {
 		struct mser *s = &V.sers[sorted[i]];
@@ -470,16 +632,12 @@ static int layout(void)
 	if (!base)
 		return -1;
 	V.out_base = base;
-	for (uint32_t i = 0; i < V.nsers; i++) {
-		const struct mser *s = &V.sers[i];
-		size_t n = V.fams[s->fam].def.ncells;
-		if (s->base != NO_CELLS)
-			memcpy(&base[s->out], &V.base[s->base], n * sizeof *base);
-		else
-			memset(&base[s->out], 0, n * sizeof *base);
-	}
 	V.ncells = ncells;
+	V.nfams_laid = V.nfams;
+	V.nsers_laid = V.nsers;
 	V.laid_out = 1;
+	V.base_laid = 0;
+	lay_base();
 	return 0;
 }
 
@@ -495,6 +653,7 @@ struct worker {
 	int retiring;   /* retired by this scrape's folds: to unlink and forget */
 	int done;       /* unlinked (by us), or set aside: drop the mapping */
 	uint32_t gen;   /* V.gen its maps were made for */
+	uint32_t inc_gen; /* V.inc_gen its rows were found for */
 	uint32_t nfam_mapped, nmapped;
 	uint32_t fam_map[STAGE_MAX_FAMILIES]; /* file family -> view family, NONE */
 	uint32_t *slot_ser;                   /* slot -> view series, NONE */
@@ -971,6 +1130,34 @@ out:
 
 /* ---- the merge ---------------------------------------------------------- */
 
+/* Whether the view holds series (or families) that neither the store nor
+ * any worker has any more: a worker's that never reached the store (its
+ * file damaged, or deleted), a one-shot process's gauge.  Made anew then. */
+static int view_stale(void)
+{
+	unsigned char *used = calloc(V.nsers + V.nfams + 1, 1);
+	if (!used)
+		return 1;
+	for (uint32_t i = 0; i < nworkers; i++) {
+		const struct worker *w = workers[i];
+		if (w->gen != V.gen || w->damaged || w->done)
+			continue;
+		for (uint32_t j = 0; j < w->nmapped; j++)
+			if (w->slot_ser[j] != NONE)
+				used[w->slot_ser[j]] = 1;
+		for (uint32_t j = 0; j < w->nfam_mapped; j++)
+			if (w->fam_map[j] != NONE)
+				used[V.nsers + w->fam_map[j]] = 1;
+	}
+	int stale = 0;
+	for (uint32_t i = 0; !stale && i < V.nsers; i++)
+		stale = V.sers[i].base == NO_CELLS && !used[i];
+	for (uint32_t i = 0; !stale && i < V.nfams; i++)
+		stale = V.fams[i].store_id == 0 && !used[V.nsers + i];
+	free(used);
+	return stale;
+}
+
 /* Maps the worker's families and slots, new ones or all after a reload. */
 static void map_worker(struct worker *w)
 {
@@ -978,6 +1165,9 @@ static void map_worker(struct worker *w)
 	if (w->gen != V.gen) {
 		w->gen = V.gen;
 		w->nfam_mapped = w->nmapped = 0;
+	}
+	if (w->inc_gen != V.inc_gen) {
+		w->inc_gen = V.inc_gen;
 		w->inc = inc_named(s->name);
 	}
 	for (; w->nfam_mapped < s->nfamilies; w->nfam_mapped++)
@@ -1260,7 +1450,7 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 		watch();
 		if (round < 2 && !b.no_folds && fold_batch(dir, &r, &b)) {
 			workers_sweep(0);
-			V.valid = 0; /* our own commits: read the store again */
+			V.stale = 1; /* our own commits: read the store again */
 			continue;
 		}
 		if (b.corrupt) {

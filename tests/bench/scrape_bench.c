@@ -5,7 +5,7 @@
  *
  * Usage: scrape_bench DB SERIES WORKERS ROUNDS
  * Prints one TSV line:
- *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact
+ *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact reread_ms
  *
  * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
  * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
@@ -19,7 +19,9 @@
  *               incremented every one of its series (the worst case: all
  *               live data unfolded);
  *   idle_ms     median of a scrape right after, with nothing new to fold;
- *   render_ms   median of render_text alone (inside changed_ms).
+ *   render_ms   median of render_text alone (inside changed_ms);
+ *   reread_ms   median of a scrape after another process changed the store
+ *               (a loader folding one new series): the store is read again.
  * Each time is pf_scrape + render_text in this process, as metrics.fcgi does.
  * exact is 1 when every scrape's sum over the bench families equals what the
  * workers and loaders recorded.
@@ -216,6 +218,24 @@ int main(int argc, char **argv)
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
 	}
+	/* The store changed by another process (a worker's exit, the CLI): the
+	 * next scrape reads it again.  A loader adds one series' worth. */
+	double *reread = calloc((size_t)rounds, sizeof *reread);
+	for (int k = 0; !failed && reread && k < rounds; k++) {
+		if (load(db, nseries + k, nseries + k + 1) != 0) {
+			failed = 1;
+			break;
+		}
+		bench_collect = profile && strcmp(profile, "reread") == 0;
+		if (timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		bench_collect = 0;
+		reread[k] = r.scrape_ms + r.render_ms;
+		double want = (double)live_total * (rounds + 1) + (double)loaded_total + k + 1;
+		exact &= r.series == (size_t)(nseries + k + 1) && r.sum == want;
+	}
 	pf_scrape_close();
 	for (int w = 0; w < nworkers; w++) {
 		kill(pids[w], SIGKILL);
@@ -226,8 +246,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scrape_bench: failed (series %ld, workers %d)\n", nseries, nworkers);
 		return 1;
 	}
-	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\n", nseries, nworkers, live_total,
-	       rounds, first, median(changed, rounds), median(idle, rounds), median(render, rounds),
-	       bytes, exact);
+	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\n", nseries, nworkers,
+	       live_total, rounds, first, median(changed, rounds), median(idle, rounds),
+	       median(render, rounds), bytes, exact, reread ? median(reread, rounds) : 0);
 	return exact ? 0 : 1;
 }

@@ -120,16 +120,21 @@ static int wait_acks(int ack, int n)
 
 int main(int argc, char **argv)
 {
+	/* --hold: set the series up in a store someone else serves (a stack's),
+	 * say "ready", keep the workers live until stdin closes */
+	int hold = argc == 5 && strcmp(argv[1], "--hold") == 0;
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n", argv[0]);
+		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n"
+		                "       %s --hold DB SERIES WORKERS\n", argv[0], argv[0]);
 		return 2;
 	}
-	const char *db = argv[1];
-	long nseries = atol(argv[2]);
-	int nworkers = atoi(argv[3]), rounds = atoi(argv[4]);
+	const char *db = argv[1 + hold];
+	long nseries = atol(argv[2 + hold]);
+	int nworkers = atoi(argv[3 + hold]), rounds = hold ? 1 : atoi(argv[4]);
 	if (nseries < 1 || nworkers < 1 || nworkers > 1000 || rounds < 1 || rounds > 100)
 		return 2;
-	remove_store(db);
+	if (!hold)
+		remove_store(db);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Who records what: a live prefix of each worker's range, loaders the rest. */
@@ -176,6 +181,20 @@ int main(int argc, char **argv)
 	if (!failed && wait_acks(ackp[0], nworkers) != 0) {
 		fprintf(stderr, "scrape_bench: a worker failed to start\n");
 		failed = 1;
+	}
+	if (hold) {
+		char c;
+		if (!failed) {
+			printf("ready %ld live series\n", live_total);
+			fflush(stdout);
+			while (read(0, &c, 1) > 0)
+				;
+		}
+		for (int w = 0; w < nworkers; w++) {
+			kill(pids[w], SIGKILL);
+			waitpid(pids[w], NULL, 0);
+		}
+		return failed;
 	}
 
 	double *changed = calloc((size_t)rounds, sizeof *changed);

@@ -913,27 +913,41 @@ static int fold_seconds(void)
 
 /* The live are due when the stamp file in the staging directory (touched
  * after each such fold, by whichever metrics process made it) is older
- * than PF_FOLD_SECONDS; a process remembers the stamp's time, so it looks
- * at the file only once the interval is over. */
-static time_t stamp_time;
-static int force_fold = 1;
+ * than PF_FOLD_SECONDS: pf_scrape_idle folds them then, after a response;
+ * a scrape itself only when they are overdue (twice that: no one calls
+ * pf_scrape_idle, as the command-line tool).  A process remembers the
+ * stamp's time, so it looks at the file only once the interval is over. */
+static double stamp_time;
+static int force_fold = 1; /* a process's first, or a store made afresh */
 
-static int live_fold_due(const char *dir, time_t now)
+static double wall_now(void)
 {
-	int every = fold_seconds();
-	if (!force_fold && now >= stamp_time && now < stamp_time + every)
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int live_fold_due(const char *dir, int times)
+{
+	double every = (double)fold_seconds() * times, now = wall_now();
+	if (force_fold && times == 1)
+		return 1;
+	if (now >= stamp_time && now < stamp_time + every)
 		return 0;
 	char path[4200];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", dir, PF_FOLD_STAMP);
-	if (!force_fold && stat(path, &st) == 0 && now >= st.st_mtime && now < st.st_mtime + every) {
-		stamp_time = st.st_mtime;
-		return 0;
+	if (stat(path, &st) == 0) {
+		double at = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+		if (now >= at && now < at + every) {
+			stamp_time = at;
+			return 0;
+		}
 	}
 	return 1;
 }
 
-static void live_folded(const char *dir, time_t now)
+static void live_folded(const char *dir)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", dir, PF_FOLD_STAMP);
@@ -943,7 +957,7 @@ static void live_folded(const char *dir, time_t now)
 		close(fd);
 	}
 	force_fold = 0;
-	stamp_time = now;
+	stamp_time = wall_now();
 }
 
 struct batch {
@@ -963,11 +977,10 @@ static void fold_failed(struct batch *b, const char *what)
 
 /* Returns 1 if it wrote to the store, 0 if not (nothing to do, or failed:
  * see b). */
-static int fold_batch(const char *dir, struct round *r, struct batch *b)
+static int fold_batch(const char *dir, struct round *r, struct batch *b, int live)
 {
 	char path[4096 + 256];
-	time_t now = time(NULL);
-	int live = live_fold_due(dir, now), work = live && nworkers;
+	int work = live && nworkers;
 	uint32_t dead = 0;
 	for (uint32_t i = 0; i < nworkers; i++)
 		if (workers[i]->present && workers[i]->dead && !workers[i]->damaged) {
@@ -987,7 +1000,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b)
 	}
 	if (!work && !orphans && !r->journals.n) {
 		if (live)
-			live_folded(dir, now); /* nothing live: nothing to fold */
+			live_folded(dir); /* nothing live: nothing to fold */
 		return 0;
 	}
 	struct stage_snapshot *journals = calloc(r->journals.n ? r->journals.n : 1, sizeof *journals);
@@ -1076,7 +1089,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b)
 	if (stage_test_hook)
 		stage_test_hook("batch-committed");
 	if (live)
-		live_folded(dir, now);
+		live_folded(dir);
 	/* Retired in the transaction above; now unlinked, then forgotten: a
 	 * crash between leaves a retired row (never folded again) or rows
 	 * without a file (forgotten as orphans), never a second count. */
@@ -1448,7 +1461,8 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 		}
 		scan_dir(dir, &r);
 		watch();
-		if (round < 2 && !b.no_folds && fold_batch(dir, &r, &b)) {
+		if (round < 2 && !b.no_folds &&
+		    fold_batch(dir, &r, &b, live_fold_due(dir, 2))) {
 			workers_sweep(0);
 			V.stale = 1; /* our own commits: read the store again */
 			continue;
@@ -1521,6 +1535,27 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 	}
 	snprintf(reason, len, "the store was corrupt twice in one scrape");
 	return -1;
+}
+
+void pf_scrape_idle(void)
+{
+	char dir[4096];
+	if (!scrape_db || stage_dir(scrape_path, dir, sizeof dir) != 0 ||
+	    !live_fold_due(dir, 1))
+		return;
+	struct round r = {0};
+	struct batch b = {0};
+	if (view_current() == 0) {
+		scan_dir(dir, &r);
+		watch();
+		if (fold_batch(dir, &r, &b, 1))
+			V.stale = 1; /* the next scrape reads the store again */
+		if (b.corrupt)
+			reset_db(); /* the next scrape moves it aside */
+	}
+	workers_sweep(0);
+	free(r.journals.v);
+	free(r.markers.v);
 }
 
 void pf_scrape_close(void)

@@ -6,6 +6,7 @@
  * Usage: scrape_bench DB SERIES WORKERS ROUNDS
  * Prints one TSV line:
  *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact reread_ms
+ *   fold_ms
  *
  * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
  * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
@@ -21,7 +22,10 @@
  *   idle_ms     median of a scrape right after, with nothing new to fold;
  *   render_ms   median of render_text alone (inside changed_ms);
  *   reread_ms   median of a scrape after another process changed the store
- *               (a loader folding one new series): the store is read again.
+ *               (a loader folding one new series): the store is read again;
+ *   fold_ms     median of pf_scrape_idle folding the live workers into the
+ *               store (the metrics program does it after an answer, once
+ *               every PF_FOLD_SECONDS), every series changed.
  * Each time is pf_scrape + render_text in this process, as metrics.fcgi does.
  * exact is 1 when every scrape's sum over the bench families equals what the
  * workers and loaders recorded.
@@ -237,6 +241,29 @@ int main(int argc, char **argv)
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
 	}
+	/* Every PF_FOLD_SECONDS the metrics program folds the live workers into
+	 * the store, after an answer (pf_scrape_idle): timed here with every
+	 * series changed since the last fold. */
+	double *fold = calloc((size_t)rounds, sizeof *fold);
+	for (int k = 0; !failed && fold && k < rounds; k++) {
+		for (int w = 0; w < nworkers; w++)
+			if (write(cmd[w], "i", 1) != 1)
+				failed = 1;
+		if (failed || wait_acks(ackp[0], nworkers) != 0 || timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		exact &= r.sum == (double)live_total * (rounds + 2 + k) + (double)loaded_total;
+		setenv("PROMFCGI_FOLD_SECONDS", "0", 1);
+		if (profile && strcmp(profile, "fold") == 0)
+			CALLGRIND_TOGGLE_COLLECT;
+		double t0 = now_ms();
+		pf_scrape_idle();
+		fold[k] = now_ms() - t0;
+		if (profile && strcmp(profile, "fold") == 0)
+			CALLGRIND_TOGGLE_COLLECT;
+		unsetenv("PROMFCGI_FOLD_SECONDS");
+	}
 	/* The store changed by another process (a worker's exit, the CLI): the
 	 * next scrape reads it again.  A loader adds one series' worth. */
 	double *reread = calloc((size_t)rounds, sizeof *reread);
@@ -252,7 +279,7 @@ int main(int argc, char **argv)
 		}
 		bench_collect = 0;
 		reread[k] = r.scrape_ms + r.render_ms;
-		double want = (double)live_total * (rounds + 1) + (double)loaded_total + k + 1;
+		double want = (double)live_total * (2 * rounds + 1) + (double)loaded_total + k + 1;
 		exact &= r.series == (size_t)(nseries + k + 1) && r.sum == want;
 	}
 	pf_scrape_close();
@@ -265,8 +292,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scrape_bench: failed (series %ld, workers %d)\n", nseries, nworkers);
 		return 1;
 	}
-	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\n", nseries, nworkers,
+	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\t%.3f\n", nseries, nworkers,
 	       live_total, rounds, first, median(changed, rounds), median(idle, rounds),
-	       median(render, rounds), bytes, exact, reread ? median(reread, rounds) : 0);
+	       median(render, rounds), bytes, exact, reread ? median(reread, rounds) : 0,
+	       fold ? median(fold, rounds) : 0);
 	return exact ? 0 : 1;
 }

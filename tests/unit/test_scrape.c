@@ -410,11 +410,13 @@ static void store_read_again_when_changed(void)
 }
 
 /* Live workers are folded into the store every PROMFCGI_FOLD_SECONDS, not
- * at every scrape; the exposition is exact before and after. */
+ * at every scrape: by pf_scrape_idle (the metrics program calls it after
+ * each answer), by a scrape only when twice that has passed; the
+ * exposition is exact before and after. */
 static void live_folded_on_interval(void)
 {
 	fresh("interval");
-	setenv("PROMFCGI_FOLD_SECONDS", "1", 1);
+	setenv("PROMFCGI_FOLD_SECONDS", "2", 1);
 	struct scraper other = spawn_scraper();
 	int go[2], ready[2];
 	CHECK(pipe(go) == 0 && pipe(ready) == 0);
@@ -423,7 +425,7 @@ static void live_folded_on_interval(void)
 		char c;
 		pf_open(db);
 		define();
-		for (int round = 1; read(go[0], &c, 1) == 1; round++) {
+		while (read(go[0], &c, 1) == 1) {
 			for (int i = 0; i < 10; i++)
 				request(i);
 			if (write(ready[1], "r", 1) != 1)
@@ -433,26 +435,30 @@ static void live_folded_on_interval(void)
 	}
 	char c;
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
-	CHECK_NUM(test_total(db, "requests_total", NULL), 10); /* first scrape: folds the live */
+	CHECK_NUM(test_total(db, "requests_total", NULL), 10); /* never folded: a scrape does */
 	CHECK_NUM(in_store("requests_total"), 10);
-	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
-	CHECK_NUM(test_total(db, "requests_total", NULL), 20); /* read from the file */
-	CHECK_NUM(in_store("requests_total"), 10);              /* not folded yet */
 	char stamp[700];
 	snprintf(stamp, sizeof stamp, "%s/%s", dir, PF_FOLD_STAMP);
 	CHECK(access(stamp, F_OK) == 0);
-	sleep(2);
+	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
+	CHECK_NUM(test_total(db, "requests_total", NULL), 20); /* read from the file */
+	pf_scrape_idle();                                       /* not due yet */
+	CHECK_NUM(in_store("requests_total"), 10);
+	usleep(2500000); /* due, not overdue */
 	CHECK_NUM(test_total(db, "requests_total", NULL), 20);
+	CHECK_NUM(in_store("requests_total"), 10); /* a scrape leaves it to pf_scrape_idle */
+	pf_scrape_idle();
 	CHECK_NUM(in_store("requests_total"), 20); /* folded while it lives */
+	CHECK_NUM(test_total(db, "requests_total", NULL), 20);
 	CHECK(files("w-") == 1);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 30);
-	/* another metrics process agrees, and folds nothing twice */
+	/* another metrics process agrees; overdue, its scrape folds */
 	CHECK_NUM(ask(&other), 30);
-	sleep(2);
-	CHECK_NUM(ask(&other), 30); /* it folded the live this time */
-	CHECK_NUM(test_total(db, "requests_total", NULL), 30);
+	usleep(4500000);
+	CHECK_NUM(ask(&other), 30);
 	CHECK_NUM(in_store("requests_total"), 30);
+	CHECK_NUM(test_total(db, "requests_total", NULL), 30);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
 	CHECK_NUM(ask(&other), 40);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 40);

@@ -90,6 +90,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct db {
 	sqlite3 *h;
+	int busy_ms;
 	sqlite3_stmt *st[S_COUNT];
 	int last_rc; /* of the last failed step: tells corrupt from busy or full */
 	char last_msg[256];
@@ -248,6 +249,7 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 		goto fail;
 	}
 	sqlite3_busy_timeout(db->h, busy_ms);
+	db->busy_ms = busy_ms;
 	sqlite3_extended_result_codes(db->h, 1);
 	/* WAL: readers never block the writer; NORMAL: a commit survives a crash
 	 * of the process, only an OS crash may roll back the last ones. */
@@ -542,6 +544,14 @@ int db_fold(struct db *db, const struct stage_snapshot *snap, int retire)
 int db_begin(struct db *db)
 {
 	return run(db, S_BEGIN);
+}
+
+int db_begin_now(struct db *db)
+{
+	sqlite3_busy_timeout(db->h, 0);
+	int rc = run(db, S_BEGIN);
+	sqlite3_busy_timeout(db->h, db->busy_ms);
+	return rc;
 }
 
 int db_commit(struct db *db)

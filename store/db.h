@@ -58,6 +58,8 @@ struct db_known {
 	void *arg;
 };
 int db_begin(struct db *db);
+/* The same without waiting: -1 at once if another process holds the lock. */
+int db_begin_now(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
 int db_fold_in(struct db *db, const struct stage_snapshot *snap, int retire,

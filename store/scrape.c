@@ -1116,7 +1116,9 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 		else
 			drained[i] = 0;
 	}
-	if (forget && db_begin(scrape_db) == 0) {
+	/* the scrape has had its wait for the lock: if it is taken again, the
+	 * rows are orphans until a later scrape */
+	if (forget && db_begin_now(scrape_db) == 0) {
 		int fok = 1;
 		for (uint32_t i = 0; fok && i < nworkers; i++)
 			if (workers[i]->retiring)

@@ -18,15 +18,16 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # The library, in layers (a file uses only what is listed before it; see
 # tests/layers): the data model; staging and SQL; the public API, the
 # scrape and the exposition.  The programs link the library and nothing else.
-LIB     = store/model.c store/names.c store/log.c store/buf.c store/route.c \
+LIB     = store/model.c store/native.c store/names.c store/log.c store/buf.c store/route.c \
           store/proc.c store/stage.c store/journal.c store/sqlite.c store/db.c \
-          store/registry.c store/scrape.c store/negotiate.c store/render.c store/own.c \
+          store/registry.c store/scrape.c store/negotiate.c store/render.c store/protobuf.c store/own.c \
           store/http.c store/accept.c store/serve.c store/expose.c
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
-          tests/unit/test_journal.c tests/unit/test_scrape.c \
+          tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
+          tests/unit/test_scrape.c \
           tests/unit/util.c
 HEADERS = $(wildcard store/*.h tests/unit/*.h)
 

@@ -25,3 +25,24 @@ $(BENCH_DIR)/bare_hello: tests/bench/bare_hello.c
 $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_LIBS) $(BENCH_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(BENCH_LIBS) $(LDLIBS) -lsqlite3  # the bench reads the store itself
+
+# `make bench-protobuf`: promfcgi's protobuf encoder against Debian's protobuf-c on 10,000 series
+# (tests/bench/protobuf_bench.c; the figures are in docs/performance.md).  protobuf-c is only
+# measured, never linked into promfcgi.
+PBC_DIR = build/bench/pbc
+PBC_SRC = $(PBC_DIR)/io/prometheus/client/metrics.pb-c.c $(PBC_DIR)/google/protobuf/timestamp.pb-c.c
+
+.PHONY: bench-protobuf
+$(PBC_SRC) &: proto/io/prometheus/client/metrics.proto
+	@mkdir -p $(PBC_DIR)
+	protoc-c -Iproto -I/usr/include --c_out=$(PBC_DIR) io/prometheus/client/metrics.proto \
+	    google/protobuf/timestamp.proto
+
+$(BENCH_DIR)/protobuf_bench: tests/bench/protobuf_bench.c $(PBC_SRC) $(BENCH_LIBS) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -I$(PBC_DIR) -c tests/bench/protobuf_bench.c -o $(BENCH_DIR)/protobuf_bench.o
+	$(CC) $(CFLAGS) -I$(PBC_DIR) -o $@ $(BENCH_DIR)/protobuf_bench.o $(PBC_SRC) $(BENCH_LIBS) \
+	    -lprotobuf-c $(LDLIBS)
+
+bench-protobuf: deps all $(BENCH_DIR)/protobuf_bench
+	$(BENCH_DIR)/protobuf_bench 15

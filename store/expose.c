@@ -3,10 +3,10 @@
  * shared by the metrics program and any app that serves its own.
  *
  * Scrape the store (fold, collect), add the scrape-time families, pick the
- * format (Accept, or ?format=), filter (?name[]=), render, gzip when the
- * scraper accepts it.  A store that cannot be read is a 503 with a
- * one-line reason: Prometheus then records the target as down, never a
- * half page.
+ * format (Accept, or ?format=: text, OpenMetrics or protobuf), filter
+ * (?name[]=), render, gzip when the scraper accepts it.  A store that
+ * cannot be read is a 503 with a one-line reason: Prometheus then records
+ * the target as down, never a half page.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "negotiate.h"
 #include "own.h"
 #include "promfcgi_http.h"
+#include "protobuf.h"
 #include "render.h"
 #include "scrape.h"
 
@@ -96,13 +97,17 @@ int pf_metrics_respond(FCGX_Request *req)
 	if (filter.format >= 0)
 		format = (enum format)filter.format;
 	struct buf b = {0}, z = {0};
-	if (format == FORMAT_OPENMETRICS)
+	if (format == FORMAT_PROTOBUF)
+		render_protobuf(&b, &c, &filter);
+	else if (format == FORMAT_OPENMETRICS)
 		render_openmetrics(&b, &c, &filter);
 	else
 		render_text(&b, &c, &filter);
 	filter_free(&filter);
 	pf_collection_free(&c);
-	const char *type = format == FORMAT_OPENMETRICS ? RENDER_OPENMETRICS_TYPE : RENDER_CONTENT_TYPE;
+	const char *type = format == FORMAT_PROTOBUF      ? PROTOBUF_CONTENT_TYPE
+	                 : format == FORMAT_OPENMETRICS ? RENDER_OPENMETRICS_TYPE
+	                                                : RENDER_CONTENT_TYPE;
 	int code = 200;
 	if (b.oom) {
 		static const char msg[] = "out of memory\n";

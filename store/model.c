@@ -15,7 +15,7 @@ void pf_collection_free(struct pf_collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
 		struct pf_family_data *f = &c->families[i];
-		for (size_t j = 0; !f->borrowed && j < f->nseries; j++) {
+		for (size_t j = 0; !f->arena && j < f->nseries; j++) {
 			free(f->series[j].key);
 			free(f->series[j].cells);
 		}
@@ -26,8 +26,8 @@ void pf_collection_free(struct pf_collection *c)
 		free(f->name);
 		free(f->help);
 		free(f->buckets);
+		free(f->arena);
 	}
 	free(c->families);
-	free(c->arena);
 	memset(c, 0, sizeof *c);
 }

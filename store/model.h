@@ -6,7 +6,10 @@
  *
  * Cells per series: counter and gauge 1 (the value); histogram
  * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
- * the sum.
+ * the sum.  A histogram with native buckets (pf_family_data.native) has
+ * the same classic cells (nbuckets may be 0: then just the +Inf count and
+ * the sum, what the text formats show), then the PF_NATIVE_CELLS cells of
+ * a native series (native.h).
  */
 #ifndef PROMFCGI_MODEL_H
 #define PROMFCGI_MODEL_H
@@ -50,13 +53,17 @@ struct pf_family_data {
 	int ncells;
 	struct pf_series_data *series;
 	size_t nseries, cap;
-	int borrowed; /* the series' keys and cells are in the collection's arena */
+	/* Histograms with native buckets (native.h; 0 in every other family):
+	 * cells[nbuckets + 2 ...] of each series hold its native data. */
+	int native;
+	int native_schema;            /* a new series' schema, -4..8 */
+	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
+	void *arena; /* when set: the series' keys and cells are in it (one block) */
 };
 
 struct pf_collection {
 	struct pf_family_data *families;
 	size_t nfamilies, cap;
-	void *arena; /* one block for many series' keys and cells (freed with it) */
 };
 
 void pf_collection_free(struct pf_collection *c);

@@ -4,6 +4,14 @@
  * Prometheus 2.42 asks for OpenMetrics 1.0.0 (q=1), OpenMetrics 0.0.1
  * (q=0.75), text 0.0.4 (q=0.5) and any type (q=0.1), so OpenMetrics wins
  * there; curl's "any type" gets text, which every Prometheus understands.
+ * Started with --enable-feature=native-histograms, it sends (recorded from
+ * a scrape of Debian's 2.42.0; tests/unit/test_negotiate.c has the header
+ * verbatim) protobuf first (q=1), then OpenMetrics 1.0.0 (q=0.8), 0.0.1
+ * (q=0.75), text 0.0.4 (q=0.5) and any type (q=0.1):
+ *   application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,
+ *   application/openmetrics-text;version=1.0.0;q=0.8,...
+ * so protobuf wins there, as it must: 2.42 reads native histograms from
+ * protobuf only.  Protobuf needs both its proto and encoding=delimited.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -27,10 +35,13 @@ static int token_is(const char *s, const char *e, const char *want)
 	return (size_t)(e - s) == n && strncasecmp(s, want, n) == 0;
 }
 
-/* One media range "type;p=v;q=0.5": its type (s..e), version and q. */
+/* One media range "type;p=v;q=0.5": its type (s..e), version, proto,
+ * encoding and q. */
 struct range {
 	const char *type, *type_end;
 	const char *version, *version_end;
+	const char *proto, *proto_end;
+	const char *encoding, *encoding_end;
 	double q;
 };
 
@@ -41,6 +52,7 @@ static void parse_range(const char *s, const char *e, struct range *r)
 	r->type_end = semi ? semi : e;
 	trim(&r->type, &r->type_end);
 	r->version = r->version_end = NULL;
+	r->proto = r->proto_end = r->encoding = r->encoding_end = NULL;
 	r->q = 1.0;
 	while (semi) {
 		const char *p = semi + 1;
@@ -60,13 +72,19 @@ static void parse_range(const char *s, const char *e, struct range *r)
 		} else if (token_is(k, ke, "version")) {
 			r->version = v;
 			r->version_end = ve;
+		} else if (token_is(k, ke, "proto")) {
+			r->proto = v;
+			r->proto_end = ve;
+		} else if (token_is(k, ke, "encoding")) {
+			r->encoding = v;
+			r->encoding_end = ve;
 		}
 	}
 }
 
 enum format negotiate_format(const char *accept)
 {
-	double om = -1, text = -1;
+	double om = -1, text = -1, pb = -1;
 	for (const char *s = accept; s && *s;) {
 		const char *e = strchr(s, ',');
 		if (!e)
@@ -74,7 +92,11 @@ enum format negotiate_format(const char *accept)
 		struct range r;
 		parse_range(s, e, &r);
 		int any_version = !r.version;
-		if (token_is(r.type, r.type_end, "application/openmetrics-text") &&
+		if (token_is(r.type, r.type_end, "application/vnd.google.protobuf") && r.proto &&
+		    token_is(r.proto, r.proto_end, "io.prometheus.client.MetricFamily") && r.encoding &&
+		    token_is(r.encoding, r.encoding_end, "delimited") && r.q > pb)
+			pb = r.q;
+		else if (token_is(r.type, r.type_end, "application/openmetrics-text") &&
 		    (any_version || token_is(r.version, r.version_end, "1.0.0")) && r.q > om)
 			om = r.q;
 		else if (token_is(r.type, r.type_end, "text/plain") &&
@@ -85,6 +107,8 @@ enum format negotiate_format(const char *accept)
 			text = r.q;
 		s = *e ? e + 1 : e;
 	}
+	if (pb > 0 && pb >= om && pb >= text)
+		return FORMAT_PROTOBUF;
 	return om > 0 && om >= text ? FORMAT_OPENMETRICS : FORMAT_TEXT;
 }
 
@@ -148,6 +172,7 @@ void filter_parse(struct name_filter *f, const char *query)
 			} else if (v && strcmp(key, "format") == 0) {
 				f->format = strcmp(v, "text") == 0          ? FORMAT_TEXT
 				          : strcmp(v, "openmetrics") == 0   ? FORMAT_OPENMETRICS
+				          : strcmp(v, "protobuf") == 0      ? FORMAT_PROTOBUF
 				                                            : f->format;
 			}
 			free(v);

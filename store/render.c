@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "names.h"
+#include "native.h"
 #include "promfcgi.h"
 #include "render.h"
 
@@ -262,7 +263,9 @@ static void render_family(struct buf *b, const struct pf_family_data *f, int om)
 	static const double zeros[PF_BUCKETS_MAX + 2];
 	struct style st;
 	char sample_name[176];
-	if (f->ncells > PF_BUCKETS_MAX + 2 || !pf_valid_metric_name(f->name))
+	/* a native histogram shows its classic cells: +Inf, _sum and _count if it has no others */
+	if (f->ncells > PF_BUCKETS_MAX + 2 + (f->native ? PF_NATIVE_CELLS : 0) ||
+	    !pf_valid_metric_name(f->name))
 		return; /* only a damaged store holds such a family: never inject lines */
 	for (int i = 0; i < f->nlabels; i++)
 		if (!pf_valid_label_name(f->labels[i]))

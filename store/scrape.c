@@ -1328,19 +1328,11 @@ static void free_markers(struct marker *m, uint32_t n)
 	free(m);
 }
 
-/* The collection: every family of the view in name order, its series'
- * keys and cells in one block (the arena) that the collection owns. */
-static int collect(struct pf_collection *c, double *cells)
+/* The collection: every family of the view in name order, each with its
+ * series' cells and keys in one block (pf_family_data.arena). */
+static int collect(struct pf_collection *c, const double *cells)
 {
 	memset(c, 0, sizeof *c);
-	char *arena = malloc(V.ncells * sizeof(double) + V.nkeys + 1);
-	if (!arena)
-		return -1;
-	memcpy(arena, cells, V.ncells * sizeof(double));
-	char *keys = arena + V.ncells * sizeof(double);
-	if (V.nkeys)
-		memcpy(keys, V.keys, V.nkeys);
-	c->arena = arena;
 	if (!(c->families = calloc(V.nfams ? V.nfams : 1, sizeof *c->families)))
 		return -1;
 	c->cap = V.nfams;
@@ -1348,7 +1340,6 @@ static int collect(struct pf_collection *c, double *cells)
 		const struct mfam *m = &V.fams[V.order[i]];
 		const struct family_def *d = &m->def;
 		struct pf_family_data *f = &c->families[c->nfamilies++];
-		f->borrowed = 1;
 		f->type = (int)d->type;
 		f->ncells = (int)d->ncells;
 		f->nbuckets = (int)d->nbuckets;
@@ -1364,12 +1355,26 @@ static int collect(struct pf_collection *c, double *cells)
 			if (!(f->labels[j] = strdup(d->labels[j])))
 				return -1;
 		f->cap = m->nseries;
+		if (!m->nseries)
+			continue;
+		/* a family's series are consecutive in the layout: their cells too */
+		size_t from = V.sers[V.sorted[m->first]].out, ncells = (size_t)m->nseries * d->ncells;
+		size_t keys = 0;
+		for (uint32_t j = 0; j < m->nseries; j++)
+			keys += V.sers[V.sorted[m->first + j]].keylen;
+		char *arena = malloc(ncells * sizeof(double) + keys + 1);
+		if (!(f->arena = arena))
+			return -1;
+		memcpy(arena, &cells[from], ncells * sizeof(double));
+		char *key = arena + ncells * sizeof(double);
 		for (uint32_t j = 0; j < m->nseries; j++) {
 			const struct mser *s = &V.sers[V.sorted[m->first + j]];
 			struct pf_series_data *o = &f->series[f->nseries++];
-			o->key = keys + s->key;
+			memcpy(key, V.keys + s->key, s->keylen);
+			o->key = key;
 			o->keylen = s->keylen;
-			o->cells = (double *)(void *)(arena + s->out * sizeof(double));
+			key += s->keylen;
+			o->cells = (double *)(void *)(arena + (s->out - from) * sizeof(double));
 			o->created = d->type == PF_GAUGE ? 0 : s->created;
 		}
 	}

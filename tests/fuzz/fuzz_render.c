@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			s->created = byte(&r) ? number(&r) : 0;
 		}
 	}
-	struct pf_collection c = {f, (size_t)nf, (size_t)nf, NULL};
+	struct pf_collection c = {f, (size_t)nf, (size_t)nf};
 	struct buf text_out = {0}, om_out = {0};
 	render_text(&text_out, &c, NULL);
 	render_openmetrics(&om_out, &c, NULL);

@@ -1,8 +1,9 @@
-# Both exposition formats through a real Prometheus: one server scrapes the
-# same nginx stack twice, as job "openmetrics" (Prometheus' own Accept header,
-# which ranks OpenMetrics first) and as job "text" (params format=text, the
-# override for scrapers whose Accept cannot be set); both must read the exact
-# requests_total that /metrics shows.
+# The exposition formats through a real Prometheus: one server scrapes the
+# same nginx stack three times, as job "openmetrics" (Prometheus' own Accept
+# header, which ranks OpenMetrics first), as job "text" (params format=text,
+# the override for scrapers whose Accept cannot be set) and as job "protobuf"
+# (params format=protobuf; 2.42 parses by the response's Content-Type); all
+# must read the exact requests_total that /metrics shows.
 load helpers
 
 setup_file() {
@@ -11,6 +12,9 @@ setup_file() {
     static_configs: [{targets: [\"127.0.0.1:$PORT\"]}]
   - job_name: text
     params: {format: [text]}
+    static_configs: [{targets: [\"127.0.0.1:$PORT\"]}]
+  - job_name: protobuf
+    params: {format: [protobuf]}
     static_configs: [{targets: [\"127.0.0.1:$PORT\"]}]"
 }
 
@@ -32,19 +36,55 @@ PROM_ACCEPT='application/openmetrics-text;version=1.0.0,application/openmetrics-
     assert_equal "$(tail -n 1 <<<"$output")" "# EOF"
 }
 
-@test "formats: a real Prometheus reads the same exact requests_total in both formats" {
+# What Prometheus 2.42 sends as Accept with --enable-feature=native-histograms.
+PROM_NATIVE_ACCEPT='application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+PB_TYPE='application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited'
+
+@test "formats: the native-histograms Accept and format=protobuf get protobuf, gzipped too, every family decoding" {
+    run curl -s -o /dev/null -w '%{content_type}' -H "Accept: $PROM_NATIVE_ACCEPT" "$BASE/metrics"
+    assert_output "$PB_TYPE"
+    run curl -s -o /dev/null -w '%{content_type}' "$BASE/metrics?format=protobuf"
+    assert_output "$PB_TYPE"
+    run curl -s -o /dev/null -w '%{content_type}' -H "Accept: $PROM_NATIVE_ACCEPT" "$BASE/metrics?format=openmetrics"
+    assert_output 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+    local plain="$BATS_TEST_TMPDIR/plain.pb" zipped="$BATS_TEST_TMPDIR/zipped.pb"
+    curl -sf -o "$plain" -H "Accept: $PROM_NATIVE_ACCEPT" "$BASE/metrics"
+    run curl -sf -D - -o "$zipped.gz" -H "Accept: $PROM_NATIVE_ACCEPT" -H 'Accept-Encoding: gzip' "$BASE/metrics"
+    assert_output --partial 'Content-Encoding: gzip'
+    gunzip -f "$zipped.gz"
+    # decoded by python3-protobuf: the same families as the text page, in the same order
+    run "$PYTHON" "$TOP/tests/unit/pbdecode.py" "$zipped"
+    assert_success
+    local names text_names
+    names=$(grep '^name: ' <<<"$output" | cut -d'"' -f2)
+    text_names=$(curl -sf "$BASE/metrics" | awk '$1 == "#" && $2 == "TYPE" { print $3 }')
+    assert_equal "$names" "$text_names"
+    run "$PYTHON" "$TOP/tests/unit/pbdecode.py" "$plain"
+    assert_success
+    assert_output --partial 'name: "requests_total"'
+    assert_output --partial 'type: HISTOGRAM'
+}
+
+@test "formats: a real Prometheus reads the same exact requests_total in all three formats" {
     run ab -q -n 3000 -c 8 "$BASE/"
     assert_success
-    local want om='' text='' i
+    local want om='' text='' pb='' i
     want=$(metric_sum requests_total)
     ((want >= 3000))
     for ((i = 0; i < 60; i++)); do   # bounded: 30 s
         om=$(prom_query 'sum(requests_total{job="openmetrics"})') || true
         text=$(prom_query 'sum(requests_total{job="text"})') || true
-        [[ $om == "$want" && $text == "$want" ]] && break
+        pb=$(prom_query 'sum(requests_total{job="protobuf"})') || true
+        [[ $om == "$want" && $text == "$want" && $pb == "$want" ]] && break
         sleep 0.5
     done
     assert_equal "openmetrics job: $om" "openmetrics job: $want"
     assert_equal "text job: $text" "text job: $want"
-    assert_equal "$(prom_query 'sum(up)')" 2
+    assert_equal "protobuf job: $pb" "protobuf job: $want"
+    assert_equal "$(prom_query 'sum(up)')" 3
+    # the classic histogram came through protobuf too: same +Inf bucket as the text job
+    local a b
+    a=$(prom_query 'sum(request_duration_seconds_bucket{job="protobuf",le="+Inf"})') || true
+    b=$(prom_query 'sum(request_duration_seconds_count{job="protobuf"})') || true
+    [[ -n $a && $a == "$b" ]]
 }

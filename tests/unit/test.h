@@ -55,6 +55,7 @@ extern int test_failures;
 	} while (0)
 
 extern const struct test names_tests[], render_tests[], store_tests[], route_tests[], fault_tests[],
-    negotiate_tests[], robust_tests[], http_tests[], journal_tests[], scrape_tests[];
+    negotiate_tests[], robust_tests[], http_tests[], journal_tests[], native_tests[],
+    protobuf_tests[], scrape_tests[];
 
 #endif

@@ -23,6 +23,42 @@ static void formats(void)
 	CHECK(negotiate_format("application/openmetrics-text;q=0") == FORMAT_TEXT);
 }
 
+/* Prometheus 2.42.0 (Debian) started with --enable-feature=native-histograms,
+ * recorded from the request it sent to a socket server:
+ *   Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;
+ *   encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,
+ *   application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*\/\*;q=0.1
+ * (one line, no spaces) and Accept-Encoding: gzip. */
+static void protobuf(void)
+{
+	static const char prometheus_native[] =
+	    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+	    "encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,"
+	    "application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+	    "*/*;q=0.1";
+	CHECK(negotiate_format(prometheus_native) == FORMAT_PROTOBUF);
+	CHECK(negotiate_format("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+	                       "encoding=delimited") == FORMAT_PROTOBUF);
+	/* without the proto or the delimited encoding it is not our format */
+	CHECK(negotiate_format("application/vnd.google.protobuf;encoding=delimited") == FORMAT_TEXT);
+	CHECK(negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily")
+	      == FORMAT_TEXT);
+	CHECK(negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+	                       "encoding=text") == FORMAT_TEXT);
+	CHECK(negotiate_format("application/vnd.google.protobuf;proto=other.Message;"
+	                       "encoding=delimited,text/plain;q=0.1") == FORMAT_TEXT);
+	/* ranked lower, or refused */
+	CHECK(negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+	                       "encoding=delimited;q=0.5,application/openmetrics-text") ==
+	      FORMAT_OPENMETRICS);
+	CHECK(negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+	                       "encoding=delimited;q=0") == FORMAT_TEXT);
+	struct name_filter f;
+	filter_parse(&f, "format=protobuf&name[]=x");
+	CHECK(f.format == FORMAT_PROTOBUF && f.n == 1);
+	filter_free(&f);
+}
+
 static void gzip(void)
 {
 	CHECK(negotiate_gzip("gzip"));
@@ -60,6 +96,7 @@ static void names(void)
 
 const struct test negotiate_tests[] = {
     {"negotiate/formats", formats},
+    {"negotiate/protobuf", protobuf},
     {"negotiate/gzip", gzip},
     {"negotiate/names", names},
     {NULL, NULL},

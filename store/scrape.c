@@ -911,7 +911,7 @@ static int fold_seconds(void)
 	return s < 0 ? PF_FOLD_SECONDS : s;
 }
 
-/* The live are due when the stamp file in the staging directory (touched
+/* The live are due when the stamp file beside the store (touched
  * after each such fold, by whichever metrics process made it) is older
  * than PF_FOLD_SECONDS: pf_scrape_idle folds them then, after a response;
  * a scrape itself only when they are overdue (twice that: no one calls
@@ -927,7 +927,7 @@ static double wall_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int live_fold_due(const char *dir, int times)
+static int live_fold_due(int times)
 {
 	double every = (double)fold_seconds() * times, now = wall_now();
 	if (force_fold && times == 1)
@@ -936,7 +936,7 @@ static int live_fold_due(const char *dir, int times)
 		return 0;
 	char path[4200];
 	struct stat st;
-	snprintf(path, sizeof path, "%s/%s", dir, PF_FOLD_STAMP);
+	snprintf(path, sizeof path, "%s%s", scrape_path, PF_FOLD_STAMP);
 	if (stat(path, &st) == 0) {
 		double at = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
 		if (now >= at && now < at + every) {
@@ -947,10 +947,10 @@ static int live_fold_due(const char *dir, int times)
 	return 1;
 }
 
-static void live_folded(const char *dir)
+static void live_folded(void)
 {
 	char path[4200];
-	snprintf(path, sizeof path, "%s/%s", dir, PF_FOLD_STAMP);
+	snprintf(path, sizeof path, "%s%s", scrape_path, PF_FOLD_STAMP);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660);
 	if (fd >= 0) {
 		futimens(fd, NULL);
@@ -1000,7 +1000,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 	}
 	if (!work && !orphans && !r->journals.n) {
 		if (live)
-			live_folded(dir); /* nothing live: nothing to fold */
+			live_folded(); /* nothing live: nothing to fold */
 		return 0;
 	}
 	struct stage_snapshot *journals = calloc(r->journals.n ? r->journals.n : 1, sizeof *journals);
@@ -1089,7 +1089,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 	if (stage_test_hook)
 		stage_test_hook("batch-committed");
 	if (live)
-		live_folded(dir);
+		live_folded();
 	/* Retired in the transaction above; now unlinked, then forgotten: a
 	 * crash between leaves a retired row (never folded again) or rows
 	 * without a file (forgotten as orphans), never a second count. */
@@ -1469,7 +1469,7 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 		scan_dir(dir, &r);
 		watch();
 		if (round < 2 && !b.no_folds &&
-		    fold_batch(dir, &r, &b, live_fold_due(dir, 2))) {
+		    fold_batch(dir, &r, &b, live_fold_due(2))) {
 			workers_sweep(0);
 			V.stale = 1; /* our own commits: read the store again */
 			continue;
@@ -1548,7 +1548,7 @@ void pf_scrape_idle(void)
 {
 	char dir[4096];
 	if (!scrape_db || stage_dir(scrape_path, dir, sizeof dir) != 0 ||
-	    !live_fold_due(dir, 1))
+	    !live_fold_due(1))
 		return;
 	struct round r = {0};
 	struct batch b = {0};

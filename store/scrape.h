@@ -12,10 +12,10 @@
 #define PF_SCRAPE_BUSY_MS 2000
 /* Live workers are folded into the store this often (seconds;
  * PROMFCGI_FOLD_SECONDS overrides), durably: what a power cut can lose.
- * The staging directory's PF_FOLD_STAMP file tells when it was last done
+ * The file <db>.folded-at (PF_FOLD_STAMP) tells when it was last done
  * (by pf_scrape_idle; by a scrape if twice that has passed). */
 #define PF_FOLD_SECONDS 60
-#define PF_FOLD_STAMP ".folded-at"
+#define PF_FOLD_STAMP ".folded-at" /* after the store's path */
 /* A scrape truncates the WAL when it has grown past this. */
 #define PF_WAL_TRIM_BYTES (1024 * 1024)
 

@@ -12,6 +12,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 PORT       ?= 8080
 SERVER     ?= lighttpd
+MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
@@ -31,6 +32,16 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/util.c
 HEADERS = $(wildcard store/*.h tests/unit/*.h)
 
+# The release, from the header; and the ABI version of the shared library (the soname
+# libpromfcgi.so.$(SOVERSION), the package libpromfcgi$(SOVERSION)): docs/abi.md says what
+# raises it.  The file is named after the release (libpromfcgi.so.0.2.0), beside the soname
+# link (what programs load) and the link-time name libpromfcgi.so (what -lpromfcgi finds).
+VERSION  := $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' store/promfcgi.h)
+SOVERSION = 0
+SONAME    = libpromfcgi.so.$(SOVERSION)
+SHLIB     = store/libpromfcgi.so.$(VERSION)
+SHLIB_LINKS = store/$(SONAME) store/libpromfcgi.so
+
 # Objects of one flavour live under build/<flavour>/; release binaries are
 # then copied next to their sources (app/, metrics/, cli/), where the deploy
 # files expect them.
@@ -38,12 +49,12 @@ objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 # A program's source: app/hello.fcgi <- app/hello.c, cli/promfcgi <- cli/promfcgi.c
 src_of = $(patsubst %.fcgi,%,$(1)).c
 
-.PHONY: all asan deps run test unit integration clean
-all: $(PROGRAMS) store/libpromfcgi.a
+.PHONY: all asan deps run test unit integration clean shared
+all: $(PROGRAMS) store/libpromfcgi.a $(SHLIB_LINKS)
 
 build/release/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -c $< -o $@
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -54,12 +65,39 @@ store/libpromfcgi.a: $(call objs,release,$(LIB))
 build/asan/libpromfcgi.a: $(call objs,asan,$(LIB))
 	rm -f $@ && $(AR) rcs $@ $^
 
+# The shared library, beside the static one and from the same $(LIB): position-independent
+# objects (build/pic/), compiled with -fvisibility=hidden, so that only what promfcgi.h and
+# promfcgi_http.h mark PF_API is exported (tests/abi checks it both ways).  SOVERSION is the
+# ABI version in the soname and in the package name libpromfcgi$(SOVERSION) (set above).
+# It records its own dependencies (libfcgi, libz, libm: --as-needed keeps those it calls; SQLite
+# is loaded on first use, store/sqlite.c), so a program that calls only pf_* links with
+# -lpromfcgi alone.
+build/pic/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(SHLIB): $(call objs,pic,$(LIB))
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed \
+	    -o $@ $^ $(LDLIBS)
+$(SHLIB_LINKS): $(SHLIB)
+	ln -sfn $(notdir $<) $@
+
+# The FastCGI programs linked against the shared library instead (what the packages ship:
+# a fix in libpromfcgi$(SOVERSION) reaches them without a rebuild).  --as-needed: each records
+# only the libraries it calls itself (metrics.fcgi calls no FCGX_*: no libfcgi).  The CLI
+# uses the library's internals (store, staging files), which the .so does not export, so it
+# stays linked with libpromfcgi.a.
+SHARED_PROGRAMS = $(addprefix build/shared/,$(filter %.fcgi,$(PROGRAMS)))
+shared: $(SHLIB_LINKS) $(SHARED_PROGRAMS)
+
 # Keep every object (make would otherwise delete the programs' as intermediate).
 .SECONDARY:
 .SECONDEXPANSION:
 build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+build/shared/%: $$(call objs,release,$$(call src_of,$$*)) $(SHLIB_LINKS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< -Lstore -lpromfcgi $(LDLIBS)
 build/asan/bin/%: $$(call objs,asan,$$(call src_of,$$*)) build/asan/libpromfcgi.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -82,9 +120,12 @@ asan: $(ASAN_PROGRAMS) build/asan/unit
 deps:
 	@scripts/deps
 
-run: deps all
-	@mkdir -p $(dir $(PROMFCGI_DB))
-	scripts/stack $(SERVER) $(PORT) $(WORKERS) $(PROMFCGI_DB) $(CURDIR)/run
+# SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache): the arguments are
+# checked first, so a wrong one is refused before anything is installed or built.
+run:
+	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@$(MAKE) --no-print-directory deps all
+	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 
 unit: all build/release/unit asan
 	tests/run unit
@@ -96,7 +137,7 @@ test: deps all build/release/unit asan
 	tests/run all
 
 clean:
-	rm -rf build $(PROGRAMS) store/libpromfcgi.a
+	rm -rf build $(PROGRAMS) store/libpromfcgi.a store/libpromfcgi.so*
 
 # The command-line tool goes to $(PREFIX)/bin (see mk/install.mk).
 INSTALL_BIN = cli/promfcgi

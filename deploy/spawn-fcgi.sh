@@ -14,8 +14,10 @@
 #                                           PROMFCGI_USER, group SOCKET_GROUP; nobody else may
 #                                           talk FastCGI to the workers
 #   LIBEXECDIR=/usr/lib/promfcgi            where make install put hello.fcgi and metrics.fcgi
-# The web server then uses the sockets: deploy/nginx-site.conf (fastcgi_pass unix:...), or
-# lighttpd with "socket" => "/run/promfcgi/hello.sock" and no "bin-path".
+# The web server then uses the sockets: deploy/nginx-site.conf (fastcgi_pass unix:...), lighttpd
+# with "socket" => "/run/promfcgi/hello.sock" and no "bin-path", Apache's ProxyPass
+# "unix:/run/promfcgi/hello.sock|fcgi://promfcgi-hello/", or Caddy's reverse_proxy
+# unix//run/promfcgi/hello.sock with transport fastcgi (docs/deploy.md).
 set -euo pipefail
 
 WORKERS=${WORKERS:-4}

@@ -11,16 +11,16 @@ bench-deps:
 	@scripts/deps
 	@scripts/deps-bench
 
-bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench
+bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	tests/bench/run $(BENCH_DIR)
 
-# No promfcgi object in the baseline: it must cost exactly what libfcgi costs.
-$(BENCH_DIR)/bare_hello: tests/bench/bare_hello.c
+# No promfcgi object in the baselines: they must cost exactly what libfcgi costs.
+$(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi: $(BENCH_DIR)/%: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $< -lfcgi
+	$(CC) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lfcgi
 
 $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_LIBS) $(BENCH_HDRS)
 	@mkdir -p $(@D)

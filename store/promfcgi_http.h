@@ -64,8 +64,8 @@ struct pf_http_options {
  * pf_open (pf_serve opens the store itself).  Returns NULL if a template is
  * invalid or two are the same shape, a name or label is invalid, or the
  * families cannot be defined (a clash with an earlier definition). */
-pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *opt);
-void pf_http_free(pf_http *h);
+PF_API pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *opt);
+PF_API void pf_http_free(pf_http *h);
 
 /* One request being measured.  Opaque; lives on the caller's stack. */
 typedef struct pf_request {
@@ -84,24 +84,24 @@ typedef struct pf_request {
  * active_requests, and reads the Status header from what the app writes to
  * req->out.  In CGI (a request pf_serve made from the environment) the path
  * is PATH_INFO, empty meaning "/"; in FastCGI, REQUEST_URI. */
-void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req);
+PF_API void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req);
 /* The same without libfcgi streams (an fcgi_stdio.h app): method and path
  * as the server gave them (path may hold a query string); the app must then
  * give its status with pf_request_status. */
-void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path);
+PF_API void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path);
 /* The status the app sends, if it would rather say it than have it read. */
-void pf_request_status(pf_request *r, int code);
+PF_API void pf_request_status(pf_request *r, int code);
 /* Records the request: count, duration, active_requests back down, with an
  * exemplar if the request carried a valid traceparent.  Call it before
  * FCGX_Finish_r, so a response the client has received is always counted. */
-void pf_request_end(pf_request *r);
+PF_API void pf_request_end(pf_request *r);
 
 /* The template that matched (as declared), or NULL; its index in routes,
  * or -1; the decoded value of a {name} segment, or of "*" as "*" (the rest
  * of the path, from its first segment), or NULL. */
-const char *pf_request_route(const pf_request *r);
-int pf_request_route_index(const pf_request *r);
-const char *pf_request_param(const pf_request *r, const char *name);
+PF_API const char *pf_request_route(const pf_request *r);
+PF_API int pf_request_route_index(const pf_request *r);
+PF_API const char *pf_request_param(const pf_request *r, const char *name);
 
 /* A handler answers one request on req->out (a CGI header block, a blank
  * line, the body) and returns 0, or < 0 if it failed: if nothing of its
@@ -113,7 +113,7 @@ typedef int (*pf_handler)(FCGX_Request *req, pf_request *r, void *arg);
  * socket, exactly one CGI request (RFC 3875); closes the store.  h may be
  * NULL: no request metrics (the metrics program's own loop).  Frees h.
  * Returns the process's exit status. */
-int pf_serve(pf_http *h, pf_handler handler, void *arg);
+PF_API int pf_serve(pf_http *h, pf_handler handler, void *arg);
 
 /* The accept loop pf_serve uses, for apps that keep their own.  Stop
  * signals are blocked except while waiting for a connection, so a request
@@ -121,20 +121,20 @@ int pf_serve(pf_http *h, pf_handler handler, void *arg);
  * request as its end).  pf_accept_init: 0, or -1 if FastCGI cannot be set
  * up on fd 0.  pf_accept_next: 1 when a request is accepted (finish it with
  * FCGX_Finish_r), 0 at a stop signal or a socket failure. */
-int pf_accept_init(FCGX_Request *req);
-int pf_accept_next(FCGX_Request *req);
+PF_API int pf_accept_init(FCGX_Request *req);
+PF_API int pf_accept_next(FCGX_Request *req);
 /* For fcgi_stdio.h apps (FCGI_Accept): call pf_accept_init(NULL) once, then
  * before each FCGI_Accept() call pf_accept_wait(): 1 when a connection is
  * waiting, 0 at a stop signal.  FCGI_Accept() then returns -EAGAIN if
  * another worker took the connection first: wait again. */
-int pf_accept_wait(void);
+PF_API int pf_accept_wait(void);
 /* Whether this process was started as CGI (fd 0 is not a listening socket). */
-int pf_is_cgi(void);
+PF_API int pf_is_cgi(void);
 
 /* Serves the store's exposition on req, as the metrics program does:
  * GET and HEAD (else 405), text 0.0.4 or OpenMetrics by Accept or ?format=,
  * ?name[]= filters, gzip; 503 with a reason if the store cannot be read.
  * Returns the HTTP status sent. */
-int pf_metrics_respond(FCGX_Request *req);
+PF_API int pf_metrics_respond(FCGX_Request *req);
 
 #endif

@@ -179,14 +179,14 @@ int pf_open(const char *db_path)
 		/* One request, then exit: no staging file to create, map and
 		 * remove; pf_close appends this process's totals to the journal. */
 		reg.oneshot = 1;
-		stage_create_anonymous(&reg.stage);
+		stage_create_anonymous(&reg.stage, 0);
 		reg.open = 1;
 		define_own_families();
 		return reg.stage.f ? 0 : -1;
 	}
 	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
-		stage_create_anonymous(&reg.stage);
+		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
 		define_own_families();
 		pf_error(PF_OP_STAGE, "cannot create a staging file in %s: %s; counting in memory only",

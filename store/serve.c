@@ -132,6 +132,22 @@ static void cgi_stream_init(struct cgi_stream *c, int fd, int reader)
 	}
 }
 
+/* Reads what is left of the request body (CONTENT_LENGTH), up to a bound.
+ * Apache's mod_cgid hands a CGI program a socket: a program that exits
+ * with body bytes unread makes the kernel reset it, and the client gets a
+ * cut or empty answer (a 405 to a POST, say). */
+#define CGI_DRAIN_MAX (16 << 20)
+static void drain(FCGX_Stream *in)
+{
+	char buf[4096];
+	for (long total = 0; total < CGI_DRAIN_MAX;) {
+		int n = FCGX_GetStr(buf, sizeof buf, in);
+		if (n <= 0)
+			break;
+		total += n;
+	}
+}
+
 static int serve_cgi(pf_http *h, pf_handler handler, void *arg)
 {
 	static struct cgi_stream in, out, err;
@@ -148,6 +164,7 @@ static int serve_cgi(pf_http *h, pf_handler handler, void *arg)
 	req.ipcFd = -1;
 	req.listen_sock = -1; /* not from a listening socket: CGI (see http.c) */
 	handle(h, handler, arg, &req);
+	drain(&in.s);
 	/* Counted first (pf_close makes the count safe from a kill), then the
 	 * last bytes go and stdout closes: the client has the whole answer. */
 	pf_close();

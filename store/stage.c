@@ -111,7 +111,7 @@ int stage_check(struct stage *s, const char *dir)
 }
 
 /* Keeps counting in memory when no file can be made: the app must go on. */
-void stage_create_anonymous(struct stage *s)
+void stage_create_anonymous(struct stage *s, int identity)
 {
 	memset(s, 0, sizeof *s);
 	void *p = mmap(NULL, sizeof(struct stage_file), PROT_READ | PROT_WRITE,
@@ -119,7 +119,10 @@ void stage_create_anonymous(struct stage *s)
 	if (p == MAP_FAILED)
 		return;
 	s->f = p;
-	stage_init_header(s->f);
+	if (identity) /* it may become a file (stage_check): it must say whose */
+		stage_init_header(s->f);
+	else
+		s->f->hdr.magic = STAGE_MAGIC, s->f->hdr.version = STAGE_VERSION;
 }
 
 void stage_destroy(struct stage *s, int unlink_file)

@@ -103,7 +103,10 @@ struct stage_snapshot {
 int stage_dir(const char *db_path, char *out, size_t len);
 
 int stage_create(struct stage *s, const char *dir);
-void stage_create_anonymous(struct stage *s);
+/* Counts in this process's memory only.  identity: fill in the header's
+ * process identity (pid, start time, boot id: two reads of /proc), which a
+ * one-shot process never needs. */
+void stage_create_anonymous(struct stage *s, int identity);
 /* Returns 0 if the file is in place, 1 if it was (re)created in dir from the
  * current totals, -1 if that failed (recording goes on in memory). */
 int stage_check(struct stage *s, const char *dir);

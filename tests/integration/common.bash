@@ -1,10 +1,11 @@
-# Test bodies shared by lighttpd.bats and nginx.bats; the .bats file sets SERVER first.
+# Test bodies shared by the per-server files (lighttpd.bats, nginx.bats, apache.bats, caddy.bats,
+# lighttpd_cgi.bats, apache_cgi.bats); the .bats file sets SERVER, and MODE=cgi for CGI, first.
 load "$(dirname "${BASH_SOURCE[0]}")/helpers"
 
 LOAD_REQUESTS=${PROMFCGI_LOAD_REQUESTS:-20000}
 
 setup_file() {
-    start_stack "$SERVER"
+    start_stack "$SERVER" "${MODE:-fastcgi}"
     start_prometheus
 }
 
@@ -12,6 +13,7 @@ setup_file() {
 teardown_file() {
     stop_prometheus
     stop_stack || true
+    forget_stack
 }
 
 # curl REQUEST... saving headers and body in the test tmpdir; prints the status code.
@@ -65,7 +67,8 @@ t_routing() {
         assert_success
         assert_output 404
     done
-    after=$(metric_sum requests_total)
+    # (A CGI process may make its count durable just after its response: wait for it.)
+    after=$(await_sum requests_total $((before + 3)))
     assert_equal "$((after - before))" 3
 }
 
@@ -83,11 +86,35 @@ t_metrics_page() {
     assert_line '# TYPE active_requests gauge'
 }
 
+# What Prometheus 2.42 sends as Accept.
+PROM_ACCEPT='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+
+# OpenMetrics when Accept ranks it first (as Prometheus does); ?format=text overrides it.
+t_openmetrics() {
+    run fetch -H "Accept: $PROM_ACCEPT" "$BASE/metrics"
+    assert_success
+    assert_output 200
+    run header Content-Type
+    assert_output 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+    run tail -n 1 "$BATS_TEST_TMPDIR/body"
+    assert_output '# EOF'
+    run grep -c '^# TYPE requests counter$' "$BATS_TEST_TMPDIR/body"
+    assert_output 1
+    run fetch -H "Accept: $PROM_ACCEPT" "$BASE/metrics?format=text"
+    assert_output 200
+    run header Content-Type
+    assert_output 'text/plain; version=0.0.4; charset=utf-8'
+    run promtool check metrics <"$BATS_TEST_TMPDIR/body"
+    assert_success
+}
+
+# t_exact_count [N [CONCURRENCY]]: N GETs of / (default LOAD_REQUESTS, at 16) all 200 and
+# counted exactly once.
 t_exact_count() {
-    local n=$LOAD_REQUESTS req0 dur0 req1 dur1
+    local n=${1:-$LOAD_REQUESTS} c=${2:-16} req0 dur0 req1 dur1
     req0=$(metric_sum requests_total)
     dur0=$(metric_sum request_duration_seconds_count)
-    run ab -q -n "$n" -c 16 "$BASE/"
+    run ab -q -n "$n" -c "$c" "$BASE/"
     assert_success
     assert_line --regexp "^Complete requests: +$n\$"
     assert_line --regexp '^Failed requests: +0$'
@@ -120,8 +147,9 @@ t_prometheus_agrees() {
 }
 
 # Also the place where sanitizer reports from the workers (their stderr is stack.log) surface.
+# (The web servers' own logs too: CGI programs' stderr goes there.)
 t_clean_stop() {
     stop_stack
-    run grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STACK_DIR/stack.log"
+    run grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STACK_DIR/stack.log" "$STACK_DIR"/run/*.log
     assert_failure
 }

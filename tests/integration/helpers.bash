@@ -42,50 +42,82 @@ retry() {
     return 1
 }
 
-# start_stack SERVER: run scripts/stack in the background on a free port with a fresh RUNDIR and
-# DB; sets and exports PORT, BASE, STACK_PID, STACK_DIR, STACK_DB.
+# start_stack SERVER [MODE]: run scripts/stack (MODE fastcgi, the default, or cgi) in the
+# background on a free port with a fresh RUNDIR and DB; sets and exports PORT, BASE, STACK_PID,
+# STACK_DIR, STACK_DB, STACK_SERVER, STACK_MODE.
 start_stack() {
-    local server=$1 attempt
+    local server=$1 mode=${2:-fastcgi} attempt bin=$BIN_DIR outside=0
+    # Apache never serves as root: as root (and no PROMFCGI_USER) its children run as www-data,
+    # who must enter RUNDIR and, in CGI mode, run the programs and write the store. Bats' temp
+    # directories are 0700, so such a stack lives in its own 0711 directory under /tmp, which
+    # forget_stack removes; and runs copies of the programs if www-data cannot reach BIN_DIR.
+    [[ $server == apache && $EUID == 0 && -z ${PROMFCGI_USER:-} ]] && outside=1
     for attempt in 1 2 3; do   # another process may grab the port between free_port and bind
-        STACK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/stack-$server.XXXXXX")
+        if ((outside)); then
+            STACK_DIR=$(mktemp -d "/tmp/promfcgi-stack-$server-$mode.XXXXXX")
+            chmod 0711 "$STACK_DIR"
+        else
+            STACK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/stack-$server-$mode.XXXXXX")
+        fi
+        if ((outside)) && [[ $mode == cgi ]] \
+            && ! runuser -u www-data -- test -x "$bin/app/hello.fcgi" -a -x "$bin/metrics/metrics.fcgi"; then
+            mkdir -p "$STACK_DIR/bin/app" "$STACK_DIR/bin/metrics"
+            cp "$BIN_DIR/app/hello.fcgi" "$STACK_DIR/bin/app/"
+            cp "$BIN_DIR/metrics/metrics.fcgi" "$STACK_DIR/bin/metrics/"
+            chmod -R a+rX "$STACK_DIR/bin"
+            bin=$STACK_DIR/bin
+        fi
         STACK_DB=$STACK_DIR/db/promfcgi.db
         # A service user (scripts/stack's PROMFCGI_USER) must be able to reach run/ and db/,
         # which the stack creates as its own; mktemp -d made this directory 0700.
         [[ -n ${PROMFCGI_USER:-} ]] && chmod 0711 "$STACK_DIR"
         PORT=$(free_port)
         BASE=http://127.0.0.1:$PORT
+        STACK_SERVER=$server STACK_MODE=$mode
         # 3>&- : bats waits for fd 3 to close; a background child holding it would hang the run.
-        "$TOP/scripts/stack" "$server" "$PORT" "$WORKERS" "$STACK_DB" "$STACK_DIR/run" "$BIN_DIR" \
+        "$TOP/scripts/stack" --mode "$mode" "$server" "$PORT" "$WORKERS" "$STACK_DB" "$STACK_DIR/run" "$bin" \
             >"$STACK_DIR/stack.log" 2>&1 3>&- &
         STACK_PID=$!
-        export PORT BASE STACK_PID STACK_DIR STACK_DB
+        export PORT BASE STACK_PID STACK_DIR STACK_DB STACK_SERVER STACK_MODE
         # stack prints "ready" once the port answers; it exits on any startup failure.
         retry 600 _stack_ready_or_dead || true
         if grep -q ' ready$' "$STACK_DIR/stack.log"; then return 0; fi
         if ! _gone "$STACK_PID"; then
             kill -TERM "$STACK_PID"; cat "$STACK_DIR/stack.log" >&2
-            echo "start_stack: $server not ready after 60 s" >&2; return 1
+            echo "start_stack: $server ($mode) not ready after 60 s" >&2; return 1
         fi
         echo "start_stack: attempt $attempt failed:" >&2; cat "$STACK_DIR/stack.log" >&2
+        forget_stack
     done
     return 1
+}
+# forget_stack: remove a stack directory start_stack made outside bats' temp dirs (after
+# stop_stack; tests read its logs until then).
+forget_stack() {
+    [[ ${STACK_DIR:-} == /tmp/promfcgi-stack-* ]] && rm -rf "$STACK_DIR"
+    return 0
 }
 _stack_ready_or_dead() {
     grep -q ' ready$' "$STACK_DIR/stack.log" || _gone "$STACK_PID"
 }
 
 # Processes that belong to the stack: command line mentions STACK_DIR (stack, web server) or the
-# environment carries its PROMFCGI_DB (workers). Pure bash: no helper process can match itself.
+# environment carries its PROMFCGI_DB (workers, CGI programs). Two greps over /proc find them (a
+# loop in bash costs seconds under bats' per-command DEBUG trap); neither can list itself (the
+# first reads its pattern from a file, not its command line; a match on the second's own
+# environment is gone by the time its command line is read, and so skipped).
 stack_procs() {
-    local d args envs e
-    for d in /proc/[0-9]*; do
-        [[ ${d#/proc/} == "$BASHPID" ]] && continue
-        args=(); mapfile -d '' args 2>/dev/null <"$d/cmdline" || continue
-        if [[ "${args[*]}" == *"$STACK_DIR"* ]]; then echo "${d#/proc/} ${args[*]}"; continue; fi
-        envs=(); mapfile -d '' envs 2>/dev/null <"$d/environ" || continue
-        for e in "${envs[@]}"; do
-            [[ $e == "PROMFCGI_DB=$STACK_DB" ]] && { echo "${d#/proc/} ${args[*]}"; break; }
-        done
+    local p args pids=()
+    mapfile -t pids < <(
+        # (|| true: under bats' set -e a grep that met a vanished process would end the list)
+        { grep -lsFz -f <(printf '%s\n' "$STACK_DIR") /proc/[0-9]*/cmdline || true
+          grep -lsxFz -e "PROMFCGI_DB=$STACK_DB" /proc/[0-9]*/environ || true
+        } | awk -F/ '!seen[$3]++ { print $3 }')
+    for p in "${pids[@]}"; do
+        [[ $p == "$BASHPID" ]] && continue
+        args=(); mapfile -d '' args 2>/dev/null <"/proc/$p/cmdline" || continue
+        ((${#args[@]})) || continue   # exited meanwhile, or a zombie
+        echo "$p ${args[*]}"
     done
     return 0
 }

@@ -21,12 +21,15 @@ teardown_file() {
 # What PREFIX=/usr must install, relative to DESTDIR (man pages and tools: whatever exists).
 expected_files() {
     local f
-    printf '%s\n' /usr/lib/promfcgi/hello.fcgi /usr/lib/promfcgi/metrics.fcgi \
-        /usr/include/promfcgi.h /usr/include/promfcgi_http.h /usr/lib/libpromfcgi.a /usr/lib/pkgconfig/promfcgi.pc \
+    printf '%s\n' /usr/lib/promfcgi/hello.fcgi /usr/lib/promfcgi/api.fcgi /usr/lib/promfcgi/metrics.fcgi \
+        /usr/include/promfcgi.h /usr/include/promfcgi_http.h /usr/lib/libpromfcgi.a \
+        /usr/lib/pkgconfig/promfcgi.pc \
         /usr/lib/systemd/system/promfcgi-hello.socket /usr/lib/systemd/system/promfcgi-hello.service \
         /usr/lib/systemd/system/promfcgi-metrics.socket /usr/lib/systemd/system/promfcgi-metrics.service \
         /usr/lib/sysusers.d/promfcgi.conf \
         /usr/share/promfcgi/lighttpd.conf.in /usr/share/promfcgi/nginx.conf.in /usr/share/promfcgi/render \
+        /usr/share/promfcgi/apache.conf.in /usr/share/promfcgi/Caddyfile.in \
+        /usr/share/promfcgi/lighttpd-cgi.conf.in /usr/share/promfcgi/apache-cgi.conf.in \
         /usr/share/promfcgi/nginx-site.conf /usr/share/promfcgi/spawn-fcgi.sh \
         /usr/share/promfcgi/prometheus/prometheus.yml \
         /usr/share/promfcgi/prometheus/rules/promfcgi.rules.yml \
@@ -35,7 +38,13 @@ expected_files() {
         /usr/share/promfcgi/prometheus/targets/fleet.json.example \
         /usr/share/promfcgi/prometheus/grafana/promfcgi.json \
         /usr/share/doc/promfcgi/deploy.md
+    # the shared library (libpromfcgi.so.VERSION), its soname link and its link-time name
+    for f in $(make -s -C "$TOP" --no-print-directory \
+        --eval 'print-shlib: ; @echo $(notdir $(SHLIB) $(SHLIB_LINKS))' print-shlib); do
+        echo "/usr/lib/$f"
+    done
     for f in "$TOP"/man/*.1; do [[ -e $f ]] && echo "/usr/share/man/man1/${f##*/}"; done
+    for f in "$TOP"/man/*.3; do [[ -e $f ]] && echo "/usr/share/man/man3/${f##*/}"; done
     # command-line tools the Makefile adds with INSTALL_BIN += ...
     for f in $(make -s -C "$TOP" --no-print-directory \
         --eval 'print-install-bin: ; @echo $(notdir $(INSTALL_BIN))' print-install-bin); do
@@ -130,7 +139,11 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
     assert_success
     run pkg-config --cflags --libs promfcgi
     assert_success
-    assert_equal "${output% }" "-I$D/usr/include -L$D/usr/lib -lpromfcgi -lfcgi -lz -lm"
+    assert_equal "${output% }" "-I$D/usr/include -L$D/usr/lib -lpromfcgi"
+    # --static adds what libpromfcgi.a needs
+    run pkg-config --libs --static promfcgi
+    assert_success
+    assert_output --regexp '^-L[^ ]+ -lpromfcgi .*-lfcgi .*-lz'
     cat >"$INST/count.c" <<'C'
 #include <promfcgi.h>
 #include <stdio.h>
@@ -158,10 +171,13 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-    # only the installed header: no -I into the source tree
+    # only the installed header: no -I into the source tree; the installed shared library,
+    # found at run time through the rpath (it is not in the dynamic linker's directories)
     run bash -c "cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags promfcgi) '$INST/count.c' \
-        -o '$INST/count' $(pkg-config --libs promfcgi)"
+        -o '$INST/count' $(pkg-config --libs promfcgi) -Wl,-rpath,$D/usr/lib"
     assert_success
+    run readelf -d "$INST/count"
+    assert_output --partial '[libpromfcgi.so.'
     mkdir -p "$INST/standalone"
     run "$INST/count" "$INST/standalone/promfcgi.db"
     assert_success

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# Integration tests against the lighttpd front end; bodies in common.bash.
+# Integration tests against the lighttpd front end (FastCGI, spawn-fcgi + multiwatch pools); bodies
+# in common.bash.
 # shellcheck disable=SC2034  # used by common.bash
 SERVER=lighttpd
 load common
@@ -10,6 +11,7 @@ load common
 @test "lighttpd: POST / is 405 with Allow" { t_post_root; }
 @test "lighttpd: only /metrics reaches the metrics worker" { t_routing; }
 @test "lighttpd: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
+@test "lighttpd: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "lighttpd: ab load is counted exactly once per request" { t_exact_count; }
 @test "lighttpd: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "lighttpd: stopping leaves no process behind" { t_clean_stop; }

@@ -10,6 +10,7 @@ load common
 @test "nginx: POST / is 405 with Allow" { t_post_root; }
 @test "nginx: only /metrics reaches the metrics worker" { t_routing; }
 @test "nginx: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
+@test "nginx: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "nginx: ab load is counted exactly once per request" { t_exact_count; }
 @test "nginx: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "nginx: stopping leaves no process behind" { t_clean_stop; }

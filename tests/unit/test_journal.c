@@ -109,7 +109,7 @@ static void pack_and_merge(void)
 	static const char *const l[] = {"route", NULL};
 	struct stage st;
 	struct family_def c, h, g;
-	stage_create_anonymous(&st);
+	stage_create_anonymous(&st, 0);
 	CHECK(st.f != NULL);
 	CHECK(pf_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
 	CHECK(pf_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);

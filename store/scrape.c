@@ -11,7 +11,8 @@
  * every scrape: their files survive a kill, so reading them is enough.
  * They are folded when they die (by the scrape that sees it, all the dead
  * of a scrape in one transaction), at graceful exit (by themselves), and
- * every PF_FOLD_SECONDS (durably: that caps what a power cut can lose).
+ * every PF_FOLD_SECONDS, durably (that caps what a power cut can lose), by
+ * pf_scrape_idle after an answer has left.
  *
  * Between scrapes this process keeps:
  *   - the store's aggregate and folded rows ("the view"), read again only
@@ -67,6 +68,7 @@ static char scrape_path[4096];
 static dev_t scrape_dev; /* the file opened, to notice it deleted or replaced */
 static ino_t scrape_ino;
 static struct pf_scrape_stats stats;
+static unsigned idle_retired, idle_errors; /* by pf_scrape_idle: told by the next scrape */
 
 const struct pf_scrape_stats *pf_scrape_stats(void)
 {
@@ -981,12 +983,9 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 {
 	char path[4096 + 256];
 	int work = live && nworkers;
-	uint32_t dead = 0;
 	for (uint32_t i = 0; i < nworkers; i++)
-		if (workers[i]->present && workers[i]->dead && !workers[i]->damaged) {
-			dead++;
+		if (workers[i]->present && workers[i]->dead && !workers[i]->damaged)
 			work = 1;
-		}
 	/* rows of incarnations whose file is gone and whose process too (a
 	 * crash between an unlink and its forget) */
 	uint32_t orphans = 0;
@@ -1022,8 +1021,8 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 	}
 	if (live)
 		db_durable(scrape_db, 1);
-	int wrote = 0, ok = db_begin(scrape_db) == 0;
-	if (!ok)
+	int wrote = 0, began = db_begin(scrape_db) == 0, ok = began;
+	if (!began)
 		fold_failed(b, "folds");
 	for (uint32_t i = 0; ok && i < nworkers; i++) {
 		struct worker *w = workers[i];
@@ -1072,10 +1071,10 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 		}
 		wrote = 1;
 	}
-	if (ok && db_commit(scrape_db) != 0) {
+	if (ok && db_commit(scrape_db) != 0) { /* it rolled back */
 		fold_failed(b, "commit");
 		ok = 0;
-	} else if (!ok && !b->corrupt) {
+	} else if (!ok && began) {
 		db_rollback(scrape_db);
 	}
 	if (live)
@@ -1520,6 +1519,9 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 	/* A second attempt only after corruption was found and moved aside. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(&stats, 0, sizeof stats);
+		stats.retired = idle_retired;
+		stats.errors = idle_errors;
+		idle_retired = idle_errors = 0;
 		if (ensure_db(db_path, reason, len) != 0)
 			return -1;
 		int rc = scrape_once(dir, out, reason, len);
@@ -1552,6 +1554,8 @@ void pf_scrape_idle(void)
 		return;
 	struct round r = {0};
 	struct batch b = {0};
+	struct pf_scrape_stats kept = stats;
+	stats.retired = stats.errors = 0;
 	if (view_current() == 0) {
 		scan_dir(dir, &r);
 		watch();
@@ -1560,6 +1564,9 @@ void pf_scrape_idle(void)
 		if (b.corrupt)
 			reset_db(); /* the next scrape moves it aside */
 	}
+	idle_retired += stats.retired;
+	idle_errors += stats.errors;
+	stats = kept;
 	workers_sweep(0);
 	free(r.journals.v);
 	free(r.markers.v);

@@ -89,8 +89,12 @@ $(SHLIB_LINKS): $(SHLIB)
 SHARED_PROGRAMS = $(addprefix build/shared/,$(filter %.fcgi,$(PROGRAMS)))
 shared: $(SHLIB_LINKS) $(SHARED_PROGRAMS)
 
-# Keep every object (make would otherwise delete the programs' as intermediate).
-.SECONDARY:
+# The programs' objects are not intermediate: make would remove them after the build, printing
+# "rm ..." after the test summary (whose last line must be "N passed, M failed").  (An empty
+# .SECONDARY would keep everything, but mk/fuzz.mk's list makes it a list.)
+PROGRAM_SRCS = $(foreach p,$(PROGRAMS),$(call src_of,$(p)))
+.SECONDARY: $(call objs,release,$(PROGRAM_SRCS)) $(call objs,asan,$(PROGRAM_SRCS)) \
+            $(call objs,pic,$(PROGRAM_SRCS))
 .SECONDEXPANSION:
 build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
 	@mkdir -p $(@D)

@@ -6,7 +6,7 @@
 
 #include "buf.h"
 
-void buf_put(struct buf *b, const char *s, size_t n)
+void buf_put_grow(struct buf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
@@ -24,16 +24,6 @@ void buf_put(struct buf *b, const char *s, size_t n)
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-	buf_put(b, &c, 1);
 }
 
 void buf_free(struct buf *b)

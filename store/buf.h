@@ -7,6 +7,7 @@
 #define PROMFCGI_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *p;
@@ -14,9 +15,33 @@ struct buf {
 	int oom;
 };
 
-void buf_put(struct buf *b, const char *s, size_t n);
-void buf_puts(struct buf *b, const char *s);
-void buf_putc(struct buf *b, char c);
+/* Appends past the end of the room there is (grows the buffer). */
+void buf_put_grow(struct buf *b, const char *s, size_t n);
 void buf_free(struct buf *b);
+
+/* Inline: rendering calls these once per piece of every sample. */
+static inline void buf_put(struct buf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len >= n && !b->oom) {
+		if (n)
+			memcpy(b->p + b->len, s, n);
+		b->len += n;
+	} else {
+		buf_put_grow(b, s, n);
+	}
+}
+
+static inline void buf_puts(struct buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+static inline void buf_putc(struct buf *b, char c)
+{
+	if (b->cap > b->len && !b->oom)
+		b->p[b->len++] = c;
+	else
+		buf_put_grow(b, &c, 1);
+}
 
 #endif

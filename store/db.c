@@ -61,6 +61,7 @@ enum stmt {
 	S_INC_GET, S_INC_ADD, S_INC_SET, S_INC_LIST, S_FORGET_FOLDED, S_FORGET_INC,
 	S_FAM_ADD, S_FAM_GET, S_FOLDED_GET, S_FOLDED_PUT,
 	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET, S_READ_FAM, S_READ_SERIES,
+	S_VERSION, S_LOAD_FAM, S_LOAD_SERIES, S_LOAD_INC, S_LOAD_FOLDED, S_SYNC_FULL, S_SYNC_NORMAL,
 	S_EXEMPLAR_PUT, S_READ_EXEMPLARS,
 	S_COUNT
 };
@@ -89,6 +90,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family ORDER BY name",
     [S_READ_SERIES] = "SELECT family_id, label_values, cells, created FROM series"
                       " ORDER BY family_id, label_values",
+    [S_VERSION] = "PRAGMA data_version",
+    [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family",
+    [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series",
+    [S_LOAD_INC] = "SELECT id, name, folded_seq, retired FROM incarnation ORDER BY id",
+    [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",
+    [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [S_EXEMPLAR_PUT] = "INSERT INTO exemplar(series_id, bucket, value, ts, labels)"
                        " SELECT id, ?3, ?4, ?5, ?6 FROM series"
                        " WHERE family_id = ?1 AND label_values = ?2"
@@ -100,6 +108,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct db {
 	sqlite3 *h;
+	int busy_ms;
 	sqlite3_stmt *st[S_COUNT];
 	int last_rc; /* of the last failed step: tells corrupt from busy or full */
 	char last_msg[256];
@@ -249,12 +258,16 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 		free(db);
 		return -1;
 	}
-	int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	/* NOMUTEX: a connection is used by one thread (promfcgi.h), so the
+	 * per-call mutex of serialized mode only costs (a scrape reads every row) */
+	int rc = sqlite3_open_v2(path, &db->h,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "no memory");
 		goto fail;
 	}
 	sqlite3_busy_timeout(db->h, busy_ms);
+	db->busy_ms = busy_ms;
 	sqlite3_extended_result_codes(db->h, 1);
 	/* WAL: readers never block the writer; NORMAL: a commit survives a crash
 	 * of the process, only an OS crash may roll back the last ones. */
@@ -365,7 +378,7 @@ static sqlite3_int64 fold_family(struct db *db, const struct family_def *f)
 /* Adds delta to the series' aggregate, creating the row if needed; with
  * assign, cell 0 is set to delta[0] instead (a gauge's set). */
 static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint32_t keylen,
-                         const double *delta, int ncells, int assign)
+                         const double *delta, int ncells, int assign, double created)
 {
 	sqlite3_stmt *get = db->st[S_SERIES_GET];
 	double sum[PF_BUCKETS_MAX + 2] = {0};
@@ -400,16 +413,18 @@ static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint
 	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	sqlite3_bind_double(add, 4, (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3);
+	sqlite3_bind_double(add, 4, created > 0 ? created
+	                                        : (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3);
 	return run(db, S_SERIES_ADD);
 }
 
 /* Folds one slot: staged - folded into the aggregate, then folded = staged.
- * known, if not NULL, holds the incarnation's folded cells (from the cache),
- * sparing a query; known_cells says how many cells it covers. */
+ * known, if not NULL, says what is folded of this incarnation (the caller's
+ * copy of its rows, trusted under the conditions of known_valid), sparing a
+ * query; an unchanged slot then costs no SQL at all. */
 static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_int64 fam,
                      const struct stage_snapshot *snap, const struct family_def *f,
-                     const double *known, uint32_t known_cells)
+                     const struct db_known *known)
 {
 	const struct stage_slot *slot = &snap->slots[index];
 	int ncells = (int)f->ncells;
@@ -421,12 +436,12 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	size_t bytes = (size_t)ncells * sizeof(double);
 	int r;
 	if (known) {
-		/* every slot that existed at the cached fold got a folded row then */
-		r = slot->cell + (uint32_t)ncells <= known_cells;
-		if (r && memcmp(staged, &known[slot->cell], bytes) == 0)
+		const double *row = known->row(known->arg, index, (uint32_t)ncells);
+		r = row != NULL;
+		if (r && memcmp(staged, row, bytes) == 0)
 			return 0; /* unchanged: the common case, no SQL at all */
 		if (r)
-			memcpy(prev, &known[slot->cell], bytes);
+			memcpy(prev, row, bytes);
 	} else {
 		sqlite3_stmt *get = db->st[S_FOLDED_GET];
 		sqlite3_bind_int64(get, 1, inc);
@@ -439,20 +454,25 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 			return -1;
 	}
 	int changed = r == 0; /* a new series is created even at zero */
+	/* Counts never go back: a file older than what was folded (pages lost
+	 * to a power cut) adds nothing, and what was folded stays the base. */
+	int counts = f->type == PF_HISTOGRAM ? (int)f->nbuckets + 1 : 1;
+	double put[PF_BUCKETS_MAX + 2];
 	for (int i = 0; i < ncells; i++) {
-		delta[i] = staged[i] - prev[i];
+		put[i] = i < counts && staged[i] < prev[i] ? prev[i] : staged[i];
+		delta[i] = put[i] - prev[i];
 		/* NaN never equals itself: a NaN gauge-like sum still counts as news */
-		if (memcmp(&staged[i], &prev[i], sizeof(double)) != 0)
+		if (memcmp(&put[i], &prev[i], sizeof(double)) != 0)
 			changed = 1;
 	}
 	if (!changed)
 		return 0;
-	if (update_series(db, fam, slot->key, slot->keylen, delta, ncells, 0) != 0)
+	if (update_series(db, fam, slot->key, slot->keylen, delta, ncells, 0, slot->created) != 0)
 		return -1;
-	sqlite3_stmt *put = db->st[S_FOLDED_PUT];
-	sqlite3_bind_int64(put, 1, inc);
-	sqlite3_bind_int64(put, 2, index);
-	sqlite3_bind_blob(put, 3, staged, (int)bytes, SQLITE_STATIC);
+	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
+	sqlite3_bind_int64(st, 1, inc);
+	sqlite3_bind_int64(st, 2, index);
+	sqlite3_bind_blob(st, 3, put, (int)bytes, SQLITE_STATIC);
 	return run(db, S_FOLDED_PUT);
 }
 
@@ -480,14 +500,12 @@ static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
 	return 0;
 }
 
-/* The cache describes what is folded for this incarnation only while the
- * store's folded_seq still equals the seq it was filled at: any other fold
- * (a worker's last one, another metrics process) moves folded_seq on. */
-static int cache_valid(const struct db_fold_cache *c, const struct stage_snapshot *snap,
-                       sqlite3_int64 folded_seq)
+/* What the caller knows of an incarnation's rows is what the store holds
+ * while its row is the same (id) and folded_seq has not moved: every fold
+ * that changes a folded row moves folded_seq on, in the same transaction. */
+static int known_valid(const struct db_known *k, sqlite3_int64 id, sqlite3_int64 folded_seq)
 {
-	return c && c->cells && c->seq == folded_seq && strcmp(c->name, snap->name) == 0 &&
-	       c->nfamilies <= snap->nfamilies && c->ncells <= snap->ncells;
+	return k && k->row && k->id == id && k->folded_seq == folded_seq;
 }
 
 /* An ending incarnation's exemplars join the store's, per series and
@@ -526,7 +544,7 @@ static int fold_exemplars(struct db *db, const struct stage_snapshot *snap)
 }
 
 static int fold_body(struct db *db, const struct stage_snapshot *snap, int retire,
-                     struct db_fold_cache *cache)
+                     const struct db_known *known)
 {
 	sqlite3_int64 inc = 0, folded_seq = 0;
 	int retired = 0;
@@ -539,13 +557,11 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 		return DB_FOLD_ERROR;
 	if (retired || (sqlite3_int64)snap->seq < folded_seq)
 		return DB_FOLD_SKIPPED;
+	if (!known_valid(known, inc, folded_seq))
+		known = NULL;
 	if ((sqlite3_int64)snap->seq > folded_seq) {
 		sqlite3_int64 fam_ids[STAGE_MAX_FAMILIES];
-		int use = cache_valid(cache, snap, folded_seq);
-		uint32_t known = use ? cache->nfamilies : 0;
-		if (use)
-			memcpy(fam_ids, cache->fam_ids, known * sizeof fam_ids[0]);
-		for (uint32_t i = known; i < snap->nfamilies; i++)
+		for (uint32_t i = 0; i < snap->nfamilies; i++)
 			if ((fam_ids[i] = fold_family(db, &snap->families[i])) < 0)
 				return DB_FOLD_ERROR;
 		for (uint32_t i = 0; i < snap->nslots; i++) {
@@ -553,14 +569,11 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 			if (fi >= snap->nfamilies || fam_ids[fi] == 0 ||
 			    snap->families[fi].type == PF_GAUGE)
 				continue;
-			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi],
-			              use ? cache->cells : NULL, use ? cache->ncells : 0) != 0)
+			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi], known) != 0)
 				return DB_FOLD_ERROR;
 		}
-		if (cache) /* filled now, trusted only after COMMIT (see db_fold) */
-			memcpy(cache->fam_ids, fam_ids, snap->nfamilies * sizeof fam_ids[0]);
 	} else if (!retire) {
-		return DB_FOLD_UNCHANGED; /* nothing new: the cache learnt nothing */
+		return DB_FOLD_UNCHANGED;
 	}
 	/* a live worker's exemplars are read from its file at each scrape */
 	if (retire && fold_exemplars(db, snap) != 0)
@@ -572,49 +585,60 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 	return run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
 }
 
-static void cache_fill(struct db_fold_cache *c, const struct stage_snapshot *snap)
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire)
 {
-	double *cells = realloc(c->cells, (snap->ncells ? snap->ncells : 1) * sizeof(double));
-	if (!cells) {
-		db_fold_cache_clear(c);
-		return;
-	}
-	memcpy(cells, snap->cells, snap->ncells * sizeof(double));
-	c->cells = cells;
-	c->ncells = snap->ncells;
-	c->nfamilies = snap->nfamilies;
-	c->seq = (sqlite3_int64)snap->seq;
-	snprintf(c->name, sizeof c->name, "%s", snap->name);
-}
-
-void db_fold_cache_clear(struct db_fold_cache *c)
-{
-	free(c->cells);
-	memset(c, 0, sizeof *c);
-}
-
-int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
-            struct db_fold_cache *cache)
-{
-	if (run(db, S_BEGIN) != 0) {
-		if (cache)
-			db_fold_cache_clear(cache);
+	if (run(db, S_BEGIN) != 0)
 		return DB_FOLD_ERROR;
-	}
-	int rc = fold_body(db, snap, retire, cache);
-	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0) {
-		/* only a fold that went through every family and slot fills it */
-		if (cache && rc == DB_FOLDED && !retire)
-			cache_fill(cache, snap);
-		else if (cache)
-			db_fold_cache_clear(cache);
+	int rc = fold_body(db, snap, retire, NULL);
+	if (rc != DB_FOLD_ERROR && run(db, S_COMMIT) == 0)
 		return rc == DB_FOLD_UNCHANGED ? DB_FOLDED : rc;
-	}
 	/* SQLITE_FULL or IOERR may have rolled back already; roll back anyway */
 	run(db, S_ROLLBACK);
-	if (cache)
-		db_fold_cache_clear(cache);
 	return DB_FOLD_ERROR;
+}
+
+int db_begin(struct db *db)
+{
+	return run(db, S_BEGIN);
+}
+
+int db_begin_now(struct db *db)
+{
+	sqlite3_busy_timeout(db->h, 0);
+	int rc = run(db, S_BEGIN);
+	sqlite3_busy_timeout(db->h, db->busy_ms);
+	return rc;
+}
+
+int db_commit(struct db *db)
+{
+	if (run(db, S_COMMIT) == 0)
+		return 0;
+	run(db, S_ROLLBACK);
+	return -1;
+}
+
+void db_rollback(struct db *db)
+{
+	run(db, S_ROLLBACK);
+}
+
+int db_fold_in(struct db *db, const struct stage_snapshot *snap, int retire,
+               const struct db_known *known)
+{
+	return fold_body(db, snap, retire, known);
+}
+
+int db_forget_in(struct db *db, const char *name)
+{
+	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
+	return run(db, S_FORGET_FOLDED) == 0 && run(db, S_FORGET_INC) == 0 ? 0 : -1;
+}
+
+int db_durable(struct db *db, int full)
+{
+	return run(db, full ? S_SYNC_FULL : S_SYNC_NORMAL);
 }
 
 int db_define(struct db *db, const struct family_def *def)
@@ -676,14 +700,14 @@ int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
 	} else if ((def.type == PF_COUNTER && op == DB_ADD && v >= 0) ||
 	           (def.type == PF_GAUGE && (op == DB_ADD || op == DB_SET))) {
 		delta[0] = v;
-		rc = update_series(db, id, key, keylen, delta, 1, op == DB_SET);
+		rc = update_series(db, id, key, keylen, delta, 1, op == DB_SET, 0);
 	} else if (def.type == PF_HISTOGRAM && op == DB_OBSERVE) {
 		uint32_t b = 0;
 		while (b < def.nbuckets && v > def.buckets[b])
 			b++;
 		delta[b] = 1;
 		delta[def.nbuckets + 1] = v;
-		rc = update_series(db, id, key, keylen, delta, (int)def.ncells, 0);
+		rc = update_series(db, id, key, keylen, delta, (int)def.ncells, 0, 0);
 	} else {
 		rc = DB_WRONG_OP;
 	}
@@ -914,5 +938,166 @@ out:
 	free(ids);
 	if (rc != 0)
 		pf_collection_free(out);
+	return rc;
+}
+
+int db_data_version(struct db *db, long long *version)
+{
+	db->last_msg[0] = '\0';
+	int r = row(db, S_VERSION);
+	if (r == 1)
+		*version = sqlite3_column_int64(db->st[S_VERSION], 0);
+	done(db, S_VERSION);
+	return r == 1 ? 0 : -1;
+}
+
+/* A family row (id, name, type, help, label_names, buckets) as a
+ * definition; 0, or -1 if it does not fit one (a damaged store). */
+static int row_def(sqlite3_stmt *st, struct family_def *def)
+{
+	memset(def, 0, sizeof *def);
+	const char *name = (const char *)sqlite3_column_text(st, 1);
+	const char *help = (const char *)sqlite3_column_text(st, 3);
+	const char *labels = (const char *)sqlite3_column_text(st, 4);
+	int nb = sqlite3_column_bytes(st, 5) / (int)sizeof(double);
+	def->type = (uint32_t)sqlite3_column_int(st, 2);
+	if (!name || !help || strlen(name) >= sizeof def->name || strlen(help) >= sizeof def->help ||
+	    nb > PF_BUCKETS_MAX)
+		return -1;
+	strcpy(def->name, name);
+	strcpy(def->help, help);
+	for (const char *p = labels; p && *p;) {
+		size_t l = strcspn(p, ",");
+		if (def->nlabels == PF_LABELS_MAX || l >= PF_LABEL_NAME_MAX)
+			return -1;
+		memcpy(def->labels[def->nlabels++], p, l);
+		p += l + (p[l] == ',');
+	}
+	def->nbuckets = (uint32_t)nb;
+	if (nb)
+		memcpy(def->buckets, sqlite3_column_blob(st, 5), (size_t)nb * sizeof(double));
+	int cells = pf_family_cells((int)def->type, nb);
+	def->ncells = cells > 0 ? (uint32_t)cells : 0;
+	return def->ncells > 0 && def->ncells <= PF_BUCKETS_MAX + 2 ? 0 : -1;
+}
+
+/* An exemplar row (family_id, label_values, bucket, value, ts, labels) as
+ * an exemplar: 0, or -1 if it is not a sound one (a damaged store). */
+static int row_exemplar(sqlite3_stmt *st, struct pf_exemplar *x)
+{
+	sqlite3_int64 b = sqlite3_column_int64(st, 2);
+	const char *labels = sqlite3_column_blob(st, 5);
+	int len = sqlite3_column_bytes(st, 5);
+	x->value = sqlite3_column_double(st, 3);
+	x->timestamp = sqlite3_column_double(st, 4);
+	if (b < 0 || b > PF_BUCKETS_MAX || len <= 0 || len > PF_EXEMPLAR_BYTES || !labels ||
+	    !pf_valid_exemplar(labels, (size_t)len) || isnan(x->value) || !isfinite(x->timestamp) ||
+	    x->timestamp <= 0)
+		return -1;
+	x->len = (uint32_t)len;
+	x->pad = 0;
+	memcpy(x->labels, labels, (size_t)len);
+	return 0;
+}
+
+int db_load(struct db *db, const struct db_loader *l, void *arg, long long *version)
+{
+	int r = 0, rc = -1;
+	/* One read transaction: everything from one snapshot. */
+	db->last_msg[0] = '\0';
+	if (exec_pragma(db->h, "BEGIN") != 0) {
+		failed(db, sqlite3_extended_errcode(db->h));
+		return -1;
+	}
+	sqlite3_stmt *st = db->st[S_LOAD_FAM];
+	while ((r = row(db, S_LOAD_FAM)) == 1) {
+		struct family_def def;
+		if (row_def(st, &def) == 0 && l->family(arg, sqlite3_column_int64(st, 0), &def) != 0) {
+			r = -2;
+			break;
+		}
+	}
+	done(db, S_LOAD_FAM);
+	if (r != 0)
+		goto out;
+	st = db->st[S_LOAD_SERIES];
+	while ((r = row(db, S_LOAD_SERIES)) == 1) {
+		int bytes = sqlite3_column_bytes(st, 2);
+		if (l->series(arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+		              (uint32_t)sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 2),
+		              bytes / (int)sizeof(double), sqlite3_column_double(st, 3)) != 0) {
+			r = -2;
+			break;
+		}
+	}
+	done(db, S_LOAD_SERIES);
+	if (r != 0)
+		goto out;
+	st = db->st[S_READ_EXEMPLARS];
+	while (l->exemplar && (r = row(db, S_READ_EXEMPLARS)) == 1) {
+		struct pf_exemplar x;
+		if (row_exemplar(st, &x) == 0 &&
+		    l->exemplar(arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+		                (uint32_t)sqlite3_column_bytes(st, 1), (uint32_t)sqlite3_column_int64(st, 2),
+		                &x) != 0) {
+			r = -2;
+			break;
+		}
+	}
+	done(db, S_READ_EXEMPLARS);
+	if (r != 0)
+		goto out;
+	st = db->st[S_LOAD_INC];
+	sqlite3_int64 *want = NULL;
+	size_t nwant = 0, cap = 0;
+	while ((r = row(db, S_LOAD_INC)) == 1) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		sqlite3_int64 id = sqlite3_column_int64(st, 0);
+		int w = name ? l->incarnation(arg, id, name, sqlite3_column_int64(st, 2),
+		                              sqlite3_column_int(st, 3))
+		             : 0;
+		if (w > 0 && nwant == cap) {
+			cap = cap ? 2 * cap : 64;
+			sqlite3_int64 *n = realloc(want, cap * sizeof *n);
+			if (!n)
+				w = -1;
+			else
+				want = n;
+		}
+		if (w < 0) {
+			r = -2;
+			break;
+		}
+		if (w > 0)
+			want[nwant++] = id;
+	}
+	done(db, S_LOAD_INC);
+	/* the folded rows of the incarnations the caller does not have already */
+	st = db->st[S_LOAD_FOLDED];
+	for (size_t i = 0; r == 0 && i < nwant; i++) {
+		sqlite3_bind_int64(st, 1, want[i]);
+		while ((r = row(db, S_LOAD_FOLDED)) == 1) {
+			sqlite3_int64 slot = sqlite3_column_int64(st, 0);
+			if (slot >= 0 && slot < STAGE_MAX_SLOTS &&
+			    l->folded(arg, want[i], (uint32_t)slot, sqlite3_column_blob(st, 1),
+			              sqlite3_column_bytes(st, 1) / (int)sizeof(double)) != 0) {
+				r = -2;
+				break;
+			}
+		}
+		done(db, S_LOAD_FOLDED);
+	}
+	free(want);
+	if (r != 0)
+		goto out;
+	/* inside the transaction: the version of the snapshot just read */
+	r = row(db, S_VERSION);
+	if (r == 1) {
+		*version = sqlite3_column_int64(db->st[S_VERSION], 0);
+		rc = 0;
+	}
+	done(db, S_VERSION);
+out:
+	exec_pragma(db->h, "COMMIT");
 	return rc;
 }

@@ -35,25 +35,64 @@ int db_quarantine(const char *path, char *moved, size_t len);
 
 enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1, DB_FOLD_UNCHANGED = 2 /* internal */ };
 
-/* What a process last folded for one incarnation, so that its next fold
- * needs no query for unchanged series.  Zero-initialise; free with
- * db_fold_cache_clear.  Tied to one connection: clear it when reopening. */
-struct db_fold_cache {
-	char name[256];
-	long long seq;
-	uint32_t ncells, nfamilies;
-	double *cells;
-	long long fam_ids[STAGE_MAX_FAMILIES];
-};
-void db_fold_cache_clear(struct db_fold_cache *c);
-
 /* Adds what snap holds beyond what was already folded for its incarnation,
  * in one transaction; with retire, also marks the incarnation retired, after
  * which it is never folded again.  Skipped when the file is gone, the
- * incarnation is retired, or a newer snapshot was folded already.  cache
- * may be NULL. */
-int db_fold(struct db *db, const struct stage_snapshot *snap, int retire,
-            struct db_fold_cache *cache);
+ * incarnation is retired, or a newer snapshot was folded already. */
+int db_fold(struct db *db, const struct stage_snapshot *snap, int retire);
+
+/* Several folds in one transaction (a scrape's batch): db_begin (BEGIN
+ * IMMEDIATE, waiting at most busy_ms for the write lock), any number of
+ * db_fold_in and db_forget_in, then db_commit (which rolls back if it
+ * fails) or db_rollback.  db_fold_in returns DB_FOLDED, DB_FOLD_UNCHANGED
+ * (nothing written), DB_FOLD_SKIPPED or DB_FOLD_ERROR (roll back).
+ *
+ * known, if not NULL, is what the caller read of the incarnation's rows:
+ * used only if the incarnation's row still has that id and folded_seq
+ * (then the rows are those it read), it spares a query per slot and any
+ * SQL for a slot that has not changed since. */
+struct db_known {
+	long long id, folded_seq;
+	/* the folded cells of slot, ncells of them; NULL if it has no row */
+	const double *(*row)(void *arg, uint32_t slot, uint32_t ncells);
+	void *arg;
+};
+int db_begin(struct db *db);
+/* The same without waiting: -1 at once if another process holds the lock. */
+int db_begin_now(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+int db_fold_in(struct db *db, const struct stage_snapshot *snap, int retire,
+               const struct db_known *known);
+int db_forget_in(struct db *db, const char *name);
+/* synchronous = FULL (a commit is on disk when it returns) or NORMAL. */
+int db_durable(struct db *db, int full);
+
+/* PRAGMA data_version: changes when another connection commits. */
+int db_data_version(struct db *db, long long *version);
+
+/* Everything a scrape keeps of the store, read in one transaction: each
+ * family (skipped if its row does not make a definition), each series
+ * (cells as stored: the caller checks their number), each incarnation in
+ * order of id (its callback returns 1 to have its folded rows read, 0 if
+ * it has them already), then those folded rows.  A callback returning < 0
+ * (family, series, folded: non-zero) stops the read (-1).  *version is the
+ * data_version of that snapshot. */
+struct db_loader {
+	int (*family)(void *arg, long long id, const struct family_def *def);
+	int (*series)(void *arg, long long family_id, const void *key, uint32_t keylen,
+	              const void *cells, int ncells, double created);
+	int (*incarnation)(void *arg, long long id, const char *name, long long folded_seq,
+	                   int retired);
+	int (*folded)(void *arg, long long incarnation_id, uint32_t slot, const void *cells,
+	              int ncells);
+	/* if set: each exemplar row (after the series), checked (a valid label
+	 * set, a timestamp > 0): the series' family id and label values, the
+	 * bucket (0 for a counter), the exemplar */
+	int (*exemplar)(void *arg, long long family_id, const void *key, uint32_t keylen,
+	                uint32_t bucket, const struct pf_exemplar *x);
+};
+int db_load(struct db *db, const struct db_loader *l, void *arg, long long *version);
 
 /* For programs that record straight into the store, one transaction a call
  * (the command-line tool: a process too short-lived for a staging file). */

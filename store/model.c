@@ -21,9 +21,11 @@ void pf_collection_free(struct pf_collection *c)
 	for (size_t i = 0; i < c->nfamilies; i++) {
 		struct pf_family_data *f = &c->families[i];
 		for (size_t j = 0; j < f->nseries; j++) {
-			free(f->series[j].key);
-			free(f->series[j].cells);
-			free(f->series[j].exemplars);
+			if (!f->arena) {
+				free(f->series[j].key);
+				free(f->series[j].cells);
+			}
+			free(f->series[j].exemplars); /* never in the arena */
 		}
 		for (int j = 0; f->labels && j < f->nlabels; j++)
 			free(f->labels[j]);
@@ -32,6 +34,7 @@ void pf_collection_free(struct pf_collection *c)
 		free(f->name);
 		free(f->help);
 		free(f->buckets);
+		free(f->arena);
 	}
 	free(c->families);
 	memset(c, 0, sizeof *c);

@@ -82,6 +82,7 @@ struct pf_family_data {
 	int native;
 	int native_schema;            /* a new series' schema, -4..8 */
 	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
+	void *arena; /* when set: the series' keys and cells are in it (one block) */
 };
 
 struct pf_collection {

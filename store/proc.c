@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "proc.h"
 
@@ -42,8 +44,30 @@ int proc_start_time(pid_t pid, uint64_t *out)
 	return 0;
 }
 
+/* Read once: it cannot change while this process runs. */
+static int boot_id_cached(char *out, size_t len)
+{
+	static char boot[STAGE_BOOT_ID_MAX];
+	static int have;
+	if (!have) {
+		FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
+		if (!fp)
+			return -1;
+		char *ok = fgets(boot, (int)sizeof boot, fp);
+		fclose(fp);
+		if (!ok)
+			return -1;
+		boot[strcspn(boot, "\n")] = '\0';
+		have = 1;
+	}
+	snprintf(out, len, "%s", boot);
+	return 0;
+}
+
 int proc_boot_id(char *out, size_t len)
 {
+	if (len >= STAGE_BOOT_ID_MAX)
+		return boot_id_cached(out, len);
 	FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
 	if (!fp)
 		return -1;
@@ -75,6 +99,36 @@ int proc_is_live(int64_t pid, uint64_t start_time, const char *boot_id)
 	char boot[STAGE_BOOT_ID_MAX];
 	if (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0)
 		return 0;
+	return pid_is_live(pid, start_time);
+}
+
+int proc_watch(int64_t pid, uint64_t start_time, const char *boot_id, int *fd)
+{
+	char boot[STAGE_BOOT_ID_MAX];
+	*fd = -1;
+	if (pid <= 0 || (proc_boot_id(boot, sizeof boot) == 0 && strcmp(boot, boot_id) != 0))
+		return 0;
+	static int no_pidfd = -1;
+	if (no_pidfd < 0)
+		no_pidfd = getenv("PROMFCGI_NO_PIDFD") != NULL;
+#ifdef SYS_pidfd_open
+	if (!no_pidfd) {
+		/* Opened first, then the start time checked: if the pid was reused
+		 * in between, the start time differs and the worker is gone. */
+		long r = syscall(SYS_pidfd_open, (pid_t)pid, 0);
+		if (r < 0 && errno == ESRCH)
+			return 0;
+		if (r >= 0) {
+			if (!pid_is_live(pid, start_time)) {
+				close((int)r);
+				return 0;
+			}
+			*fd = (int)r;
+			return 1;
+		}
+		/* ENOSYS (before Linux 5.3), or refused: /proc it is */
+	}
+#endif
 	return pid_is_live(pid, start_time);
 }
 

@@ -305,15 +305,26 @@ int pf_close(void)
 		struct stage_snapshot snap;
 		struct db *db;
 		char err[256];
+		/* No change after this: from here on the rows may be retired and
+		 * forgotten, which a scrape must know (scrape.c, "the rule") */
+		stage_mark_closing(&reg.stage);
+		if (stage_test_hook)
+			stage_test_hook("closing");
 		if (db_open(reg.db_path, 1000, &db, err, sizeof err) != 0) {
 			pf_error(PF_OP_OPEN, "%s", err);
 		} else {
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
-				if (db_fold(db, &snap, 1, NULL) != DB_FOLD_ERROR) {
+				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+					if (stage_test_hook)
+						stage_test_hook("folded");
 					if (unlink(reg.stage.path) == 0 || errno == ENOENT) {
+						if (stage_test_hook)
+							stage_test_hook("unlinked");
 						db_forget(db, snap.name);
+						if (stage_test_hook)
+							stage_test_hook("forgotten");
 						rc = 0;
 					} else {
 						pf_error(PF_OP_FOLD, "cannot remove %s: %s", reg.stage.path,

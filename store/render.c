@@ -29,15 +29,36 @@ static int special(char out[32], double v)
 	return 1;
 }
 
+/* An integer below 1e15 in magnitude, as %.0f would print it. */
+static size_t render_integer(char out[32], double v)
+{
+	long long n = (long long)v;
+	unsigned long long u = n < 0 ? 0 - (unsigned long long)n : (unsigned long long)n;
+	char tmp[24];
+	size_t len = 0, k = 0;
+	do
+		tmp[k++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (n < 0)
+		out[len++] = '-';
+	while (k)
+		out[len++] = tmp[--k];
+	out[len] = '\0';
+	return len;
+}
+
 void render_value(char out[32], double v)
 {
 	if (special(out, v))
 		return;
 	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(out, 32, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
+		render_integer(out, v == 0 ? 0.0 : v); /* no "-0" */
 		return;
 	}
-	for (int prec = 1; prec <= 17; prec++) {
+	/* The shortest %g that parses back: %g drops trailing zeros, and 15
+	 * significant digits always survive a double, so when %.15g round-trips
+	 * no shorter precision gives other digits; else 16, else 17. */
+	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(out, 32, "%.*g", prec, v);
 		if (strtod(out, NULL) == v)
 			return;
@@ -54,6 +75,15 @@ void render_le(char out[32], double v)
 void render_label_value(struct buf *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
+		/* a run of printable ASCII that needs no escape, in one copy */
+		size_t j = i;
+		while (j < n && (unsigned char)s[j] < 0x80 && s[j] != '\\' && s[j] != '"' && s[j] != '\n')
+			j++;
+		if (j > i) {
+			buf_put(b, s + i, j - i);
+			i = j;
+			continue;
+		}
 		size_t len = pf_utf8_seq(s + i, n - i);
 		if (len == 0) {
 			buf_puts(b, "\xEF\xBF\xBD");
@@ -92,13 +122,10 @@ void render_help(struct buf *b, const char *s)
 	}
 }
 
-/* name{a="x",b="y"[,le="..."]} — key holds the values NUL-terminated. */
+/* a="x",b="y" — key holds the values NUL-terminated. */
 static void render_labels(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const char *le)
+                          const struct pf_series_data *s)
 {
-	if (f->nlabels == 0 && !le)
-		return;
-	buf_putc(b, '{');
 	const char *v = s ? s->key : "";
 	size_t left = s ? s->keylen : 0;
 	for (int i = 0; i < f->nlabels; i++) {
@@ -106,7 +133,7 @@ static void render_labels(struct buf *b, const struct pf_family_data *f,
 		if (i)
 			buf_putc(b, ',');
 		buf_puts(b, f->labels[i]);
-		buf_puts(b, "=\"");
+		buf_put(b, "=\"", 2);
 		render_label_value(b, v, n);
 		buf_putc(b, '"');
 		if (n < left) {
@@ -116,21 +143,16 @@ static void render_labels(struct buf *b, const struct pf_family_data *f,
 			left = 0;
 		}
 	}
-	if (le) {
-		if (f->nlabels)
-			buf_putc(b, ',');
-		buf_puts(b, "le=\"");
-		buf_puts(b, le);
-		buf_putc(b, '"');
-	}
-	buf_putc(b, '}');
 }
 
-/* How the two formats differ, per family. */
+/* How the two formats differ, per family, and what a family's samples
+ * share: their names, and a histogram's le values. */
 struct style {
 	int om;              /* OpenMetrics 1.0 */
 	char family[160];    /* the name in HELP/TYPE/UNIT */
 	const char *sample;  /* a counter's sample name is family + "_total" in OM */
+	size_t family_len, sample_len;
+	char (*le)[32];      /* a histogram's bounds, rendered once */
 };
 
 /* " # {a=\"x\",b=\"y\"} value timestamp": an OpenMetrics exemplar; one
@@ -147,12 +169,12 @@ static void render_exemplar(struct buf *b, const struct pf_exemplar *x)
 		if (pair)
 			buf_putc(b, ',');
 		buf_puts(b, name);
-		buf_puts(b, "=\"");
+		buf_put(b, "=\"", 2);
 		render_label_value(b, value, vl);
 		buf_putc(b, '"');
 		at = (uint32_t)(value + vl + 1 - x->labels);
 	}
-	buf_puts(b, "} ");
+	buf_put(b, "} ", 2);
 	render_value(num, x->value);
 	buf_puts(b, num);
 	buf_putc(b, ' ');
@@ -160,15 +182,35 @@ static void render_exemplar(struct buf *b, const struct pf_exemplar *x)
 	buf_puts(b, num);
 }
 
-static void render_sample_ex(struct buf *b, const struct pf_family_data *f,
-                             const struct pf_series_data *s, const char *name, const char *suffix,
-                             const char *le, double v, const struct pf_exemplar *ex)
+/* The exemplar of bucket i (0: a counter's) to show, in OpenMetrics only:
+ * text 0.0.4 has no syntax for them. */
+static const struct pf_exemplar *exemplar_of(const struct pf_series_data *s, int i, int om)
+{
+	return om && s && s->exemplars && s->exemplars[i].timestamp > 0 ? &s->exemplars[i] : NULL;
+}
+
+/* One sample: name suffix{labels[,le="..."]} value [exemplar] — labels is
+ * the series' label text, rendered once for all its samples. */
+static void render_sample_ex(struct buf *b, const char *name, size_t name_len, const char *suffix,
+                             const struct buf *labels, const char *le, double v,
+                             const struct pf_exemplar *ex)
 {
 	char num[32];
 	render_value(num, v);
-	buf_puts(b, name);
+	buf_put(b, name, name_len);
 	buf_puts(b, suffix);
-	render_labels(b, f, s, le);
+	if (labels->len || le) {
+		buf_putc(b, '{');
+		buf_put(b, labels->p, labels->len);
+		if (le) {
+			if (labels->len)
+				buf_putc(b, ',');
+			buf_put(b, "le=\"", 4);
+			buf_puts(b, le);
+			buf_putc(b, '"');
+		}
+		buf_putc(b, '}');
+	}
 	buf_putc(b, ' ');
 	buf_puts(b, num);
 	if (ex)
@@ -176,54 +218,42 @@ static void render_sample_ex(struct buf *b, const struct pf_family_data *f,
 	buf_putc(b, '\n');
 }
 
-static void render_sample(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const char *name, const char *suffix,
-                          const char *le, double v)
+static void render_sample(struct buf *b, const char *name, size_t name_len, const char *suffix,
+                          const struct buf *labels, const char *le, double v)
 {
-	render_sample_ex(b, f, s, name, suffix, le, v, NULL);
+	render_sample_ex(b, name, name_len, suffix, labels, le, v, NULL);
 }
 
-/* The exemplar of bucket i (0: a counter's) to show, in OpenMetrics only:
- * text 0.0.4 has no syntax for them. */
-static const struct pf_exemplar *exemplar_of(const struct pf_series_data *s, int i,
-                                             const struct style *st)
-{
-	return st->om && s && s->exemplars && s->exemplars[i].timestamp > 0 ? &s->exemplars[i]
-	                                                                    : NULL;
-}
-
-static void render_created(struct buf *b, const struct pf_family_data *f,
-                           const struct pf_series_data *s, const struct style *st)
+static void render_created(struct buf *b, const struct pf_series_data *s,
+                           const struct buf *labels, const struct style *st)
 {
 	if (st->om && s && s->created > 0)
-		render_sample(b, f, s, st->family, "_created", NULL, s->created);
+		render_sample(b, st->family, st->family_len, "_created", labels, NULL, s->created);
 }
 
 static void render_series(struct buf *b, const struct pf_family_data *f,
                           const struct pf_series_data *s, const double *cells,
-                          const struct style *st)
+                          const struct style *st, struct buf *labels)
 {
+	labels->len = 0;
+	render_labels(labels, f, s);
 	if (f->type != PF_HISTOGRAM) {
-		render_sample_ex(b, f, s, st->sample, "", NULL, cells[0],
-		                 f->type == PF_COUNTER ? exemplar_of(s, 0, st) : NULL);
+		render_sample_ex(b, st->sample, st->sample_len, "", labels, NULL, cells[0],
+		                 f->type == PF_COUNTER ? exemplar_of(s, 0, st->om) : NULL);
 		if (f->type == PF_COUNTER)
-			render_created(b, f, s, st);
+			render_created(b, s, labels, st);
 		return;
 	}
-	char le[32];
 	double cumulative = 0;
 	for (int i = 0; i <= f->nbuckets; i++) {
 		cumulative += cells[i];
-		if (i < f->nbuckets)
-			render_le(le, f->buckets[i]);
-		else
-			strcpy(le, "+Inf");
 		/* cumulative counts, but the exemplar is of the bucket it fell in */
-		render_sample_ex(b, f, s, st->family, "_bucket", le, cumulative, exemplar_of(s, i, st));
+		render_sample_ex(b, st->family, st->family_len, "_bucket", labels,
+		                 i < f->nbuckets ? st->le[i] : "+Inf", cumulative, exemplar_of(s, i, st->om));
 	}
-	render_sample(b, f, s, st->family, "_sum", NULL, cells[f->nbuckets + 1]);
-	render_sample(b, f, s, st->family, "_count", NULL, cumulative);
-	render_created(b, f, s, st);
+	render_sample(b, st->family, st->family_len, "_sum", labels, NULL, cells[f->nbuckets + 1]);
+	render_sample(b, st->family, st->family_len, "_count", labels, NULL, cumulative);
+	render_created(b, s, labels, st);
 }
 
 static const char *type_name(int type)
@@ -301,11 +331,21 @@ static void render_family(struct buf *b, const struct pf_family_data *f, int om)
 	render_meta(b, "TYPE", st.family, type_name(f->type));
 	if (om && unit_of(st.family))
 		render_meta(b, "UNIT", st.family, unit_of(st.family));
+	char le[PF_BUCKETS_MAX][32];
+	for (int i = 0; f->type == PF_HISTOGRAM && i < f->nbuckets; i++)
+		render_le(le[i], f->buckets[i]);
+	st.le = le;
+	st.family_len = strlen(st.family);
+	st.sample_len = strlen(st.sample);
+	struct buf labels = {0};
 	/* a family without labels always has its one series, from zero */
 	if (f->nseries == 0 && f->nlabels == 0)
-		render_series(b, f, NULL, zeros, &st);
+		render_series(b, f, NULL, zeros, &st, &labels);
 	for (size_t j = 0; j < f->nseries; j++)
-		render_series(b, f, &f->series[j], f->series[j].cells, &st);
+		render_series(b, f, &f->series[j], f->series[j].cells, &st, &labels);
+	if (labels.oom)
+		b->oom = 1;
+	buf_free(&labels);
 }
 
 void render_text(struct buf *b, const struct pf_collection *c, const struct name_filter *filter)

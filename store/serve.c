@@ -25,6 +25,7 @@
 
 #include "promfcgi_http.h"
 #include "route.h"
+#include "scrape.h"
 
 extern char **environ;
 
@@ -195,6 +196,7 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 		handle(h, handler, arg, &req);
 		FCGX_Finish_r(&req);
 		pf_maintain();
+		pf_scrape_idle(); /* the metrics program's folds, after the answer left */
 	}
 	pf_close();
 	return 0;

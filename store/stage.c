@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,6 +26,8 @@
 _Static_assert(STAGE_V1_SIZE == offsetof(struct stage_file, cells) +
                                     STAGE_MAX_CELLS * sizeof(double),
                "exemplars follow the cells without padding");
+
+void (*stage_test_hook)(const char *where);
 
 int stage_dir(const char *db_path, char *out, size_t len)
 {
@@ -172,6 +175,7 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 	slot->family = fam;
 	slot->cell = cell;
 	slot->keylen = keylen;
+	slot->created = (uint32_t)time(NULL);
 	memcpy(slot->key, key, keylen);
 	/* cells first, then the slot: a reader that sees the slot sees its cells */
 	atomic_store_explicit(&h->ncells, cell + need, memory_order_release);
@@ -290,18 +294,48 @@ void stage_commit_torn(struct stage *s, uint32_t napply)
 		stage_apply(s->f, &s->pending[i]);
 }
 
-/* Replays the redo log of a change that a killed writer left half done;
- * entries that point nowhere are left out (stage_validate then judges). */
-static void stage_replay(const struct stage_header *h, struct stage_snapshot *snap)
+/* Copies one exemplar copy: its fields and the labels it uses (a length
+ * past the buffer is kept, for stage_validate to refuse). */
+static void copy_exemplar(struct pf_exemplar *to, const struct pf_exemplar *from)
 {
+	to->value = from->value;
+	to->timestamp = from->timestamp;
+	to->len = from->len;
+	memcpy(to->labels, from->labels, to->len <= PF_EXEMPLAR_BYTES ? to->len : 0);
+}
+
+/* Copies n exemplar slots: each one's current copy only (sel read once; the
+ * spare copy may be half written, and is nobody's business but the writer's). */
+static void copy_exemplars(const struct stage_file *f, struct stage_exemplar *to, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct stage_exemplar *e = &f->ex.e[i];
+		to[i].slot = e->slot;
+		to[i].bucket = e->bucket;
+		to[i].sel = e->sel;
+		if (to[i].sel == 1 || to[i].sel == 2)
+			copy_exemplar(&to[i].copy[to[i].sel - 1], &e->copy[to[i].sel - 1]);
+	}
+}
+
+/* Replays the redo log of a change that a killed writer left half done;
+ * entries that point nowhere are left out (stage_validate then judges).
+ * An exemplar whose sel the change moves gets the copy it now names, which
+ * its writer filled before the change began. */
+static void stage_replay(const struct stage_file *f, double *cells, uint32_t ncells,
+                         struct stage_exemplar *ex, uint32_t nex)
+{
+	const struct stage_header *h = &f->hdr;
 	uint32_t n = h->nlog < STAGE_LOG_MAX ? h->nlog : STAGE_LOG_MAX;
 	for (uint32_t i = 0; i < n; i++) {
 		struct stage_log_entry e = h->log[i];
-		if (e.kind == STAGE_LOG_CELL && e.cell < snap->ncells)
-			snap->cells[e.cell] = e.value;
-		else if (e.kind == STAGE_LOG_EXEMPLAR && e.cell < snap->nexemplars &&
-		         (e.value == 1 || e.value == 2))
-			snap->exemplars[e.cell].sel = (uint32_t)e.value;
+		if (e.kind == STAGE_LOG_CELL && e.cell < ncells) {
+			cells[e.cell] = e.value;
+		} else if (e.kind == STAGE_LOG_EXEMPLAR && e.cell < nex && (e.value == 1 || e.value == 2)) {
+			ex[e.cell].sel = (uint32_t)e.value;
+			copy_exemplar(&ex[e.cell].copy[ex[e.cell].sel - 1],
+			              &f->ex.e[e.cell].copy[ex[e.cell].sel - 1]);
+		}
 	}
 }
 
@@ -361,16 +395,14 @@ static int stage_copy(const struct stage_file *f, int has_ex, struct stage_snaps
 		memcpy(snap->families, f->families, snap->nfamilies * sizeof f->families[0]);
 		memcpy(snap->slots, f->slots, snap->nslots * sizeof f->slots[0]);
 		memcpy(snap->cells, f->cells, snap->ncells * sizeof f->cells[0]);
-		/* both copies: the spare one may be half written, and is never used */
-		if (snap->nexemplars)
-			memcpy(snap->exemplars, f->ex.e, snap->nexemplars * sizeof f->ex.e[0]);
+		copy_exemplars(f, snap->exemplars, snap->nexemplars);
 		atomic_thread_fence(memory_order_acquire);
 		uint64_t s2 = atomic_load_explicit(&h->seq, memory_order_acquire);
 		if (s1 != s2)
 			continue;
 		snap->seq = s1;
 		if (s1 & 1) { /* a killed writer's change: finish it in our copy */
-			stage_replay(h, snap);
+			stage_replay(f, snap->cells, snap->ncells, snap->exemplars, snap->nexemplars);
 			snap->seq = s1 + 1;
 		}
 		return 0;
@@ -401,13 +433,23 @@ static int valid_family(const struct family_def *f)
 	return 1;
 }
 
-/* An exemplar slot names a series and one of its buckets (a counter has
- * one, a gauge none); its current copy, if any, is a valid exemplar. */
-static int valid_exemplar(const struct stage_snapshot *snap, const struct stage_exemplar *e)
+static int valid_slot(const struct stage_slot *s, const struct family_def *families,
+                      uint32_t nfamilies, uint32_t ncells)
 {
-	if (e->slot >= snap->nslots || e->sel > 2)
+	return s->family < nfamilies &&
+	       (uint64_t)s->cell + families[s->family].ncells <= ncells && s->keylen <= PF_KEY_MAX &&
+	       pf_valid_key(s->key, s->keylen, families[s->family].nlabels);
+}
+
+/* An exemplar slot names a series (of slots already checked) and one of its
+ * buckets (a counter has one, a gauge none); its current copy, if any, is a
+ * valid exemplar. */
+static int valid_exemplar(const struct stage_exemplar *e, const struct family_def *families,
+                          const struct stage_slot *slots, uint32_t nslots)
+{
+	if (e->slot >= nslots || e->sel > 2)
 		return 0;
-	const struct family_def *f = &snap->families[snap->slots[e->slot].family];
+	const struct family_def *f = &families[slots[e->slot].family];
 	if (e->bucket >= (uint32_t)pf_family_exemplars((int)f->type, (int)f->nbuckets))
 		return 0;
 	if (e->sel == 0)
@@ -422,58 +464,77 @@ static int stage_validate(const struct stage_snapshot *snap)
 	for (uint32_t i = 0; i < snap->nfamilies; i++)
 		if (!valid_family(&snap->families[i]))
 			return 0;
-	for (uint32_t i = 0; i < snap->nslots; i++) {
-		const struct stage_slot *s = &snap->slots[i];
-		if (s->family >= snap->nfamilies ||
-		    (uint64_t)s->cell + snap->families[s->family].ncells > snap->ncells ||
-		    s->keylen > PF_KEY_MAX || !pf_valid_key(s->key, s->keylen, snap->families[s->family].nlabels))
+	for (uint32_t i = 0; i < snap->nslots; i++)
+		if (!valid_slot(&snap->slots[i], snap->families, snap->nfamilies, snap->ncells))
 			return 0;
-	}
 	for (uint32_t i = 0; i < snap->nexemplars; i++)
-		if (!valid_exemplar(snap, &snap->exemplars[i]))
+		if (!valid_exemplar(&snap->exemplars[i], snap->families, snap->slots, snap->nslots))
 			return 0;
 	return 1;
+}
+
+/* stage_map's answer for a file that is not a staging file of a version it reads */
+#define STAGE_NOT_OURS ((const struct stage_file *)-1)
+
+/* Maps another process's file read-only: a regular file of the right size
+ * (not a FIFO to block on, nor a link to follow) and version: this one's,
+ * or version 1's (left by a killed worker of the release before), whose
+ * layout is this one's without the exemplars.  *size: what was mapped. */
+static const struct stage_file *stage_map(const char *path, dev_t *dev, ino_t *ino, size_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	void *p = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_size == (off_t)sizeof(struct stage_file) || st.st_size == (off_t)STAGE_V1_SIZE)) {
+		*size = (size_t)st.st_size;
+		p = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+	}
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	const struct stage_file *f = p;
+	if (f->hdr.magic != STAGE_MAGIC ||
+	    f->hdr.version != (*size == sizeof(struct stage_file) ? STAGE_VERSION : 1u)) {
+		munmap(p, *size);
+		return STAGE_NOT_OURS;
+	}
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return f;
+}
+
+static void stage_identify(const struct stage_file *f, const char *path,
+                           struct stage_snapshot *snap)
+{
+	snprintf(snap->path, sizeof snap->path, "%s", path);
+	const char *base = strrchr(path, '/');
+	snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
+	snap->pid = f->hdr.pid;
+	snap->start_time = f->hdr.start_time;
+	memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
+	snap->boot_id[sizeof snap->boot_id - 1] = '\0';
 }
 
 int stage_snapshot(const char *path, struct stage_snapshot *snap)
 {
 	memset(snap, 0, sizeof *snap);
-	/* not a FIFO to block on, nor a link to follow */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	void *p = MAP_FAILED;
-	/* this version's files, or version 1's (left by a worker of the last
-	 * release that was killed): a prefix of this layout */
+	dev_t dev;
+	ino_t ino;
 	size_t size = 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_size == (off_t)sizeof(struct stage_file) || st.st_size == (off_t)STAGE_V1_SIZE)) {
-		size = (size_t)st.st_size;
-		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	}
-	close(fd);
-	if (p == MAP_FAILED)
+	const struct stage_file *f = stage_map(path, &dev, &ino, &size);
+	if (f == STAGE_NOT_OURS)
+		return STAGE_INVALID;
+	if (!f)
 		return -1;
-	const struct stage_file *f = p;
-	int rc = -1, has_ex = size == sizeof(struct stage_file);
-	if (f->hdr.magic == STAGE_MAGIC &&
-	    f->hdr.version == (has_ex ? STAGE_VERSION : 1u)) {
-		snprintf(snap->path, sizeof snap->path, "%s", path);
-		const char *base = strrchr(path, '/');
-		snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
-		snap->pid = f->hdr.pid;
-		snap->start_time = f->hdr.start_time;
-		memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
-		snap->boot_id[sizeof snap->boot_id - 1] = '\0';
-		snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
-		rc = stage_copy(f, has_ex, snap);
-		if (rc == 0 && !stage_validate(snap))
-			rc = STAGE_INVALID;
-	} else {
+	stage_identify(f, path, snap);
+	snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
+	int rc = stage_copy(f, size == sizeof(struct stage_file), snap);
+	if (rc == 0 && !stage_validate(snap))
 		rc = STAGE_INVALID;
-	}
-	munmap(p, size);
+	munmap((void *)f, size);
 	if (rc != 0)
 		stage_snapshot_free(snap);
 	return rc;
@@ -490,4 +551,133 @@ void stage_snapshot_free(struct stage_snapshot *snap)
 	snap->cells = NULL;
 	snap->exemplars = NULL;
 	snap->cap_families = snap->cap_slots = snap->cap_cells = snap->cap_exemplars = 0;
+}
+
+void stage_mark_closing(struct stage *s)
+{
+	if (s->f)
+		atomic_store_explicit(&s->f->hdr.closing, 1, memory_order_seq_cst);
+}
+
+int stage_view_open(const char *path, struct stage_view *v)
+{
+	memset(v, 0, sizeof *v);
+	const struct stage_file *f = stage_map(path, &v->dev, &v->ino, &v->size);
+	if (f == STAGE_NOT_OURS)
+		return STAGE_INVALID;
+	if (!f)
+		return -1;
+	v->f = f;
+	stage_identify(f, path, &v->snap);
+	return 0;
+}
+
+int stage_view_closing(const struct stage_view *v)
+{
+	return v->f && atomic_load_explicit(&v->f->hdr.closing, memory_order_seq_cst) != 0;
+}
+
+/* Grows *p (of *cap elements of size) to hold need, keeping its contents. */
+static int grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, (size_t)n * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+int stage_view_read(struct stage_view *v, int live)
+{
+	const struct stage_file *f = v->f;
+	const struct stage_header *h = &f->hdr;
+	struct stage_snapshot *snap = &v->snap;
+	snap->live = live;
+	/* A live writer holds seq odd for a few stores; for longer only when it
+	 * is descheduled (or killed since we last looked): then the last
+	 * consistent copy serves, and the next scrape tries again. */
+	for (int attempt = 0; attempt < 2000; attempt++) {
+		uint64_t s1 = atomic_load_explicit(&h->seq, memory_order_acquire);
+		if ((s1 & 1) && live) {
+			sched_yield();
+			continue;
+		}
+		uint32_t nf = atomic_load_explicit(&h->nfamilies, memory_order_acquire);
+		uint32_t ns = atomic_load_explicit(&h->nslots, memory_order_acquire);
+		uint32_t nc = atomic_load_explicit(&h->ncells, memory_order_acquire);
+		uint32_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+		int has_ex = v->size == sizeof(struct stage_file);
+		uint32_t nx = has_ex ? atomic_load_explicit(&f->ex.n, memory_order_acquire) : 0;
+		uint32_t xdropped = has_ex ? atomic_load_explicit(&f->ex.dropped, memory_order_relaxed) : 0;
+		/* published counts only grow */
+		if (nf > STAGE_MAX_FAMILIES || ns > STAGE_MAX_SLOTS || nc > STAGE_MAX_CELLS ||
+		    nx > STAGE_MAX_EXEMPLARS || nf < snap->nfamilies || ns < snap->nslots ||
+		    nc < snap->ncells || nx < snap->nexemplars)
+			return STAGE_INVALID;
+		if (grow_to((void **)&snap->families, &snap->cap_families, nf ? nf : 1,
+		            sizeof *snap->families) ||
+		    grow_to((void **)&snap->slots, &snap->cap_slots, ns ? ns : 1, sizeof *snap->slots) ||
+		    grow_to((void **)&v->scratch, &v->cap_scratch, nc ? nc : 1, sizeof(double)) ||
+		    (nx && grow_to((void **)&v->ex_scratch, &v->cap_ex_scratch, nx,
+		                   sizeof *v->ex_scratch)))
+			return -1;
+		/* families and slots never change once published: copy the new ones */
+		memcpy(&snap->families[snap->nfamilies], &f->families[snap->nfamilies],
+		       (nf - snap->nfamilies) * sizeof f->families[0]);
+		memcpy(&snap->slots[snap->nslots], &f->slots[snap->nslots],
+		       (ns - snap->nslots) * sizeof f->slots[0]);
+		memcpy(v->scratch, f->cells, nc * sizeof f->cells[0]);
+		copy_exemplars(f, v->ex_scratch, nx); /* they change: all of them, each time */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&h->seq, memory_order_acquire) != s1)
+			continue;
+		if (s1 & 1) /* a killed writer's change: finish it in our copy */
+			stage_replay(f, v->scratch, nc, v->ex_scratch, nx);
+		for (uint32_t i = snap->nfamilies; i < nf; i++)
+			if (!valid_family(&snap->families[i]))
+				return STAGE_INVALID;
+		for (uint32_t i = snap->nslots; i < ns; i++)
+			if (!valid_slot(&snap->slots[i], snap->families, nf, nc))
+				return STAGE_INVALID;
+		for (uint32_t i = 0; i < nx; i++)
+			if (!valid_exemplar(&v->ex_scratch[i], snap->families, snap->slots, ns))
+				return STAGE_INVALID;
+		struct stage_exemplar *ex = snap->exemplars;
+		uint32_t cap_ex = snap->cap_exemplars;
+		snap->exemplars = v->ex_scratch;
+		snap->cap_exemplars = v->cap_ex_scratch;
+		v->ex_scratch = ex;
+		v->cap_ex_scratch = cap_ex;
+		snap->nexemplars = nx;
+		snap->exemplars_dropped = xdropped;
+		double *cells = snap->cells;
+		uint32_t cap = snap->cap_cells;
+		snap->cells = v->scratch;
+		snap->cap_cells = v->cap_scratch;
+		v->scratch = cells;
+		v->cap_scratch = cap;
+		snap->nfamilies = nf;
+		snap->nslots = ns;
+		snap->ncells = nc;
+		snap->dropped = dropped;
+		snap->seq = s1 + (s1 & 1);
+		return 0;
+	}
+	return -1;
+}
+
+void stage_view_close(struct stage_view *v)
+{
+	if (v->f)
+		munmap((void *)v->f, v->size);
+	stage_snapshot_free(&v->snap);
+	free(v->scratch);
+	free(v->ex_scratch);
+	memset(v, 0, sizeof *v);
 }

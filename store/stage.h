@@ -46,7 +46,7 @@ struct stage_slot {
 	uint32_t family;
 	uint32_t cell; /* index of the first cell */
 	uint32_t keylen;
-	uint32_t pad;
+	uint32_t created; /* Unix seconds the series was made (0: unknown), for _created */
 	char key[PF_KEY_MAX]; /* label values, each NUL-terminated */
 };
 
@@ -70,7 +70,10 @@ struct stage_header {
 	_Atomic uint32_t dropped; /* series refused for lack of room */
 	_Atomic uint64_t seq;
 	uint32_t nlog;
-	uint32_t pad;
+	/* Set by the process before its final fold (pf_close), after its last
+	 * change: from then on its rows in the store may be retired and
+	 * forgotten at any moment (scrape.c relies on it). */
+	_Atomic uint32_t closing;
 	struct stage_log_entry log[STAGE_LOG_MAX];
 };
 
@@ -160,6 +163,11 @@ int stage_exemplar(struct stage *s, uint32_t index, double value, double timesta
 /* Publishes the pending change atomically. */
 void stage_commit(struct stage *s);
 
+/* Test hook: called, when set, at named points of a final fold (registry.c:
+ * "closing", "folded", "unlinked", "forgotten") and of a scrape's batch of folds
+ * (scrape.c: "batch-committed"), where a test stops or kills the process. */
+extern void (*stage_test_hook)(const char *where);
+
 /* Test hook: a commit interrupted after napply cell writes. */
 void stage_commit_torn(struct stage *s, uint32_t napply);
 
@@ -171,6 +179,35 @@ void stage_commit_torn(struct stage *s, uint32_t napply);
 #define STAGE_INVALID -2
 int stage_snapshot(const char *path, struct stage_snapshot *snap);
 void stage_snapshot_free(struct stage_snapshot *snap);
+
+/* Tells readers that this process is about to fold its file for the last
+ * time (see stage_header.closing). */
+void stage_mark_closing(struct stage *s);
+
+/* Another process's file, mapped read-only once and kept mapped: each
+ * stage_view_read copies only what is new since the last one (families and
+ * slots never change once published) and the cells, under the seqlock.
+ * snap holds everything validated so far and the last consistent cells. */
+struct stage_view {
+	const struct stage_file *f;
+	dev_t dev;
+	ino_t ino;
+	struct stage_snapshot snap;
+	double *scratch; /* the next copy of the cells, swapped in when consistent */
+	uint32_t cap_scratch;
+	struct stage_exemplar *ex_scratch; /* the same for the exemplars */
+	uint32_t cap_ex_scratch;
+	size_t size; /* mapped: a version 2 file, or a version 1 one (no exemplars) */
+};
+/* Maps the file at path (a regular file of the right size and magic).
+ * 0, -1 unreadable, STAGE_INVALID not a staging file. */
+int stage_view_open(const char *path, struct stage_view *v);
+/* Brings v->snap up to date.  live: whether the writer runs (a change it
+ * holds open is waited for, a dead one's is replayed).  0; -1 busy for
+ * too long (v->snap keeps the last consistent copy); STAGE_INVALID damaged. */
+int stage_view_read(struct stage_view *v, int live);
+int stage_view_closing(const struct stage_view *v);
+void stage_view_close(struct stage_view *v);
 
 
 #endif

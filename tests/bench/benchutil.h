@@ -17,6 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_TOGGLE_COLLECT
+#define CALLGRIND_TOGGLE_COLLECT
+#endif
+
 #include "../../store/buf.h"
 #include "../../store/render.h"
 #include "../../store/scrape.h"
@@ -51,12 +60,18 @@ struct scrape_result {
 	double sum;       /* sum of their first cells (the counters' values) */
 };
 
+/* Under `valgrind --tool=callgrind --collect-atstart=no` (tests/bench/profile),
+ * the scrapes timed while this is set are the ones counted. */
+static int bench_collect;
+
 /* One scrape as metrics.fcgi does it; the tally over families named
  * prefix* is taken after the clock stops, to check the figures are exact. */
 static inline int timed_scrape(const char *db, const char *prefix, struct scrape_result *r)
 {
 	struct pf_collection c;
 	char reason[300];
+	if (bench_collect)
+		CALLGRIND_TOGGLE_COLLECT;
 	double t0 = now_ms();
 	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "scrape failed: %s\n", reason);
@@ -66,6 +81,8 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	struct buf b = {0};
 	render_text(&b, &c, NULL);
 	double t2 = now_ms();
+	if (bench_collect)
+		CALLGRIND_TOGGLE_COLLECT;
 	r->scrape_ms = t1 - t0;
 	r->render_ms = t2 - t1;
 	r->bytes = b.len;

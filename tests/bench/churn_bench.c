@@ -10,7 +10,7 @@
  * SCRAPE_EVERY lifetimes.  At each checkpoint it prints one TSV line:
  *   lifetimes scrape_ms db_bytes wal_bytes stage_bytes stage_files
  *   logical_bytes incarnation_rows folded_rows exact
- * scrape_ms is the median of 5 scrapes (pf_scrape + render_text); sizes are
+ * scrape_ms is the median of 21 scrapes (pf_scrape + render_text); sizes are
  * bytes allocated on disk; logical_bytes is the database's pages in use
  * (page_count - freelist_count, read through the WAL), which unlike the
  * files does not depend on when SQLite last checkpointed; exact is 1 when
@@ -105,11 +105,11 @@ static long long query(sqlite3 *h, const char *sql)
 static int checkpoint(const char *db, int lifetimes)
 {
 	struct scrape_result r;
-	double t[5];
+	double t[21];
 	if (timed_scrape(db, "requests_total", &r) != 0) /* folds what the last ones left */
 		return -1;
 	double requests = r.sum;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 21; i++) {
 		if (timed_scrape(db, "requests_total", &r) != 0)
 			return -1;
 		t[i] = r.scrape_ms + r.render_ms;
@@ -147,7 +147,7 @@ static int checkpoint(const char *db, int lifetimes)
 	int files = count_files(path);
 	double want = (double)REQS * lifetimes;
 	int exact = requests == want && hcount == want;
-	printf("%d\t%.3f\t%lld\t%lld\t%lld\t%d\t%lld\t%lld\t%lld\t%d\n", lifetimes, median(t, 5), dbb,
+	printf("%d\t%.3f\t%lld\t%lld\t%lld\t%d\t%lld\t%lld\t%lld\t%d\n", lifetimes, median(t, 21), dbb,
 	       wal, stage, files, logical, inc, folded, exact);
 	fflush(stdout);
 	return exact ? 0 : 1;

@@ -5,7 +5,8 @@
  *
  * Usage: scrape_bench DB SERIES WORKERS ROUNDS
  * Prints one TSV line:
- *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact
+ *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact reread_ms
+ *   fold_ms
  *
  * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
  * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
@@ -19,7 +20,12 @@
  *               incremented every one of its series (the worst case: all
  *               live data unfolded);
  *   idle_ms     median of a scrape right after, with nothing new to fold;
- *   render_ms   median of render_text alone (inside changed_ms).
+ *   render_ms   median of render_text alone (inside changed_ms);
+ *   reread_ms   median of a scrape after another process changed the store
+ *               (a loader folding one new series): the store is read again;
+ *   fold_ms     median of pf_scrape_idle folding the live workers into the
+ *               store (the metrics program does it after an answer, once
+ *               every PF_FOLD_SECONDS), every series changed.
  * Each time is pf_scrape + render_text in this process, as metrics.fcgi does.
  * exact is 1 when every scrape's sum over the bench families equals what the
  * workers and loaders recorded.
@@ -118,16 +124,21 @@ static int wait_acks(int ack, int n)
 
 int main(int argc, char **argv)
 {
+	/* --hold: set the series up in a store someone else serves (a stack's),
+	 * say "ready", keep the workers live until stdin closes */
+	int hold = argc == 5 && strcmp(argv[1], "--hold") == 0;
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n", argv[0]);
+		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n"
+		                "       %s --hold DB SERIES WORKERS\n", argv[0], argv[0]);
 		return 2;
 	}
-	const char *db = argv[1];
-	long nseries = atol(argv[2]);
-	int nworkers = atoi(argv[3]), rounds = atoi(argv[4]);
+	const char *db = argv[1 + hold];
+	long nseries = atol(argv[2 + hold]);
+	int nworkers = atoi(argv[3 + hold]), rounds = hold ? 1 : atoi(argv[4]);
 	if (nseries < 1 || nworkers < 1 || nworkers > 1000 || rounds < 1 || rounds > 100)
 		return 2;
-	remove_store(db);
+	if (!hold)
+		remove_store(db);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Who records what: a live prefix of each worker's range, loaders the rest. */
@@ -175,6 +186,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scrape_bench: a worker failed to start\n");
 		failed = 1;
 	}
+	if (hold) {
+		char c;
+		if (!failed) {
+			printf("ready %ld live series\n", live_total);
+			fflush(stdout);
+			while (read(0, &c, 1) > 0)
+				;
+		}
+		for (int w = 0; w < nworkers; w++) {
+			kill(pids[w], SIGKILL);
+			waitpid(pids[w], NULL, 0);
+		}
+		return failed;
+	}
 
 	double *changed = calloc((size_t)rounds, sizeof *changed);
 	double *idle = calloc((size_t)rounds, sizeof *idle);
@@ -189,14 +214,20 @@ int main(int argc, char **argv)
 	} else {
 		failed = 1;
 	}
+	/* SCRAPE_PROFILE=changed|idle: only those scrapes are counted by callgrind */
+	const char *profile = getenv("SCRAPE_PROFILE");
+	int prof_changed = profile && strcmp(profile, "changed") == 0;
+	int prof_idle = profile && strcmp(profile, "idle") == 0;
 	for (int k = 0; !failed && k < rounds; k++) {
 		for (int w = 0; w < nworkers; w++)
 			if (write(cmd[w], "i", 1) != 1)
 				failed = 1;
+		bench_collect = prof_changed;
 		if (failed || wait_acks(ackp[0], nworkers) != 0 || timed_scrape(db, PREFIX, &r) != 0) {
 			failed = 1;
 			break;
 		}
+		bench_collect = prof_idle;
 		changed[k] = r.scrape_ms + r.render_ms;
 		render[k] = r.render_ms;
 		bytes = r.bytes;
@@ -206,8 +237,50 @@ int main(int argc, char **argv)
 			failed = 1;
 			break;
 		}
+		bench_collect = 0;
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
+	}
+	/* Every PF_FOLD_SECONDS the metrics program folds the live workers into
+	 * the store, after an answer (pf_scrape_idle): timed here with every
+	 * series changed since the last fold. */
+	double *fold = calloc((size_t)rounds, sizeof *fold);
+	for (int k = 0; !failed && fold && k < rounds; k++) {
+		for (int w = 0; w < nworkers; w++)
+			if (write(cmd[w], "i", 1) != 1)
+				failed = 1;
+		if (failed || wait_acks(ackp[0], nworkers) != 0 || timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		exact &= r.sum == (double)live_total * (rounds + 2 + k) + (double)loaded_total;
+		setenv("PROMFCGI_FOLD_SECONDS", "0", 1);
+		if (profile && strcmp(profile, "fold") == 0)
+			CALLGRIND_TOGGLE_COLLECT;
+		double t0 = now_ms();
+		pf_scrape_idle();
+		fold[k] = now_ms() - t0;
+		if (profile && strcmp(profile, "fold") == 0)
+			CALLGRIND_TOGGLE_COLLECT;
+		unsetenv("PROMFCGI_FOLD_SECONDS");
+	}
+	/* The store changed by another process (a worker's exit, the CLI): the
+	 * next scrape reads it again.  A loader adds one series' worth. */
+	double *reread = calloc((size_t)rounds, sizeof *reread);
+	for (int k = 0; !failed && reread && k < rounds; k++) {
+		if (load(db, nseries + k, nseries + k + 1) != 0) {
+			failed = 1;
+			break;
+		}
+		bench_collect = profile && strcmp(profile, "reread") == 0;
+		if (timed_scrape(db, PREFIX, &r) != 0) {
+			failed = 1;
+			break;
+		}
+		bench_collect = 0;
+		reread[k] = r.scrape_ms + r.render_ms;
+		double want = (double)live_total * (2 * rounds + 1) + (double)loaded_total + k + 1;
+		exact &= r.series == (size_t)(nseries + k + 1) && r.sum == want;
 	}
 	pf_scrape_close();
 	for (int w = 0; w < nworkers; w++) {
@@ -219,8 +292,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scrape_bench: failed (series %ld, workers %d)\n", nseries, nworkers);
 		return 1;
 	}
-	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\n", nseries, nworkers, live_total,
-	       rounds, first, median(changed, rounds), median(idle, rounds), median(render, rounds),
-	       bytes, exact);
+	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\t%.3f\n", nseries, nworkers,
+	       live_total, rounds, first, median(changed, rounds), median(idle, rounds),
+	       median(render, rounds), bytes, exact, reread ? median(reread, rounds) : 0,
+	       fold ? median(fold, rounds) : 0);
 	return exact ? 0 : 1;
 }

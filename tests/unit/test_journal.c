@@ -267,7 +267,7 @@ static void fold_then_crash_before_unlink(void)
 	struct db *h;
 	char err[256];
 	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
-	CHECK(db_fold(h, &snap, 1, NULL) == DB_FOLDED); /* committed; "crash": no unlink */
+	CHECK(db_fold(h, &snap, 1) == DB_FOLDED); /* committed; "crash": no unlink */
 	db_close(h);
 	stage_snapshot_free(&snap);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 5);

@@ -19,7 +19,7 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # The library, in layers (a file uses only what is listed before it; see
 # tests/layers): the data model; staging and SQL; the public API, the
 # scrape and the exposition.  The programs link the library and nothing else.
-LIB     = store/model.c store/native.c store/names.c store/log.c store/buf.c store/route.c \
+LIB     = store/native.c store/model.c store/names.c store/log.c store/buf.c store/route.c \
           store/proc.c store/stage.c store/journal.c store/sqlite.c store/db.c \
           store/registry.c store/scrape.c store/negotiate.c store/render.c store/protobuf.c store/own.c \
           store/http.c store/accept.c store/serve.c store/expose.c

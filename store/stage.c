@@ -361,10 +361,19 @@ static void stage_apply(struct stage_file *f, const struct stage_log_entry *e)
 		f->cells[e->cell] = e->value;
 }
 
+long stage_test_tear = -1;
+
 void stage_commit(struct stage *s)
 {
 	if (!s->f || s->npending == 0)
 		return;
+	if (stage_test_tear >= 0) { /* a test's kill in the middle of this commit */
+		uint32_t n = (uint32_t)stage_test_tear;
+		stage_test_tear = -1;
+		stage_commit_torn(s, n);
+		s->npending = 0;
+		return;
+	}
 	struct stage_header *h = &s->f->hdr;
 	memcpy(h->log, s->pending, s->npending * sizeof s->pending[0]);
 	h->nlog = s->npending;

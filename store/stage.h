@@ -189,6 +189,10 @@ extern void (*stage_test_hook)(const char *where);
 
 /* Test hook: a commit interrupted after napply cell writes. */
 void stage_commit_torn(struct stage *s, uint32_t napply);
+/* Test hook: when >= 0, the next stage_commit is torn after that many
+ * writes (stage_commit_torn; the caller then kills itself), and it goes
+ * back to -1. */
+extern long stage_test_tear;
 
 /* Copies the incarnation file at path; live tells whether its process runs.
  * The file was written by another process: everything in it is checked

@@ -65,8 +65,8 @@ static const char *const migrations[] = {
     " bucket INTEGER NOT NULL, value REAL NOT NULL, ts REAL NOT NULL, labels BLOB NOT NULL,"
     " PRIMARY KEY(series_id, bucket)) WITHOUT ROWID;",
     /* 3 -> 4: native histograms */
-    "ALTER TABLE family ADD COLUMN native_schema INTEGER;"
-    "ALTER TABLE family ADD COLUMN zero_threshold REAL NOT NULL DEFAULT 0;",
+    ("ALTER TABLE family ADD COLUMN native_schema INTEGER;"
+     "ALTER TABLE family ADD COLUMN zero_threshold REAL NOT NULL DEFAULT 0;"),
 };
 
 enum stmt {
@@ -506,24 +506,28 @@ static int update_series(struct db *db, sqlite3_int64 fam, const struct family_d
 	return run(db, S_SERIES_ADD);
 }
 
-/* What a fold adds to an aggregate: the classic cells of delta (ncells of
- * them, the folded definition's), and its native part, if any, merged. */
+/* What a fold adds to an aggregate: the classic cells of delta (the first
+ * classic of them), and, with native, staged - prev of the native parts
+ * that follow them (pf_native_add_diff: the schema may have gone down
+ * since prev); added says whether it was. */
 struct fold_delta {
-	const double *delta;
+	const double *delta, *staged, *prev;
 	uint32_t classic; /* classic cells */
-	int native;       /* delta has a native part to add */
+	int native, added;
 };
 
 static int apply_fold(double *cells, const struct family_def *def, void *arg)
 {
-	const struct fold_delta *d = arg;
+	struct fold_delta *d = arg;
 	for (uint32_t i = 0; i < d->classic; i++)
 		cells[i] += d->delta[i];
-	/* a native part that cannot be merged (only a damaged row has one) is
-	 * left as it is: the fold, and every other series', must go on */
-	if (d->native && def->native &&
-	    pf_native_merge(cells + d->classic, d->delta + d->classic) != 0)
-		return 0;
+	/* a file older than what was folded (a count would go below zero), or
+	 * a damaged one, adds nothing to the native part; nor does a row whose
+	 * native part cannot take it (only a damaged store has one): the fold,
+	 * and every other series', goes on */
+	d->added = d->native && def->native &&
+	           pf_native_add_diff(cells + d->classic, d->staged + d->classic,
+	                              d->prev + d->classic) == 0;
 	return 0;
 }
 
@@ -573,17 +577,9 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 		put[i] = i < counts && staged[i] < prev[i] ? prev[i] : staged[i];
 		delta[i] = put[i] - prev[i];
 	}
-	struct fold_delta d = {delta, (uint32_t)classic, 0};
-	if (f->native) {
-		/* staged - folded, the native way (the schema may have gone down
-		 * since); a file older than what was folded (a count would go
-		 * below zero), or a damaged one, adds nothing and folded stays */
-		double *dn = delta + classic, *pn = put + classic;
-		const double *sn = staged + classic, *was = prev + classic;
-		memcpy(dn, sn, PF_NATIVE_CELLS * sizeof *dn);
-		d.native = pf_native_valid(sn) && pf_native_subtract(dn, was) == 0;
-		memcpy(pn, d.native ? sn : was, PF_NATIVE_CELLS * sizeof *pn);
-	}
+	struct fold_delta d = {delta, staged, prev, (uint32_t)classic, f->native, 0};
+	if (f->native) /* as staged for now: what it is if the native part is added */
+		memcpy(put + classic, staged + classic, PF_NATIVE_CELLS * sizeof *put);
 	/* NaN never equals itself: a NaN gauge-like sum still counts as news */
 	if (memcmp(put, prev, bytes) != 0)
 		changed = 1;
@@ -591,6 +587,8 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 		return 0;
 	if (update_series(db, fam, kept, slot->key, slot->keylen, apply_fold, &d, slot->created) != 0)
 		return -1;
+	if (f->native && !d.added) /* nothing added: what was folded stays the base */
+		memcpy(put + classic, prev + classic, PF_NATIVE_CELLS * sizeof *put);
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
 	sqlite3_bind_int64(st, 1, inc);
 	sqlite3_bind_int64(st, 2, index);

@@ -50,7 +50,7 @@ void pf_collection_free(struct pf_collection *c)
 	for (size_t i = 0; i < c->nfamilies; i++) {
 		struct pf_family_data *f = &c->families[i];
 		for (size_t j = 0; j < f->nseries; j++) {
-			if (!f->arena) {
+			if (!f->arena && !f->in_block) {
 				free(f->series[j].key);
 				free(f->series[j].cells);
 			}
@@ -66,5 +66,9 @@ void pf_collection_free(struct pf_collection *c)
 		free(f->arena);
 	}
 	free(c->families);
+	if (c->block && c->recycle)
+		c->recycle(c->block);
+	else
+		free(c->block);
 	memset(c, 0, sizeof *c);
 }

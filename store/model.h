@@ -109,11 +109,17 @@ struct pf_family_data {
 	int native_schema;            /* a new series' schema, -4..8 */
 	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
 	void *arena; /* when set: the series' keys and cells are in it (one block) */
+	int in_block; /* the series' keys and cells are in the collection's block */
 };
 
 struct pf_collection {
 	struct pf_family_data *families;
 	size_t nfamilies, cap;
+	/* When set: one allocation holding the cells and keys of the families
+	 * marked in_block (a scrape's: store/scrape.c), handed to recycle when
+	 * the collection is freed (to free, or to keep for the next scrape). */
+	void *block;
+	void (*recycle)(void *block);
 };
 
 void pf_collection_free(struct pf_collection *c);

@@ -875,7 +875,7 @@ static void protobuf_carries_them(void)
 	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = code,
 	     .ncells = 1, .series = &cs, .nseries = 1},
 	};
-	struct pf_collection col = {f, 2, 2};
+	struct pf_collection col = {.families = f, .nfamilies = 2, .cap = 2};
 	struct buf b = {0};
 	render_protobuf(&b, &col, NULL);
 	char path[512], cmd[1024];

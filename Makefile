@@ -19,7 +19,7 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # The library, in layers (a file uses only what is listed before it; see
 # tests/layers): the data model; staging and SQL; the public API, the
 # scrape and the exposition.  The programs link the library and nothing else.
-LIB     = store/model.c store/native.c store/names.c store/log.c store/buf.c store/route.c \
+LIB     = store/native.c store/model.c store/names.c store/log.c store/buf.c store/route.c \
           store/proc.c store/stage.c store/journal.c store/sqlite.c store/db.c \
           store/registry.c store/scrape.c store/negotiate.c store/render.c store/protobuf.c store/own.c \
           store/http.c store/accept.c store/serve.c store/expose.c
@@ -29,7 +29,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
-          tests/unit/test_exemplar.c \
+          tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
           tests/unit/util.c
 HEADERS = $(wildcard store/*.h tests/unit/*.h)
 

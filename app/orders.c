@@ -27,8 +27,11 @@ static void define_metrics(void)
 	static const char *const by_kind[] = {"kind", NULL};
 	static const double dollars[] = {1, 5, 10, 50, 100, 500};
 	pf_family *count = pf_counter("orders_total", "Orders taken, by kind.", by_kind);
-	pf_family *value = pf_histogram("order_value_dollars", "Value of an order in dollars.",
-	                                by_kind, dollars, sizeof dollars / sizeof dollars[0]);
+	/* classic buckets, and native ones (schema 3: 8 per power of two) */
+	pf_family *value = pf_histogram_native("order_value_dollars", "Value of an order in dollars.",
+	                                       by_kind, dollars, sizeof dollars / sizeof dollars[0],
+	                                       PF_NATIVE_SCHEMA_DEFAULT,
+	                                       PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 	pf_family *last = pf_gauge("orders_last_value_dollars",
 	                           "Value of the last order each worker took, summed over workers.",
 	                           NULL);

@@ -17,6 +17,7 @@
 
 #include "../store/buf.h"
 #include "../store/own.h"
+#include "../store/protobuf.h"
 #include "../store/render.h"
 #include "../store/db.h"
 #include "../store/names.h"
@@ -27,11 +28,12 @@
 static const char usage[] =
     "usage: promfcgi [--db PATH] COMMAND ...\n"
     "  define counter|gauge|histogram NAME HELP [--labels a,b] [--buckets 0.1,1,10]\n"
+    "         [--native [--schema 3] [--zero-threshold X]]   histogram: native buckets too\n"
     "  inc NAME [LABEL=VALUE ...]           counter or gauge + 1\n"
     "  add NAME AMOUNT [LABEL=VALUE ...]    counter (AMOUNT >= 0) or gauge\n"
     "  set NAME VALUE [LABEL=VALUE ...]     gauge\n"
     "  observe NAME VALUE [LABEL=VALUE ...] histogram\n"
-    "  dump [--openmetrics]                 print what /metrics would serve\n"
+    "  dump [--openmetrics|--protobuf]      print what /metrics would serve\n"
     "  check                                report the store's health; exit 1 if unhealthy\n"
     "The store is --db, else $PROMFCGI_DB, else " PROMFCGI_DEFAULT_DB ".\n"
     "Exit status: 0 done, 1 failed, 2 usage.\n";
@@ -73,10 +75,14 @@ static int cmd_define(const char *path, int argc, char **argv)
 {
 	static const struct option opts[] = {{"labels", required_argument, NULL, 'l'},
 	                                     {"buckets", required_argument, NULL, 'b'},
+	                                     {"native", no_argument, NULL, 'n'},
+	                                     {"schema", required_argument, NULL, 's'},
+	                                     {"zero-threshold", required_argument, NULL, 'z'},
 	                                     {NULL, 0, NULL, 0}};
 	char *labels[PF_LABELS_MAX + 2] = {0}, *bucket_words[PF_BUCKETS_MAX + 1];
-	double buckets[PF_BUCKETS_MAX];
-	int nbuckets = -1, c;
+	double buckets[PF_BUCKETS_MAX], schema = PF_NATIVE_SCHEMA_DEFAULT,
+	                                zero_threshold = PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
+	int nbuckets = -1, c, native = 0, native_options = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'l')
@@ -86,9 +92,23 @@ static int cmd_define(const char *path, int argc, char **argv)
 			for (int i = 0; i < nbuckets; i++)
 				if (nbuckets > PF_BUCKETS_MAX || parse_number(bucket_words[i], &buckets[i]) != 0)
 					return usage_error("--buckets takes up to 32 numbers, comma-separated");
+		} else if (c == 'n') {
+			native = 1;
+		} else if (c == 's') {
+			native_options = 1;
+			if (parse_number(optarg, &schema) != 0 || schema != floor(schema) ||
+			    schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX)
+				return usage_error("--schema takes an integer from -4 to 8");
+		} else if (c == 'z') {
+			native_options = 1;
+			if (parse_number(optarg, &zero_threshold) != 0 || !(zero_threshold >= 0) ||
+			    isinf(zero_threshold))
+				return usage_error("--zero-threshold takes a number >= 0");
 		} else
 			return 2;
 	}
+	if (native_options && !native)
+		return usage_error("--schema and --zero-threshold go with --native");
 	if (argc - optind != 3)
 		return usage_error("define takes TYPE NAME HELP");
 	const char *type = argv[optind], *name = argv[optind + 1], *help = argv[optind + 2];
@@ -96,15 +116,16 @@ static int cmd_define(const char *path, int argc, char **argv)
 	      : strcmp(type, "gauge") == 0       ? PF_GAUGE
 	      : strcmp(type, "histogram") == 0   ? PF_HISTOGRAM
 	                                         : 0;
-	if (t != PF_HISTOGRAM && nbuckets >= 0)
-		return usage_error("--buckets is for histograms");
-	if (t == PF_HISTOGRAM && nbuckets < 0) {
+	if (t != PF_HISTOGRAM && (nbuckets >= 0 || native))
+		return usage_error("--buckets and --native are for histograms");
+	if (t == PF_HISTOGRAM && nbuckets < 0 && !native) { /* native: none unless asked for */
 		nbuckets = pf_default_nbuckets;
 		memcpy(buckets, pf_default_buckets, sizeof(double) * (size_t)nbuckets);
 	}
 	struct family_def def;
 	if (pf_build_family(&def, t, name, help, (const char *const *)labels, buckets,
-	                    nbuckets < 0 ? 0 : nbuckets) != 0)
+	                    nbuckets < 0 ? 0 : nbuckets) != 0 ||
+	    (native && pf_build_native(&def, (int)schema, zero_threshold) != 0))
 		return usage_error("invalid definition: TYPE is counter, gauge or histogram; names"
 		                   " follow Prometheus' rules; HELP is required");
 	struct db *db;
@@ -184,8 +205,9 @@ static int cmd_record(const char *path, const char *cmd, int argc, char **argv)
 static int cmd_dump(const char *path, int argc, char **argv)
 {
 	int om = argc == 2 && strcmp(argv[1], "--openmetrics") == 0;
-	if (argc > 1 && !om)
-		return usage_error("dump takes only --openmetrics");
+	int pb = argc == 2 && strcmp(argv[1], "--protobuf") == 0;
+	if (argc > 1 && !om && !pb)
+		return usage_error("dump takes only --openmetrics or --protobuf");
 	struct pf_collection c;
 	char reason[512];
 	if (pf_scrape(path, &c, reason, sizeof reason) != 0) {
@@ -196,6 +218,8 @@ static int cmd_dump(const char *path, int argc, char **argv)
 	struct buf b = {0};
 	if (om)
 		render_openmetrics(&b, &c, NULL);
+	else if (pb)
+		render_protobuf(&b, &c, NULL);
 	else
 		render_text(&b, &c, NULL);
 	pf_collection_free(&c);

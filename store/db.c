@@ -1,20 +1,30 @@
 /*
  * db.c — the SQLite store (WAL mode) shared by every worker.
  *
- * Schema (version 3):
- *   family(id, name UNIQUE, type, help, label_names, buckets)
+ * Schema (version 4):
+ *   family(id, name UNIQUE, type, help, label_names, buckets, native_schema,
+ *          zero_threshold)
  *       one row per metric family; label_names comma-separated, buckets a
- *       blob of native doubles.
+ *       blob of native doubles; native_schema NULL for a family without
+ *       native buckets, else the schema its series begin at (they may go
+ *       lower: each series' cells hold its own), zero_threshold theirs.
+ *       A histogram defined without native buckets gains them when a
+ *       process defines it with (its series' cells gain an empty native
+ *       part); a process that defines it without (an earlier release)
+ *       still folds its classic counts into it.
  *   series(id, family_id, label_values, cells, created, UNIQUE(family_id, label_values))
  *       the aggregate of every incarnation ever folded: one row per series,
- *       cells a blob of native doubles (see collect.h).  Gauges have no rows:
+ *       cells a blob of native doubles (see model.h; a native part is
+ *       added with native arithmetic, native.h).  Gauges have no rows:
  *       they are read live from the staging files of running workers.
  *   incarnation(id, name UNIQUE, folded_seq, retired)
  *       a worker incarnation (its staging file's name) and the seq of the
  *       snapshot last folded.
  *   folded(incarnation_id, slot, cells)
  *       what has been added to series from each slot of each incarnation,
- *       so that a fold adds staged - folded: running it twice adds nothing.
+ *       so that a fold adds staged - folded: running it twice adds nothing
+ *       (cells of the incarnation's own definition; a native part's
+ *       difference is taken with pf_native_subtract, whatever the schemas).
  *   exemplar(series_id, bucket, value, ts, labels)
  *       the latest OpenMetrics exemplar per counter series (bucket 0) and
  *       histogram bucket, of incarnations that ended (live ones' are read
@@ -54,6 +64,9 @@ static const char *const migrations[] = {
     "CREATE TABLE exemplar(series_id INTEGER NOT NULL REFERENCES series(id),"
     " bucket INTEGER NOT NULL, value REAL NOT NULL, ts REAL NOT NULL, labels BLOB NOT NULL,"
     " PRIMARY KEY(series_id, bucket)) WITHOUT ROWID;",
+    /* 3 -> 4: native histograms */
+    ("ALTER TABLE family ADD COLUMN native_schema INTEGER;"
+     "ALTER TABLE family ADD COLUMN zero_threshold REAL NOT NULL DEFAULT 0;"),
 };
 
 enum stmt {
@@ -62,7 +75,7 @@ enum stmt {
 	S_FAM_ADD, S_FAM_GET, S_FOLDED_GET, S_FOLDED_PUT,
 	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET, S_READ_FAM, S_READ_SERIES,
 	S_VERSION, S_LOAD_FAM, S_LOAD_SERIES, S_LOAD_INC, S_LOAD_FOLDED, S_SYNC_FULL, S_SYNC_NORMAL,
-	S_EXEMPLAR_PUT, S_READ_EXEMPLARS,
+	S_EXEMPLAR_PUT, S_READ_EXEMPLARS, S_FAM_WIDEN, S_SERIES_WIDEN,
 	S_COUNT
 };
 
@@ -77,9 +90,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FORGET_FOLDED] = "DELETE FROM folded WHERE incarnation_id ="
                         " (SELECT id FROM incarnation WHERE name = ?1)",
     [S_FORGET_INC] = "DELETE FROM incarnation WHERE name = ?1",
-    [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO NOTHING",
-    [S_FAM_GET] = "SELECT id, type, label_names, buckets FROM family WHERE name = ?1",
+    [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets, native_schema,"
+                  " zero_threshold) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO NOTHING",
+    [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold"
+                  " FROM family WHERE name = ?1",
+    [S_FAM_WIDEN] = "UPDATE family SET native_schema = ?2, zero_threshold = ?3 WHERE id = ?1",
+    [S_SERIES_WIDEN] = "UPDATE series SET cells = cells || ?2 WHERE family_id = ?1"
+                       " AND length(cells) = ?3",
     [S_FOLDED_GET] = "SELECT cells FROM folded WHERE incarnation_id = ?1 AND slot = ?2",
     [S_FOLDED_PUT] = "INSERT INTO folded(incarnation_id, slot, cells) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(incarnation_id, slot) DO UPDATE SET cells = excluded.cells",
@@ -87,11 +104,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells, created)"
                      " VALUES(?1, ?2, ?3, ?4)",
     [S_SERIES_SET] = "UPDATE series SET cells = ?2 WHERE id = ?1",
-    [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family ORDER BY name",
+    [S_READ_FAM] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
+                   " zero_threshold FROM family ORDER BY name",
     [S_READ_SERIES] = "SELECT family_id, label_values, cells, created FROM series"
                       " ORDER BY family_id, label_values",
     [S_VERSION] = "PRAGMA data_version",
-    [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets FROM family",
+    [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
+                   " zero_threshold FROM family",
     [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series",
     [S_LOAD_INC] = "SELECT id, name, folded_seq, retired FROM incarnation ORDER BY id",
     [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",
@@ -346,9 +365,60 @@ static void join_labels(const struct family_def *f, char *out, size_t len)
 	}
 }
 
+/* The native columns (native_schema, zero_threshold) at col, col + 1 of a
+ * family row into def (a histogram's); 0, or -1 if they do not make a
+ * native definition (a damaged store). */
+static int native_columns(sqlite3_stmt *st, int col, struct family_def *def)
+{
+	def->native = 0;
+	def->schema = 0;
+	def->zero_threshold = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	sqlite3_int64 schema = sqlite3_column_int64(st, col);
+	if (def->type != PF_HISTOGRAM || schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX)
+		return -1;
+	def->native = 1;
+	def->schema = (int32_t)schema;
+	def->zero_threshold = sqlite3_column_double(st, col + 1);
+	return def->zero_threshold >= 0 && isfinite(def->zero_threshold) ? 0 : -1;
+}
+
+static void bind_native(sqlite3_stmt *st, int col, const struct family_def *f)
+{
+	if (f->native)
+		sqlite3_bind_int(st, col, f->schema);
+	else
+		sqlite3_bind_null(st, col);
+	sqlite3_bind_double(st, col + 1, f->native ? f->zero_threshold : 0);
+}
+
+/* The store's family of f's name gains f's native buckets: the definition,
+ * and an empty native part at the end of every series' cells. */
+static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
+{
+	double empty[PF_NATIVE_CELLS];
+	if (pf_native_init(empty, f->schema, f->zero_threshold) != 0)
+		return -1;
+	sqlite3_stmt *fam = db->st[S_FAM_WIDEN], *ser = db->st[S_SERIES_WIDEN];
+	sqlite3_bind_int64(fam, 1, id);
+	bind_native(fam, 2, f);
+	if (run(db, S_FAM_WIDEN) != 0)
+		return -1;
+	sqlite3_bind_int64(ser, 1, id);
+	sqlite3_bind_blob(ser, 2, empty, (int)sizeof empty, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(ser, 3, (sqlite3_int64)(f->nbuckets + 2) * (sqlite3_int64)sizeof(double));
+	return run(db, S_SERIES_WIDEN);
+}
+
 /* Defines the family in the store if new; returns its id, or 0 if a family
- * of that name exists with another type, labels or buckets. */
-static sqlite3_int64 fold_family(struct db *db, const struct family_def *f)
+ * of that name exists with another type, labels, buckets or native schema
+ * and zero threshold.  A store family without native buckets gains f's
+ * (widen_family); one with native buckets takes f without them as a
+ * narrower definition of itself.  *kept, if not NULL, gets the store's
+ * definition (f's shape, with the store's native part). */
+static sqlite3_int64 fold_family(struct db *db, const struct family_def *f,
+                                 struct family_def *kept)
 {
 	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
 	join_labels(f, labels, sizeof labels);
@@ -359,30 +429,52 @@ static sqlite3_int64 fold_family(struct db *db, const struct family_def *f)
 	sqlite3_bind_text(add, 3, f->help, -1, SQLITE_STATIC);
 	sqlite3_bind_text(add, 4, labels, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(add, 5, f->buckets, nb * (int)sizeof(double), SQLITE_STATIC);
+	bind_native(add, 6, f);
 	if (run(db, S_FAM_ADD) != 0)
 		return -1;
 	sqlite3_bind_text(get, 1, f->name, -1, SQLITE_STATIC);
 	sqlite3_int64 id = -1;
-	if (row(db, S_FAM_GET) == 1) {
+	struct family_def store = *f;
+	int r = row(db, S_FAM_GET), compat = PF_CLASH;
+	if (r == 1) {
 		const void *b = sqlite3_column_blob(get, 3);
 		int same = sqlite3_column_int(get, 1) == (int)f->type &&
 		           strcmp((const char *)sqlite3_column_text(get, 2), labels) == 0 &&
 		           sqlite3_column_bytes(get, 3) == nb * (int)sizeof(double) &&
-		           (nb == 0 || memcmp(b, f->buckets, (size_t)nb * sizeof(double)) == 0);
-		id = same ? sqlite3_column_int64(get, 0) : 0;
+		           (nb == 0 || memcmp(b, f->buckets, (size_t)nb * sizeof(double)) == 0) &&
+		           native_columns(get, 4, &store) == 0;
+		store.ncells = (uint32_t)pf_family_cells((int)store.type, nb, (int)store.native);
+		compat = same ? pf_family_compat(&store, f) : PF_CLASH;
+		id = compat == PF_CLASH ? 0 : sqlite3_column_int64(get, 0);
 	}
 	done(db, S_FAM_GET);
+	if (r < 0)
+		return -1;
+	if (compat == PF_WIDER) {
+		if (widen_family(db, id, f) != 0)
+			return -1;
+		store = *f;
+	}
+	if (kept)
+		*kept = store;
 	return id;
 }
 
-/* Adds delta to the series' aggregate, creating the row if needed; with
- * assign, cell 0 is set to delta[0] instead (a gauge's set). */
-static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint32_t keylen,
-                         const double *delta, int ncells, int assign, double created)
+/* Changes the series' aggregate with apply (its cells, of the store's
+ * definition def: a new series' are pf_family_zero's), creating the row if
+ * needed.  apply returns 0, or -1 to refuse (nothing written). */
+typedef int (*apply_fn)(double *cells, const struct family_def *def, void *arg);
+static int update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
+                         const char *key, uint32_t keylen, apply_fn apply, void *arg,
+                         double created)
 {
 	sqlite3_stmt *get = db->st[S_SERIES_GET];
-	double sum[PF_BUCKETS_MAX + 2] = {0};
+	double sum[PF_CELLS_MAX];
+	int ncells = (int)def->ncells;
 	size_t bytes = (size_t)ncells * sizeof(double);
+	if (ncells < 1 || ncells > PF_CELLS_MAX)
+		return -1;
+	pf_family_zero(def, sum);
 	sqlite3_bind_int64(get, 1, fam);
 	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
 	int found = row(db, S_SERIES_GET);
@@ -395,12 +487,8 @@ static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint
 			found = -1; /* a row of another shape: refuse rather than guess */
 	}
 	done(db, S_SERIES_GET);
-	if (found < 0)
+	if (found < 0 || apply(sum, def, arg) != 0)
 		return -1;
-	for (int i = 0; i < ncells; i++)
-		sum[i] += delta[i];
-	if (assign)
-		sum[0] = delta[0];
 	if (found) {
 		sqlite3_stmt *set = db->st[S_SERIES_SET];
 		sqlite3_bind_int64(set, 1, id);
@@ -418,23 +506,50 @@ static int update_series(struct db *db, sqlite3_int64 fam, const char *key, uint
 	return run(db, S_SERIES_ADD);
 }
 
+/* What a fold adds to an aggregate: the classic cells of delta (the first
+ * classic of them), and, with native, staged - prev of the native parts
+ * that follow them (pf_native_add_diff: the schema may have gone down
+ * since prev); added says whether it was. */
+struct fold_delta {
+	const double *delta, *staged, *prev;
+	uint32_t classic; /* classic cells */
+	int native, added;
+};
+
+static int apply_fold(double *cells, const struct family_def *def, void *arg)
+{
+	struct fold_delta *d = arg;
+	for (uint32_t i = 0; i < d->classic; i++)
+		cells[i] += d->delta[i];
+	/* a file older than what was folded (a count would go below zero), or
+	 * a damaged one, adds nothing to the native part; nor does a row whose
+	 * native part cannot take it (only a damaged store has one): the fold,
+	 * and every other series', goes on */
+	d->added = d->native && def->native &&
+	           pf_native_add_diff(cells + d->classic, d->staged + d->classic,
+	                              d->prev + d->classic) == 0;
+	return 0;
+}
+
 /* Folds one slot: staged - folded into the aggregate, then folded = staged.
  * known, if not NULL, says what is folded of this incarnation (the caller's
  * copy of its rows, trusted under the conditions of known_valid), sparing a
- * query; an unchanged slot then costs no SQL at all. */
+ * query; an unchanged slot then costs no SQL at all.  kept is the store's
+ * definition of the slot's family (f, or f with native buckets). */
 static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_int64 fam,
                      const struct stage_snapshot *snap, const struct family_def *f,
-                     const struct db_known *known)
+                     const struct family_def *kept, const struct db_known *known)
 {
 	const struct stage_slot *slot = &snap->slots[index];
 	int ncells = (int)f->ncells;
-	if (ncells > PF_BUCKETS_MAX + 2 || slot->cell + (uint32_t)ncells > snap->ncells ||
+	if (ncells > PF_CELLS_MAX || slot->cell + (uint32_t)ncells > snap->ncells ||
 	    slot->keylen > PF_KEY_MAX)
 		return -1;
 	const double *staged = &snap->cells[slot->cell];
-	double prev[PF_BUCKETS_MAX + 2] = {0}, delta[PF_BUCKETS_MAX + 2];
+	double prev[PF_CELLS_MAX], delta[PF_CELLS_MAX], put[PF_CELLS_MAX];
 	size_t bytes = (size_t)ncells * sizeof(double);
 	int r;
+	pf_family_zero(f, prev);
 	if (known) {
 		const double *row = known->row(known->arg, index, (uint32_t)ncells);
 		r = row != NULL;
@@ -457,18 +572,23 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	/* Counts never go back: a file older than what was folded (pages lost
 	 * to a power cut) adds nothing, and what was folded stays the base. */
 	int counts = f->type == PF_HISTOGRAM ? (int)f->nbuckets + 1 : 1;
-	double put[PF_BUCKETS_MAX + 2];
-	for (int i = 0; i < ncells; i++) {
+	int classic = f->type == PF_HISTOGRAM ? (int)f->nbuckets + 2 : ncells;
+	for (int i = 0; i < classic; i++) {
 		put[i] = i < counts && staged[i] < prev[i] ? prev[i] : staged[i];
 		delta[i] = put[i] - prev[i];
-		/* NaN never equals itself: a NaN gauge-like sum still counts as news */
-		if (memcmp(&put[i], &prev[i], sizeof(double)) != 0)
-			changed = 1;
 	}
+	struct fold_delta d = {delta, staged, prev, (uint32_t)classic, f->native, 0};
+	if (f->native) /* as staged for now: what it is if the native part is added */
+		memcpy(put + classic, staged + classic, PF_NATIVE_CELLS * sizeof *put);
+	/* NaN never equals itself: a NaN gauge-like sum still counts as news */
+	if (memcmp(put, prev, bytes) != 0)
+		changed = 1;
 	if (!changed)
 		return 0;
-	if (update_series(db, fam, slot->key, slot->keylen, delta, ncells, 0, slot->created) != 0)
+	if (update_series(db, fam, kept, slot->key, slot->keylen, apply_fold, &d, slot->created) != 0)
 		return -1;
+	if (f->native && !d.added) /* nothing added: what was folded stays the base */
+		memcpy(put + classic, prev + classic, PF_NATIVE_CELLS * sizeof *put);
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
 	sqlite3_bind_int64(st, 1, inc);
 	sqlite3_bind_int64(st, 2, index);
@@ -526,7 +646,7 @@ static int fold_exemplars(struct db *db, const struct stage_snapshot *snap)
 		if (fi >= snap->nfamilies || snap->families[fi].type == PF_GAUGE ||
 		    x->len > PF_EXEMPLAR_BYTES || slot->keylen > PF_KEY_MAX)
 			continue;
-		if (fam_ids[fi] < 0 && (fam_ids[fi] = fold_family(db, &snap->families[fi])) < 0)
+		if (fam_ids[fi] < 0 && (fam_ids[fi] = fold_family(db, &snap->families[fi], NULL)) < 0)
 			return -1;
 		if (fam_ids[fi] == 0)
 			continue; /* the store's family of that name differs: not ours */
@@ -561,17 +681,26 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 		known = NULL;
 	if ((sqlite3_int64)snap->seq > folded_seq) {
 		sqlite3_int64 fam_ids[STAGE_MAX_FAMILIES];
-		for (uint32_t i = 0; i < snap->nfamilies; i++)
-			if ((fam_ids[i] = fold_family(db, &snap->families[i])) < 0)
-				return DB_FOLD_ERROR;
-		for (uint32_t i = 0; i < snap->nslots; i++) {
+		/* the store's definitions (a native part the file's may lack) */
+		struct family_def *kept = malloc(STAGE_MAX_FAMILIES * sizeof *kept);
+		if (!kept)
+			return DB_FOLD_ERROR;
+		int failed_slot = 0;
+		for (uint32_t i = 0; i < snap->nfamilies && !failed_slot; i++)
+			if ((fam_ids[i] = fold_family(db, &snap->families[i], &kept[i])) < 0)
+				failed_slot = 1;
+		for (uint32_t i = 0; i < snap->nslots && !failed_slot; i++) {
 			uint32_t fi = snap->slots[i].family;
 			if (fi >= snap->nfamilies || fam_ids[fi] == 0 ||
 			    snap->families[fi].type == PF_GAUGE)
 				continue;
-			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi], known) != 0)
-				return DB_FOLD_ERROR;
+			if (fold_slot(db, inc, i, fam_ids[fi], snap, &snap->families[fi], &kept[fi],
+			              known) != 0)
+				failed_slot = 1;
 		}
+		free(kept);
+		if (failed_slot)
+			return DB_FOLD_ERROR;
 	} else if (!retire) {
 		return DB_FOLD_UNCHANGED;
 	}
@@ -645,7 +774,7 @@ int db_define(struct db *db, const struct family_def *def)
 {
 	if (run(db, S_BEGIN) != 0)
 		return -1;
-	sqlite3_int64 id = fold_family(db, def);
+	sqlite3_int64 id = fold_family(db, def, NULL);
 	if (id > 0 && run(db, S_COMMIT) == 0)
 		return 0;
 	run(db, S_ROLLBACK);
@@ -674,7 +803,10 @@ static int load_family(struct db *db, const char *name, struct family_def *def,
 		def->nbuckets = (uint32_t)(nb <= PF_BUCKETS_MAX ? nb : PF_BUCKETS_MAX);
 		if (def->nbuckets)
 			memcpy(def->buckets, sqlite3_column_blob(get, 3), def->nbuckets * sizeof(double));
-		def->ncells = (uint32_t)pf_family_cells((int)def->type, (int)def->nbuckets);
+		if (native_columns(get, 4, def) != 0)
+			r = -1; /* a damaged row */
+		def->ncells = (uint32_t)pf_family_cells((int)def->type, (int)def->nbuckets,
+		                                        (int)def->native);
 	}
 	done(db, S_FAM_GET);
 	return r;
@@ -686,28 +818,46 @@ int db_family(struct db *db, const char *name, struct family_def *def)
 	return load_family(db, name, def, &id);
 }
 
+struct record {
+	enum db_op op;
+	double v;
+};
+
+/* A command's change to a series: a counter's or gauge's amount, a gauge's
+ * value, a histogram's observation (its classic bucket and sum, and its
+ * native part if it has one). */
+static int apply_record(double *cells, const struct family_def *def, void *arg)
+{
+	const struct record *r = arg;
+	if (def->type != PF_HISTOGRAM) {
+		cells[0] = r->op == DB_SET ? r->v : cells[0] + r->v;
+		return 0;
+	}
+	uint32_t b = 0;
+	while (b < def->nbuckets && r->v > def->buckets[b])
+		b++;
+	if (def->native && pf_native_observe(cells + def->nbuckets + 2, r->v) < 0)
+		return -1;
+	cells[b] += 1;
+	cells[def->nbuckets + 1] += r->v;
+	return 0;
+}
+
 int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
               enum db_op op, double v)
 {
 	struct family_def def;
 	sqlite3_int64 id;
-	double delta[PF_BUCKETS_MAX + 2] = {0};
+	struct record rec = {op, v};
 	if (run(db, S_BEGIN) != 0)
 		return -1;
 	int r = load_family(db, name, &def, &id), rc = -1;
 	if (r != 1) {
 		rc = r == 0 ? DB_NO_FAMILY : -1;
 	} else if ((def.type == PF_COUNTER && op == DB_ADD && v >= 0) ||
-	           (def.type == PF_GAUGE && (op == DB_ADD || op == DB_SET))) {
-		delta[0] = v;
-		rc = update_series(db, id, key, keylen, delta, 1, op == DB_SET, 0);
-	} else if (def.type == PF_HISTOGRAM && op == DB_OBSERVE) {
-		uint32_t b = 0;
-		while (b < def.nbuckets && v > def.buckets[b])
-			b++;
-		delta[b] = 1;
-		delta[def.nbuckets + 1] = v;
-		rc = update_series(db, id, key, keylen, delta, (int)def.ncells, 0, 0);
+	           (def.type == PF_GAUGE && (op == DB_ADD || op == DB_SET)) ||
+	           (def.type == PF_HISTOGRAM && op == DB_OBSERVE && !isnan(v))) {
+		rc = update_series(db, id, &def, key, keylen, apply_record, &rec, 0);
 	} else {
 		rc = DB_WRONG_OP;
 	}
@@ -780,7 +930,13 @@ static int read_family(sqlite3_stmt *st, struct pf_family_data *f)
 	const char *labels = (const char *)sqlite3_column_text(st, 4);
 	f->nbuckets = sqlite3_column_bytes(st, 5) / (int)sizeof(double);
 	f->buckets = (double *)dup_blob(sqlite3_column_blob(st, 5), (size_t)f->nbuckets * sizeof(double));
-	f->ncells = pf_family_cells(f->type, f->nbuckets);
+	struct family_def def = {.type = (uint32_t)f->type};
+	if (f->nbuckets > PF_BUCKETS_MAX || native_columns(st, 6, &def) != 0)
+		return -1;
+	f->native = (int)def.native;
+	f->native_schema = def.schema;
+	f->native_zero_threshold = def.zero_threshold;
+	f->ncells = pf_family_cells(f->type, f->nbuckets, f->native);
 	if (!f->name || !f->help || !f->buckets || f->ncells < 1)
 		return -1;
 	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
@@ -976,9 +1132,11 @@ static int row_def(sqlite3_stmt *st, struct family_def *def)
 	def->nbuckets = (uint32_t)nb;
 	if (nb)
 		memcpy(def->buckets, sqlite3_column_blob(st, 5), (size_t)nb * sizeof(double));
-	int cells = pf_family_cells((int)def->type, nb);
+	if (native_columns(st, 6, def) != 0)
+		return -1;
+	int cells = pf_family_cells((int)def->type, nb, (int)def->native);
 	def->ncells = cells > 0 ? (uint32_t)cells : 0;
-	return def->ncells > 0 && def->ncells <= PF_BUCKETS_MAX + 2 ? 0 : -1;
+	return def->ncells > 0 && def->ncells <= PF_CELLS_MAX ? 0 : -1;
 }
 
 /* An exemplar row (family_id, label_values, bucket, value, ts, labels) as

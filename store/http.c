@@ -144,8 +144,11 @@ static int define_families(pf_http *h, const struct pf_http_options *o)
 		if (!(h->const_values[i] = strdup(values[i])))
 			return -1;
 	h->requests = pf_counter(req_name, "Total number of requests.", req_labels);
-	h->duration = pf_histogram(dur_name, "Duration of requests in seconds.", dur_labels, buckets,
-	                           nbuckets);
+	/* classic buckets (dashboards built on them keep working) and native
+	 * ones (quantiles within a few per cent at any latency) */
+	h->duration = pf_histogram_native(dur_name, "Duration of requests in seconds.", dur_labels,
+	                                  buckets, nbuckets, PF_NATIVE_SCHEMA_DEFAULT,
+	                                  PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 	h->active = pf_gauge(act_name, "Number of requests in flight.", act_labels);
 	h->in_flight = pf_with(h->active, values);
 	return h->requests && h->duration && h->active && h->in_flight ? 0 : -1;

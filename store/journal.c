@@ -4,11 +4,14 @@
  * Record layout (native byte order; same host only), every part 8-aligned:
  *   u32 magic, u32 length (whole record), u32 check (FNV-1a of the bytes
  *   after it), u16 nfamilies, u16 nslots;
- *   per family: u8 type, u8 nlabels, u8 nbuckets, u8 0, u16 name length,
+ *   per family: u8 type, u8 nlabels, u8 nbuckets, u8 flags (1: native
+ *     buckets; 0 in records of earlier releases), u16 name length,
  *     u16 help length; name, help, then per label u8 length + name; pad;
- *     f64 buckets[nbuckets];
+ *     f64 buckets[nbuckets]; with native buckets, i32 schema, u32 0,
+ *     f64 zero threshold;
  *   per series: u16 family (index in this record), u16 key length, u32 0;
- *     key (label values, each NUL-terminated); pad; f64 cells[].
+ *     key (label values, each NUL-terminated); pad; f64 cells[] (a native
+ *     part's too, summed with native arithmetic when records are merged).
  *   then, if the process recorded exemplars (a record without this part is
  *   read too): u32 nexemplars, u32 0; per exemplar: u16 series (index in
  *   this record), u16 bucket, u32 labels length, f64 value, f64 timestamp;
@@ -56,7 +59,7 @@ static size_t family_bytes(const struct family_def *f)
 	size_t n = 8 + strlen(f->name) + strlen(f->help);
 	for (uint32_t i = 0; i < f->nlabels; i++)
 		n += 1 + strlen(f->labels[i]);
-	return PAD8(n) + f->nbuckets * sizeof(double);
+	return PAD8(n) + f->nbuckets * sizeof(double) + (f->native ? 16 : 0);
 }
 
 static void put(unsigned char **p, const void *s, size_t n)
@@ -158,7 +161,7 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 			unsigned char *start = p;
 			uint16_t nl = (uint16_t)strlen(d->name), hl = (uint16_t)strlen(d->help);
 			unsigned char head[4] = {(unsigned char)d->type, (unsigned char)d->nlabels,
-			                         (unsigned char)d->nbuckets, 0};
+			                         (unsigned char)d->nbuckets, d->native ? 1 : 0};
 			put(&p, head, 4);
 			put(&p, &nl, 2);
 			put(&p, &hl, 2);
@@ -171,6 +174,12 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 			}
 			p = start + PAD8((size_t)(p - start));
 			put(&p, d->buckets, d->nbuckets * sizeof(double));
+			if (d->native) {
+				uint32_t zero = 0;
+				put(&p, &d->schema, 4);
+				put(&p, &zero, 4);
+				put(&p, &d->zero_threshold, 8);
+			}
 		}
 	for (uint32_t i = 0; i < ns && i < STAGE_MAX_SLOTS; i++) {
 		const struct stage_slot *s = &f->slots[i];
@@ -345,7 +354,7 @@ static int read_family(struct cursor *c, const unsigned char *base, struct famil
 	double buckets[PF_BUCKETS_MAX];
 	const unsigned char *n = take(c, nl), *t = take(c, hl);
 	if (!n || !t || nl >= sizeof name || hl >= sizeof help || h[1] > PF_LABELS_MAX ||
-	    h[2] > PF_BUCKETS_MAX)
+	    h[2] > PF_BUCKETS_MAX || h[3] > 1)
 		return -1;
 	memcpy(name, n, nl);
 	name[nl] = '\0';
@@ -366,18 +375,23 @@ static int read_family(struct cursor *c, const unsigned char *base, struct famil
 		return -1;
 	memcpy(buckets, b, h[2] * sizeof(double));
 	/* the same checks as a definition made through the API */
-	return pf_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]);
+	if (pf_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]) != 0)
+		return -1;
+	if (!h[3])
+		return 0;
+	const unsigned char *nat = take(c, 16);
+	int32_t schema;
+	double zero_threshold;
+	if (!nat)
+		return -1;
+	memcpy(&schema, nat, 4);
+	memcpy(&zero_threshold, nat + 8, 8);
+	return pf_build_native(def, schema, zero_threshold);
 }
 
 static int same_def(const struct family_def *a, const struct family_def *b)
 {
-	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets ||
-	    strcmp(a->help, b->help) != 0)
-		return 0;
-	for (uint32_t i = 0; i < a->nlabels; i++)
-		if (strcmp(a->labels[i], b->labels[i]) != 0)
-			return 0;
-	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
+	return pf_family_compat(a, b) == PF_SAME && strcmp(a->help, b->help) == 0;
 }
 
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t size)
@@ -453,7 +467,7 @@ static int find_series(struct stage_snapshot *snap, struct series_index *x, uint
 	s->cell = snap->ncells;
 	s->keylen = keylen;
 	memcpy(s->key, key, keylen);
-	memset(&snap->cells[snap->ncells], 0, ncells * sizeof(double));
+	pf_family_zero(&snap->families[fam], &snap->cells[snap->ncells]);
 	snap->ncells += ncells;
 	if (index_add(x, snap, snap->nslots) != 0)
 		return -1;
@@ -580,10 +594,17 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 		memcpy(&kl, h + 2, 2);
 		const unsigned char *key = take(&check, kl);
 		align(&check, rec);
+		const unsigned char *cells = fam < nf ? take(&check, defs[fam].ncells * sizeof(double)) : NULL;
 		if (fam >= nf || !key || kl > PF_KEY_MAX ||
-		    !pf_valid_key((const char *)key, kl, defs[fam].nlabels) ||
-		    !take(&check, defs[fam].ncells * sizeof(double)))
+		    !pf_valid_key((const char *)key, kl, defs[fam].nlabels) || !cells)
 			return 1;
+		if (defs[fam].native) { /* a native part that no merge would take */
+			double native[PF_NATIVE_CELLS];
+			memcpy(native, cells + (defs[fam].nbuckets + 2) * sizeof(double), sizeof native);
+			if (!pf_native_valid(native) ||
+			    native[PF_NATIVE_ZERO_THRESHOLD] != defs[fam].zero_threshold)
+				return 1;
+		}
 		fam_of[i] = fam;
 	}
 	uint32_t nx = 0;
@@ -600,10 +621,22 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 	if (check.p != check.end)
 		return 1;
 	for (uint16_t i = 0; i < nf; i++) {
+		/* the same definition, or a new family; one that differs only in
+		 * having native buckets or not (records of two releases) is a
+		 * family of its own of the same name, which the fold puts in the
+		 * same series (db.c: narrower and wider definitions) */
 		uint32_t j = 0;
-		while (j < snap->nfamilies && strcmp(snap->families[j].name, defs[i].name) != 0)
-			j++;
-		if (j < snap->nfamilies && !same_def(&snap->families[j], &defs[i]))
+		int clash = 0;
+		for (; j < snap->nfamilies; j++) {
+			const struct family_def *o = &snap->families[j];
+			if (strcmp(o->name, defs[i].name) != 0)
+				continue;
+			if (same_def(o, &defs[i]))
+				break;
+			int how = pf_family_compat(o, &defs[i]);
+			clash |= (how != PF_NARROWER && how != PF_WIDER) || strcmp(o->help, defs[i].help) != 0;
+		}
+		if (j == snap->nfamilies && clash)
 			return 1; /* clashes with a definition seen first */
 		if (j == snap->nfamilies) {
 			if (j == STAGE_MAX_FAMILIES ||
@@ -626,10 +659,16 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 			return -1;
 		slot_of[i] = s;
 		double *to = &snap->cells[snap->slots[s].cell];
-		for (uint32_t k = 0; k < defs[fam].ncells; k++) {
+		uint32_t classic = defs[fam].type == PF_HISTOGRAM ? defs[fam].nbuckets + 2 : defs[fam].ncells;
+		for (uint32_t k = 0; k < classic; k++) {
 			double v;
 			memcpy(&v, cells + k * sizeof(double), sizeof v);
 			to[k] += v;
+		}
+		if (defs[fam].native) {
+			double native[PF_NATIVE_CELLS];
+			memcpy(native, cells + classic * sizeof(double), sizeof native);
+			pf_native_merge(to + classic, native); /* checked above */
 		}
 	}
 	if (nx)

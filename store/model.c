@@ -6,9 +6,38 @@
 
 #include "model.h"
 
-int pf_family_cells(int type, int nbuckets)
+int pf_family_cells(int type, int nbuckets, int native)
 {
-	return type == PF_HISTOGRAM ? nbuckets + 2 : 1;
+	return type == PF_HISTOGRAM ? nbuckets + 2 + (native ? PF_NATIVE_CELLS : 0) : 1;
+}
+
+void pf_family_zero(const struct family_def *def, double *cells)
+{
+	memset(cells, 0, def->ncells * sizeof *cells);
+	if (def->type == PF_HISTOGRAM && def->native &&
+	    def->ncells == (uint32_t)pf_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1))
+		pf_native_init(cells + def->nbuckets + 2, def->schema, def->zero_threshold);
+}
+
+static int same_classic(const struct family_def *a, const struct family_def *b)
+{
+	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets ||
+	    a->nlabels > PF_LABELS_MAX || a->nbuckets > PF_BUCKETS_MAX)
+		return 0;
+	for (uint32_t i = 0; i < a->nlabels; i++)
+		if (strcmp(a->labels[i], b->labels[i]) != 0)
+			return 0;
+	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
+}
+
+int pf_family_compat(const struct family_def *a, const struct family_def *b)
+{
+	if (!same_classic(a, b))
+		return PF_CLASH;
+	if (a->native && b->native)
+		return a->schema == b->schema && a->zero_threshold == b->zero_threshold ? PF_SAME
+		                                                                          : PF_CLASH;
+	return a->native ? PF_NARROWER : b->native ? PF_WIDER : PF_SAME;
 }
 
 int pf_family_exemplars(int type, int nbuckets)
@@ -21,7 +50,7 @@ void pf_collection_free(struct pf_collection *c)
 	for (size_t i = 0; i < c->nfamilies; i++) {
 		struct pf_family_data *f = &c->families[i];
 		for (size_t j = 0; j < f->nseries; j++) {
-			if (!f->arena) {
+			if (!f->arena && !f->in_block) {
 				free(f->series[j].key);
 				free(f->series[j].cells);
 			}
@@ -37,5 +66,9 @@ void pf_collection_free(struct pf_collection *c)
 		free(f->arena);
 	}
 	free(c->families);
+	if (c->block && c->recycle)
+		c->recycle(c->block);
+	else
+		free(c->block);
 	memset(c, 0, sizeof *c);
 }

@@ -6,10 +6,11 @@
  *
  * Cells per series: counter and gauge 1 (the value); histogram
  * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
- * the sum.  A histogram with native buckets (pf_family_data.native) has
- * the same classic cells (nbuckets may be 0: then just the +Inf count and
- * the sum, what the text formats show), then the PF_NATIVE_CELLS cells of
- * a native series (native.h).
+ * the sum.  A histogram with native buckets (family_def.native,
+ * pf_family_data.native) has the same classic cells (nbuckets may be 0:
+ * then just the +Inf count and the sum, what the text formats show), then
+ * the PF_NATIVE_CELLS cells of a native series (native.h): every
+ * observation is counted in both.
  *
  * Exemplars (OpenMetrics): the latest per counter series, and per classic
  * histogram bucket (the bucket its observation fell in, not the cumulative one).
@@ -20,10 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "native.h"
 #include "promfcgi.h"
 
 /* A family's definition, as the API validated it.  Fixed size, because it
- * is stored as is in staging files (stage.h) and compared with memcmp. */
+ * is stored as is in staging files (stage.h). */
 struct family_def {
 	uint32_t type; /* enum pf_type */
 	uint32_t nlabels;
@@ -33,10 +35,34 @@ struct family_def {
 	char help[PF_HELP_MAX];
 	char labels[PF_LABELS_MAX][PF_LABEL_NAME_MAX];
 	double buckets[PF_BUCKETS_MAX];
+	/* Native buckets (histograms only; staging files of version 3 on: the
+	 * fields above are version 2's whole definition).  native 1: each series
+	 * has a native part (native.h) after its classic cells, which begins at
+	 * this schema and zero threshold. */
+	uint32_t native;
+	int32_t schema;        /* -4..8 */
+	double zero_threshold; /* >= 0 */
 };
 
-/* Cells a series of this family needs. */
-int pf_family_cells(int type, int nbuckets);
+/* The most cells a series has: a histogram with every classic bucket and
+ * a native part. */
+#define PF_CELLS_MAX (PF_BUCKETS_MAX + 2 + PF_NATIVE_CELLS)
+
+/* Cells a series of this family needs (native: 1 if it has native buckets). */
+int pf_family_cells(int type, int nbuckets, int native);
+
+/* The empty cells of a new series of def: zeros, and an empty native part
+ * at the family's schema and zero threshold. */
+void pf_family_zero(const struct family_def *def, double *cells);
+
+/* How definition b stands to a, the one kept (the store's, or the first
+ * seen): PF_SAME shape (type, labels, buckets, native schema and zero
+ * threshold; help aside), PF_NARROWER (b is a's without its native
+ * buckets: b's cells are a's classic cells, so b's counts fold into a's
+ * series), PF_WIDER (b is a with native buckets: a's series gain an empty
+ * native part), or PF_CLASH. */
+enum { PF_CLASH = -1, PF_SAME = 0, PF_NARROWER = 1, PF_WIDER = 2 };
+int pf_family_compat(const struct family_def *a, const struct family_def *b);
 
 /* Bytes that any valid exemplar label set takes encoded as name\0value\0...:
  * names are ASCII and non-empty, so with N name and V value characters
@@ -83,11 +109,17 @@ struct pf_family_data {
 	int native_schema;            /* a new series' schema, -4..8 */
 	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
 	void *arena; /* when set: the series' keys and cells are in it (one block) */
+	int in_block; /* the series' keys and cells are in the collection's block */
 };
 
 struct pf_collection {
 	struct pf_family_data *families;
 	size_t nfamilies, cap;
+	/* When set: one allocation holding the cells and keys of the families
+	 * marked in_block (a scrape's: store/scrape.c), handed to recycle when
+	 * the collection is freed (to free, or to keep for the next scrape). */
+	void *block;
+	void (*recycle)(void *block);
 };
 
 void pf_collection_free(struct pf_collection *c);

@@ -177,7 +177,19 @@ int pf_build_family(struct family_def *def, int type, const char *name, const ch
 		def->buckets[i] = buckets[i];
 	}
 	def->nbuckets = (uint32_t)nbuckets;
-	def->ncells = (uint32_t)pf_family_cells(type, nbuckets);
+	def->ncells = (uint32_t)pf_family_cells(type, nbuckets, 0);
+	return 0;
+}
+
+int pf_build_native(struct family_def *def, int schema, double zero_threshold)
+{
+	if (def->type != PF_HISTOGRAM || schema < PF_NATIVE_SCHEMA_MIN ||
+	    schema > PF_NATIVE_SCHEMA_MAX || !(zero_threshold >= 0) || isinf(zero_threshold))
+		return -1;
+	def->native = 1;
+	def->schema = schema;
+	def->zero_threshold = zero_threshold;
+	def->ncells = (uint32_t)pf_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1);
 	return 0;
 }
 

@@ -30,5 +30,9 @@ int pf_encode_exemplar(const char *const *labels, char *out);
  * do not increase. */
 int pf_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets);
+/* Gives a histogram definition native buckets too: 0, or -1 if def is not
+ * a histogram, the schema is outside -4..8 or the zero threshold is not a
+ * finite number >= 0. */
+int pf_build_native(struct family_def *def, int schema, double zero_threshold);
 
 #endif

@@ -38,12 +38,9 @@
 
 #include <stdint.h>
 
-#define PF_NATIVE_SCHEMA_MIN (-4)
-#define PF_NATIVE_SCHEMA_MAX 8
-#define PF_NATIVE_SCHEMA_DEFAULT 3
+#include "promfcgi.h" /* PF_NATIVE_SCHEMA_MIN, _MAX, _DEFAULT, PF_NATIVE_ZERO_THRESHOLD_DEFAULT */
+
 #define PF_NATIVE_BUCKETS 160 /* bucket window per sign */
-/* client_golang's default zero threshold, 2^-128: a boundary at every schema */
-#define PF_NATIVE_ZERO_THRESHOLD_DEFAULT 0x1p-128
 
 enum {
 	PF_NATIVE_COUNT,          /* observations, NaN included */
@@ -89,6 +86,14 @@ int pf_native_merge(double *dst, const double *src);
  * -1 if invalid, thresholds differ, src's schema is lower than dst's or a
  * count would go below 0 (dst unchanged). */
 int pf_native_subtract(double *dst, const double *src);
+
+/* dst += a - b, for b an earlier state of a's series (b NULL: dst += a):
+ * what a scrape adds for a worker, staged - folded.  The same as
+ * pf_native_subtract then pf_native_merge, and as exact; without copies
+ * when a and b share their schema and windows and dst's windows take
+ * every bucket of a - b (the common case).  0, or -1 (dst unchanged) if
+ * either fails. */
+int pf_native_add_diff(double *dst, const double *a, const double *b);
 
 /* Prometheus' sparse form of one sign's buckets: spans (the first one's
  * offset is its first index, each next one's the gap after the previous)

@@ -18,7 +18,8 @@
  *   int main(void) { return pf_serve(pf_http_new(routes, NULL), handle, NULL); }
  *
  * Per request the layer records requests_total{method,route,code},
- * request_duration_seconds{method,route} and active_requests: method folded
+ * request_duration_seconds{method,route} (classic buckets and native ones,
+ * schema 3: pf_histogram_native) and active_requests: method folded
  * to GET HEAD POST PUT DELETE PATCH OPTIONS or "other"; route the template
  * that matched, else "unmatched"; code the status the app actually sent.
  *
@@ -55,7 +56,7 @@ typedef struct pf_http pf_http;
 struct pf_http_options {
 	const char *prefix;              /* prepended to the family names; NULL: none */
 	const char *const *const_labels; /* "name", "value", ..., NULL: on every series */
-	const double *buckets;           /* duration buckets; NULL: pf_default_buckets */
+	const double *buckets;           /* classic duration buckets; NULL: pf_default_buckets */
 	int nbuckets;
 	const char *const *skip;         /* templates whose requests are not recorded */
 };

@@ -262,12 +262,22 @@ static void native(struct buf *b, const double *nc)
 static void histogram(struct buf *b, const struct pf_family_data *f, const struct pf_series_data *s,
                       const double *cells)
 {
-	double count = 0, cumulative = 0;
+	double count = 0, cumulative = 0, sum = cells[f->nbuckets + 1];
 	for (int i = 0; i <= f->nbuckets; i++)
 		count += cells[i];
-	if (is_uint(count))
-		f_uint(b, 1, (uint64_t)count);
-	f_double(b, 2, cells[f->nbuckets + 1]);
+	/* the count and sum of a native histogram are its native part's: they
+	 * are the classic ones, but for a family that gained native buckets
+	 * (whose native part counts from then on: db.c) or took an earlier
+	 * release's classic counts, where the native buckets must add up */
+	double sample_count = count;
+	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;
+	if (nc && pf_native_valid(nc)) {
+		sample_count = nc[PF_NATIVE_COUNT];
+		sum = nc[PF_NATIVE_SUM];
+	}
+	if (is_uint(sample_count))
+		f_uint(b, 1, (uint64_t)sample_count);
+	f_double(b, 2, sum);
 	for (int i = 0; i < f->nbuckets; i++) { /* +Inf is sample_count */
 		cumulative += cells[i];
 		size_t m = begin(b, 3);
@@ -289,8 +299,8 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 			f_double(b, 4, count);
 		end(b, m);
 	}
-	if (!is_uint(count))
-		f_double(b, 4, count);
+	if (!is_uint(sample_count))
+		f_double(b, 4, sample_count);
 	if (f->native)
 		native(b, cells + f->nbuckets + 2);
 	if (s && s->created > 0)

@@ -343,15 +343,23 @@ int pf_close(void)
 	return rc;
 }
 
-static int same_definition(const struct family_def *a, const struct family_def *b)
+static pf_family *define_def(const struct family_def *def)
 {
-	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets ||
-	    strcmp(a->help, b->help) != 0)
-		return 0;
-	for (uint32_t i = 0; i < a->nlabels; i++)
-		if (strcmp(a->labels[i], b->labels[i]) != 0)
-			return 0;
-	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
+	for (uint32_t i = 0; i < reg.nfamilies; i++)
+		if (strcmp(reg.families[i].def.name, def->name) == 0)
+			return pf_family_compat(&reg.families[i].def, def) == PF_SAME &&
+			               strcmp(reg.families[i].def.help, def->help) == 0
+			           ? &reg.families[i]
+			           : NULL;
+	if (reg.nfamilies == STAGE_MAX_FAMILIES)
+		return NULL;
+	int index = stage_add_family(&reg.stage, def);
+	if (index < 0)
+		return NULL;
+	struct pf_family *f = &reg.families[reg.nfamilies++];
+	f->index = (uint32_t)index;
+	f->def = *def;
+	return f;
 }
 
 static pf_family *define(int type, const char *name, const char *help, const char *const *labels,
@@ -360,18 +368,7 @@ static pf_family *define(int type, const char *name, const char *help, const cha
 	struct family_def def;
 	if (!reg.open || pf_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
 		return NULL;
-	for (uint32_t i = 0; i < reg.nfamilies; i++)
-		if (strcmp(reg.families[i].def.name, name) == 0)
-			return same_definition(&reg.families[i].def, &def) ? &reg.families[i] : NULL;
-	if (reg.nfamilies == STAGE_MAX_FAMILIES)
-		return NULL;
-	int index = stage_add_family(&reg.stage, &def);
-	if (index < 0)
-		return NULL;
-	struct pf_family *f = &reg.families[reg.nfamilies++];
-	f->index = (uint32_t)index;
-	f->def = def;
-	return f;
+	return define_def(&def);
 }
 
 pf_family *pf_counter(const char *name, const char *help, const char *const *labels)
@@ -392,6 +389,20 @@ pf_family *pf_histogram(const char *name, const char *help, const char *const *l
 		nbuckets = pf_default_nbuckets;
 	}
 	return define(PF_HISTOGRAM, name, help, labels, buckets, nbuckets);
+}
+
+pf_family *pf_histogram_native(const char *name, const char *help, const char *const *labels,
+                               const double *buckets, int nbuckets, int schema,
+                               double zero_threshold)
+{
+	struct family_def def;
+	if (!buckets)
+		nbuckets = 0;
+	if (!reg.open ||
+	    pf_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
+	    pf_build_native(&def, schema, zero_threshold) != 0)
+		return NULL;
+	return define_def(&def);
 }
 
 static uint32_t hash_key(uint32_t family, const char *key, int len)
@@ -476,18 +487,83 @@ int pf_set(pf_series *s, double v)
 	return change(stage_assign(&reg.stage, s->cell, v));
 }
 
+/* The cells of the native part of series s that an observation of v
+ * changes, added to the pending change; -1 (nothing added) if they do not
+ * fit in it.  Most observations change the count, the sum and one bucket
+ * (or the zero count); one outside its sign's window moves the window or
+ * lowers the schema, which rewrites up to all PF_NATIVE_CELLS cells: the
+ * whole new state goes through the redo log like any change (stage.h). */
+static int observe_native(pf_series *s, double v, uint32_t room)
+{
+	const struct family_def *d = &s->family->def;
+	struct stage *st = &reg.stage;
+	uint32_t n0 = s->cell + d->nbuckets + 2, cell = UINT32_MAX;
+	double schema = stage_value(st, n0 + PF_NATIVE_SCHEMA);
+	if (!(schema >= PF_NATIVE_SCHEMA_MIN && schema <= PF_NATIVE_SCHEMA_MAX))
+		return -1; /* never: the cells are this process's own */
+	if (isnan(v)) {
+		cell = UINT32_MAX - 1; /* count and sum only */
+	} else if (fabs(v) <= stage_value(st, n0 + PF_NATIVE_ZERO_THRESHOLD)) {
+		cell = n0 + PF_NATIVE_ZERO_COUNT;
+	} else {
+		int neg = v < 0, key = pf_native_bucket(v, (int)schema);
+		double start = stage_value(st, n0 + (neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START));
+		if (key >= start && key < start + PF_NATIVE_BUCKETS)
+			cell = n0 + (uint32_t)(neg ? PF_NATIVE_NEG : PF_NATIVE_POS) + (uint32_t)(key - start);
+	}
+	if (cell != UINT32_MAX) { /* in the window: three cells */
+		if (room < 3)
+			return -1;
+		stage_add(st, n0 + PF_NATIVE_COUNT, 1);
+		stage_add(st, n0 + PF_NATIVE_SUM, v);
+		if (cell != UINT32_MAX - 1)
+			stage_add(st, cell, 1);
+		return 0;
+	}
+	double now[PF_NATIVE_CELLS], was[PF_NATIVE_CELLS];
+	stage_values(st, n0, PF_NATIVE_CELLS, was);
+	memcpy(now, was, sizeof now);
+	if (pf_native_observe(now, v) < 0)
+		return -1;
+	uint32_t changed = 0;
+	for (uint32_t i = 0; i < PF_NATIVE_CELLS; i++)
+		changed += memcmp(&now[i], &was[i], sizeof now[i]) != 0;
+	if (changed > room)
+		return -1;
+	for (uint32_t i = 0; i < PF_NATIVE_CELLS; i++)
+		if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
+			stage_assign(st, n0 + i, now[i]);
+	return 0;
+}
+
+/* One observation of v in s, inside the caller's change, all of it or
+ * nothing: the classic bucket b and the sum, and the native part. */
+static int observe(pf_series *s, double v, uint32_t b)
+{
+	const struct family_def *d = &s->family->def;
+	uint32_t room = stage_room(&reg.stage);
+	if (!reg.stage.f || room < 2)
+		return -1;
+	if (d->native && observe_native(s, v, room - 2) != 0)
+		return -1;
+	stage_add(&reg.stage, s->cell + b, 1.0);
+	stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	return 0;
+}
+
+static uint32_t classic_bucket(const struct family_def *d, double v)
+{
+	uint32_t b = 0;
+	while (b < d->nbuckets && v > d->buckets[b])
+		b++;
+	return b;
+}
+
 int pf_observe(pf_series *s, double v)
 {
 	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
 		return -1;
-	const struct family_def *d = &s->family->def;
-	uint32_t b = 0;
-	while (b < d->nbuckets && v > d->buckets[b])
-		b++;
-	int rc = stage_add(&reg.stage, s->cell + b, 1.0);
-	if (rc == 0)
-		rc = stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
-	return change(rc);
+	return change(observe(s, v, classic_bucket(&s->family->def, v)));
 }
 
 /* The exemplar of a change already pending for the series' bucket: 0, or 1
@@ -529,14 +605,9 @@ int pf_observe_exemplar(pf_series *s, double v, const char *const *labels)
 {
 	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
 		return -1;
-	const struct family_def *d = &s->family->def;
-	uint32_t b = 0;
-	while (b < d->nbuckets && v > d->buckets[b])
-		b++;
+	uint32_t b = classic_bucket(&s->family->def, v);
 	pf_begin();
-	int rc = stage_add(&reg.stage, s->cell + b, 1.0);
-	if (rc == 0)
-		rc = stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	int rc = observe(s, v, b);
 	if (rc == 0)
 		rc = exemplar(s, b, v, labels);
 	pf_commit();

@@ -83,8 +83,9 @@ const struct pf_scrape_stats *pf_scrape_stats(void)
 /* ---- the view: the store's aggregate merged with the workers' series --- */
 
 struct mfam {
-	struct family_def def;
+	struct family_def def; /* the widest seen: with native buckets if any has them */
 	long long store_id; /* 0: only in staging files so far */
+	uint32_t store_ncells; /* cells of the store's rows (fewer if it lacks the native part) */
 	uint32_t first, nseries; /* its series in the layout */
 };
 
@@ -92,6 +93,7 @@ struct mser {
 	uint32_t fam, keylen;
 	size_t key;  /* in V.keys */
 	size_t base; /* the store's cells in V.base, NO_CELLS if none */
+	uint32_t base_n; /* how many (the classic ones only, if the store lacks the native part) */
 	size_t out;  /* its cells in the output */
 	double created;
 };
@@ -296,15 +298,18 @@ static uint32_t add_series(uint32_t fam, const char *key, uint32_t keylen, doubl
 }
 
 /* Families are one definition per name, the store's first: a staging file
- * that defines a name otherwise is not shown (nor folded, db.c). */
-static int same_shape(const struct family_def *a, const struct family_def *b)
+ * that defines a name otherwise is not shown (nor folded, db.c).  A
+ * histogram's definition with native buckets widens one without (their
+ * series gain an empty native part, as the store's do at its next fold);
+ * one without native buckets adds its classic cells to one with. */
+static void widen(uint32_t f, const struct family_def *def)
 {
-	if (a->type != b->type || a->nlabels != b->nlabels || a->nbuckets != b->nbuckets)
-		return 0;
-	for (uint32_t i = 0; i < a->nlabels; i++)
-		if (strcmp(a->labels[i], b->labels[i]) != 0)
-			return 0;
-	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
+	struct family_def *d = &V.fams[f].def;
+	d->native = def->native;
+	d->schema = def->schema;
+	d->zero_threshold = def->zero_threshold;
+	d->ncells = def->ncells;
+	V.laid_out = 0; /* every series' cells move */
 }
 
 static uint32_t find_family(const char *name)
@@ -318,13 +323,18 @@ static uint32_t find_family(const char *name)
 static uint32_t add_family(const struct family_def *def, long long store_id)
 {
 	uint32_t i = find_family(def->name);
-	if (i != NONE)
-		return same_shape(&V.fams[i].def, def) ? i : NONE;
+	if (i != NONE) {
+		int c = pf_family_compat(&V.fams[i].def, def);
+		if (c == PF_WIDER)
+			widen(i, def);
+		return c == PF_CLASH ? NONE : i;
+	}
 	if (grow32((void **)&V.fams, &V.cap_fams, V.nfams + 1, sizeof *V.fams))
 		return NONE;
 	memset(&V.fams[V.nfams], 0, sizeof V.fams[0]);
 	V.fams[V.nfams].def = *def;
 	V.fams[V.nfams].store_id = store_id;
+	V.fams[V.nfams].store_ncells = def->ncells;
 	V.laid_out = 0;
 	return V.nfams++;
 }
@@ -338,12 +348,17 @@ static int load_family(void *arg, long long id, const struct family_def *def)
 	uint32_t f = find_family(def->name);
 	if (f == NONE && (f = add_family(def, id)) == NONE)
 		return -1;
-	if (!same_shape(&V.fams[f].def, def)) {
+	int c = pf_family_compat(&V.fams[f].def, def);
+	if (c == PF_CLASH) {
 		V.rebuild = 1;
 		return 0;
 	}
-	V.fams[f].def = *def; /* the store's help */
+	if (c == PF_WIDER)
+		widen(f, def);
+	struct family_def *d = &V.fams[f].def;
+	memcpy(d->help, def->help, sizeof d->help); /* the store's help */
 	V.fams[f].store_id = id;
+	V.fams[f].store_ncells = def->ncells;
 	return 0;
 }
 
@@ -356,13 +371,14 @@ static int load_series(void *arg, long long family_id, const void *key, uint32_t
 		for (f = 0; f < V.nfams && V.fams[f].store_id != family_id; f++)
 			;
 	/* a row of no family, or not of its family's shape: never misrender */
-	if (f == V.nfams || ncells != (int)V.fams[f].def.ncells || keylen > PF_KEY_MAX)
+	if (f == V.nfams || ncells != (int)V.fams[f].store_ncells || keylen > PF_KEY_MAX)
 		return 0;
 	V.last_fam = f;
 	uint32_t s = add_series(f, key ? key : "", keylen, created);
 	if (s == NONE || grow((void **)&V.base, &V.cap_base, V.nbase + (size_t)ncells, sizeof(double)))
 		return -1;
 	V.sers[s].base = V.nbase;
+	V.sers[s].base_n = (uint32_t)ncells;
 	V.sers[s].created = created;
 	memcpy(&V.base[V.nbase], cells, (size_t)ncells * sizeof(double));
 	V.nbase += (size_t)ncells;
@@ -460,7 +476,7 @@ static struct inc *inc_by_id(long long id)
 
 static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int ncells)
 {
-	if (ncells < 1 || ncells > PF_BUCKETS_MAX + 2)
+	if (ncells < 1 || ncells > PF_CELLS_MAX)
 		return 0;
 	if (slot >= c->nrows) {
 		uint32_t n = c->nrows ? c->nrows : 64;
@@ -590,18 +606,24 @@ static int by_series(const void *a, const void *b)
 	return series_cmp(*(const uint32_t *)a, *(const uint32_t *)b);
 }
 
-/* The store's cells at their places in the output, zeros elsewhere. */
+/* The store's cells at their places in the output, a new series' empty
+ * cells (pf_family_zero) elsewhere and after a row that lacks the native
+ * part its family has gained. */
 static void lay_base(void)
 {
 	if (V.base_laid)
 		return;
 	for (uint32_t i = 0; i < V.nsers; i++) {
 		const struct mser *s = &V.sers[i];
-		size_t n = V.fams[s->fam].def.ncells;
-		if (s->base != NO_CELLS)
+		const struct family_def *d = &V.fams[s->fam].def;
+		size_t n = d->ncells;
+		if (s->base != NO_CELLS && s->base_n == n) {
 			memcpy(&V.out_base[s->out], &V.base[s->base], n * sizeof *V.out_base);
-		else
-			memset(&V.out_base[s->out], 0, n * sizeof *V.out_base);
+			continue;
+		}
+		pf_family_zero(d, &V.out_base[s->out]);
+		if (s->base != NO_CELLS && s->base_n < n)
+			memcpy(&V.out_base[s->out], &V.base[s->base], s->base_n * sizeof *V.out_base);
 	}
 	V.base_laid = 1;
 }
@@ -1309,11 +1331,20 @@ static void merge(double *out)
 			if (w->mode == ADD_DELTA && j < w->inc->nrows && w->inc->rows[j].n == f->ncells)
 				was = &V.fpool[w->inc->rows[j].off];
 			uint32_t counts = f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1;
-			for (uint32_t k = 0; k < f->ncells; k++) {
+			uint32_t classic = f->type == PF_HISTOGRAM ? f->nbuckets + 2 : f->ncells;
+			for (uint32_t k = 0; k < classic; k++) {
 				double d = was ? staged[k] - was[k] : staged[k];
 				/* counts never go back (db.c folds the same way) */
 				to[k] += k < counts && d < 0 ? 0 : d;
 			}
+			/* the native part: staged - folded, the native way; nothing if
+			 * the file is older than what was folded (or damaged), as in
+			 * db.c.  A worker's family without native buckets (an earlier
+			 * release's) adds its classic cells only. */
+			if (f->native && V.fams[V.sers[at].fam].def.native &&
+			    !(was && memcmp(staged + classic, was + classic,
+			                    PF_NATIVE_CELLS * sizeof *staged) == 0))
+				pf_native_add_diff(to + classic, staged + classic, was ? was + classic : NULL);
 		}
 	}
 }
@@ -1430,14 +1461,66 @@ static void free_markers(struct marker *m, uint32_t n)
 	free(m);
 }
 
+/* The block a scrape's collection lives in: the output cells (laid out as
+ * V.out_base, the workers' parts merged in place), then the series' keys.
+ * Kept for the next scrape when the collection is freed (recycle): a block
+ * of 10,000 native series is 27 MB, and fresh pages for it at every scrape
+ * cost more than the copy into them. */
+struct block {
+	size_t cap; /* bytes of data */
+	double data[];
+};
+
+static struct block *spare; /* the last block given back, for the next scrape */
+
+static void recycle(void *p)
+{
+	struct block *b = p;
+	if (spare && spare->cap >= b->cap) {
+		free(b);
+		return;
+	}
+	free(spare);
+	spare = b;
+}
+
+/* A block of at least bytes: the spare if it is large enough. */
+static struct block *block_get(size_t bytes)
+{
+	if (spare && spare->cap >= bytes) {
+		struct block *b = spare;
+		spare = NULL;
+		return b;
+	}
+	free(spare);
+	spare = NULL;
+	struct block *b = malloc(sizeof *b + (bytes ? bytes : 1));
+	if (b)
+		b->cap = bytes;
+	return b;
+}
+
+/* The bytes of the series' keys, all together. */
+static size_t keys_bytes(void)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < V.nsers; i++)
+		n += V.sers[i].keylen;
+	return n;
+}
+
 /* The collection: every family of the view in name order, each with its
- * series' cells and keys in one block (pf_family_data.arena). */
-static int collect(struct pf_collection *c, const double *cells, struct pf_exemplar **ex)
+ * series' cells and keys in the block (whose cells are the output, in the
+ * layout's order: a family's series are consecutive there). */
+static int collect(struct pf_collection *c, struct block *blk, struct pf_exemplar **ex)
 {
 	memset(c, 0, sizeof *c);
+	c->block = blk;
+	c->recycle = recycle;
 	if (!(c->families = calloc(V.nfams ? V.nfams : 1, sizeof *c->families)))
 		return -1;
 	c->cap = V.nfams;
+	char *key = (char *)(blk->data + V.ncells);
 	for (uint32_t i = 0; i < V.nfams; i++) {
 		const struct mfam *m = &V.fams[V.order[i]];
 		const struct family_def *d = &m->def;
@@ -1445,6 +1528,10 @@ static int collect(struct pf_collection *c, const double *cells, struct pf_exemp
 		f->type = (int)d->type;
 		f->ncells = (int)d->ncells;
 		f->nbuckets = (int)d->nbuckets;
+		f->native = (int)d->native;
+		f->native_schema = d->schema;
+		f->native_zero_threshold = d->zero_threshold;
+		f->in_block = 1;
 		f->name = strdup(d->name);
 		f->help = strdup(d->help);
 		f->buckets = malloc(d->nbuckets ? d->nbuckets * sizeof(double) : 1);
@@ -1457,18 +1544,6 @@ static int collect(struct pf_collection *c, const double *cells, struct pf_exemp
 			if (!(f->labels[j] = strdup(d->labels[j])))
 				return -1;
 		f->cap = m->nseries;
-		if (!m->nseries)
-			continue;
-		/* a family's series are consecutive in the layout: their cells too */
-		size_t from = V.sers[V.sorted[m->first]].out, ncells = (size_t)m->nseries * d->ncells;
-		size_t keys = 0;
-		for (uint32_t j = 0; j < m->nseries; j++)
-			keys += V.sers[V.sorted[m->first + j]].keylen;
-		char *arena = malloc(ncells * sizeof(double) + keys + 1);
-		if (!(f->arena = arena))
-			return -1;
-		memcpy(arena, &cells[from], ncells * sizeof(double));
-		char *key = arena + ncells * sizeof(double);
 		for (uint32_t j = 0; j < m->nseries; j++) {
 			const struct mser *s = &V.sers[V.sorted[m->first + j]];
 			struct pf_series_data *o = &f->series[f->nseries++];
@@ -1476,7 +1551,7 @@ static int collect(struct pf_collection *c, const double *cells, struct pf_exemp
 			o->key = key;
 			o->keylen = s->keylen;
 			key += s->keylen;
-			o->cells = (double *)(void *)(arena + (s->out - from) * sizeof(double));
+			o->cells = blk->data + s->out;
 			o->created = d->type == PF_GAUGE ? 0 : s->created;
 			o->exemplars = NULL;
 			if (ex && d->type != PF_GAUGE) { /* the collection owns them now */
@@ -1595,22 +1670,23 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 		stats.live += workers[i]->present && workers[i]->live;
 	struct marker *markers;
 	uint32_t nmarkers = read_markers(dir, &r, &markers);
-	double *cells = NULL;
+	struct block *blk = NULL;
 	struct pf_exemplar **ex = NULL;
-	if (layout() == 0 && (cells = malloc((V.ncells ? V.ncells : 1) * sizeof *cells)) &&
+	if (layout() == 0 && (blk = block_get(V.ncells * sizeof(double) + keys_bytes() + 1)) &&
 	    gather_exemplars(&ex) == 0) {
-		memcpy(cells, V.out_base, V.ncells * sizeof *cells);
-		merge(cells);
-		merge_markers(markers, nmarkers, cells);
-		if (collect(out, cells, ex) == 0)
+		memcpy(blk->data, V.out_base, V.ncells * sizeof(double));
+		merge(blk->data);
+		merge_markers(markers, nmarkers, blk->data);
+		if (collect(out, blk, ex) == 0)
 			rc = SCRAPE_OK;
 		else
-			pf_collection_free(out);
+			pf_collection_free(out); /* the block with it */
+		blk = NULL;
 	}
 	if (rc != SCRAPE_OK)
 		snprintf(reason, len, "out of memory");
 	free_exemplars(ex);
-	free(cells);
+	free(blk);
 	free_markers(markers, nmarkers);
 done:
 	workers_sweep(0);
@@ -1687,4 +1763,6 @@ void pf_scrape_close(void)
 {
 	reset_db();
 	workers_sweep(1);
+	free(spare);
+	spare = NULL;
 }

@@ -25,7 +25,7 @@
 	X(clear_bindings) X(close) X(column_blob) X(column_bytes) X(column_double) X(column_int) \
 	X(column_int64) X(column_text) X(errmsg) X(exec) X(extended_errcode)                     \
 	X(extended_result_codes) X(finalize) X(last_insert_rowid) X(open_v2) X(prepare_v2)       \
-	X(prepare_v3) X(reset) X(step) X(changes) X(errcode)
+	X(prepare_v3) X(reset) X(step) X(changes) X(errcode) X(bind_null) X(column_type)
 
 #define SQLITE_MEMBER(name) __typeof__(sqlite3_##name) *name;
 extern struct sqlite_api {
@@ -63,5 +63,7 @@ int sqlite_load(char *err, size_t len);
 #define sqlite3_step sqlite_api.step
 #define sqlite3_changes sqlite_api.changes
 #define sqlite3_errcode sqlite_api.errcode
+#define sqlite3_bind_null sqlite_api.bind_null
+#define sqlite3_column_type sqlite_api.column_type
 
 #endif

@@ -20,12 +20,81 @@
 
 #include "log.h"
 #include "names.h"
+#include "native.h"
 #include "stage.h"
 
-/* A version 1 file is exactly this layout up to the exemplars. */
-_Static_assert(STAGE_V1_SIZE == offsetof(struct stage_file, cells) +
-                                    STAGE_MAX_CELLS * sizeof(double),
+/* Where each part of a file is, for each version this release reads: its
+ * own (3), and the two a killed worker of an earlier release may have left.
+ * Versions 1 and 2 have the same header but a redo log of 32 entries, then
+ * families of 1,424 bytes (version 3's definition without its native
+ * fields, which read as "no native buckets"), 4,096 slots, 65,536 cells,
+ * and (version 2) the same exemplars. */
+struct stage_layout {
+	uint32_t version;
+	size_t size, families, family_size, slots, cells, ex; /* ex 0: none */
+	uint32_t max_cells, log_max;
+};
+
+#define V2_LOG_MAX 32u
+#define V2_MAX_CELLS 65536u
+#define V2_FAMILY offsetof(struct family_def, native)
+#define V2_FAMILIES (offsetof(struct stage_header, log) + V2_LOG_MAX * sizeof(struct stage_log_entry))
+#define V2_SLOTS (V2_FAMILIES + STAGE_MAX_FAMILIES * V2_FAMILY)
+#define V2_CELLS (V2_SLOTS + STAGE_MAX_SLOTS * sizeof(struct stage_slot))
+#define V2_EX (V2_CELLS + V2_MAX_CELLS * sizeof(double))
+_Static_assert(V2_FAMILY == 1424 && V2_FAMILIES == 608 && V2_SLOTS == 91744 &&
+                   V2_CELLS == 1140320 && V2_EX == STAGE_V1_SIZE &&
+                   V2_EX + sizeof(struct stage_exemplars) == STAGE_V2_SIZE,
+               "version 1 and 2 files are what those releases wrote");
+_Static_assert(offsetof(struct stage_file, ex) ==
+                   offsetof(struct stage_file, cells) + STAGE_MAX_CELLS * sizeof(double),
                "exemplars follow the cells without padding");
+
+static const struct stage_layout layouts[] = {
+    {STAGE_VERSION, sizeof(struct stage_file), offsetof(struct stage_file, families),
+     sizeof(struct family_def), offsetof(struct stage_file, slots),
+     offsetof(struct stage_file, cells), offsetof(struct stage_file, ex), STAGE_MAX_CELLS,
+     STAGE_LOG_MAX},
+    {2, STAGE_V2_SIZE, V2_FAMILIES, V2_FAMILY, V2_SLOTS, V2_CELLS, V2_EX, V2_MAX_CELLS, V2_LOG_MAX},
+    {1, STAGE_V1_SIZE, V2_FAMILIES, V2_FAMILY, V2_SLOTS, V2_CELLS, 0, V2_MAX_CELLS, V2_LOG_MAX},
+};
+
+static const struct stage_header *header_of(const unsigned char *base)
+{
+	return (const struct stage_header *)(const void *)base;
+}
+
+static const struct stage_slot *slots_of(const unsigned char *base, const struct stage_layout *l)
+{
+	return (const struct stage_slot *)(const void *)(base + l->slots);
+}
+
+static const double *cells_of(const unsigned char *base, const struct stage_layout *l)
+{
+	return (const double *)(const void *)(base + l->cells);
+}
+
+static const struct stage_exemplars *exemplars_of(const unsigned char *base,
+                                                  const struct stage_layout *l)
+{
+	return l->ex ? (const struct stage_exemplars *)(const void *)(base + l->ex) : NULL;
+}
+
+/* Families [from, to) of the file into defs; an earlier version's without
+ * native buckets. */
+static void copy_families(const unsigned char *base, const struct stage_layout *l,
+                          struct family_def *defs, uint32_t from, uint32_t to)
+{
+	if (l->family_size == sizeof *defs) {
+		memcpy(&defs[from], base + l->families + from * sizeof *defs,
+		       (to - from) * sizeof *defs);
+		return;
+	}
+	for (uint32_t i = from; i < to; i++) {
+		memset(&defs[i], 0, sizeof defs[i]);
+		memcpy(&defs[i], base + l->families + i * l->family_size, l->family_size);
+	}
+}
 
 void (*stage_test_hook)(const char *where);
 
@@ -171,6 +240,10 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
 		return -1;
 	}
+	/* a native part starts empty at its family's schema (the cells of a
+	 * file are zero, which is all any other series needs) */
+	if (s->f->families[fam].native)
+		pf_family_zero(&s->f->families[fam], &s->f->cells[cell]);
 	struct stage_slot *slot = &s->f->slots[n];
 	slot->family = fam;
 	slot->cell = cell;
@@ -196,6 +269,28 @@ static struct stage_log_entry *stage_pending(struct stage *s, uint32_t kind, uin
 	e->kind = kind;
 	e->value = kind == STAGE_LOG_CELL ? s->f->cells[cell] : s->f->ex.e[cell].sel;
 	return e;
+}
+
+double stage_value(const struct stage *s, uint32_t cell)
+{
+	for (uint32_t i = 0; i < s->npending; i++)
+		if (s->pending[i].cell == cell && s->pending[i].kind == STAGE_LOG_CELL)
+			return s->pending[i].value;
+	return s->f->cells[cell];
+}
+
+void stage_values(const struct stage *s, uint32_t first, uint32_t n, double *out)
+{
+	memcpy(out, &s->f->cells[first], n * sizeof *out);
+	for (uint32_t i = 0; i < s->npending; i++)
+		if (s->pending[i].kind == STAGE_LOG_CELL && s->pending[i].cell >= first &&
+		    s->pending[i].cell - first < n)
+			out[s->pending[i].cell - first] = s->pending[i].value;
+}
+
+uint32_t stage_room(const struct stage *s)
+{
+	return STAGE_LOG_MAX - s->npending;
 }
 
 int stage_add(struct stage *s, uint32_t cell, double delta)
@@ -266,10 +361,19 @@ static void stage_apply(struct stage_file *f, const struct stage_log_entry *e)
 		f->cells[e->cell] = e->value;
 }
 
+long stage_test_tear = -1;
+
 void stage_commit(struct stage *s)
 {
 	if (!s->f || s->npending == 0)
 		return;
+	if (stage_test_tear >= 0) { /* a test's kill in the middle of this commit */
+		uint32_t n = (uint32_t)stage_test_tear;
+		stage_test_tear = -1;
+		stage_commit_torn(s, n);
+		s->npending = 0;
+		return;
+	}
 	struct stage_header *h = &s->f->hdr;
 	memcpy(h->log, s->pending, s->npending * sizeof s->pending[0]);
 	h->nlog = s->npending;
@@ -306,10 +410,10 @@ static void copy_exemplar(struct pf_exemplar *to, const struct pf_exemplar *from
 
 /* Copies n exemplar slots: each one's current copy only (sel read once; the
  * spare copy may be half written, and is nobody's business but the writer's). */
-static void copy_exemplars(const struct stage_file *f, struct stage_exemplar *to, uint32_t n)
+static void copy_exemplars(const struct stage_exemplars *x, struct stage_exemplar *to, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		const struct stage_exemplar *e = &f->ex.e[i];
+		const struct stage_exemplar *e = &x->e[i];
 		to[i].slot = e->slot;
 		to[i].bucket = e->bucket;
 		to[i].sel = e->sel;
@@ -322,19 +426,21 @@ static void copy_exemplars(const struct stage_file *f, struct stage_exemplar *to
  * entries that point nowhere are left out (stage_validate then judges).
  * An exemplar whose sel the change moves gets the copy it now names, which
  * its writer filled before the change began. */
-static void stage_replay(const struct stage_file *f, double *cells, uint32_t ncells,
-                         struct stage_exemplar *ex, uint32_t nex)
+static void stage_replay(const unsigned char *base, const struct stage_layout *l, double *cells,
+                         uint32_t ncells, struct stage_exemplar *ex, uint32_t nex)
 {
-	const struct stage_header *h = &f->hdr;
-	uint32_t n = h->nlog < STAGE_LOG_MAX ? h->nlog : STAGE_LOG_MAX;
+	const struct stage_header *h = header_of(base);
+	const struct stage_exemplars *x = exemplars_of(base, l);
+	uint32_t n = h->nlog < l->log_max ? h->nlog : l->log_max;
 	for (uint32_t i = 0; i < n; i++) {
 		struct stage_log_entry e = h->log[i];
 		if (e.kind == STAGE_LOG_CELL && e.cell < ncells) {
 			cells[e.cell] = e.value;
-		} else if (e.kind == STAGE_LOG_EXEMPLAR && e.cell < nex && (e.value == 1 || e.value == 2)) {
+		} else if (e.kind == STAGE_LOG_EXEMPLAR && x && e.cell < nex &&
+		           (e.value == 1 || e.value == 2)) {
 			ex[e.cell].sel = (uint32_t)e.value;
 			copy_exemplar(&ex[e.cell].copy[ex[e.cell].sel - 1],
-			              &f->ex.e[e.cell].copy[ex[e.cell].sel - 1]);
+			              &x->e[e.cell].copy[ex[e.cell].sel - 1]);
 		}
 	}
 }
@@ -365,10 +471,11 @@ static int stage_reserve(struct stage_snapshot *snap, uint32_t nf, uint32_t ns, 
 	return 0;
 }
 
-/* has_ex: a version 2 file (a version 1 file ends before f->ex). */
-static int stage_copy(const struct stage_file *f, int has_ex, struct stage_snapshot *snap)
+static int stage_copy(const unsigned char *base, const struct stage_layout *l,
+                      struct stage_snapshot *snap)
 {
-	const struct stage_header *h = &f->hdr;
+	const struct stage_header *h = header_of(base);
+	const struct stage_exemplars *x = exemplars_of(base, l);
 	/* The writer holds seq odd for a few stores; odd for longer means it is
 	 * descheduled or dead, and liveness tells which. */
 	for (int attempt = 0; attempt < 20000; attempt++) {
@@ -383,26 +490,26 @@ static int stage_copy(const struct stage_file *f, int has_ex, struct stage_snaps
 		snap->nslots = atomic_load_explicit(&h->nslots, memory_order_acquire);
 		snap->ncells = atomic_load_explicit(&h->ncells, memory_order_acquire);
 		snap->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-		snap->nexemplars = has_ex ? atomic_load_explicit(&f->ex.n, memory_order_acquire) : 0;
-		snap->exemplars_dropped =
-		    has_ex ? atomic_load_explicit(&f->ex.dropped, memory_order_relaxed) : 0;
+		snap->nexemplars = x ? atomic_load_explicit(&x->n, memory_order_acquire) : 0;
+		snap->exemplars_dropped = x ? atomic_load_explicit(&x->dropped, memory_order_relaxed) : 0;
 		if (snap->nfamilies > STAGE_MAX_FAMILIES || snap->nslots > STAGE_MAX_SLOTS ||
-		    snap->ncells > STAGE_MAX_CELLS || snap->nexemplars > STAGE_MAX_EXEMPLARS)
+		    snap->ncells > l->max_cells || snap->nexemplars > STAGE_MAX_EXEMPLARS)
 			return -1;
 		if (stage_reserve(snap, snap->nfamilies, snap->nslots, snap->ncells,
 		                  snap->nexemplars) != 0)
 			return -1;
-		memcpy(snap->families, f->families, snap->nfamilies * sizeof f->families[0]);
-		memcpy(snap->slots, f->slots, snap->nslots * sizeof f->slots[0]);
-		memcpy(snap->cells, f->cells, snap->ncells * sizeof f->cells[0]);
-		copy_exemplars(f, snap->exemplars, snap->nexemplars);
+		copy_families(base, l, snap->families, 0, snap->nfamilies);
+		memcpy(snap->slots, slots_of(base, l), snap->nslots * sizeof *snap->slots);
+		memcpy(snap->cells, cells_of(base, l), snap->ncells * sizeof *snap->cells);
+		if (x)
+			copy_exemplars(x, snap->exemplars, snap->nexemplars);
 		atomic_thread_fence(memory_order_acquire);
 		uint64_t s2 = atomic_load_explicit(&h->seq, memory_order_acquire);
 		if (s1 != s2)
 			continue;
 		snap->seq = s1;
 		if (s1 & 1) { /* a killed writer's change: finish it in our copy */
-			stage_replay(f, snap->cells, snap->ncells, snap->exemplars, snap->nexemplars);
+			stage_replay(base, l, snap->cells, snap->ncells, snap->exemplars, snap->nexemplars);
 			snap->seq = s1 + 1;
 		}
 		return 0;
@@ -415,12 +522,23 @@ static int terminated(const char *s, size_t cap)
 	return memchr(s, '\0', cap) != NULL;
 }
 
+/* A native part's definition: none (all zero), or a histogram's schema in
+ * range and a finite zero threshold >= 0. */
+static int valid_native(const struct family_def *f)
+{
+	if (!f->native)
+		return f->schema == 0 && f->zero_threshold == 0;
+	return f->native == 1 && f->type == PF_HISTOGRAM && f->schema >= PF_NATIVE_SCHEMA_MIN &&
+	       f->schema <= PF_NATIVE_SCHEMA_MAX && f->zero_threshold >= 0 &&
+	       isfinite(f->zero_threshold);
+}
+
 static int valid_family(const struct family_def *f)
 {
 	if ((f->type != PF_COUNTER && f->type != PF_GAUGE && f->type != PF_HISTOGRAM) ||
 	    f->nlabels > PF_LABELS_MAX || f->nbuckets > PF_BUCKETS_MAX ||
-	    (f->type != PF_HISTOGRAM && f->nbuckets) ||
-	    f->ncells != (uint32_t)pf_family_cells((int)f->type, (int)f->nbuckets) ||
+	    (f->type != PF_HISTOGRAM && f->nbuckets) || !valid_native(f) ||
+	    f->ncells != (uint32_t)pf_family_cells((int)f->type, (int)f->nbuckets, (int)f->native) ||
 	    !terminated(f->name, sizeof f->name) || !terminated(f->help, sizeof f->help) ||
 	    !pf_valid_metric_name(f->name) || !f->help[0] || !pf_valid_utf8(f->help, strlen(f->help)))
 		return 0;
@@ -474,47 +592,52 @@ static int stage_validate(const struct stage_snapshot *snap)
 }
 
 /* stage_map's answer for a file that is not a staging file of a version it reads */
-#define STAGE_NOT_OURS ((const struct stage_file *)-1)
+#define STAGE_NOT_OURS ((const unsigned char *)-1)
 
-/* Maps another process's file read-only: a regular file of the right size
- * (not a FIFO to block on, nor a link to follow) and version: this one's,
- * or version 1's (left by a killed worker of the release before), whose
- * layout is this one's without the exemplars.  *size: what was mapped. */
-static const struct stage_file *stage_map(const char *path, dev_t *dev, ino_t *ino, size_t *size)
+/* Maps another process's file read-only: a regular file (not a FIFO to
+ * block on, nor a link to follow) of the size and version of one of the
+ * layouts this release reads.  *size and *layout: what was mapped. */
+static const unsigned char *stage_map(const char *path, dev_t *dev, ino_t *ino, size_t *size,
+                                      const struct stage_layout **layout)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return NULL;
 	struct stat st;
 	void *p = MAP_FAILED;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_size == (off_t)sizeof(struct stage_file) || st.st_size == (off_t)STAGE_V1_SIZE)) {
-		*size = (size_t)st.st_size;
+	const struct stage_layout *l = NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
+			if (st.st_size == (off_t)layouts[i].size)
+				l = &layouts[i];
+	if (l) {
+		*size = l->size;
 		p = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
 	}
 	close(fd);
 	if (p == MAP_FAILED)
 		return NULL;
-	const struct stage_file *f = p;
-	if (f->hdr.magic != STAGE_MAGIC ||
-	    f->hdr.version != (*size == sizeof(struct stage_file) ? STAGE_VERSION : 1u)) {
+	const unsigned char *base = p;
+	if (header_of(base)->magic != STAGE_MAGIC || header_of(base)->version != l->version) {
 		munmap(p, *size);
 		return STAGE_NOT_OURS;
 	}
 	*dev = st.st_dev;
 	*ino = st.st_ino;
-	return f;
+	*layout = l;
+	return base;
 }
 
-static void stage_identify(const struct stage_file *f, const char *path,
+static void stage_identify(const unsigned char *base, const char *path,
                            struct stage_snapshot *snap)
 {
+	const struct stage_header *h = header_of(base);
 	snprintf(snap->path, sizeof snap->path, "%s", path);
-	const char *base = strrchr(path, '/');
-	snprintf(snap->name, sizeof snap->name, "%s", base ? base + 1 : path);
-	snap->pid = f->hdr.pid;
-	snap->start_time = f->hdr.start_time;
-	memcpy(snap->boot_id, f->hdr.boot_id, sizeof snap->boot_id);
+	const char *name = strrchr(path, '/');
+	snprintf(snap->name, sizeof snap->name, "%s", name ? name + 1 : path);
+	snap->pid = h->pid;
+	snap->start_time = h->start_time;
+	memcpy(snap->boot_id, h->boot_id, sizeof snap->boot_id);
 	snap->boot_id[sizeof snap->boot_id - 1] = '\0';
 }
 
@@ -524,17 +647,18 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 	dev_t dev;
 	ino_t ino;
 	size_t size = 0;
-	const struct stage_file *f = stage_map(path, &dev, &ino, &size);
-	if (f == STAGE_NOT_OURS)
+	const struct stage_layout *l = NULL;
+	const unsigned char *base = stage_map(path, &dev, &ino, &size, &l);
+	if (base == STAGE_NOT_OURS)
 		return STAGE_INVALID;
-	if (!f)
+	if (!base)
 		return -1;
-	stage_identify(f, path, snap);
+	stage_identify(base, path, snap);
 	snap->live = proc_is_live(snap->pid, snap->start_time, snap->boot_id);
-	int rc = stage_copy(f, size == sizeof(struct stage_file), snap);
+	int rc = stage_copy(base, l, snap);
 	if (rc == 0 && !stage_validate(snap))
 		rc = STAGE_INVALID;
-	munmap((void *)f, size);
+	munmap((void *)base, size);
 	if (rc != 0)
 		stage_snapshot_free(snap);
 	return rc;
@@ -562,19 +686,20 @@ void stage_mark_closing(struct stage *s)
 int stage_view_open(const char *path, struct stage_view *v)
 {
 	memset(v, 0, sizeof *v);
-	const struct stage_file *f = stage_map(path, &v->dev, &v->ino, &v->size);
-	if (f == STAGE_NOT_OURS)
+	const unsigned char *base = stage_map(path, &v->dev, &v->ino, &v->size, &v->layout);
+	if (base == STAGE_NOT_OURS)
 		return STAGE_INVALID;
-	if (!f)
+	if (!base)
 		return -1;
-	v->f = f;
-	stage_identify(f, path, &v->snap);
+	v->base = base;
+	stage_identify(base, path, &v->snap);
 	return 0;
 }
 
 int stage_view_closing(const struct stage_view *v)
 {
-	return v->f && atomic_load_explicit(&v->f->hdr.closing, memory_order_seq_cst) != 0;
+	return v->base &&
+	       atomic_load_explicit(&header_of(v->base)->closing, memory_order_seq_cst) != 0;
 }
 
 /* Grows *p (of *cap elements of size) to hold need, keeping its contents. */
@@ -595,8 +720,10 @@ static int grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
 
 int stage_view_read(struct stage_view *v, int live)
 {
-	const struct stage_file *f = v->f;
-	const struct stage_header *h = &f->hdr;
+	const unsigned char *base = v->base;
+	const struct stage_layout *l = v->layout;
+	const struct stage_header *h = header_of(base);
+	const struct stage_exemplars *x = exemplars_of(base, l);
 	struct stage_snapshot *snap = &v->snap;
 	snap->live = live;
 	/* A live writer holds seq odd for a few stores; for longer only when it
@@ -612,11 +739,10 @@ int stage_view_read(struct stage_view *v, int live)
 		uint32_t ns = atomic_load_explicit(&h->nslots, memory_order_acquire);
 		uint32_t nc = atomic_load_explicit(&h->ncells, memory_order_acquire);
 		uint32_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-		int has_ex = v->size == sizeof(struct stage_file);
-		uint32_t nx = has_ex ? atomic_load_explicit(&f->ex.n, memory_order_acquire) : 0;
-		uint32_t xdropped = has_ex ? atomic_load_explicit(&f->ex.dropped, memory_order_relaxed) : 0;
+		uint32_t nx = x ? atomic_load_explicit(&x->n, memory_order_acquire) : 0;
+		uint32_t xdropped = x ? atomic_load_explicit(&x->dropped, memory_order_relaxed) : 0;
 		/* published counts only grow */
-		if (nf > STAGE_MAX_FAMILIES || ns > STAGE_MAX_SLOTS || nc > STAGE_MAX_CELLS ||
+		if (nf > STAGE_MAX_FAMILIES || ns > STAGE_MAX_SLOTS || nc > l->max_cells ||
 		    nx > STAGE_MAX_EXEMPLARS || nf < snap->nfamilies || ns < snap->nslots ||
 		    nc < snap->ncells || nx < snap->nexemplars)
 			return STAGE_INVALID;
@@ -628,17 +754,17 @@ int stage_view_read(struct stage_view *v, int live)
 		                   sizeof *v->ex_scratch)))
 			return -1;
 		/* families and slots never change once published: copy the new ones */
-		memcpy(&snap->families[snap->nfamilies], &f->families[snap->nfamilies],
-		       (nf - snap->nfamilies) * sizeof f->families[0]);
-		memcpy(&snap->slots[snap->nslots], &f->slots[snap->nslots],
-		       (ns - snap->nslots) * sizeof f->slots[0]);
-		memcpy(v->scratch, f->cells, nc * sizeof f->cells[0]);
-		copy_exemplars(f, v->ex_scratch, nx); /* they change: all of them, each time */
+		copy_families(base, l, snap->families, snap->nfamilies, nf);
+		memcpy(&snap->slots[snap->nslots], &slots_of(base, l)[snap->nslots],
+		       (ns - snap->nslots) * sizeof *snap->slots);
+		memcpy(v->scratch, cells_of(base, l), nc * sizeof(double));
+		if (x)
+			copy_exemplars(x, v->ex_scratch, nx); /* they change: all of them, each time */
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&h->seq, memory_order_acquire) != s1)
 			continue;
 		if (s1 & 1) /* a killed writer's change: finish it in our copy */
-			stage_replay(f, v->scratch, nc, v->ex_scratch, nx);
+			stage_replay(base, l, v->scratch, nc, v->ex_scratch, nx);
 		for (uint32_t i = snap->nfamilies; i < nf; i++)
 			if (!valid_family(&snap->families[i]))
 				return STAGE_INVALID;
@@ -674,8 +800,8 @@ int stage_view_read(struct stage_view *v, int live)
 
 void stage_view_close(struct stage_view *v)
 {
-	if (v->f)
-		munmap((void *)v->f, v->size);
+	if (v->base)
+		munmap((void *)v->base, v->size);
 	stage_snapshot_free(&v->snap);
 	free(v->scratch);
 	free(v->ex_scratch);

@@ -4,7 +4,12 @@
  *
  * Layout (fixed, native byte order; same host only):
  *   header | families[STAGE_MAX_FAMILIES] | slots[STAGE_MAX_SLOTS] | cells[STAGE_MAX_CELLS]
- *   | exemplars (version 2; a version 1 file is the same without them, and is read too)
+ *   | exemplars
+ * This is version 3 (native histograms: families carry native buckets, the
+ * redo log holds STAGE_LOG_MAX entries, 262,144 cells).  A file of version
+ * 2 (32 log entries, 65,536 cells, families without native buckets) or 1
+ * (the same without exemplars), left by a killed worker of an earlier
+ * release, is read too (stage.c: struct stage_layout).
  * Cells hold totals *cumulative since the incarnation began* (never deltas),
  * so folding them is idempotent: the store adds staged - already_folded.
  *
@@ -35,11 +40,17 @@
 #include "proc.h"
 
 #define STAGE_MAGIC 0x31474650u /* "PFG1" */
-#define STAGE_VERSION 2u /* 2: exemplars after the cells */
+#define STAGE_VERSION 3u /* 2: exemplars after the cells; 3: native histograms */
 #define STAGE_MAX_FAMILIES 64
 #define STAGE_MAX_SLOTS 4096
-#define STAGE_MAX_CELLS 65536
-#define STAGE_LOG_MAX 32
+/* 262,144 cells (2 MiB): 764 series of a histogram with 14 classic buckets
+ * and native ones (343 cells each), or 16,384 of one without native. */
+#define STAGE_MAX_CELLS 262144
+/* Cell writes one change can hold.  An observation that moves a native
+ * window or lowers its schema rewrites up to PF_NATIVE_CELLS (327) cells,
+ * so one change holds three such rewrites and the rest of a request; an
+ * observation that would not fit is refused whole (registry.c). */
+#define STAGE_LOG_MAX 1024
 #define STAGE_MAX_EXEMPLARS 1024
 
 struct stage_slot {
@@ -100,8 +111,9 @@ struct stage_file {
 	struct stage_exemplars ex; /* version 2 */
 };
 
-/* A version 1 file: everything before the exemplars. */
-#define STAGE_V1_SIZE offsetof(struct stage_file, ex)
+/* Sizes of the files of earlier versions (stage.c checks them). */
+#define STAGE_V2_SIZE 2778728u
+#define STAGE_V1_SIZE 1664608u
 
 /* A process's own, writable staging area. */
 struct stage {
@@ -150,9 +162,16 @@ int stage_add_family(struct stage *s, const struct family_def *def);
 /* Allocates a series of family fam with key; returns slot index or -1. */
 int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keylen);
 
-/* Records cell += delta (or = value) into the pending change. */
+/* Records cell += delta (or = value) into the pending change: 0, or -1 if
+ * the change has no room left for another cell (nothing recorded). */
 int stage_add(struct stage *s, uint32_t cell, double delta);
 int stage_assign(struct stage *s, uint32_t cell, double value);
+/* What cell holds with the pending change applied. */
+double stage_value(const struct stage *s, uint32_t cell);
+/* The same for cells [first, first + n), into out. */
+void stage_values(const struct stage *s, uint32_t first, uint32_t n, double *out);
+/* How many more cells the pending change can take. */
+uint32_t stage_room(const struct stage *s);
 /* The exemplar slot of a series' bucket (0 for a counter): its index, or
  * -1 if all are taken (counted in ex.dropped). */
 int stage_add_exemplar(struct stage *s, uint32_t slot, uint32_t bucket);
@@ -170,6 +189,10 @@ extern void (*stage_test_hook)(const char *where);
 
 /* Test hook: a commit interrupted after napply cell writes. */
 void stage_commit_torn(struct stage *s, uint32_t napply);
+/* Test hook: when >= 0, the next stage_commit is torn after that many
+ * writes (stage_commit_torn; the caller then kills itself), and it goes
+ * back to -1. */
+extern long stage_test_tear;
 
 /* Copies the incarnation file at path; live tells whether its process runs.
  * The file was written by another process: everything in it is checked
@@ -188,8 +211,10 @@ void stage_mark_closing(struct stage *s);
  * stage_view_read copies only what is new since the last one (families and
  * slots never change once published) and the cells, under the seqlock.
  * snap holds everything validated so far and the last consistent cells. */
+struct stage_layout;
 struct stage_view {
-	const struct stage_file *f;
+	const unsigned char *base; /* the mapping */
+	const struct stage_layout *layout; /* of its version */
 	dev_t dev;
 	ino_t ino;
 	struct stage_snapshot snap;
@@ -197,7 +222,7 @@ struct stage_view {
 	uint32_t cap_scratch;
 	struct stage_exemplar *ex_scratch; /* the same for the exemplars */
 	uint32_t cap_ex_scratch;
-	size_t size; /* mapped: a version 2 file, or a version 1 one (no exemplars) */
+	size_t size; /* mapped */
 };
 /* Maps the file at path (a regular file of the right size and magic).
  * 0, -1 unreadable, STAGE_INVALID not a staging file. */

@@ -27,6 +27,7 @@
 #endif
 
 #include "../../store/buf.h"
+#include "../../store/protobuf.h"
 #include "../../store/render.h"
 #include "../../store/scrape.h"
 
@@ -56,8 +57,11 @@ struct scrape_result {
 	double scrape_ms; /* pf_scrape: fold every staging file, retire the dead, read */
 	double render_ms; /* render_text */
 	size_t bytes;     /* the /metrics body */
+	double pb_ms;     /* render_protobuf of the same collection (what Prometheus asks
+	                   * for with native histograms on), timed apart */
+	size_t pb_bytes;
 	size_t series;    /* series of families whose name starts with prefix */
-	double sum;       /* sum of their first cells (the counters' values) */
+	double sum;       /* sum of their counters' values and histograms' counts */
 };
 
 /* Under `valgrind --tool=callgrind --collect-atstart=no` (tests/bench/profile),
@@ -83,6 +87,12 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	double t2 = now_ms();
 	if (bench_collect)
 		CALLGRIND_TOGGLE_COLLECT;
+	struct buf pb = {0};
+	render_protobuf(&pb, &c, NULL);
+	r->pb_ms = now_ms() - t2;
+	r->pb_bytes = pb.len;
+	int pb_oom = pb.oom;
+	buf_free(&pb);
 	r->scrape_ms = t1 - t0;
 	r->render_ms = t2 - t1;
 	r->bytes = b.len;
@@ -94,9 +104,10 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 			continue;
 		r->series += f->nseries;
 		for (size_t j = 0; j < f->nseries; j++)
-			r->sum += f->series[j].cells[0];
+			for (int k = 0; k <= (f->type == PF_HISTOGRAM ? f->nbuckets : 0); k++)
+				r->sum += f->series[j].cells[k];
 	}
-	int oom = b.oom;
+	int oom = b.oom || pb_oom;
 	buf_free(&b);
 	pf_collection_free(&c);
 	if (oom) {

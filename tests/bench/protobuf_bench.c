@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 	    {"mix", 4000, 1000, 3000, 2000, 0},
 	};
 	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-		struct pf_collection c = {calloc(5, sizeof(struct pf_family_data)), 0, 5};
+		struct pf_collection c = {.families = calloc(5, sizeof(struct pf_family_data)), .nfamilies = 0, .cap = 5};
 		if (sets[i].counters)
 			add_family(&c, "bench_requests_total", PF_COUNTER, 2, 0, 0, sets[i].counters);
 		if (sets[i].gauges)

@@ -3,10 +3,17 @@
  * series (counters with labels, over 4 custom families) with WORKERS live
  * worker processes holding unfolded data.
  *
- * Usage: scrape_bench DB SERIES WORKERS ROUNDS
+ * Usage: scrape_bench DB SERIES WORKERS ROUNDS [KIND]
  * Prints one TSV line:
  *   series workers live_series rounds first_ms changed_ms idle_ms render_ms bytes exact reread_ms
  *   fold_ms
+ * KIND (counter when absent) is what the series are: counter; histogram (classic,
+ * client_python's 14 buckets); native (native buckets only, schema 3); both (the
+ * HTTP layer's request_duration_seconds: 14 classic buckets and native ones).  A
+ * histogram series holds 16 observations between 0.1 ms and 1 s at the start (16
+ * native buckets or so), and each round adds one.  With KIND given, the line
+ * starts with KIND and ends with pb_ms (render_protobuf, median over the changed
+ * rounds, timed apart from the text) and pb_bytes.
  *
  * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
  * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
@@ -42,9 +49,14 @@
 #include "benchutil.h"
 
 #define SLICE_MAX 4000 /* below the 4096-series staging limit, with room for promfcgi's own */
+/* a native series takes 343 cells (both: 359) of a file's 262,144 */
+#define SLICE_MAX_NATIVE 700
 #define NFAM 4
 #define PREFIX "bench_requests_"
+#define INITIAL 16 /* observations per histogram series at the start */
 
+enum { COUNTER, HISTOGRAM, NATIVE, BOTH };
+static int kind = COUNTER;
 static pf_family *fams[NFAM];
 
 static void define_families(void)
@@ -52,9 +64,31 @@ static void define_families(void)
 	static const char *const labels[] = {"handler", "code", NULL};
 	for (int k = 0; k < NFAM; k++) {
 		char name[64];
-		snprintf(name, sizeof name, PREFIX "%d_total", k);
-		fams[k] = pf_counter(name, "Requests by handler (benchmark).", labels);
+		snprintf(name, sizeof name, PREFIX "%d_%s", k, kind == COUNTER ? "total" : "seconds");
+		fams[k] = kind == COUNTER   ? pf_counter(name, "Requests by handler (benchmark).", labels)
+		        : kind == HISTOGRAM ? pf_histogram(name, "Durations (benchmark).", labels, NULL, 0)
+		        : pf_histogram_native(name, "Durations (benchmark).", labels,
+		                              kind == BOTH ? pf_default_buckets : NULL,
+		                              kind == BOTH ? pf_default_nbuckets : 0,
+		                              PF_NATIVE_SCHEMA_DEFAULT, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 	}
+}
+
+/* One more value in series i (a counter's + 1): the n-th, 0.1 ms to 1 s. */
+static int record(pf_series *s, long i, long n)
+{
+	if (kind == COUNTER)
+		return pf_inc(s);
+	return pf_observe(s, 0.0001 * (double)(1 + (i * 7919 + n * 104729) % 10000));
+}
+
+/* The first values of series i: 1 for a counter, INITIAL for a histogram. */
+static int record_initial(pf_series *s, long i)
+{
+	int bad = 0;
+	for (long n = 0; n < (kind == COUNTER ? 1 : INITIAL); n++)
+		bad |= record(s, i, n) != 0;
+	return bad;
 }
 
 static pf_series *series_of(long i)
@@ -76,7 +110,7 @@ static int load(const char *db, long lo, long hi)
 		define_families();
 		int bad = 0;
 		for (long i = lo; i < hi; i++)
-			bad |= pf_inc(series_of(i)) != 0;
+			bad |= record_initial(series_of(i), i);
 		_exit(pf_close() != 0 || bad);
 	}
 	int st;
@@ -94,13 +128,13 @@ static void worker(const char *db, long lo, long hi, int cmd, int ack)
 	pf_series **s = calloc((size_t)(n ? n : 1), sizeof *s);
 	int bad = !s;
 	for (long i = 0; !bad && i < n; i++)
-		bad |= pf_inc(s[i] = series_of(lo + i)) != 0;
+		bad |= !(s[i] = series_of(lo + i)) || record_initial(s[i], lo + i);
 	char c = bad ? 'E' : 'r';
 	if (write(ack, &c, 1) != 1 || bad)
 		_exit(1);
-	while (read(cmd, &c, 1) == 1) {
+	for (long round = INITIAL; read(cmd, &c, 1) == 1; round++) {
 		for (long i = 0; i < n; i++)
-			pf_inc(s[i]);
+			record(s[i], lo + i, round);
 		if (write(ack, "a", 1) != 1)
 			_exit(1);
 	}
@@ -127,11 +161,17 @@ int main(int argc, char **argv)
 	/* --hold: set the series up in a store someone else serves (a stack's),
 	 * say "ready", keep the workers live until stdin closes */
 	int hold = argc == 5 && strcmp(argv[1], "--hold") == 0;
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS\n"
+	const char *kinds[] = {"counter", "histogram", "native", "both"};
+	if (argc == 6 && !hold)
+		for (kind = BOTH; kind > COUNTER && strcmp(argv[5], kinds[kind]) != 0; kind--)
+			;
+	if ((argc != 5 && argc != 6) || (argc == 6 && strcmp(argv[5], kinds[kind]) != 0)) {
+		fprintf(stderr, "usage: %s DB SERIES WORKERS ROUNDS [counter|histogram|native|both]\n"
 		                "       %s --hold DB SERIES WORKERS\n", argv[0], argv[0]);
 		return 2;
 	}
+	long slice_max = kind == NATIVE || kind == BOTH ? SLICE_MAX_NATIVE : SLICE_MAX;
+	double init = kind == COUNTER ? 1 : INITIAL;
 	const char *db = argv[1 + hold];
 	long nseries = atol(argv[2 + hold]);
 	int nworkers = atoi(argv[3 + hold]), rounds = hold ? 1 : atoi(argv[4]);
@@ -151,10 +191,10 @@ int main(int argc, char **argv)
 	for (int w = 0; w < nworkers; w++) {
 		lo[w] = nseries * w / nworkers;
 		long end = nseries * (w + 1) / nworkers;
-		hi[w] = end - lo[w] > SLICE_MAX ? lo[w] + SLICE_MAX : end;
+		hi[w] = end - lo[w] > slice_max ? lo[w] + slice_max : end;
 		live_total += hi[w] - lo[w];
-		for (long a = hi[w]; a < end; a += SLICE_MAX) {
-			long b = a + SLICE_MAX < end ? a + SLICE_MAX : end;
+		for (long a = hi[w]; a < end; a += slice_max) {
+			long b = a + slice_max < end ? a + slice_max : end;
 			if (load(db, a, b) != 0) {
 				fprintf(stderr, "scrape_bench: loader failed\n");
 				return 1;
@@ -204,13 +244,15 @@ int main(int argc, char **argv)
 	double *changed = calloc((size_t)rounds, sizeof *changed);
 	double *idle = calloc((size_t)rounds, sizeof *idle);
 	double *render = calloc((size_t)rounds, sizeof *render);
+	double *pbr = calloc((size_t)rounds, sizeof *pbr);
+	size_t pb_bytes = 0;
 	double first = 0;
 	size_t bytes = 0;
 	int exact = 1;
 	struct scrape_result r;
 	if (!failed && timed_scrape(db, PREFIX, &r) == 0) {
 		first = r.scrape_ms + r.render_ms;
-		exact &= r.series == (size_t)nseries && r.sum == (double)(live_total + loaded_total);
+		exact &= r.series == (size_t)nseries && r.sum == init * (double)(live_total + loaded_total);
 	} else {
 		failed = 1;
 	}
@@ -231,7 +273,9 @@ int main(int argc, char **argv)
 		changed[k] = r.scrape_ms + r.render_ms;
 		render[k] = r.render_ms;
 		bytes = r.bytes;
-		double want = (double)live_total * (k + 2) + (double)loaded_total;
+		pbr[k] = r.pb_ms;
+		pb_bytes = r.pb_bytes;
+		double want = init * (double)(live_total + loaded_total) + (double)live_total * (k + 1);
 		exact &= r.series == (size_t)nseries && r.sum == want;
 		if (timed_scrape(db, PREFIX, &r) != 0) {
 			failed = 1;
@@ -253,7 +297,8 @@ int main(int argc, char **argv)
 			failed = 1;
 			break;
 		}
-		exact &= r.sum == (double)live_total * (rounds + 2 + k) + (double)loaded_total;
+		exact &= r.sum == init * (double)(live_total + loaded_total) +
+		                      (double)live_total * (rounds + 1 + k);
 		setenv("PROMFCGI_FOLD_SECONDS", "0", 1);
 		if (profile && strcmp(profile, "fold") == 0)
 			CALLGRIND_TOGGLE_COLLECT;
@@ -279,7 +324,8 @@ int main(int argc, char **argv)
 		}
 		bench_collect = 0;
 		reread[k] = r.scrape_ms + r.render_ms;
-		double want = (double)live_total * (2 * rounds + 1) + (double)loaded_total + k + 1;
+		double want = init * (double)(live_total + loaded_total + k + 1) +
+		              (double)live_total * (2 * rounds);
 		exact &= r.series == (size_t)(nseries + k + 1) && r.sum == want;
 	}
 	pf_scrape_close();
@@ -292,9 +338,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scrape_bench: failed (series %ld, workers %d)\n", nseries, nworkers);
 		return 1;
 	}
-	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\t%.3f\n", nseries, nworkers,
+	if (argc == 6)
+		printf("%s\t", kinds[kind]);
+	printf("%ld\t%d\t%ld\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%zu\t%d\t%.3f\t%.3f", nseries, nworkers,
 	       live_total, rounds, first, median(changed, rounds), median(idle, rounds),
 	       median(render, rounds), bytes, exact, reread ? median(reread, rounds) : 0,
 	       fold ? median(fold, rounds) : 0);
+	if (argc == 6)
+		printf("\t%.3f\t%zu", median(pbr, rounds), pb_bytes);
+	printf("\n");
 	return exact ? 0 : 1;
 }

@@ -4,12 +4,15 @@
  * Oracles: both formats are valid UTF-8, every line ends in a newline and
  * is a comment or "name[{...}] value"; OpenMetrics ends in "# EOF"; a
  * histogram's +Inf bucket equals its _count; exemplars (any bytes, valid
- * or not) never change text 0.0.4.
+ * or not) never change text 0.0.4, nor do native buckets (sound or
+ * damaged: built by native.c from arbitrary values, then perhaps a cell
+ * overwritten with any double), which protobuf encodes or leaves out.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../store/native.h"
 #include "../../store/protobuf.h"
 #include "../../store/render.h"
 #include "../../store/names.h"
@@ -80,7 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f[i].buckets = calloc(4, sizeof(double));
 		for (int k = 0; k < f[i].nbuckets; k++)
 			f[i].buckets[k] = k ? f[i].buckets[k - 1] + 1 : number(&r);
-		f[i].ncells = pf_family_cells(f[i].type, f[i].nbuckets);
+		f[i].native = f[i].type == PF_HISTOGRAM && (byte(&r) & 1);
+		f[i].native_schema = byte(&r) % 13 - 4;
+		f[i].native_zero_threshold = byte(&r) & 1 ? 0 : PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
+		f[i].ncells = pf_family_cells(f[i].type, f[i].nbuckets, f[i].native);
 		f[i].nseries = byte(&r) % 4;
 		f[i].series = calloc(f[i].nseries + 1, sizeof *f[i].series);
 		for (size_t j = 0; j < f[i].nseries; j++) {
@@ -95,6 +101,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int k = 0; k < f[i].ncells; k++)
 				s->cells[k] = f[i].type == PF_HISTOGRAM && k <= f[i].nbuckets ? byte(&r)
 				                                                               : number(&r);
+			if (f[i].native) {
+				double *n = s->cells + f[i].nbuckets + 2;
+				pf_native_init(n, f[i].native_schema, f[i].native_zero_threshold);
+				for (int k = byte(&r) % 8; k > 0; k--)
+					pf_native_observe(n, number(&r));
+				if (byte(&r) & 1) /* damaged: any cell, any double */
+					n[byte(&r) % PF_NATIVE_CELLS] = number(&r);
+			}
 			s->created = byte(&r) ? number(&r) : 0;
 			int nex = pf_family_exemplars(f[i].type, f[i].nbuckets);
 			if (nex && byte(&r) & 1) {
@@ -117,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
-	struct pf_collection c = {f, (size_t)nf, (size_t)nf};
+	struct pf_collection c = {.families = f, .nfamilies = (size_t)nf, .cap = (size_t)nf};
 	struct buf text_out = {0}, om_out = {0};
 	render_text(&text_out, &c, NULL);
 	render_openmetrics(&om_out, &c, NULL);
@@ -127,11 +141,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	render_protobuf(&pb, &c, NULL);
 	buf_free(&pb);
 	struct buf bare = {0};
-	for (int i = 0; i < nf; i++)
+	for (int i = 0; i < nf; i++) {
 		for (size_t j = 0; j < f[i].nseries; j++) {
 			free(f[i].series[j].exemplars);
 			f[i].series[j].exemplars = NULL;
 		}
+		if (f[i].native) { /* the same family without its native part */
+			f[i].native = 0;
+			f[i].ncells = pf_family_cells(f[i].type, f[i].nbuckets, 0);
+		}
+	}
 	render_text(&bare, &c, NULL);
 	if (bare.len != text_out.len || memcmp(bare.p, text_out.p, bare.len) != 0)
 		abort();

@@ -1,10 +1,11 @@
 /*
  * fuzz_roundtrip.c — libFuzzer target: record -> fold -> render, with exact
- * totals as the oracle.  Each input is a list of operations on a counter
- * and a histogram with a label taken from the input; the target keeps its
- * own totals, scrapes the store (which folds this process's staging file),
- * renders the text, parses the samples back and requires them to equal the
- * totals, and the +Inf bucket to equal _count.  The store lives on for the
+ * totals as the oracle.  Each input is a list of operations on a counter,
+ * a histogram and a native one (negative values too) with a label taken
+ * from the input; the target keeps its own totals, scrapes the store (which
+ * folds this process's staging file), renders the text, parses the samples
+ * back and requires them to equal the totals, and the +Inf bucket to equal
+ * _count; every native part must be sound, its count the classic one.  The store lives on for the
  * whole run, so folds are tested against a growing history too.
  */
 #include <math.h>
@@ -14,13 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../store/native.h"
 #include "../../store/render.h"
 #include "../../store/promfcgi.h"
 #include "../../store/scrape.h"
 
 static char db[256];
-static pf_family *counter, *histogram;
-static double count_total, observed_total; /* the oracle, over the whole run */
+static pf_family *counter, *histogram, *native;
+static double count_total, observed_total, native_total; /* the oracle, over the whole run */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -36,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	static const double b[] = {0.5, 1, 8};
 	counter = pf_counter("fuzz_total", "Fuzzed.", l);
 	histogram = pf_histogram("fuzz_seconds", "Fuzzed.", l, b, 3);
+	native = pf_histogram_native("fuzz_native", "Fuzzed.", l, NULL, 0, 8, 0);
 	return 0;
 }
 
@@ -74,6 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pf_series *s = pf_with(histogram, v);
 			if (s && pf_observe(s, amount) == 0)
 				observed_total += 1;
+		} else if (op & 2) { /* schema 8 and spread values: windows move, schemas go down */
+			pf_series *s = pf_with(native, v);
+			double x = ldexp(op & 4 ? -1 : 1, (int)(op >> 3) * 4 - 64);
+			if (s && pf_observe(s, op >> 3 == 16 ? 0 : x) == 0)
+				native_total += 1;
 		} else {
 			pf_series *s = pf_with(counter, v);
 			if (s && pf_add(s, amount) == 0)
@@ -89,16 +97,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf b = {0};
 	render_text(&b, &c, NULL);
 	buf_putc(&b, '\0');
+	double native_count = 0;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		const struct pf_family_data *f = &c.families[i];
+		for (size_t j = 0; f->native && j < f->nseries; j++) {
+			const double *n = f->series[j].cells + f->nbuckets + 2;
+			if (!pf_native_valid(n) || n[PF_NATIVE_COUNT] != f->series[j].cells[0])
+				abort();
+			native_count += n[PF_NATIVE_COUNT];
+		}
+	}
+	if (native_count != native_total) {
+		fprintf(stderr, "native count %.17g want %.17g\n", native_count, native_total);
+		abort();
+	}
 	pf_collection_free(&c);
 	if (b.oom)
 		abort();
 	double counted = sum_samples(b.p, "fuzz_total");
 	double observed = sum_samples(b.p, "fuzz_seconds_count");
+	double natives = sum_samples(b.p, "fuzz_native_count");
 	/* +Inf buckets: the lines with le="+Inf" */
 	double inf = 0;
 	for (const char *p = strstr(b.p, "le=\"+Inf\"} "); p; p = strstr(p + 1, "le=\"+Inf\"} "))
 		inf += strtod(p + strlen("le=\"+Inf\"} "), NULL);
-	if (counted != count_total || observed != observed_total || inf != observed_total) {
+	if (counted != count_total || observed != observed_total || natives != native_total ||
+	    inf != observed_total + native_total) {
 		fprintf(stderr, "counted %.17g want %.17g; observed %.17g (+Inf %.17g) want %.17g\n",
 		        counted, count_total, observed, inf, observed_total);
 		abort();

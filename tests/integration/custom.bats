@@ -7,6 +7,7 @@ bats_load_library bats-assert
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 BIN_DIR=${PROMFCGI_BIN_DIR:-$TOP}
 CLI=$BIN_DIR/cli/promfcgi
+PYTHON=/usr/bin/python3
 
 setup() {
     export PROMFCGI_DB=$BATS_TEST_TMPDIR/store.db
@@ -48,7 +49,8 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
         MANWIDTH=200 run man -l "$TOP/man/promfcgi.1"
         assert_success
         assert_output --regexp 'record +Prometheus +metrics'
-        assert_output --partial 'dump [--openmetrics]'
+        assert_output --partial 'dump [--openmetrics|--protobuf]'
+        assert_output --partial '[--native [--schema n] [--zero-threshold x]]'
         assert_output --partial 'EXIT STATUS' 
     fi
 }
@@ -77,6 +79,65 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
     assert_success
     assert_line '# TYPE backups counter'
     assert_equal "$(tail -n 1 <<<"$output")" "# EOF"
+}
+
+@test "cli: native histograms: define --native, observe, dump (text: the classic lines; protobuf: the native buckets)" {
+    "$CLI" define histogram backup_seconds "Backup time." --native
+    "$CLI" define histogram copy_seconds "Copy time." --native --schema 0 --zero-threshold 0.001 --buckets 1,10
+    local v
+    for v in 0.5 3 3.5 0.0005 -2; do
+        "$CLI" observe backup_seconds "$v"
+        "$CLI" observe copy_seconds "$v"
+    done
+    run "$CLI" dump
+    assert_success
+    # native only: +Inf, _sum, _count; with classic buckets: exactly those
+    assert_line 'backup_seconds_bucket{le="+Inf"} 5'
+    assert_line 'backup_seconds_count 5'
+    assert_line 'copy_seconds_bucket{le="1.0"} 3'
+    assert_line 'copy_seconds_bucket{le="10.0"} 5'
+    assert_line 'copy_seconds_count 5'
+    refute_output --partial 'backup_seconds_bucket{le="1.0"}'
+    "$CLI" dump | promtool check metrics
+    "$CLI" dump --protobuf >"$BATS_TEST_TMPDIR/page.pb"
+    run "$PYTHON" "$TOP/tests/unit/pbdecode.py" "$BATS_TEST_TMPDIR/page.pb"
+    assert_success
+    # copy_seconds, schema 0: buckets (2^(k-1), 2^k]; 0.0005 in the zero bucket, -2 in negative 1;
+    # 0.5 in positive -1, 3 and 3.5 in positive 2
+    local copy
+    copy=$(awk '/name: "copy_seconds"/,/^---/' <<<"$output")
+    grep -q 'schema: 0' <<<"$copy"
+    grep -q 'zero_threshold: 0.001' <<<"$copy"
+    grep -q 'zero_count: 1' <<<"$copy"
+    assert_equal "$(grep -A2 'negative_span' <<<"$copy" | grep -o 'offset: -\?[0-9]*')" 'offset: 1'
+    assert_equal "$(grep -o 'positive_delta: -\?[0-9]*' <<<"$copy" | tr '\n' ' ')" \
+        'positive_delta: 1 positive_delta: -1 positive_delta: 0 positive_delta: 2 '
+    grep -q 'schema: 3' <<<"$(awk '/name: "backup_seconds"/,/^---/' <<<"$output")"
+    # a classic histogram defined again with --native gains native buckets, and keeps its counts
+    "$CLI" define histogram job_seconds "Job time." --buckets 1,10,60
+    "$CLI" observe job_seconds 7.5
+    "$CLI" define histogram job_seconds "Job time." --buckets 1,10,60 --native
+    "$CLI" observe job_seconds 8
+    run "$CLI" dump
+    assert_line 'job_seconds_count 2'
+    "$CLI" dump --protobuf >"$BATS_TEST_TMPDIR/job.pb"
+    run "$PYTHON" "$TOP/tests/unit/pbdecode.py" "$BATS_TEST_TMPDIR/job.pb"
+    local job
+    job=$(awk '/name: "job_seconds"/,/^---/' <<<"$output")
+    # protobuf's count and sum are the native part's (it counts from then on): they add up
+    grep -q 'schema: 3' <<<"$job"
+    grep -q 'sample_count: 1$' <<<"$job"
+    grep -q 'sample_sum: 8$' <<<"$job"
+    grep -q 'positive_delta: 1$' <<<"$job"
+    # --schema without --native, a schema out of range: refused
+    run "$CLI" define histogram x_seconds "X." --schema 3
+    assert_failure 2
+    run "$CLI" define histogram x_seconds "X." --native --schema 9
+    assert_failure 2
+    run "$CLI" define histogram x_seconds "X." --native --zero-threshold -1
+    assert_failure 2
+    run "$CLI" define counter x_total "X." --native
+    assert_failure 2
 }
 
 @test "cli: mistakes are refused with a reason, and change nothing" {

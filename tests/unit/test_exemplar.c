@@ -679,37 +679,39 @@ static void damaged_exemplars_are_refused(void)
 	}
 }
 
-/* A version 1 file (no exemplars), left by a killed worker of the last
- * release, is still folded. */
+/* Files of versions 1 (no exemplars) and 2 (exemplars, no native
+ * buckets), left by a killed worker of an earlier release, are still
+ * folded, exemplars and all. */
 static void version_1_file_is_read(void)
 {
-	fresh();
-	pid_t pid = fork();
-	if (pid == 0) {
-		pf_open(db);
-		define();
-		for (int i = 0; i < 5; i++)
-			pf_inc(ctr);
-		_exit(0);
-	}
-	waitpid(pid, NULL, 0);
-	struct stage_file *f = map_dead(pid);
-	CHECK(f != NULL);
-	if (!f)
-		return;
-	f->hdr.version = 1;
-	char dir[600], path[1200], want[32];
-	snprintf(dir, sizeof dir, "%s.stage", db);
-	snprintf(want, sizeof want, "-%ld-", (long)pid);
-	DIR *d = opendir(dir);
-	for (struct dirent *e; d && (e = readdir(d));)
-		if (strstr(e->d_name, want)) {
-			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-			CHECK(truncate(path, (off_t)STAGE_V1_SIZE) == 0);
+	for (unsigned version = 1; version <= 2; version++) {
+		fresh();
+		pid_t pid = fork();
+		if (pid == 0) {
+			pf_open(db);
+			define();
+			for (int i = 0; i < 5; i++)
+				pf_inc(ctr);
+			pf_observe_exemplar(hist, 0.1, (const char *const[]){"trace_id", "old", NULL});
+			_exit(0);
 		}
-	closedir(d);
-	CHECK_NUM(test_total(db, "ex_total", NULL), 5);
-	CHECK(files("w-") == 0 && files("damaged-") == 0);
+		waitpid(pid, NULL, 0);
+		char dir[600], path[1200], want[32];
+		snprintf(dir, sizeof dir, "%s.stage", db);
+		snprintf(want, sizeof want, "-%ld-", (long)pid);
+		DIR *d = opendir(dir);
+		for (struct dirent *e; d && (e = readdir(d));)
+			if (strstr(e->d_name, want)) {
+				snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+				CHECK(test_make_legacy(path, version) == 0);
+			}
+		closedir(d);
+		CHECK_NUM(test_total(db, "ex_total", NULL), 5);
+		CHECK_NUM(test_total(db, "ex_seconds", NULL), 1);
+		CHECK(files("w-") == 0 && files("damaged-") == 0);
+		struct pf_exemplar x;
+		CHECK(get("ex_seconds", 1, &x) == (version == 2 ? 1 : 0));
+	}
 }
 
 /* A version 2 store (this DDL is that version's, frozen here) gets the
@@ -739,7 +741,7 @@ static void schema_upgrade_from_v2(void)
 	struct db *h;
 	char err[256];
 	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
-	CHECK(db_schema_version(h) == 3);
+	CHECK(db_schema_version(h) == DB_SCHEMA_VERSION);
 	db_close(h);
 	CHECK_NUM(test_series(db, "ex_total", route), 42);
 	CHECK(pf_open(db) == 0);
@@ -873,7 +875,7 @@ static void protobuf_carries_them(void)
 	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = code,
 	     .ncells = 1, .series = &cs, .nseries = 1},
 	};
-	struct pf_collection col = {f, 2, 2};
+	struct pf_collection col = {.families = f, .nfamilies = 2, .cap = 2};
 	struct buf b = {0};
 	render_protobuf(&b, &col, NULL);
 	char path[512], cmd[1024];

@@ -143,14 +143,14 @@ static void no_staging_file_then_recovery(void)
 	CHECK_NUM(scraped("requests_total", NULL), 5);
 }
 
-/* An 8 MiB tmpfs holds the store and two staging files; filling it must not
+/* A 16 MiB tmpfs holds the store and two staging files (4.2 MiB each); filling it must not
  * crash a worker (blocks are allocated up front: no SIGBUS), and a worker
  * that could not create its file counts in memory until there is room. */
 static void full_disk(void)
 {
 	int go[2], done[2];
 	setup("full");
-	if (mount("tmpfs", dir, "tmpfs", 0, "size=8m") != 0)
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
 		SKIP("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)");
 	char filler[600], buf[65536];
 	snprintf(filler, sizeof filler, "%s/filler", dir);

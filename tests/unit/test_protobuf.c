@@ -55,7 +55,7 @@ static void counter_bytes(void)
 	struct pf_series_data s = {"", 0, one, 0, NULL};
 	struct pf_family_data f = {.name = "a_total", .help = "A.", .type = PF_COUNTER, .ncells = 1,
 	                           .series = &s, .nseries = 1};
-	struct pf_collection c = {&f, 1, 1};
+	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	struct buf b = {0};
 	render_protobuf(&b, &c, NULL);
 	/* 2.5 = 0x4004000000000000, little-endian */
@@ -93,7 +93,7 @@ static struct pf_family_data families[] = {
     {.name = "empty_seconds", .help = "No observation yet.", .type = PF_HISTOGRAM,
      .ncells = 2 + PF_NATIVE_CELLS, .native = 1, .native_schema = 2},
 };
-static struct pf_collection sample = {families, 6, 6};
+static struct pf_collection sample = {.families = families, .nfamilies = 6, .cap = 6};
 
 static void fill_sample(void)
 {
@@ -336,13 +336,13 @@ static void filter_and_invalid(void)
 	filter_parse(&f, "name[]=d_seconds");
 	struct buf b = {0}, one = {0};
 	render_protobuf(&b, &sample, &f);
-	struct pf_collection just = {&families[2], 1, 1};
+	struct pf_collection just = {.families = &families[2], .nfamilies = 1, .cap = 1};
 	render_protobuf(&one, &just, NULL);
 	CHECK(b.len == one.len && memcmp(b.p, one.p, b.len) == 0);
 	filter_free(&f);
 	buf_free(&b);
 	struct pf_family_data bad = {.name = "bad name", .help = "x", .type = PF_GAUGE, .ncells = 1};
-	struct pf_collection c = {&bad, 1, 1};
+	struct pf_collection c = {.families = &bad, .nfamilies = 1, .cap = 1};
 	render_protobuf(&b, &c, NULL);
 	CHECK(b.len == 0);
 	bad.name = "short_cells";
@@ -360,7 +360,7 @@ static void filter_and_invalid(void)
 static void native_in_text(void)
 {
 	fill_sample();
-	struct pf_collection c = {&families[3], 3, 3};
+	struct pf_collection c = {.families = &families[3], .nfamilies = 3, .cap = 3};
 	struct buf b = {0};
 	render_text(&b, &c, NULL);
 	buf_putc(&b, '\0');

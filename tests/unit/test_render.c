@@ -120,7 +120,7 @@ static void histogram(void)
 	struct pf_family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
 	                           .nlabels = 1, .labels = labels, .nbuckets = 2,
 	                           .buckets = buckets, .ncells = 4, .series = &s, .nseries = 1};
-	struct pf_collection c = {&f, 1, 1};
+	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	CHECK_STR(render(&c), "# HELP d_seconds Durations.\n"
 	                      "# TYPE d_seconds histogram\n"
 	                      "d_seconds_bucket{route=\"/\",le=\"0.1\"} 2\n"
@@ -137,7 +137,7 @@ static void unlabelled_families_start_at_zero(void)
 	    {.name = "h_seconds", .help = "H.", .type = PF_HISTOGRAM, .nbuckets = 1,
 	     .buckets = (double[]){0.5}, .ncells = 3},
 	};
-	struct pf_collection c = {f, 2, 2};
+	struct pf_collection c = {.families = f, .nfamilies = 2, .cap = 2};
 	CHECK_STR(render(&c), "# HELP g A gauge.\n# TYPE g gauge\ng 0\n"
 	                      "# HELP h_seconds H.\n# TYPE h_seconds histogram\n"
 	                      "h_seconds_bucket{le=\"0.5\"} 0\nh_seconds_bucket{le=\"+Inf\"} 0\n"
@@ -152,7 +152,7 @@ static void labelled_counter(void)
 	struct pf_family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
 	                           .nlabels = 2, .labels = labels, .ncells = 1, .series = s,
 	                           .nseries = 2};
-	struct pf_collection c = {&f, 1, 1};
+	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	CHECK_STR(render(&c), "# HELP c_total C.\n# TYPE c_total counter\n"
 	                      "c_total{method=\"GET\",path=\"a\\\"\\\\\\n\"} 1\n"
 	                      "c_total{method=\"PUT\",path=\"\"} 2.5\n");
@@ -180,7 +180,7 @@ static void openmetrics(void)
 	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = labels,
 	     .ncells = 1, .series = &cs, .nseries = 1},
 	};
-	struct pf_collection c = {f, 2, 2};
+	struct pf_collection c = {.families = f, .nfamilies = 2, .cap = 2};
 	CHECK_STR(render_om(&c, NULL), "# HELP d_seconds A \\\"quoted\\\" help.\n"
 	                                "# TYPE d_seconds histogram\n"
 	                                "# UNIT d_seconds seconds\n"

@@ -31,4 +31,10 @@ int test_exemplar(const char *db, const char *family, const char *const *values,
 /* The label value of name in an exemplar, or NULL. */
 const char *test_exemplar_label(const struct pf_exemplar *x, const char *name);
 
+/* Rewrites this release's staging file at path (at rest, within the old
+ * limits) as a release of version 1 or 2 would have left it: their layout
+ * (no native buckets, a 32-entry log, 65,536 cells; version 1 without
+ * exemplars).  0, or -1. */
+int test_make_legacy(const char *path, unsigned version);
+
 #endif

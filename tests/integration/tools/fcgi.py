@@ -2,7 +2,9 @@
 """Minimal FastCGI client for the integration tests: talks straight to a worker's unix socket.
 
   fcgi.py get SOCK [URI...]      one GET per URI (default "/"), one connection each; prints the
-                                 status code of each response ("200" when no Status header)
+                                 status code of each response ("200" when no Status header);
+                                 QUERY_STRING is what follows the URI's "?"
+  fcgi.py get SOCK -             the same, the URIs read from stdin, one a line
   fcgi.py garbage SOCK [N]       writes N (default 4096) random bytes, then closes
   fcgi.py hugeparam SOCK         BEGIN_REQUEST + a PARAMS record whose name length claims
                                  0x7ffffff0 bytes (libfcgi's ReadParams would try to allocate it;
@@ -53,8 +55,9 @@ def connect(path):
 
 def get(path, uri):
     s = connect(path)
+    query = uri.split("?", 1)[1] if "?" in uri else ""
     env = [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", uri.encode()),
-           (b"SCRIPT_NAME", uri.split("?")[0].encode()), (b"QUERY_STRING", b""),
+           (b"SCRIPT_NAME", uri.split("?")[0].encode()), (b"QUERY_STRING", query.encode()),
            (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"GATEWAY_INTERFACE", b"CGI/1.1")]
     s.sendall(record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + params(env)
               + record(STDIN, b""))
@@ -90,7 +93,10 @@ def main():
         raise SystemExit(__doc__)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == "get":
-        for uri in sys.argv[3:] or ["/"]:
+        uris = sys.argv[3:] or ["/"]
+        if uris == ["-"]:
+            uris = [line.strip() for line in sys.stdin if line.strip()]
+        for uri in uris:
             print(get(path, uri), flush=True)
     elif cmd == "garbage":
         s = connect(path)

@@ -35,7 +35,7 @@ HEADERS = $(wildcard store/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname
 # libpromfcgi.so.$(SOVERSION), the package libpromfcgi$(SOVERSION)): docs/abi.md says what
-# raises it.  The file is named after the release (libpromfcgi.so.0.2.0), beside the soname
+# raises it.  The file is named after the release (libpromfcgi.so.0.3.0), beside the soname
 # link (what programs load) and the link-time name libpromfcgi.so (what -lpromfcgi finds).
 VERSION  := $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' store/promfcgi.h)
 SOVERSION = 0

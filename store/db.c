@@ -95,7 +95,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold"
                   " FROM family WHERE name = ?1",
     [S_FAM_WIDEN] = "UPDATE family SET native_schema = ?2, zero_threshold = ?3 WHERE id = ?1",
-    [S_SERIES_WIDEN] = "UPDATE series SET cells = cells || ?2 WHERE family_id = ?1"
+    [S_SERIES_WIDEN] = "UPDATE series SET cells = CAST(cells || ?2 AS BLOB) WHERE family_id = ?1"
                        " AND length(cells) = ?3",
     [S_FOLDED_GET] = "SELECT cells FROM folded WHERE incarnation_id = ?1 AND slot = ?2",
     [S_FOLDED_PUT] = "INSERT INTO folded(incarnation_id, slot, cells) VALUES(?1, ?2, ?3)"
@@ -484,7 +484,13 @@ static int update_series(struct db *db, sqlite3_int64 fam, const struct family_d
 		if ((size_t)sqlite3_column_bytes(get, 1) == bytes)
 			memcpy(sum, sqlite3_column_blob(get, 1), bytes);
 		else
-			found = -1; /* a row of another shape: refuse rather than guess */
+			found = -2; /* a row of another shape: refuse rather than guess */
+	}
+	if (found == -2 && !db->last_msg[0]) {
+		db->last_rc = SQLITE_MISMATCH;
+		snprintf(db->last_msg, sizeof db->last_msg,
+		         "a series row of %d bytes where its family has %zu", sqlite3_column_bytes(get, 1),
+		         bytes);
 	}
 	done(db, S_SERIES_GET);
 	if (found < 0 || apply(sum, def, arg) != 0)
@@ -689,6 +695,13 @@ static int fold_body(struct db *db, const struct stage_snapshot *snap, int retir
 		for (uint32_t i = 0; i < snap->nfamilies && !failed_slot; i++)
 			if ((fam_ids[i] = fold_family(db, &snap->families[i], &kept[i])) < 0)
 				failed_slot = 1;
+		/* A journal's snapshot may hold one name twice (records of two
+		 * releases: classic, then with native buckets); a later one may
+		 * have widened the rows, so all take the store's final one. */
+		for (uint32_t i = 0; i < snap->nfamilies && !failed_slot; i++)
+			for (uint32_t j = i + 1; j < snap->nfamilies; j++)
+				if (fam_ids[j] == fam_ids[i] && fam_ids[i] > 0)
+					kept[i] = kept[j];
 		for (uint32_t i = 0; i < snap->nslots && !failed_slot; i++) {
 			uint32_t fi = snap->slots[i].family;
 			if (fi >= snap->nfamilies || fam_ids[fi] == 0 ||

@@ -271,14 +271,18 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 	 * release's classic counts, where the native buckets must add up */
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;
+	int classic = 1;
 	if (nc && pf_native_valid(nc)) {
 		sample_count = nc[PF_NATIVE_COUNT];
 		sum = nc[PF_NATIVE_SUM];
+		/* where the parts disagree the classic buckets would pass the
+		 * count (a histogram no scraper takes): the native part only */
+		classic = sample_count == count;
 	}
 	if (is_uint(sample_count))
 		f_uint(b, 1, (uint64_t)sample_count);
 	f_double(b, 2, sum);
-	for (int i = 0; i < f->nbuckets; i++) { /* +Inf is sample_count */
+	for (int i = 0; classic && i < f->nbuckets; i++) { /* +Inf is sample_count */
 		cumulative += cells[i];
 		size_t m = begin(b, 3);
 		if (is_uint(cumulative))
@@ -289,7 +293,7 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 			f_double(b, 4, cumulative);
 		end(b, m);
 	}
-	if (has_exemplar(s, f->nbuckets)) { /* +Inf written out for its exemplar, as client_golang does */
+	if (classic && has_exemplar(s, f->nbuckets)) { /* +Inf written out for its exemplar, as client_golang does */
 		size_t m = begin(b, 3);
 		if (is_uint(count))
 			f_uint(b, 1, (uint64_t)count);

@@ -184,12 +184,15 @@ _prom_gone() { _gone "$PROM_PID"; }
 # prom_query EXPR: value of an instant query with one result (scalar or one-element vector);
 # prints nothing when the result is empty.
 prom_query() {
-    curl -sfG --max-time 5 --data-urlencode "query=$1" "$PROM/api/v1/query" | jq -r '
+    # curl's failure is the function's (a pipe into jq would read nothing and succeed)
+    local body
+    body=$(curl -sfG --max-time 5 --data-urlencode "query=$1" "$PROM/api/v1/query") || return 1
+    jq -r '
         if .status != "success" then error("query failed")
         elif .data.resultType == "scalar" then .data.result[1]
         elif (.data.result | length) == 1 then .data.result[0].value[1]
         elif (.data.result | length) == 0 then empty
-        else error("more than one series") end'
+        else error("more than one series") end' <<<"$body"
 }
 
 # metric_sum NAME [LABEL="VALUE"...]: sum of the samples of NAME on $BASE/metrics whose labels

@@ -141,8 +141,10 @@ sys.exit(0 if lo <= got <= hi else 1)' "$got" "$(want '.q["0.5"]')"
     # Prometheus 2.42 scraping protobuf keeps the native part only: no classic series from job
     # native (scrape_classic_histograms, 2.45, would add them)
     run prom_query 'count(order_value_dollars_bucket{job="native"})'
+    assert_success
     assert_output ''
     run prom_query 'count(order_value_dollars_count{job="native"})'
+    assert_success
     assert_output ''
 }
 

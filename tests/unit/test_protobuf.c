@@ -388,6 +388,61 @@ static void native_in_text(void)
 	buf_free(&b);
 }
 
+/* A histogram that gained native buckets (db.c): its classic part counts
+ * 3 observations from before, its native part 1 since.  Protobuf carries
+ * the native part alone (classic buckets of 2 and 3 under a count of 1
+ * would be a histogram no scraper takes); text keeps the classic lines. */
+static void gained_native_buckets(void)
+{
+	need("protoc");
+	static double g1[3 + PF_NATIVE_CELLS] = {2, 1, 3.25};
+	pf_native_init(g1 + 3, 0, 0);
+	pf_native_observe(g1 + 3, 3); /* index 2 */
+	struct pf_series_data g_series[] = {{"/g\0", 3, g1, 0, NULL}};
+	struct pf_family_data g = {.name = "g_seconds", .help = "Gained.", .type = PF_HISTOGRAM,
+	                           .nlabels = 1, .labels = l_route, .nbuckets = 1, .buckets = b_buckets,
+	                           .ncells = 3 + PF_NATIVE_CELLS, .series = g_series, .nseries = 1,
+	                           .native = 1};
+	struct pf_collection c = {.families = &g, .nfamilies = 1, .cap = 1};
+	struct buf b = {0};
+	render_protobuf(&b, &c, NULL);
+	CHECK(b.len > 1 && (unsigned char)b.p[0] == b.len - 1); /* one message, a one-byte length */
+	const char *path = tmp_path("gained.bin");
+	write_file(path, b.p + 1, b.len - 1);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd,
+	         "protoc -Iproto -I/usr/include --decode io.prometheus.client.MetricFamily "
+	         "io/prometheus/client/metrics.proto < %s",
+	         path);
+	char *text = run_capture(cmd);
+	CHECK_STR(text, "name: \"g_seconds\"\n"
+	                "help: \"Gained.\"\n"
+	                "type: HISTOGRAM\n"
+	                "metric {\n"
+	                "  label {\n    name: \"route\"\n    value: \"/g\"\n  }\n"
+	                "  histogram {\n"
+	                "    sample_count: 1\n"
+	                "    sample_sum: 3\n"
+	                "    schema: 0\n"
+	                "    zero_threshold: 0\n"
+	                "    zero_count: 0\n"
+	                "    positive_span {\n      offset: 2\n      length: 1\n    }\n"
+	                "    positive_delta: 1\n"
+	                "  }\n"
+	                "}\n");
+	free(text);
+	buf_free(&b);
+	render_text(&b, &c, NULL);
+	buf_putc(&b, '\0');
+	CHECK_STR(b.p, "# HELP g_seconds Gained.\n"
+	               "# TYPE g_seconds histogram\n"
+	               "g_seconds_bucket{route=\"/g\",le=\"1.0\"} 2\n"
+	               "g_seconds_bucket{route=\"/g\",le=\"+Inf\"} 3\n"
+	               "g_seconds_sum{route=\"/g\"} 3.25\n"
+	               "g_seconds_count{route=\"/g\"} 3\n");
+	buf_free(&b);
+}
+
 const struct test protobuf_tests[] = {
     {"protobuf/varints", varints},
     {"protobuf/counter_bytes", counter_bytes},
@@ -395,5 +450,6 @@ const struct test protobuf_tests[] = {
     {"protobuf/decode_python", decode_python},
     {"protobuf/filter_and_invalid", filter_and_invalid},
     {"protobuf/native_in_text", native_in_text},
+    {"protobuf/gained_native_buckets", gained_native_buckets},
     {NULL, NULL},
 };

@@ -267,6 +267,20 @@ static void need(const char *tool)
 	}
 }
 
+/* One message (no length prefix) through protoc --decode, as text; NULL if
+ * protoc failed (said on stderr). */
+static char *protoc_decode(const char *p, size_t n)
+{
+	const char *path = tmp_path("msg.bin");
+	write_file(path, p, n);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd,
+	         "protoc -Iproto -I/usr/include --decode io.prometheus.client.MetricFamily "
+	         "io/prometheus/client/metrics.proto < %s",
+	         path);
+	return run_capture(cmd);
+}
+
 /* Each delimited message through protoc --decode. */
 static void decode_protoc(void)
 {
@@ -287,15 +301,8 @@ static void decode_protoc(void)
 		CHECK(pos + len <= b.len);
 		if (pos + len > b.len)
 			break;
-		const char *path = tmp_path("msg.bin");
-		write_file(path, b.p + pos, (size_t)len);
+		char *text = protoc_decode(b.p + pos, (size_t)len);
 		pos += (size_t)len;
-		char cmd[1024];
-		snprintf(cmd, sizeof cmd,
-		         "protoc -Iproto -I/usr/include --decode io.prometheus.client.MetricFamily "
-		         "io/prometheus/client/metrics.proto < %s",
-		         path);
-		char *text = run_capture(cmd);
 		CHECK_STR(text, expected[i]);
 		free(text);
 		i++;
@@ -407,14 +414,7 @@ static void gained_native_buckets(void)
 	struct buf b = {0};
 	render_protobuf(&b, &c, NULL);
 	CHECK(b.len > 1 && (unsigned char)b.p[0] == b.len - 1); /* one message, a one-byte length */
-	const char *path = tmp_path("gained.bin");
-	write_file(path, b.p + 1, b.len - 1);
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd,
-	         "protoc -Iproto -I/usr/include --decode io.prometheus.client.MetricFamily "
-	         "io/prometheus/client/metrics.proto < %s",
-	         path);
-	char *text = run_capture(cmd);
+	char *text = protoc_decode(b.p + 1, b.len - 1);
 	CHECK_STR(text, "name: \"g_seconds\"\n"
 	                "help: \"Gained.\"\n"
 	                "type: HISTOGRAM\n"

@@ -432,8 +432,13 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 			return &reg.series[slot];
 	}
 	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
-	if (slot < 0)
+	if (slot < 0) {
+		/* every slot or cell of the file is taken: this series goes
+		 * unrecorded, which is said and counted like any store failure */
+		pf_error(PF_OP_STAGE, "no room for another series (of %s) in this process's staging file: "
+		         "not recorded", f->def.name);
 		return NULL;
+	}
 	reg.hash[h] = (uint16_t)(slot + 1);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;

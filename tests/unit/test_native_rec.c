@@ -752,6 +752,11 @@ static void series_per_file(void)
 	fprintf(stderr, "  %d series of %d cells in one file\n", n, 16 + PF_NATIVE_CELLS);
 	CHECK(n >= 760 && n <= STAGE_MAX_CELLS / (16 + PF_NATIVE_CELLS));
 	CHECK_NUM(test_total(db, "nr_many_seconds", NULL), n);
+	/* the series that did not fit, said and counted (once per pf_with) */
+	const char *const stage_op[] = {"stage", NULL};
+	CHECK_NUM(test_series(db, "promfcgi_store_errors_total", stage_op), 1);
+	CHECK(pf_with(f, (const char *[]){"/one-more"}) == NULL);
+	CHECK_NUM(test_series(db, "promfcgi_store_errors_total", stage_op), 2);
 	pf_close();
 }
 

@@ -341,8 +341,44 @@ static void align(struct cursor *c, const unsigned char *base)
 	take(c, PAD8(off) - off);
 }
 
-static int read_family(struct cursor *c, const unsigned char *base, struct family_def *def)
+/* Definitions built earlier in the same journal, by their bytes: the
+ * records of one program repeat them, and building one (every name and
+ * help text checked) costs a quarter of merging a record.  Same bytes, same
+ * definition: a hit skips only work whose result is known. */
+#define DEF_CACHE 16
+struct def_cache {
+	const unsigned char *raw[DEF_CACHE]; /* in the journal's buffer */
+	size_t len[DEF_CACHE];
+	struct family_def def[DEF_CACHE];
+	unsigned n, next;
+};
+
+static int cached_def(const struct def_cache *k, const unsigned char *raw, size_t len,
+                      struct family_def *def)
 {
+	for (unsigned i = 0; k && i < k->n; i++)
+		if (k->len[i] == len && memcmp(k->raw[i], raw, len) == 0) {
+			*def = k->def[i];
+			return 1;
+		}
+	return 0;
+}
+
+static void cache_def(struct def_cache *k, const unsigned char *raw, size_t len,
+                      const struct family_def *def)
+{
+	if (!k)
+		return;
+	unsigned i = k->n < DEF_CACHE ? k->n++ : k->next++ % DEF_CACHE;
+	k->raw[i] = raw;
+	k->len[i] = len;
+	k->def[i] = *def;
+}
+
+static int read_family(struct cursor *c, const unsigned char *base, struct family_def *def,
+                       struct def_cache *cache)
+{
+	const unsigned char *start = c->p;
 	const unsigned char *h = take(c, 8);
 	if (!h)
 		return -1;
@@ -374,19 +410,24 @@ static int read_family(struct cursor *c, const unsigned char *base, struct famil
 	if (!b)
 		return -1;
 	memcpy(buckets, b, h[2] * sizeof(double));
+	const unsigned char *nat = h[3] ? take(c, 16) : NULL;
+	if (h[3] && !nat)
+		return -1;
+	if (cached_def(cache, start, (size_t)(c->p - start), def))
+		return 0;
 	/* the same checks as a definition made through the API */
 	if (pf_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]) != 0)
 		return -1;
-	if (!h[3])
-		return 0;
-	const unsigned char *nat = take(c, 16);
-	int32_t schema;
-	double zero_threshold;
-	if (!nat)
-		return -1;
-	memcpy(&schema, nat, 4);
-	memcpy(&zero_threshold, nat + 8, 8);
-	return pf_build_native(def, schema, zero_threshold);
+	if (nat) {
+		int32_t schema;
+		double zero_threshold;
+		memcpy(&schema, nat, 4);
+		memcpy(&zero_threshold, nat + 8, 8);
+		if (pf_build_native(def, schema, zero_threshold) != 0)
+			return -1;
+	}
+	cache_def(cache, start, (size_t)(c->p - start), def);
+	return 0;
 }
 
 static int same_def(const struct family_def *a, const struct family_def *b)
@@ -685,7 +726,7 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 /* Checks one record whole, then adds it: -1 out of memory, 0 taken,
  * 1 rejected. */
 static int merge_record(const unsigned char *rec, uint32_t len, struct stage_snapshot *snap,
-                        struct series_index *x)
+                        struct series_index *x, struct def_cache *cache)
 {
 	struct cursor c = {rec + HEADER_BYTES, rec + len, 0};
 	uint16_t nf, ns;
@@ -695,7 +736,7 @@ static int merge_record(const unsigned char *rec, uint32_t len, struct stage_sna
 		return 1;
 	struct family_def defs[STAGE_MAX_FAMILIES];
 	for (uint16_t i = 0; i < nf; i++)
-		if (read_family(&c, rec, &defs[i]) != 0)
+		if (read_family(&c, rec, &defs[i], cache) != 0)
 			return 1;
 	uint16_t *fam_of = malloc((ns ? ns : 1) * sizeof *fam_of);
 	int *slot_of = malloc((ns ? ns : 1) * sizeof *slot_of);
@@ -709,6 +750,7 @@ int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsi
 {
 	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
 	struct series_index x = {0};
+	struct def_cache *cache = calloc(1, sizeof *cache); /* none: built every time */
 	int rc = 0;
 	for (uint32_t i = 0; i < snap->nslots && rc == 0; i++)
 		rc = index_add(&x, snap, i);
@@ -730,7 +772,7 @@ int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsi
 			p = (size_t)(end - next) >= 4 ? next : end;
 			continue;
 		}
-		int r = merge_record(p, length, snap, &x);
+		int r = merge_record(p, length, snap, &x, cache);
 		if (r < 0)
 			rc = -1;
 		*bad += r > 0;
@@ -738,6 +780,7 @@ int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsi
 	}
 	free(x.at);
 	free(x.ex_at);
+	free(cache);
 	return rc;
 }
 

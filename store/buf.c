@@ -26,6 +26,32 @@ void buf_put_grow(struct buf *b, const char *s, size_t n)
 	b->len += n;
 }
 
+int array_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	if (size == 0 || need > SIZE_MAX / 2 / size)
+		return -1;
+	size_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, n * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+int array_grow32(void **p, uint32_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap;
+	if (need > UINT32_MAX / 2 || array_grow(p, &c, need, size) != 0)
+		return -1;
+	*cap = (uint32_t)c;
+	return 0;
+}
+
 void buf_free(struct buf *b)
 {
 	free(b->p);

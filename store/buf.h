@@ -1,5 +1,6 @@
 /*
- * buf.h — a growable byte buffer for building a response body.
+ * buf.h — a growable byte buffer for building a response body, and the
+ * growth of arrays kept between uses (snapshots, the scrape's view).
  * An allocation failure sets oom and stops further writes; callers check
  * oom once at the end instead of after every write.
  */
@@ -7,7 +8,14 @@
 #define PROMFCGI_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+/* Grows the array *p, with room for *cap elements of size bytes, to hold at
+ * least need, doubling, its contents kept.  0; -1 when out of memory or
+ * past what the capacity's type holds, *p and *cap then unchanged. */
+int array_grow(void **p, size_t *cap, size_t need, size_t size);
+int array_grow32(void **p, uint32_t *cap, size_t need, size_t size);
 
 struct buf {
 	char *p;

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "journal.h"
 #include "names.h"
 
@@ -435,21 +436,6 @@ static int same_def(const struct family_def *a, const struct family_def *b)
 	return pf_family_compat(a, b) == PF_SAME && strcmp(a->help, b->help) == 0;
 }
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	uint32_t n = *cap ? *cap : 16;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, (size_t)n * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 /* Where merged series are found: (family, key) -> slot + 1, open
  * addressing, at most half full; and merged exemplars: (slot, bucket) ->
  * exemplar + 1. */
@@ -499,8 +485,8 @@ static int find_series(struct stage_snapshot *snap, struct series_index *x, uint
 			return (int)(x->at[h & (x->size - 1)] - 1);
 	}
 	uint32_t ncells = snap->families[fam].ncells;
-	if (grow((void **)&snap->slots, &snap->cap_slots, snap->nslots + 1, sizeof *snap->slots) ||
-	    grow((void **)&snap->cells, &snap->cap_cells, snap->ncells + ncells, sizeof(double)))
+	if (array_grow32((void **)&snap->slots, &snap->cap_slots, snap->nslots + 1, sizeof *snap->slots) ||
+	    array_grow32((void **)&snap->cells, &snap->cap_cells, snap->ncells + ncells, sizeof(double)))
 		return -1;
 	struct stage_slot *s = &snap->slots[snap->nslots];
 	memset(s, 0, sizeof *s);
@@ -561,7 +547,7 @@ static int merge_exemplar(struct stage_snapshot *snap, struct series_index *x, u
 		}
 	}
 	if (!e) {
-		if (grow((void **)&snap->exemplars, &snap->cap_exemplars, snap->nexemplars + 1,
+		if (array_grow32((void **)&snap->exemplars, &snap->cap_exemplars, snap->nexemplars + 1,
 		         sizeof *snap->exemplars))
 			return -1;
 		e = &snap->exemplars[snap->nexemplars];
@@ -681,7 +667,7 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 			return 1; /* clashes with a definition seen first */
 		if (j == snap->nfamilies) {
 			if (j == STAGE_MAX_FAMILIES ||
-			    grow((void **)&snap->families, &snap->cap_families, j + 1, sizeof defs[0]))
+			    array_grow32((void **)&snap->families, &snap->cap_families, j + 1, sizeof defs[0]))
 				return j == STAGE_MAX_FAMILIES ? 1 : -1;
 			snap->families[snap->nfamilies++] = defs[i];
 		}

@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "model.h"
 #include "db.h"
 #include "journal.h"
@@ -146,30 +147,6 @@ static struct view {
 	} *exs;
 	uint32_t nexs, cap_exs;
 } V;
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
-static int grow32(void **p, uint32_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap;
-	if (need > UINT32_MAX / 2 || grow(p, &c, need, size) != 0)
-		return -1;
-	*cap = (uint32_t)c;
-	return 0;
-}
 
 static void incs_free(struct inc *c, uint32_t n)
 {
@@ -281,8 +258,8 @@ static uint32_t add_series(uint32_t fam, const char *key, uint32_t keylen, doubl
 	uint32_t i = find_series(fam, key, keylen);
 	if (i != NONE)
 		return i;
-	if (hash_grow() != 0 || grow32((void **)&V.sers, &V.cap_sers, V.nsers + 1, sizeof *V.sers) ||
-	    grow((void **)&V.keys, &V.cap_keys, V.nkeys + keylen + 1, 1))
+	if (hash_grow() != 0 || array_grow32((void **)&V.sers, &V.cap_sers, V.nsers + 1, sizeof *V.sers) ||
+	    array_grow((void **)&V.keys, &V.cap_keys, V.nkeys + keylen + 1, 1))
 		return NONE;
 	struct mser *s = &V.sers[V.nsers];
 	s->fam = fam;
@@ -329,7 +306,7 @@ static uint32_t add_family(const struct family_def *def, long long store_id)
 			widen(i, def);
 		return c == PF_CLASH ? NONE : i;
 	}
-	if (grow32((void **)&V.fams, &V.cap_fams, V.nfams + 1, sizeof *V.fams))
+	if (array_grow32((void **)&V.fams, &V.cap_fams, V.nfams + 1, sizeof *V.fams))
 		return NONE;
 	memset(&V.fams[V.nfams], 0, sizeof V.fams[0]);
 	V.fams[V.nfams].def = *def;
@@ -375,7 +352,7 @@ static int load_series(void *arg, long long family_id, const void *key, uint32_t
 		return 0;
 	V.last_fam = f;
 	uint32_t s = add_series(f, key ? key : "", keylen, created);
-	if (s == NONE || grow((void **)&V.base, &V.cap_base, V.nbase + (size_t)ncells, sizeof(double)))
+	if (s == NONE || array_grow((void **)&V.base, &V.cap_base, V.nbase + (size_t)ncells, sizeof(double)))
 		return -1;
 	V.sers[s].base = V.nbase;
 	V.sers[s].base_n = (uint32_t)ncells;
@@ -406,7 +383,7 @@ static int load_exemplar(void *arg, long long family_id, const void *key, uint32
 	                                            (int)V.fams[f].def.nbuckets) ||
 	    (s = find_series(f, key ? key : "", keylen)) == NONE || V.sers[s].base == NO_CELLS)
 		return 0; /* not a series of the store's: never shown */
-	if (grow32((void **)&V.exs, &V.cap_exs, V.nexs + 1, sizeof *V.exs))
+	if (array_grow32((void **)&V.exs, &V.cap_exs, V.nexs + 1, sizeof *V.exs))
 		return -1;
 	V.exs[V.nexs].ser = s;
 	V.exs[V.nexs].bucket = bucket;
@@ -437,7 +414,7 @@ static int load_incarnation(void *arg, long long id, const char *name, long long
                             int retired)
 {
 	(void)arg;
-	if (grow32((void **)&V.incs, &V.cap_incs, V.nincs + 1, sizeof *V.incs))
+	if (array_grow32((void **)&V.incs, &V.cap_incs, V.nincs + 1, sizeof *V.incs))
 		return -1;
 	struct inc *c = &V.incs[V.nincs];
 	memset(c, 0, sizeof *c);
@@ -489,7 +466,7 @@ static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int 
 		c->rows = r;
 		c->nrows = n;
 	}
-	if (grow((void **)&V.fpool, &V.cap_fpool, V.nfpool + (size_t)ncells, sizeof(double)) ||
+	if (array_grow((void **)&V.fpool, &V.cap_fpool, V.nfpool + (size_t)ncells, sizeof(double)) ||
 	    V.nfpool > UINT32_MAX - 64)
 		return -1;
 	c->rows[slot].off = (uint32_t)V.nfpool;
@@ -844,7 +821,7 @@ static void set_aside(const char *path, const char *name, int live)
 static struct worker *worker_open(const char *path, const char *name)
 {
 	struct worker *w = calloc(1, sizeof *w);
-	if (!w || grow32((void **)&workers, &cap_workers, nworkers + 1, sizeof *workers)) {
+	if (!w || array_grow32((void **)&workers, &cap_workers, nworkers + 1, sizeof *workers)) {
 		free(w);
 		return NULL;
 	}
@@ -875,7 +852,7 @@ struct names {
 
 static int names_add(struct names *l, const char *name)
 {
-	if (grow32((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
+	if (array_grow32((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
 		return -1;
 	snprintf(l->v[l->n++], sizeof l->v[0], "%s", name);
 	return 0;
@@ -1251,7 +1228,7 @@ static void map_worker(struct worker *w)
 	for (; w->nfam_mapped < s->nfamilies; w->nfam_mapped++)
 		w->fam_map[w->nfam_mapped] = add_family(&s->families[w->nfam_mapped], 0);
 	if (w->nmapped < s->nslots &&
-	    grow32((void **)&w->slot_ser, &w->cap_slot_ser, s->nslots, sizeof *w->slot_ser))
+	    array_grow32((void **)&w->slot_ser, &w->cap_slot_ser, s->nslots, sizeof *w->slot_ser))
 		return;
 	for (; w->nmapped < s->nslots; w->nmapped++) {
 		const struct stage_slot *slot = &s->slots[w->nmapped];

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "names.h"
 #include "native.h"
@@ -702,22 +703,6 @@ int stage_view_closing(const struct stage_view *v)
 	       atomic_load_explicit(&header_of(v->base)->closing, memory_order_seq_cst) != 0;
 }
 
-/* Grows *p (of *cap elements of size) to hold need, keeping its contents. */
-static int grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	uint32_t n = *cap ? *cap : 16;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, (size_t)n * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 int stage_view_read(struct stage_view *v, int live)
 {
 	const unsigned char *base = v->base;
@@ -746,11 +731,11 @@ int stage_view_read(struct stage_view *v, int live)
 		    nx > STAGE_MAX_EXEMPLARS || nf < snap->nfamilies || ns < snap->nslots ||
 		    nc < snap->ncells || nx < snap->nexemplars)
 			return STAGE_INVALID;
-		if (grow_to((void **)&snap->families, &snap->cap_families, nf ? nf : 1,
+		if (array_grow32((void **)&snap->families, &snap->cap_families, nf ? nf : 1,
 		            sizeof *snap->families) ||
-		    grow_to((void **)&snap->slots, &snap->cap_slots, ns ? ns : 1, sizeof *snap->slots) ||
-		    grow_to((void **)&v->scratch, &v->cap_scratch, nc ? nc : 1, sizeof(double)) ||
-		    (nx && grow_to((void **)&v->ex_scratch, &v->cap_ex_scratch, nx,
+		    array_grow32((void **)&snap->slots, &snap->cap_slots, ns ? ns : 1, sizeof *snap->slots) ||
+		    array_grow32((void **)&v->scratch, &v->cap_scratch, nc ? nc : 1, sizeof(double)) ||
+		    (nx && array_grow32((void **)&v->ex_scratch, &v->cap_ex_scratch, nx,
 		                   sizeof *v->ex_scratch)))
 			return -1;
 		/* families and slots never change once published: copy the new ones */

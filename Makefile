@@ -1,9 +1,12 @@
+# SPDX-License-Identifier: MIT
 # promfcgi — build, run and test.  `make run` and `make test` install what
 # is missing first (scripts/deps), so a fresh Debian 12 machine needs nothing.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+# -Iinclude: the public headers, as an app sees them installed; -I.: the library's own
+# headers by folder ("store/stage.h"), so an include line names the layer it reaches into.
+WARN     = -std=c11 -D_GNU_SOURCE -Iinclude -I. -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 # --as-needed: a program depends only on the libraries it calls (a CGI
 # process pays for every library it loads, at every request).
 LDFLAGS ?= -Wl,--as-needed
@@ -16,13 +19,17 @@ MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 
-# The library, in layers (a file uses only what is listed before it; see
-# tests/layers): the data model; staging and SQL; the public API, the
-# scrape and the exposition.  The programs link the library and nothing else.
-LIB     = store/native.c store/model.c store/names.c store/log.c store/buf.c store/route.c \
-          store/proc.c store/stage.c store/journal.c store/sqlite.c store/db.c \
-          store/registry.c store/scrape.c store/negotiate.c store/render.c store/protobuf.c store/own.c \
-          store/http.c store/accept.c store/serve.c store/expose.c
+# The library, in layers, as the data flows (a file uses only what is listed before it; see
+# tests/layers): store/ records and keeps (the data model, names, staging files, the CGI
+# journal, SQLite, the recording API); http/ measures requests (route templates, the request
+# layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
+# exposition formats, the /metrics responder).  The programs link the library and nothing else.
+STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
+          store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
+HTTP    = http/route.c http/http.c http/accept.c http/serve.c
+METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
+          metrics/expose.c
+LIB     = $(STORE) $(HTTP) $(METRICS)
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
@@ -31,17 +38,19 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
           tests/unit/util.c
-HEADERS = $(wildcard store/*.h tests/unit/*.h)
+HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname
 # libpromfcgi.so.$(SOVERSION), the package libpromfcgi$(SOVERSION)): docs/abi.md says what
 # raises it.  The file is named after the release (libpromfcgi.so.0.3.0), beside the soname
 # link (what programs load) and the link-time name libpromfcgi.so (what -lpromfcgi finds).
-VERSION  := $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' store/promfcgi.h)
+VERSION  := $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' include/promfcgi.h)
 SOVERSION = 0
 SONAME    = libpromfcgi.so.$(SOVERSION)
-SHLIB     = store/libpromfcgi.so.$(VERSION)
-SHLIB_LINKS = store/$(SONAME) store/libpromfcgi.so
+LIBDIR_BUILD = build/lib
+SHLIB     = $(LIBDIR_BUILD)/libpromfcgi.so.$(VERSION)
+SHLIB_LINKS = $(LIBDIR_BUILD)/$(SONAME) $(LIBDIR_BUILD)/libpromfcgi.so
+STATICLIB = $(LIBDIR_BUILD)/libpromfcgi.a
 
 # Objects of one flavour live under build/<flavour>/; release binaries are
 # then copied next to their sources (app/, metrics/, cli/), where the deploy
@@ -51,7 +60,7 @@ objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 src_of = $(patsubst %.fcgi,%,$(1)).c
 
 .PHONY: all asan deps run test unit integration clean shared
-all: $(PROGRAMS) store/libpromfcgi.a $(SHLIB_LINKS)
+all: $(PROGRAMS) $(STATICLIB) $(SHLIB_LINKS)
 
 build/release/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -61,7 +70,8 @@ build/asan/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O1 -g $(SAN) -c $< -o $@
 
-store/libpromfcgi.a: $(call objs,release,$(LIB))
+$(STATICLIB): $(call objs,release,$(LIB))
+	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 build/asan/libpromfcgi.a: $(call objs,asan,$(LIB))
 	rm -f $@ && $(AR) rcs $@ $^
@@ -77,6 +87,7 @@ build/pic/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(SHLIB): $(call objs,pic,$(LIB))
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed \
 	    -o $@ $^ $(LDLIBS)
 $(SHLIB_LINKS): $(SHLIB)
@@ -97,16 +108,16 @@ PROGRAM_SRCS = $(foreach p,$(PROGRAMS),$(call src_of,$(p)))
 .SECONDARY: $(call objs,release,$(PROGRAM_SRCS)) $(call objs,asan,$(PROGRAM_SRCS)) \
             $(call objs,pic,$(PROGRAM_SRCS))
 .SECONDEXPANSION:
-build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) store/libpromfcgi.a
+build/release/bin/%: $$(call objs,release,$$(call src_of,$$*)) $(STATICLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build/shared/%: $$(call objs,release,$$(call src_of,$$*)) $(SHLIB_LINKS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< -Lstore -lpromfcgi $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< -L$(LIBDIR_BUILD) -lpromfcgi $(LDLIBS)
 build/asan/bin/%: $$(call objs,asan,$$(call src_of,$$*)) build/asan/libpromfcgi.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-build/release/unit: $(call objs,release,$(UNIT)) store/libpromfcgi.a
+build/release/unit: $(call objs,release,$(UNIT)) $(STATICLIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/unit: $(call objs,asan,$(UNIT)) build/asan/libpromfcgi.a
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
@@ -142,7 +153,7 @@ test: deps all build/release/unit asan
 	tests/run all
 
 clean:
-	rm -rf build $(PROGRAMS) store/libpromfcgi.a store/libpromfcgi.so*
+	rm -rf build $(PROGRAMS)
 
 # The command-line tool goes to $(PREFIX)/bin (see mk/install.mk).
 INSTALL_BIN = cli/promfcgi

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c — an example API on promfcgi's HTTP layer: route templates with a
  * path parameter, and every status a real app sends.
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../store/promfcgi_http.h"
+#include <promfcgi_http.h>
 
 enum { ORDERS, ORDER, AUDIT, STATIC, HEALTH };
 static const char *const routes[] = {

@@ -1,14 +1,15 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello.c — the FastCGI (or CGI) hello app: "Hello, Prometheus!" on /,
  * 404 elsewhere, 405 with Allow for methods other than GET and HEAD.
  *
- * Every request is recorded by the library's HTTP layer (store/http.c):
+ * Every request is recorded by the library's HTTP layer (http/http.c):
  * requests_total{method,route,code}, request_duration_seconds and
  * active_requests, with the code read from the Status line written here.
  */
 #include <string.h>
 
-#include "../store/promfcgi_http.h"
+#include <promfcgi_http.h>
 
 static const char *const routes[] = {"/", NULL};
 

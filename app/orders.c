@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * orders.c — an example of custom metrics with promfcgi's C API: a
  * counter, a gauge and a histogram, with labels, beside the request
@@ -14,7 +15,7 @@
 
 #include <fcgiapp.h>
 
-#include "../store/promfcgi_http.h"
+#include <promfcgi_http.h>
 
 /* Label values come from a fixed list: a client cannot create series. */
 static const char *const kinds[] = {"book", "pen", "other"};

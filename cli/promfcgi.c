@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * promfcgi.c — the command-line tool: define families and record values
  * from shell scripts and cron jobs, print the store's exposition, check its
@@ -15,15 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../store/buf.h"
-#include "../store/own.h"
-#include "../store/protobuf.h"
-#include "../store/render.h"
-#include "../store/db.h"
-#include "../store/names.h"
-#include "../store/promfcgi.h"
-#include "../store/scrape.h"
-#include "../store/stage.h"
+#include "store/buf.h"
+#include "metrics/own.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
+#include "store/db.h"
+#include "store/names.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 
 static const char usage[] =
     "usage: promfcgi [--db PATH] COMMAND ...\n"

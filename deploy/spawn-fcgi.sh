@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # promfcgi on a host without systemd: spawn-fcgi binds each FastCGI socket and starts the
 # programs as an unprivileged user; multiwatch keeps WORKERS hello workers alive (spawn-fcgi -F
 # alone restarts nothing). Stays in the foreground (run it from runit, daemontools, s6, an

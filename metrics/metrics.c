@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c — the /metrics program: every family in the store, in text
  * format 0.0.4 or OpenMetrics 1.0 as the scraper asks (pf_metrics_respond).
@@ -8,7 +9,7 @@
  */
 #include <time.h>
 
-#include "../store/promfcgi_http.h"
+#include <promfcgi_http.h>
 
 enum { C_200, C_405, C_503, C_COUNT };
 static const char *const code_names[C_COUNT] = {"200", "405", "503"};

@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: MIT
 # `make bench`: performance against the bare libfcgi app and the seed stack
 # (Flask + prometheus_client).  Not part of `make test`; see docs/performance.md.
 # The benchmark programs link the same release objects as the product.
 
 BENCH_DIR  = build/bench
-BENCH_LIBS = store/libpromfcgi.a
+BENCH_LIBS = build/lib/libpromfcgi.a
 BENCH_HDRS = $(HEADERS) tests/bench/benchutil.h
 
 .PHONY: bench bench-deps bench-build

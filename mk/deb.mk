@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make deb: the Debian packages libpromfcgi0, libpromfcgi-dev and promfcgi, built by
 # dpkg-buildpackage from debian/ in a copy of the checkout, then checked by lintian
 # (scripts/deb). Settings, on the command line: DEB_OUT=build/deb (where the .deb files go),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `make fuzz`: libFuzzer targets (clang) for escaping and route folding, the
 # renderer, and the record -> fold -> render round trip, each run for
 # FUZZ_SECONDS from the committed seed corpus in tests/fuzz/corpus/.
@@ -6,7 +7,7 @@
 FUZZ_SECONDS ?= 10
 FUZZ_TARGETS  = fuzz_escape fuzz_render fuzz_roundtrip
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN)
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Iinclude -I. -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN)
 FUZZ_SOURCES  = $(LIB)
 
 .PHONY: fuzz fuzz-build

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make install / make uninstall (included by the Makefile).
 #
 #   make install   PREFIX=/usr/local DESTDIR=/tmp/stage   (defaults: PREFIX=/usr/local, DESTDIR empty)
@@ -110,8 +111,8 @@ ifneq ($(strip $(INSTALL_BIN)),)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/
 endif
-	$(INSTALL) -m 0644 store/promfcgi.h store/promfcgi_http.h $(DESTDIR)$(INCLUDEDIR)/
-	$(INSTALL) -m 0644 store/libpromfcgi.a $(DESTDIR)$(LIBDIR)/libpromfcgi.a
+	$(INSTALL) -m 0644 include/promfcgi.h include/promfcgi_http.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 0644 $(STATICLIB) $(DESTDIR)$(LIBDIR)/libpromfcgi.a
 	$(INSTALL) -m 0644 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sfn $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libpromfcgi.so

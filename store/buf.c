@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buf.c — growable byte buffer (see buf.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "store/buf.h"
 
 void buf_put_grow(struct buf *b, const char *s, size_t n)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buf.h — a growable byte buffer for building a response body, and the
  * growth of arrays kept between uses (snapshots, the scrape's view).

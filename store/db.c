@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * db.c — the SQLite store (WAL mode) shared by every worker.
  *
@@ -42,9 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "names.h"
-#include "sqlite.h"
+#include "store/db.h"
+#include "store/names.h"
+#include "store/sqlite.h"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */

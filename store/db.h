@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * db.h — the SQLite store: schema, folds, reads.  db.c is the only file in
  * promfcgi that speaks SQL.
@@ -7,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "model.h"
-#include "stage.h"
+#include "store/model.h"
+#include "store/stage.h"
 
 #define DB_SCHEMA_VERSION 4
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal.c — one-shot processes' records (see journal.h).
  *
@@ -35,9 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "journal.h"
-#include "names.h"
+#include "store/buf.h"
+#include "store/journal.h"
+#include "store/names.h"
 
 #define HEADER_BYTES 16
 #define PAD8(n) (((n) + 7u) & ~(size_t)7u)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal.h — the crash-safe path for one-shot processes (CGI): a process
  * that serves one request and exits appends one record of its totals to a
@@ -25,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "stage.h"
+#include "store/stage.h"
 
 #define JOURNAL_FILE "journal"
 #define JOURNAL_MAGIC 0x314a4650u /* "PFJ1" */

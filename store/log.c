@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c — rate-limited error logging (see log.h).
  */
@@ -6,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "store/log.h"
 
 const char *const pf_op_names[PF_OP_COUNT] = {"open", "stage", "fold", "read"};
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h — the store's error log: at most one line per kind per interval, so
  * a broken store cannot flood the web server's error log at request rate.

@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.c — the data model's few functions (see model.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "store/model.h"
 
 int pf_family_cells(int type, int nbuckets, int native)
 {

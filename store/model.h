@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.h — promfcgi's data model, the bottom layer that every other part
  * of the library builds on: what a metric family is (its definition), and
@@ -21,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "native.h"
+#include "store/native.h"
 #include "promfcgi.h"
 
 /* A family's definition, as the API validated it.  Fixed size, because it
@@ -116,7 +117,7 @@ struct pf_collection {
 	struct pf_family_data *families;
 	size_t nfamilies, cap;
 	/* When set: one allocation holding the cells and keys of the families
-	 * marked in_block (a scrape's: store/scrape.c), handed to recycle when
+	 * marked in_block (a scrape's: metrics/scrape.c), handed to recycle when
 	 * the collection is freed (to free, or to keep for the next scrape). */
 	void *block;
 	void (*recycle)(void *block);

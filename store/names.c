@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * names.c — the Prometheus data model's rules for names and label values.
  *
@@ -9,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
-#include "names.h"
+#include "store/model.h"
+#include "store/names.h"
 
 static int name_char(int c, int first, int colon)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * names.h — name and label-value rules, and the series key encoding.
  */
@@ -6,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "model.h"
+#include "store/model.h"
 
 size_t pf_utf8_seq(const char *s, size_t avail);
 int pf_valid_utf8(const char *s, size_t len);

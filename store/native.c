@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * native.c — native histogram arithmetic (see native.h).
  *
@@ -21,7 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "native.h"
+#include "store/native.h"
 
 #define B PF_NATIVE_BUCKETS
 #define START_LIMIT (1 << 20) /* |index| of any bucket at schema 8 is below 2^19 */

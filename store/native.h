@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * native.h — native (sparse, exponential-bucket) histogram arithmetic, in
  * the data-model layer: no I/O, no allocation.  A series' native data lives

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c — who a process is, read from Linux /proc.
  *
@@ -13,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "store/proc.h"
 
 /* Field 22 of /proc/PID/stat, counted after the ")" that ends the command
  * name, which may itself contain spaces and parentheses. */

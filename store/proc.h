@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.h — who a process is, read from Linux /proc (proc.c): the
  * identity of a worker incarnation, and whether it still runs.

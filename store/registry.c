@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registry.c — the public recording API (promfcgi.h): a process's families,
  * its series handles, and the staging file they write to.
@@ -19,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "db.h"
-#include "journal.h"
-#include "log.h"
-#include "names.h"
+#include "store/model.h"
+#include "store/db.h"
+#include "store/journal.h"
+#include "store/log.h"
+#include "store/names.h"
 #include "promfcgi.h"
-#include "stage.h"
+#include "store/stage.h"
 
 const double pf_default_buckets[] = {.005, .01, .025, .05, .075, .1, .25,
                                      .5,   .75, 1,   2.5,  5,   7.5, 10};

@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite.c — loads libsqlite3 on first use (see sqlite.h for why).
  */
 #include <dlfcn.h>
 #include <stdio.h>
 
-#include "sqlite.h"
+#include "store/sqlite.h"
 
 struct sqlite_api sqlite_api;
 

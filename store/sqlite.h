@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite.h — SQLite, loaded when a store is first opened instead of when
  * the program starts.  Include it instead of <sqlite3.h>; db.c is the only

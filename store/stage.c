@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stage.c — create, write and read staging files (see stage.h for the
  * layout and the publication rules).
@@ -18,11 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
-#include "names.h"
-#include "native.h"
-#include "stage.h"
+#include "store/buf.h"
+#include "store/log.h"
+#include "store/names.h"
+#include "store/native.h"
+#include "store/stage.h"
 
 /* Where each part of a file is, for each version this release reads: its
  * own (3), and the two a killed worker of an earlier release may have left.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stage.h — a worker incarnation's staging file: the crash-safe, lock-free
  * place where one process accumulates its metric totals.
@@ -36,8 +37,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "model.h"
-#include "proc.h"
+#include "store/model.h"
+#include "store/proc.h"
 
 #define STAGE_MAGIC 0x31474650u /* "PFG1" */
 #define STAGE_VERSION 3u /* 2: exemplars after the cells; 3: native histograms */

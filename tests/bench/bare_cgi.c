@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bare_cgi.c — the CGI baseline for `make bench`: the classic libfcgi
  * program (fcgi_stdio.h, FCGI_Accept, which serves one CGI request when not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bare_hello.c — the baseline for `make bench`: the same FastCGI hello as
  * app/hello.c (same routes, status codes, headers and body) with no metrics

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchutil.h — small helpers shared by the scrape and churn benchmarks:
  * a monotonic clock, medians, one timed scrape (pf_scrape + render_text,
@@ -26,10 +27,10 @@
 #define CALLGRIND_TOGGLE_COLLECT
 #endif
 
-#include "../../store/buf.h"
-#include "../../store/protobuf.h"
-#include "../../store/render.h"
-#include "../../store/scrape.h"
+#include "store/buf.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
+#include "metrics/scrape.h"
 
 static inline double now_ms(void)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * churn_bench.c — does the store or the scrape grow with worker restarts?
  *
@@ -27,7 +28,7 @@
 
 #include <sqlite3.h>
 
-#include "../../store/promfcgi.h"
+#include "promfcgi.h"
 #include "benchutil.h"
 
 #define REQS 10

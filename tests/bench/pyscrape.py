@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pyscrape.py: the scrape benchmark's peer: prometheus_client (Debian's
 python3-prometheus-client) in multiprocess mode, with the same series and
 process counts as tests/bench/scrape_bench.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scrape_bench.c — how long /metrics takes to produce for a store of SERIES
  * series (counters with labels, over 4 custom families) with WORKERS live
@@ -45,7 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../store/promfcgi.h"
+#include "promfcgi.h"
 #include "benchutil.h"
 
 #define SLICE_MAX 4000 /* below the 4096-series staging limit, with room for promfcgi's own */

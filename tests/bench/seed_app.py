@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """seed_app.py: the seed recipe (Flask + prometheus_client) done right, as
 the peer `make bench` compares promfcgi with.
 

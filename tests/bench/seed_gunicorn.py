@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """seed_gunicorn.py: gunicorn settings for the seed stack (tests/bench/seed_app.py).
 
 child_exit tells client_python that a worker died, so its live gauge files

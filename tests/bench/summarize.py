@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """summarize.py: the summary of `make bench`: medians over rounds, the ratios
 promfcgi/bare and promfcgi/seed, scrape, churn and RSS figures, each next to
 its target (issue 5).  Reads the TSV files tests/bench/run wrote in OUTDIR,

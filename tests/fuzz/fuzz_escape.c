@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_escape.c — libFuzzer target: label-value and HELP escaping, and the
  * HTTP layer's path normalisation and method folding, on arbitrary bytes.
@@ -10,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/route.h"
-#include "../../store/render.h"
-#include "../../store/names.h"
+#include "http/route.h"
+#include "metrics/render.h"
+#include "store/names.h"
 
 static void check_escaped(const char *in, size_t n, const struct buf *b, int quotes)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_render.c — libFuzzer target: the exposition renderer on collections
  * built from arbitrary bytes (any doubles, label values, help texts).
@@ -12,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/native.h"
-#include "../../store/protobuf.h"
-#include "../../store/render.h"
-#include "../../store/names.h"
-#include "../../store/promfcgi.h"
+#include "store/native.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
+#include "store/names.h"
+#include "promfcgi.h"
 
 struct reader {
 	const uint8_t *p;

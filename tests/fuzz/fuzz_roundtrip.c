@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_roundtrip.c — libFuzzer target: record -> fold -> render, with exact
  * totals as the oracle.  Each input is a list of operations on a counter,
@@ -15,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../store/native.h"
-#include "../../store/render.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
+#include "store/native.h"
+#include "metrics/render.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
 
 static char db[256];
 static pf_family *counter, *histogram, *native;

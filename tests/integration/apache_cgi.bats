@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Integration tests against Apache httpd 2.4 in CGI mode (mod_cgid, deploy/apache-cgi.conf.in: one
 # process per request, the same hello.fcgi and metrics.fcgi); bodies in common.bash.
 # shellcheck disable=SC2034  # used by common.bash

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The HTTP layer behind a real server (issue 9): app/api.fcgi, a small API on route templates,
 # served by nginx + spawn-fcgi in place of hello. Labels come from the templates, never from
 # the raw path; the code is the status the app sent, a failing handler's 500 included.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # A worker's death never closes the door (issue 8, item 5): for each front end in FastCGI mode,
 # as `make run` starts it (2 hello workers under spawn-fcgi + multiwatch), `ab -c 8` on / while
 # the oldest hello worker is SIGKILLed every 0.4 s, 6 times (multiwatch restarts each; it gives

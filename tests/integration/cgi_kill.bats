@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # CGI processes SIGKILLed under load (issue 8, item 2): lighttpd in CGI mode, 8 curl clients
 # (concurrency 8, keep-alive) while hello.fcgi processes are SIGKILLed at random points of
 # their one request. Every answer the client received whole is counted exactly once; a process

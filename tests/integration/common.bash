@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Test bodies shared by the per-server files (lighttpd.bats, nginx.bats, apache.bats, caddy.bats,
 # lighttpd_cgi.bats, apache_cgi.bats); the .bats file sets SERVER, and MODE=cgi for CGI, first.
 load "$(dirname "${BASH_SOURCE[0]}")/helpers"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Custom metrics: the command-line tool (cli/promfcgi) and an app of one's
 # own (app/orders.fcgi), both rendered by the unchanged metrics.fcgi.
 # Workers are reached with cgi-fcgi (libfcgi-bin) on spawn-fcgi sockets.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PromQL expressions of a Grafana dashboard, for the tests.
 
   dashboard_exprs.py exprs DASHBOARD [JOB_REGEX]

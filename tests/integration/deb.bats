@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The Debian packages, end to end on this machine: `make deb` builds libpromfcgi0,
 # libpromfcgi-dev and promfcgi (lintian: no error); `apt-get install ./*.deb` installs them
 # (system user promfcgi, store directory, no service started); an app is compiled against the

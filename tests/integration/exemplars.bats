@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Exemplars end to end: requests through nginx carrying a W3C traceparent get {trace_id} on their
 # requests_total series and on the duration bucket they fell in, in OpenMetrics (and protobuf)
 # only; a real Prometheus 2.42 with exemplar storage, scraping OpenMetrics and (native histograms

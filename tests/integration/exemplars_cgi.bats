@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Exemplars from CGI processes: lighttpd in CGI mode (mod_cgi, one process per request, the same
 # hello.fcgi and metrics.fcgi) passes the traceparent header as HTTP_TRACEPARENT; each one-shot
 # process carries its exemplar in its journal record, and /metrics shows the latest one, in

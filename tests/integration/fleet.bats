@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # A fleet: two independent promfcgi stacks (lighttpd and nginx; own ports, RUNDIRs and stores)
 # scraped by one real Prometheus through the file_sd job of deploy/prometheus/prometheus.yml,
 # with the shipped rules loaded. Prometheus is the aggregator: sum(requests_total) must equal

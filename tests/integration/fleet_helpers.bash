@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for fleet.bats: several independent promfcgi stacks (own port, RUNDIR and store each)
 # scraped by one Prometheus configured from deploy/prometheus/ (file_sd job promfcgi-fleet).
 # Builds on helpers.bash: start_stack / stop_stack work on the globals STACK_PID, STACK_DIR,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The exposition formats through a real Prometheus: one server, with native histograms on, scrapes
 # the same nginx stack three times, as job "protobuf" (its own Accept, which then ranks protobuf
 # first), as job "openmetrics" and as job "text" (params format=openmetrics, format=text: the

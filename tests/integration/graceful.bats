@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Graceful stop with a request in hand (issue 4, item 2): "SIGTERM finishes the request in hand,
 # folds, exits 0". A hello worker is started alone with `spawn-fcgi -n` on its own socket and
 # store; tools/fcgi_mix.py inflight sends BEGIN_REQUEST and part of PARAMS, waits (bounded) until

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the integration tests (bats 1.8). Needs curl, jq, python3, prometheus, promtool, ab.
 # PROMFCGI_BIN_DIR selects the directory holding app/hello.fcgi and metrics/metrics.fcgi
 # (default: the repo top); PROMFCGI_WORKERS the number of app workers (default 4).

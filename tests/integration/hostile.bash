@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Hostile input (issue 4, item 4), shared by hostile_nginx.bats and hostile_lighttpd.bats; the
 # .bats file sets SERVER first. Every HTTP request must be answered below 500 (a 400/501 from the
 # web server itself is fine: what each server did is printed to the TAP log); afterwards

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Hostile input against the nginx front end; bodies in hostile.bash.
 # shellcheck disable=SC2034  # used by hostile.bash
 SERVER=nginx

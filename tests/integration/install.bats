@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # make install / make uninstall (mk/install.mk), the pkg-config file, the systemd units, and the
 # installed programs serving through the shipped nginx-site.conf + spawn-fcgi.sh.
 load "$(dirname "${BATS_TEST_FILENAME}")/helpers"
@@ -67,8 +68,8 @@ expected_files() {
     assert_line --index 5 --regexp '^644 '
     # the installed copies are the built ones
     cmp "$D/usr/lib/promfcgi/hello.fcgi" "$TOP/app/hello.fcgi"
-    cmp "$D/usr/include/promfcgi.h" "$TOP/store/promfcgi.h"
-    cmp "$D/usr/lib/libpromfcgi.a" "$TOP/store/libpromfcgi.a"
+    cmp "$D/usr/include/promfcgi.h" "$TOP/include/promfcgi.h"
+    cmp "$D/usr/lib/libpromfcgi.a" "$TOP/build/lib/libpromfcgi.a"
 }
 
 @test "systemd units: socket activation on fd 0, journal, restart, user, state directory, hardening" {

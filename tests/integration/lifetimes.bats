@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Worker lifetimes without a supervisor (issue 4, items 1 and 2): hello workers started one at a
 # time with `spawn-fcgi -n` on their own unix socket, sharing the store of an nginx stack (whose
 # /metrics we scrape). Each serves exactly 3 requests, sent straight into its socket by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Integration tests against the lighttpd front end (FastCGI, spawn-fcgi + multiwatch pools); bodies
 # in common.bash.
 # shellcheck disable=SC2034  # used by common.bash

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Integration tests against lighttpd in CGI mode (mod_cgi, deploy/lighttpd-cgi.conf.in: one process
 # per request, the same hello.fcgi and metrics.fcgi); bodies in common.bash.
 # shellcheck disable=SC2034  # used by common.bash

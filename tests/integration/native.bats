@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Native histograms end to end: a real Prometheus 2.42 with --enable-feature=native-histograms
 # scrapes an nginx stack under load (hello workers under ab) while two app/orders.fcgi workers on
 # the same store record 1,000 order values known in advance (sent through their FastCGI socket);

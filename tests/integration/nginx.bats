@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Integration tests against the nginx front end; bodies in common.bash.
 # shellcheck disable=SC2034  # used by common.bash
 SERVER=nginx

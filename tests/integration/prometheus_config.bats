@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The shipped Prometheus side (deploy/prometheus/): config, rules, rule unit tests, dashboard.
 # No servers: promtool and jq only (the fleet test runs these rules in a real Prometheus).
 load "$(dirname "${BATS_TEST_FILENAME}")/helpers"

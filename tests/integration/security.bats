@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Security of the deployment (issue 4, item 5): the deploy templates (allow-list and basic-auth
 # examples for /metrics), socket and run-directory modes, and, run as root with
 # PROMFCGI_USER=nobody, privilege drop of every worker and ownership/modes of the store files.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # valgrind memcheck of the three programs (issue 4, item 6): a hello worker over 3,000 requests,
 # a metrics worker over 210 scrapes, and the command-line tool's commands and error exits. Each
 # must end with "ERROR SUMMARY: 0 errors", nothing definitely or indirectly lost, and its own exit

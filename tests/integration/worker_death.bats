@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Worker death under load (issue 4, item 1): nginx + spawn-fcgi/multiwatch; while curl clients
 # send requests, SIGKILL hello workers again and again (multiwatch restarts them). Every 2xx
 # response must be counted, counters must never go backwards between scrapes, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c — runs every unit test in its own child process and prints the
  * line `N passed, M failed`.  An argument runs only tests whose name

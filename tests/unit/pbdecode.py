@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Decodes a stream of length-delimited io.prometheus.client.MetricFamily messages (the protobuf
 exposition format) with Debian's python3-protobuf, independently of promfcgi's encoder.
 

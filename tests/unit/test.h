@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test.h — a minimal unit-test harness.  Each test runs in a child process
  * (tests/unit/main.c), so a crash fails that test only and the store's

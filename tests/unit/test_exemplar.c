@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_exemplar.c — OpenMetrics exemplars: recorded with the count they go
  * with, the latest per counter series and per histogram bucket, refused
@@ -17,14 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../store/db.h"
-#include "../../store/journal.h"
-#include "../../store/names.h"
-#include "../../store/promfcgi.h"
-#include "../../store/protobuf.h"
-#include "../../store/render.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "store/db.h"
+#include "store/journal.h"
+#include "store/names.h"
+#include "promfcgi.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

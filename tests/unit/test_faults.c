@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults.c — the store fails, recording goes on: a deleted store, a
  * corrupt store, a deleted staging directory, no room for a staging file,
@@ -14,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../store/log.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
+#include "store/log.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
 #include "test.h"
 #include "util.h"
 

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * test_http.c — the HTTP layer (store/http.c): routes as labels, the status
+ * test_http.c — the HTTP layer (http/http.c): routes as labels, the status
  * read from what the app writes (however the output is cut into buffers),
  * the skip list, prefix and constant labels, and what pf_http_new refuses.
  *
@@ -10,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/model.h"
-#include "../../store/promfcgi_http.h"
+#include "store/model.h"
+#include "promfcgi_http.h"
 #include "test.h"
 #include "util.h"
 

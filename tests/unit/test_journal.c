@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_journal.c — the one-shot (CGI) path (store/journal.c): every
  * process that finished is counted once, whatever else happens: records
@@ -19,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../store/db.h"
-#include "../../store/journal.h"
-#include "../../store/names.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
+#include "store/db.h"
+#include "store/journal.h"
+#include "store/names.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
 #include "test.h"
 #include "util.h"
 

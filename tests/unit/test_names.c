@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_names.c — the data model's name rules and strict UTF-8.
  */
-#include "../../store/names.h"
+#include "store/names.h"
 #include "test.h"
 
 static void metric_names(void)

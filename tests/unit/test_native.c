@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_native.c — native histogram arithmetic (store/native.c).  Expected
  * indexes are worked out by hand from the spec (bucket k of schema s holds
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/native.h"
+#include "store/native.h"
 #include "test.h"
 
 static double cells[PF_NATIVE_CELLS], other[PF_NATIVE_CELLS], direct[PF_NATIVE_CELLS];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_native_rec.c — native histograms recorded through the whole path:
  * pf_histogram_native, observations in a worker's staging file (an
@@ -17,13 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../store/buf.h"
-#include "../../store/db.h"
-#include "../../store/native.h"
-#include "../../store/promfcgi.h"
-#include "../../store/render.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "store/buf.h"
+#include "store/db.h"
+#include "store/native.h"
+#include "promfcgi.h"
+#include "metrics/render.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_negotiate.c — format, gzip and name[] choices from request headers.
  */
-#include "../../store/negotiate.h"
+#include "metrics/negotiate.h"
 #include "test.h"
 
 static void formats(void)

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * test_protobuf.c — the protobuf exposition format (store/protobuf.c),
+ * test_protobuf.c — the protobuf exposition format (metrics/protobuf.c),
  * checked with decoders that share nothing with the encoder: `protoc
  * --decode` (Debian's protobuf-compiler) one message at a time, and
  * Python's protobuf (tests/unit/pbdecode.py) over the whole delimited
@@ -12,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/native.h"
-#include "../../store/promfcgi.h"
-#include "../../store/protobuf.h"
-#include "../../store/render.h"
+#include "store/native.h"
+#include "promfcgi.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
 #include "test.h"
 
 static const char *hex(const struct buf *b)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_render.c — the text format: numbers, escaping, histogram maths.
  * Expected outputs are written from the format's rules, not from the code.
@@ -6,8 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../store/render.h"
-#include "../../store/promfcgi.h"
+#include "metrics/render.h"
+#include "promfcgi.h"
 #include "test.h"
 
 static const char *value(double v)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_robust.c — what a code review found, each a test that failed before
  * its fix: the fold cache trusted after a fold that learnt nothing, rows
@@ -16,10 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../store/db.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "store/db.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

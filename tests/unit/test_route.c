@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * test_route.c — request paths and route templates (store/route.c): the
+ * test_route.c — request paths and route templates (http/route.c): the
  * spellings of one path that must give one route, and the paths that must
  * match none.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../store/route.h"
+#include "http/route.h"
 #include "test.h"
 
 /* The normalised path rebuilt as "/a/b" ("/" for none); "!" if invalid. */

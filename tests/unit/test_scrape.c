@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_scrape.c — the scrape that reads live workers' files instead of
- * folding them (store/scrape.c): exact and monotonic while workers record,
+ * folding them (metrics/scrape.c): exact and monotonic while workers record,
  * exit and are killed; a worker's own final fold racing a scrape at each of
  * its steps; files mapped once and unmapped when they go; the store read
  * again when another process changed it; live workers folded every
@@ -17,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../store/db.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "store/db.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c — the store's promises: schema migration, definitions
  * validated, exact totals through record -> fold -> read, idempotent folds,
@@ -13,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../store/db.h"
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "store/db.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.c — helpers shared by the store tests (see util.h).
  */
@@ -9,9 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../store/promfcgi.h"
-#include "../../store/scrape.h"
-#include "../../store/stage.h"
+#include "promfcgi.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 #include "test.h"
 #include "util.h"
 

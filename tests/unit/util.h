@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h — what the store tests share: a fresh store path, and a scrape
  * summed over a family's series.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Minimal FastCGI client for the integration tests: talks straight to a worker's unix socket.
 
   fcgi.py get SOCK [URI...]      one GET per URI (default "/"), one connection each; prints the

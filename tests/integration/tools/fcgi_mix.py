@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """FastCGI client for valgrind.bats and graceful.bats: talks straight to a worker's unix socket.
 
   fcgi_mix.py hello SOCK N       N requests to a hello worker, one connection each, in a fixed

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks on saved /metrics pages (text format 0.0.4) for the integration tests.
 
   metrics_check.py monotonic PAGE...   counters (counter families, and _bucket/_count/_sum of

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Strict OpenMetrics 1.0 check of stdin with an independent parser: client_python's
 (Debian's python3-prometheus-client), which refuses what the spec refuses (no "# EOF" last,
 a counter sample without _total, bad escapes, families split apart, an exemplar on a gauge or

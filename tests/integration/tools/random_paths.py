@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes a curl config (curl -K FILE) of N requests to random paths on BASE, to stdout.
 
   random_paths.py BASE N [SEED]

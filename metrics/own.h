@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * own.h — promfcgi's metrics about itself that exist only at scrape time:
  * build info, store size, live workers.  (Its counters and histograms, such
@@ -6,8 +7,8 @@
 #ifndef PROMFCGI_OWN_H
 #define PROMFCGI_OWN_H
 
-#include "model.h"
-#include "scrape.h"
+#include "store/model.h"
+#include "metrics/scrape.h"
 
 /* Adds the families to c, keeping it sorted by name.  Returns -1 when out
  * of memory (c is then still valid to render and free). */

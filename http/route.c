@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * route.c — request paths, route templates and method folding (see
  * route.h; the rules for users are in promfcgi_http.h).
@@ -11,8 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "names.h"
-#include "route.h"
+#include "store/names.h"
+#include "http/route.h"
 
 const char *const route_method_names[M_COUNT] = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"};

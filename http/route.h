@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * route.h — request paths and route templates (the rules are in
  * promfcgi_http.h): a path normalised into decoded segments, a template

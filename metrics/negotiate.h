@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * negotiate.h — what a scraper asked for: exposition format (Accept), gzip
  * (Accept-Encoding), and which families (name[] in the query string).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scrape.h — fold the staging files and collect every family for /metrics.
  */
@@ -6,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "model.h"
+#include "store/model.h"
 
 /* How long a scrape waits for a worker holding the store's write lock. */
 #define PF_SCRAPE_BUSY_MS 2000

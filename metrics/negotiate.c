@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * negotiate.c — content negotiation for /metrics (see negotiate.h).
  *
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "negotiate.h"
+#include "metrics/negotiate.h"
 
 /* Trims spaces in place over [*s, *e). */
 static void trim(const char **s, const char **e)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * protobuf.h — the protobuf exposition format: length-delimited
  * io.prometheus.client.MetricFamily messages (proto/io/prometheus/client/
@@ -12,9 +13,9 @@
 
 #include <stdint.h>
 
-#include "buf.h"
-#include "model.h"
-#include "negotiate.h"
+#include "store/buf.h"
+#include "store/model.h"
+#include "metrics/negotiate.h"
 
 #define PROTOBUF_CONTENT_TYPE \
 	"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * serve.c — pf_serve (promfcgi_http.h): a whole FastCGI or CGI program
  * around one handler.
@@ -24,10 +25,18 @@
 #include <unistd.h>
 
 #include "promfcgi_http.h"
-#include "route.h"
-#include "scrape.h"
+#include "http/route.h"
+#include "http/serve.h"
 
 extern char **environ;
+
+/* Run between requests (serve.h); set by the metrics side. */
+static void (*idle_hook)(void);
+
+void serve_set_idle(void (*idle)(void))
+{
+	idle_hook = idle;
+}
 
 /* The answer when a handler fails before any of its own left the buffer;
  * once some has, the status on the wire stands and is what is counted. */
@@ -196,7 +205,8 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 		handle(h, handler, arg, &req);
 		FCGX_Finish_r(&req);
 		pf_maintain();
-		pf_scrape_idle(); /* the metrics program's folds, after the answer left */
+		if (idle_hook)
+			idle_hook(); /* the metrics program's folds, after the answer left */
 	}
 	pf_close();
 	return 0;

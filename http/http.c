@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c — request metrics for any app (promfcgi_http.h): route templates,
  * the status read from what the app writes, one atomic change per request.
@@ -20,10 +21,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "names.h"
+#include "store/log.h"
+#include "store/names.h"
 #include "promfcgi_http.h"
-#include "route.h"
+#include "http/route.h"
 
 #define CODES_CACHED 4        /* status codes remembered per method and route */
 #define HEADER_SCAN_MAX 65536 /* header bytes read before giving up on a Status line */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * promfcgi.h — the public API for recording Prometheus metrics from a
  * FastCGI worker process.
@@ -7,7 +8,7 @@
  * through the handles.  Recording never touches SQLite and never blocks:
  * it writes into the process's own memory-mapped staging file, whose pages
  * outlive the process if it is killed.  The store folds staging files into
- * the shared SQLite database (store/fold.c); the metrics program renders it.
+ * the shared SQLite database (metrics/scrape.c); the metrics program renders it.
  *
  * Every function is safe to call when the store is unavailable: a failed
  * definition returns NULL, and recording through a NULL handle does nothing.

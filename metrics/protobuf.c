@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * protobuf.c — the protobuf exposition format (see protobuf.h), written by
  * hand: a varint, a fixed64 and a length prefix are all the wire format
@@ -17,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
-#include "native.h"
+#include "store/names.h"
+#include "store/native.h"
 #include "promfcgi.h"
-#include "protobuf.h"
+#include "metrics/protobuf.h"
 
 enum { VARINT = 0, FIXED64 = 1, LEN = 2 };
 enum { MT_COUNTER = 0, MT_GAUGE = 1, MT_UNTYPED = 3, MT_HISTOGRAM = 4 }; /* MetricType */

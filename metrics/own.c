@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * own.c — scrape-time families about promfcgi itself (see own.h).
  */
@@ -5,7 +6,7 @@
 #include <string.h>
 
 #include "promfcgi.h"
-#include "own.h"
+#include "metrics/own.h"
 
 /* Appends a gauge family with one label (or none) and n series; a family
  * of that name in the store (defined by someone else) is left alone, as a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * render.c — where a series becomes exposition text: format 0.0.4, or
  * OpenMetrics 1.0 (counter families named without _total, _created, UNIT,
@@ -13,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
-#include "native.h"
+#include "store/names.h"
+#include "store/native.h"
 #include "promfcgi.h"
-#include "render.h"
+#include "metrics/render.h"
 
 static int special(char out[32], double v)
 {

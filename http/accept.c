@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * accept.c — the FastCGI accept loop (see promfcgi_http.h).
  *
@@ -18,7 +19,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "proc.h"
+#include "store/proc.h"
 #include "promfcgi_http.h"
 
 static volatile sig_atomic_t stopping;

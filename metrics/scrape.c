@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scrape.c — what one scrape does.
  *
@@ -57,13 +58,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "model.h"
-#include "db.h"
-#include "journal.h"
-#include "log.h"
-#include "scrape.h"
-#include "stage.h"
+#include "store/buf.h"
+#include "store/model.h"
+#include "store/db.h"
+#include "store/journal.h"
+#include "store/log.h"
+#include "metrics/scrape.h"
+#include "store/stage.h"
 
 #define NONE UINT32_MAX
 #define NO_CELLS SIZE_MAX

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * expose.c — pf_metrics_respond (promfcgi_http.h): the /metrics answer,
  * shared by the metrics program and any app that serves its own.
@@ -14,13 +15,14 @@
 
 #include <zlib.h>
 
-#include "buf.h"
-#include "negotiate.h"
-#include "own.h"
+#include "store/buf.h"
+#include "http/serve.h"
+#include "metrics/negotiate.h"
+#include "metrics/own.h"
 #include "promfcgi_http.h"
-#include "protobuf.h"
-#include "render.h"
-#include "scrape.h"
+#include "metrics/protobuf.h"
+#include "metrics/render.h"
+#include "metrics/scrape.h"
 
 static void put(FCGX_Stream *out, const char *s, size_t n)
 {
@@ -82,6 +84,7 @@ int pf_metrics_respond(FCGX_Request *req)
 		      sizeof msg - 1, 0);
 		return 405;
 	}
+	serve_set_idle(pf_scrape_idle); /* the periodic fold, after answers (serve.h) */
 	struct pf_collection c;
 	char reason[300];
 	if (pf_scrape(pf_db_path(), &c, reason, sizeof reason - 1) != 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * promfcgi_http.h — request metrics for any FastCGI or CGI app, in a few
  * lines: route templates, the status the app sent, exemplars from W3C

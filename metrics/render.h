@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * render.h — Prometheus text exposition format 0.0.4, and OpenMetrics 1.0, from a
  * collection.
@@ -5,9 +6,9 @@
 #ifndef PROMFCGI_RENDER_H
 #define PROMFCGI_RENDER_H
 
-#include "model.h"
-#include "buf.h"
-#include "negotiate.h"
+#include "store/model.h"
+#include "store/buf.h"
+#include "metrics/negotiate.h"
 
 #define RENDER_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define RENDER_OPENMETRICS_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"

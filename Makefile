@@ -24,8 +24,9 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # journal, SQLite, the recording API); http/ measures requests (route templates, the request
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
-STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
-          store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
+STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
+          store/path.c store/proc.c store/stage.c store/stage_write.c store/stage_valid.c \
+          store/stage_read.c store/journal.c store/sqlite.c store/db.c store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
           metrics/expose.c

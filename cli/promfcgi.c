@@ -246,7 +246,7 @@ static int cmd_check(const char *path)
 	       sound ? "ok" : db_errmsg(db), (long long)st.st_size);
 	db_close(db);
 	int live = 0, dead = 0;
-	stage_dir(path, dir, sizeof dir);
+	stage_dir(path, dir);
 	DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char file[4400];

@@ -1677,7 +1677,7 @@ int scrape_collect(const char *db_path, struct collection *out, char *reason, si
 {
 	char dir[4096];
 	memset(out, 0, sizeof *out);
-	if (stage_dir(db_path, dir, sizeof dir) != 0) {
+	if (stage_dir(db_path, dir) != 0) {
 		snprintf(reason, len, "store path too long");
 		return -1;
 	}
@@ -1714,7 +1714,7 @@ int scrape_collect(const char *db_path, struct collection *out, char *reason, si
 void scrape_idle(void)
 {
 	char dir[4096];
-	if (!scrape_db || stage_dir(scrape_path, dir, sizeof dir) != 0 ||
+	if (!scrape_db || stage_dir(scrape_path, dir) != 0 ||
 	    !live_fold_due(1))
 		return;
 	struct round r = {0};

@@ -25,6 +25,7 @@
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/names.h"
+#include "store/path.h"
 #include "promfcgi.h"
 #include "store/stage.h"
 
@@ -46,7 +47,7 @@ struct pf_series {
 
 static struct {
 	struct stage stage;
-	char db_path[4096];
+	char db_path[PATH_BYTES];
 	int open;
 	struct pf_family families[STAGE_MAX_FAMILIES];
 	uint32_t nfamilies;
@@ -176,8 +177,9 @@ int pf_open(const char *db_path)
 		db_path = getenv("PROMFCGI_DB");
 	if (!db_path || !db_path[0])
 		db_path = PROMFCGI_DEFAULT_DB;
-	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
-	char dir[4096];
+	/* too long: "", which no file name is made from (stage_dir refuses it) */
+	path_format(reg.db_path, "%s", db_path);
+	char dir[PATH_BYTES];
 	int rc = 0;
 	if (proc_is_cgi()) {
 		/* One request, then exit: no staging file to create, map and
@@ -188,7 +190,7 @@ int pf_open(const char *db_path)
 		define_own_families();
 		return reg.stage.f ? 0 : -1;
 	}
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
+	if (stage_dir(reg.db_path, dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
 		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
@@ -205,7 +207,7 @@ int pf_open(const char *db_path)
 int pf_maintain(void)
 {
 	struct timespec now;
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open || !reg.stage.f)
 		return -1;
 	if (reg.oneshot)
@@ -216,7 +218,7 @@ int pf_maintain(void)
 	reg.last_check = now.tv_sec;
 	if (reg.cpu)
 		record_process();
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (stage_dir(reg.db_path, dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
 	switch (stage_check(&reg.stage, dir)) {
@@ -240,9 +242,9 @@ const char *pf_db_path(void)
 
 int pf_publish(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
-	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir) != 0)
 		return 0;
 	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
 		return -1;
@@ -262,7 +264,7 @@ int pf_publish(void)
  * response was not complete); after: all of it. */
 static int close_oneshot(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
 	struct rusage ru;
 	int rc = -1;
@@ -273,7 +275,7 @@ static int close_oneshot(void)
 		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
-	if (reg.stage.f && stage_dir(reg.db_path, dir, sizeof dir) == 0 &&
+	if (reg.stage.f && stage_dir(reg.db_path, dir) == 0 &&
 	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0)
@@ -290,7 +292,7 @@ static int close_oneshot(void)
 
 int pf_close(void)
 {
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open)
 		return 0;
 	if (reg.oneshot)
@@ -300,7 +302,7 @@ int pf_close(void)
 		record_process(); /* the last word on this process's CPU time */
 	/* A file gone, or never made, is put back first: its totals are all the
 	 * store has not yet seen of this process. */
-	if (stage_dir(reg.db_path, dir, sizeof dir) == 0)
+	if (stage_dir(reg.db_path, dir) == 0)
 		stage_check(&reg.stage, dir);
 	if (reg.stage.path[0]) {
 		struct stage_snapshot snap;

@@ -250,7 +250,7 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 		count += cells[i];
 	/* the count and sum of a native histogram are its native part's: they
 	 * are the classic ones, but for a family that gained native buckets
-	 * (whose native part counts from then on: db.c) or took an earlier
+	 * (whose native part counts from then on: db_family.c) or took an earlier
 	 * release's classic counts, where the native buckets must add up */
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;

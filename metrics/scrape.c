@@ -60,7 +60,7 @@
 
 #include "store/buf.h"
 #include "store/model.h"
-#include "store/db.h"
+#include "store/fold.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "metrics/scrape.h"
@@ -276,7 +276,7 @@ static uint32_t add_series(uint32_t fam, const char *key, uint32_t keylen, doubl
 }
 
 /* Families are one definition per name, the store's first: a staging file
- * that defines a name otherwise is not shown (nor folded, db.c).  A
+ * that defines a name otherwise is not shown (nor folded, db_fold.c).  A
  * histogram's definition with native buckets widens one without (their
  * series gain an empty native part, as the store's do at its next fold);
  * one without native buckets adds its classic cells to one with. */
@@ -410,7 +410,7 @@ static const struct incarnation *old_inc(long long id)
 }
 
 /* An incarnation's rows are those of the last read while its id and its
- * folded_seq are (db.c moves folded_seq with every change of its rows). */
+ * folded_seq are (db_fold.c moves folded_seq with every change of its rows). */
 static int load_incarnation(void *arg, long long id, const char *name, long long folded_seq,
                             int retired)
 {
@@ -1081,7 +1081,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 			continue;
 		const struct incarnation *c = inc_named(w->v.snap.name);
 		struct db_known k = {c ? c->id : 0, c ? c->folded_seq : 0, known_row, (void *)c};
-		rc = db_fold_in(scrape_db, &w->v.snap, w->dead, c ? &k : NULL);
+		rc = fold_snapshot_in(scrape_db, &w->v.snap, w->dead, c ? &k : NULL);
 		if (rc == DB_FOLD_ERROR) {
 			fold_failed(b, w->v.snap.name);
 			ok = 0;
@@ -1093,7 +1093,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 	for (uint32_t i = 0; ok && i < r->journals.n; i++) {
 		if (!drained[i])
 			continue;
-		int rc = db_fold_in(scrape_db, &journals[i], 1, NULL);
+		int rc = fold_snapshot_in(scrape_db, &journals[i], 1, NULL);
 		if (rc == DB_FOLD_ERROR) {
 			fold_failed(b, journals[i].name);
 			ok = 0;
@@ -1312,12 +1312,12 @@ static void merge(double *out)
 			uint32_t classic = f->type == PF_HISTOGRAM ? f->nbuckets + 2 : f->ncells;
 			for (uint32_t k = 0; k < classic; k++) {
 				double d = was ? staged[k] - was[k] : staged[k];
-				/* counts never go back (db.c folds the same way) */
+				/* counts never go back (db_fold.c folds the same way) */
 				to[k] += k < counts && d < 0 ? 0 : d;
 			}
 			/* the native part: staged - folded, the native way; nothing if
 			 * the file is older than what was folded (or damaged), as in
-			 * db.c.  A worker's family without native buckets (an earlier
+			 * db_fold.c.  A worker's family without native buckets (an earlier
 			 * release's) adds its classic cells only. */
 			if (f->native && V.fams[V.sers[at].fam].def.native &&
 			    !(was && memcmp(staged + classic, was + classic,
@@ -1553,8 +1553,8 @@ static void reset_db(void)
 
 static void quarantine(const char *db_path)
 {
-	char moved[4400];
-	if (db_quarantine(db_path, moved, sizeof moved) == 0)
+	char moved[PATH_BYTES];
+	if (db_quarantine(db_path, moved) == 0)
 		log_error(LOG_OPEN, "store %s is corrupt: moved aside to %s; a fresh one is created",
 		         db_path, moved);
 	else

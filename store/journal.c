@@ -652,7 +652,7 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 		/* the same definition, or a new family; one that differs only in
 		 * having native buckets or not (records of two releases) is a
 		 * family of its own of the same name, which the fold puts in the
-		 * same series (db.c: narrower and wider definitions) */
+		 * same series (db_family.c: narrower and wider definitions) */
 		uint32_t j = 0;
 		int clash = 0;
 		for (; j < snap->nfamilies; j++) {

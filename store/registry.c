@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "store/model.h"
-#include "store/db.h"
+#include "store/fold.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/names.h"
@@ -319,7 +319,7 @@ int pf_close(void)
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
-				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+				if (fold_snapshot(db, &snap, 1) != DB_FOLD_ERROR) {
 					if (stage_test_hook)
 						stage_test_hook("folded");
 					if (unlink(reg.stage.path) == 0 || errno == ENOENT) {

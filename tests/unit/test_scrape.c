@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/db.h"
+#include "db_read.h"
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "store/stage.h"

@@ -26,7 +26,8 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
 STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
           store/path.c store/proc.c store/stage.c store/stage_write.c store/stage_valid.c \
-          store/stage_read.c store/journal.c store/sqlite.c store/db.c store/db_family.c \
+          store/stage_read.c store/journal.c store/journal_pack.c store/journal_read.c \
+          store/sqlite.c store/db.c store/db_family.c \
           store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \

@@ -1617,7 +1617,7 @@ static int scrape_once(const char *dir, struct collection *out, char *reason, si
 	struct batch b = {0};
 	int rc = SCRAPE_ERROR;
 	/* one-shot processes' records so far: renamed aside, folded below */
-	if (journal_rotate(dir, path, sizeof path) < 0 && errno != ENOENT)
+	if (journal_rotate(dir, path) < 0 && errno != ENOENT)
 		log_error(LOG_READ, "cannot rename the journal in %s: %s", dir, strerror(errno));
 	for (int round = 0;; round++) {
 		/* S, then everything else read after it */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "store/path.h"
 
@@ -30,4 +31,18 @@ int path_format(char *out, const char *fmt, ...)
 int path_join(char *out, const char *dir, const char *name)
 {
 	return path_format(out, "%s/%s", dir, name);
+}
+
+int path_name(char *out, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	size_t n = strlen(name);
+	if (n >= NAME_BYTES) {
+		out[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(out, name, n + 1);
+	return 0;
 }

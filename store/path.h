@@ -22,5 +22,7 @@
 int path_join(char *out, const char *dir, const char *name);
 /* out (PATH_BYTES) = the printf format: the same rule. */
 int path_format(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* out (NAME_BYTES) = the last component of path: the same rule. */
+int path_name(char *out, const char *path);
 
 #endif

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "store/buf.h"
+#include "store/path.h"
 #include "store/stage.h"
 #include "store/stage_valid.h"
 
@@ -193,17 +194,20 @@ static const unsigned char *stage_map(const char *path, dev_t *dev, ino_t *ino, 
 	return base;
 }
 
-static void stage_identify(const unsigned char *base, const char *path,
-                           struct stage_snapshot *snap)
+/* The file's path, name (its incarnation's identity in the store) and
+ * process: 0, or -1 if the path does not fit (it was opened: it always
+ * does). */
+static int stage_identify(const unsigned char *base, const char *path,
+                          struct stage_snapshot *snap)
 {
 	const struct stage_header *h = header_of(base);
-	snprintf(snap->path, sizeof snap->path, "%s", path);
-	const char *name = strrchr(path, '/');
-	snprintf(snap->name, sizeof snap->name, "%s", name ? name + 1 : path);
+	if (path_format(snap->path, "%s", path) != 0 || path_name(snap->name, path) != 0)
+		return -1;
 	snap->pid = h->pid;
 	snap->start_time = h->start_time;
 	memcpy(snap->boot_id, h->boot_id, sizeof snap->boot_id);
 	snap->boot_id[sizeof snap->boot_id - 1] = '\0';
+	return 0;
 }
 
 int stage_view_open(const char *path, struct stage_view *v)
@@ -215,7 +219,10 @@ int stage_view_open(const char *path, struct stage_view *v)
 	if (!base)
 		return -1;
 	v->base = base;
-	stage_identify(base, path, &v->snap);
+	if (stage_identify(base, path, &v->snap) != 0) {
+		stage_view_close(v);
+		return -1;
+	}
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 #include "store/model.h"
 #include "store/fold.h"
+#include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/names.h"
@@ -43,8 +45,6 @@ struct pf_series {
 	uint32_t cell;
 };
 
-#define HASH_SIZE (2 * STAGE_MAX_SLOTS) /* power of two, load <= 0.5 */
-
 static struct {
 	struct stage stage;
 	char db_path[PATH_BYTES];
@@ -52,7 +52,7 @@ static struct {
 	struct pf_family families[STAGE_MAX_FAMILIES];
 	uint32_t nfamilies;
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	uint16_t hash[HASH_SIZE];                  /* slot + 1; 0 is empty (few pages: see pf_open) */
+	struct hash_table by_key;                  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
@@ -342,6 +342,7 @@ int pf_close(void)
 		}
 	}
 	stage_destroy(&reg.stage, 0);
+	hash_free(&reg.by_key);
 	memset(&reg, 0, sizeof reg);
 	return rc;
 }
@@ -408,12 +409,24 @@ pf_family *pf_histogram_native(const char *name, const char *help, const char *c
 	return define_def(&def);
 }
 
-static uint32_t hash_key(uint32_t family, const char *key, int len)
+static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 {
-	uint32_t h = 2166136261u ^ family; /* FNV-1a */
-	for (int i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 16777619u;
-	return h;
+	return hash_fnv1a(HASH_FNV_BASIS ^ family, key, len);
+}
+
+/* Room in the table for one more slot than the file has (every slot put
+ * back to grow it): 0, or -1 out of memory. */
+static int slot_room(const struct stage_file *file)
+{
+	uint32_t n = atomic_load_explicit(&file->hdr.nslots, memory_order_relaxed);
+	if (!hash_full(&reg.by_key, n))
+		return 0;
+	if (hash_reset(&reg.by_key, n + 1) != 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		hash_put(&reg.by_key,
+		         series_hash(file->slots[i].family, file->slots[i].key, file->slots[i].keylen), i);
+	return 0;
 }
 
 pf_series *pf_with(pf_family *f, const char *const *values)
@@ -425,24 +438,22 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	if (len < 0)
 		return NULL;
 	struct stage_file *file = reg.stage.f;
-	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
-	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
-		int32_t slot = (int32_t)reg.hash[h] - 1;
-		if (slot < 0)
-			break;
-		struct stage_slot *s = &file->slots[slot];
+	uint32_t h = series_hash(f->index, key, (uint32_t)len), probe = h, at;
+	while ((at = hash_next(&reg.by_key, &probe)) != HASH_NONE) {
+		struct stage_slot *s = &file->slots[at];
 		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
-			return &reg.series[slot];
+			return &reg.series[at];
 	}
-	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
+	int slot = slot_room(file) == 0 ? stage_add_slot(&reg.stage, f->index, key, (uint32_t)len) : -2;
 	if (slot < 0) {
-		/* every slot or cell of the file is taken: this series goes
-		 * unrecorded, which is said and counted like any store failure */
-		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging file: "
-		         "not recorded", f->def.name);
+		/* every slot or cell of the file is taken (or no memory for its
+		 * index): this series goes unrecorded, which is said and counted
+		 * like any store failure */
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's %s: "
+		          "not recorded", f->def.name, slot == -2 ? "memory" : "staging file");
 		return NULL;
 	}
-	reg.hash[h] = (uint16_t)(slot + 1);
+	hash_put(&reg.by_key, h, (uint32_t)slot);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;
 	return &reg.series[slot];

@@ -147,19 +147,28 @@ static ssize_t fastcgi_get(void)
 	return got;
 }
 
-static void socket_failure_exits_nonzero_with_reason(void)
+/* A worker serving with handler in a child: its pid, or -1. */
+static pid_t start_serving(pf_handler handler)
 {
 	int fd = listener();
 	CHECK(fd >= 0);
 	if (fd < 0)
-		return;
+		return -1;
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
 		become_worker(fd);
-		_exit(pf_serve(NULL, replace_fd0, NULL));
+		_exit(pf_serve(NULL, handler, NULL));
 	}
 	close(fd);
+	return pid;
+}
+
+static void socket_failure_exits_nonzero_with_reason(void)
+{
+	pid_t pid = start_serving(replace_fd0);
+	if (pid < 0)
+		return;
 	CHECK(fastcgi_get() > 0); /* served, then fd 0 is gone */
 	int status = reap(pid);
 	const char *err = worker_stderr();
@@ -217,17 +226,9 @@ static int catches_sigterm(pid_t pid)
 
 static void stop_signal_exits_zero(void)
 {
-	int fd = listener();
-	CHECK(fd >= 0);
-	if (fd < 0)
+	pid_t pid = start_serving(noop);
+	if (pid < 0)
 		return;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		become_worker(fd);
-		_exit(pf_serve(NULL, noop, NULL));
-	}
-	close(fd);
 	for (int i = 0; i < 1000 && !catches_sigterm(pid); i++) /* bounded: 10 s */
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	kill(pid, SIGTERM);

@@ -25,7 +25,7 @@ PROMFCGI_DB ?= $(RUNDIR)/promfcgi.db
 # journal, SQLite, the recording API); http/ measures requests (route templates, the request
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
-STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
+STORE   = store/native.c store/model.c store/gauge.c store/names.c store/log.c store/buf.c store/hash.c \
           store/path.c store/proc.c store/stage.c store/stage_write.c store/stage_valid.c \
           store/stage_read.c store/journal.c store/journal_pack.c store/journal_read.c \
           store/sqlite.c store/db.c store/db_family.c \
@@ -42,6 +42,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_accept.c \
+          tests/unit/test_kinds.c \
           tests/unit/util.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

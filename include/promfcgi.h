@@ -50,7 +50,21 @@
 
 #define PROMFCGI_VERSION "0.3.0"
 
-enum pf_type { PF_COUNTER = 1, PF_GAUGE = 2, PF_HISTOGRAM = 3 };
+/* What a family is (the values of the OpenMetrics types promfcgi keeps).
+ * PF_SUMMARY: a count and a sum (pf_observe), no quantiles: quantiles of
+ * different processes cannot be merged (a histogram's buckets can: use a
+ * native histogram for them).  PF_INFO: label sets whose value is 1, of
+ * the live processes that resolved them (pf_with).  PF_STATESET: one state
+ * of a fixed list true per series (pf_set_state), across processes the one
+ * written last. */
+enum pf_type {
+	PF_COUNTER = 1,
+	PF_GAUGE = 2,
+	PF_HISTOGRAM = 3,
+	PF_SUMMARY = 4,
+	PF_INFO = 5,
+	PF_STATESET = 6,
+};
 
 typedef struct pf_family pf_family;
 typedef struct pf_series pf_series;
@@ -156,6 +170,104 @@ PF_API void pf_commit(void);
  * pf_observe refuse: NULL handle, wrong type, negative or NaN amount). */
 PF_API int pf_add_exemplar(pf_series *s, double v, const char *const *labels);
 PF_API int pf_observe_exemplar(pf_series *s, double v, const char *const *labels);
+
+/* ---- Gauge modes, summaries, info, state sets, units (0.4.0) ------------
+ *
+ * A gauge's value is per process; its mode, chosen where it is defined,
+ * says how the processes' values make the one value shown, as
+ * client_python's multiprocess modes do (their names in brackets).  "Live"
+ * modes take the processes running now; the others every process that ever
+ * set the gauge, an ended one with the value it last set.  A value set from
+ * the command-line tool (promfcgi(1)) is kept in the store and takes part in
+ * every mode but PF_GAUGE_LIVEALL as one more process whose value stays.
+ * A gauge defined with one mode is never defined with another: refused as
+ * any clash, in a process and across processes.  The most recent modes keep
+ * the wall-clock time of each write beside the value (a vDSO clock read and
+ * one more cell per write: docs/performance.md); max and min keep a mark
+ * that the process set the gauge at all, so a process that never set it
+ * does not count as a 0. */
+enum pf_gauge_mode {
+	PF_GAUGE_LIVESUM = 0,        /* the sum over live processes (livesum; the default) */
+	PF_GAUGE_SUM = 1,            /* the sum over every process (sum) */
+	PF_GAUGE_LIVEMAX = 2,        /* the largest of the live processes' (livemax) */
+	PF_GAUGE_MAX = 3,            /* the largest of every process's last value (max) */
+	PF_GAUGE_LIVEMIN = 4,        /* (livemin) */
+	PF_GAUGE_MIN = 5,            /* (min) */
+	PF_GAUGE_LIVEMOSTRECENT = 6, /* the value written last by a live process (livemostrecent) */
+	PF_GAUGE_MOSTRECENT = 7,     /* the value written last by any process (mostrecent) */
+	PF_GAUGE_LIVEALL = 8,        /* each live process's own, with a label pid (liveall) */
+};
+
+#define PF_UNIT_MAX 32   /* an OpenMetrics unit, bytes incl. NUL */
+#define PF_STATES_MAX 32 /* a state set's states */
+#define PF_STATE_MAX 64  /* a state's name, bytes incl. NUL */
+
+/* A definition's options (pf_define), extensible: set .size to
+ * sizeof (struct pf_family_options); every other field is optional, zero
+ * its default.  Later releases add fields at its end only (docs/abi.md). */
+struct pf_family_options {
+	size_t size;
+	/* The OpenMetrics unit ("seconds", "bytes", ...; [a-zA-Z0-9_], not
+	 * beginning with _): the family's name must end in _<unit> (a counter's
+	 * before its _total), as OpenMetrics requires.  Not for an info or a
+	 * state set.  NULL or "": none stated (a name ending in a base unit,
+	 * _seconds or _bytes say, still shows it in OpenMetrics). */
+	const char *unit;
+	enum pf_gauge_mode mode; /* a gauge's (PF_GAUGE_LIVESUM unless set) */
+	/* A state set's states, NULL-terminated: 1 to PF_STATES_MAX distinct
+	 * UTF-8 names, each shorter than PF_STATE_MAX bytes. */
+	const char *const *states;
+	/* A histogram's classic bounds, increasing (NULL and 0:
+	 * pf_default_buckets, or none with .native); with .native = 1, native
+	 * buckets too, at .schema and .zero_threshold (as pf_histogram_native
+	 * takes them: PF_NATIVE_SCHEMA_DEFAULT and
+	 * PF_NATIVE_ZERO_THRESHOLD_DEFAULT are the usual; 0 is a valid schema,
+	 * so set both). */
+	const double *buckets;
+	int nbuckets;
+	int native;
+	int schema;
+	double zero_threshold;
+};
+
+/* Defines a family of any type with options (NULL: the defaults): the one
+ * definition that takes everything, e.g.
+ *   pf_define(PF_GAUGE, "backup_last_success_seconds", "When the last backup ended.", NULL,
+ *             &(struct pf_family_options){.size = sizeof(struct pf_family_options),
+ *                                         .unit = "seconds", .mode = PF_GAUGE_MAX});
+ * The rules of the short forms above and below apply, and: a unit must be
+ * the name's suffix; a mode is a gauge's, states a state set's, buckets a
+ * histogram's.  NULL (and a line saying why) if not. */
+PF_API pf_family *pf_define(enum pf_type type, const char *name, const char *help,
+                            const char *const *labels, const struct pf_family_options *options);
+
+/* A gauge with a mode (pf_define's short form).  PF_GAUGE_LIVEALL adds a
+ * label pid to the family's (none of its own may be called so). */
+PF_API pf_family *pf_gauge_mode(const char *name, const char *help, const char *const *labels,
+                                enum pf_gauge_mode mode);
+
+/* A summary: pf_observe counts v (>= 0, not NaN: OpenMetrics' _sum never
+ * goes negative) and adds it to the sum, exactly across processes, like a
+ * counter.  No label may be called quantile. */
+PF_API pf_family *pf_summary(const char *name, const char *help, const char *const *labels);
+
+/* An info: label sets with the value 1, e.g. build_info{version="1.2"}.  The
+ * name ends in _info (OpenMetrics' family is the name without it).
+ * pf_with(info, values) shows the series, while this process lives; there
+ * is nothing else to record. */
+PF_API pf_family *pf_info(const char *name, const char *help, const char *const *labels);
+
+/* A state set: per series one of states is true, the one set last by any
+ * process (pf_set_state), or the first before any was set; shown as one
+ * sample per state, labelled with the family's name (which must therefore
+ * also be a valid label name, and none of labels).  e.g.
+ *   pf_stateset("breaker", "The circuit breaker.", NULL,
+ *               (const char *[]){"closed", "open", "half_open", NULL}); */
+PF_API pf_family *pf_stateset(const char *name, const char *help, const char *const *labels,
+                              const char *const *states);
+/* Makes state (one of the family's) the series' state: 0, or -1 if it is not
+ * one of them (logged) or s is not a state set's. */
+PF_API int pf_set_state(pf_series *s, const char *state);
 
 /* Name rules of the Prometheus data model (store/names.c). */
 PF_API int pf_valid_metric_name(const char *name);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/gauge.h"
 #include "metrics/collect.h"
 
 static void recycle(void *p)
@@ -56,17 +57,27 @@ static int collect_family(struct family_data *f, const struct view *v,
 	f->native = (int)d->native;
 	f->native_schema = d->schema;
 	f->native_zero_threshold = d->zero_threshold;
+	f->mode = (int)d->mode;
 	f->in_block = 1;
 	f->name = strdup(d->name);
 	f->help = strdup(d->help);
 	f->buckets = malloc(d->nbuckets ? d->nbuckets * sizeof(double) : 1);
-	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
+	f->labels = calloc(PF_LABELS_MAX + 1, sizeof *f->labels);
 	f->series = malloc((m->nseries ? m->nseries : 1) * sizeof *f->series);
-	if (!f->name || !f->help || !f->buckets || !f->labels || !f->series)
+	if (!f->name || !f->help || !f->buckets || !f->labels || !f->series ||
+	    (d->unit[0] && !(f->unit = strndup(d->unit, sizeof d->unit))) ||
+	    (d->nstates && !(f->states = calloc(d->nstates, sizeof *f->states))))
 		return -1;
 	memcpy(f->buckets, d->buckets, d->nbuckets * sizeof(double));
 	for (uint32_t j = 0; j < d->nlabels; j++, f->nlabels++)
 		if (!(f->labels[j] = strdup(d->labels[j])))
+			return -1;
+	/* a liveall gauge's series are each process's: its keys end with the pid
+	 * (workers.c) */
+	if (d->type == PF_GAUGE && d->mode == PF_GAUGE_LIVEALL && !(f->labels[f->nlabels++] = strdup("pid")))
+		return -1;
+	for (uint32_t j = 0; j < d->nstates; j++, f->nstates++)
+		if (!(f->states[j] = strndup(d->states[j], sizeof d->states[j])))
 			return -1;
 	f->cap = m->nseries;
 	for (uint32_t j = 0; j < m->nseries; j++) {
@@ -78,9 +89,9 @@ static int collect_family(struct family_data *f, const struct view *v,
 		o->keylen = s->keylen;
 		*key += s->keylen;
 		o->cells = blk->data + s->out;
-		o->created = d->type == PF_GAUGE ? 0 : s->created;
+		o->created = gauge_like((int)d->type) ? 0 : s->created;
 		o->exemplars = NULL;
-		if (ex && d->type != PF_GAUGE) { /* the collection owns them now */
+		if (ex && model_family_exemplars((int)d->type, (int)d->nbuckets)) { /* the collection owns them now */
 			o->exemplars = ex[at];
 			ex[at] = NULL;
 		}

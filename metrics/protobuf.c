@@ -18,13 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/gauge.h"
 #include "store/names.h"
 #include "store/native.h"
 #include "promfcgi.h"
 #include "metrics/protobuf.h"
 
 enum { VARINT = 0, FIXED64 = 1, LEN = 2 };
-enum { MT_COUNTER = 0, MT_GAUGE = 1, MT_UNTYPED = 3, MT_HISTOGRAM = 4 }; /* MetricType */
+enum { MT_COUNTER = 0, MT_GAUGE = 1, MT_SUMMARY = 2, MT_UNTYPED = 3, MT_HISTOGRAM = 4 }; /* MetricType */
 
 static size_t varint_at(unsigned char *p, uint64_t v)
 {
@@ -163,16 +164,25 @@ static void f_timestamp(struct buf *b, int field, double t)
 	message_close(b, m);
 }
 
-static void labels(struct buf *b, const struct family_data *f, const struct series_data *s)
+static void label_pair(struct buf *b, const char *name, const char *value, size_t n)
+{
+	size_t m = field_message_open(b, 1);
+	f_string(b, 1, name, strlen(name));
+	f_string(b, 2, value, n);
+	message_close(b, m);
+}
+
+/* The series' label pairs; state, if not NULL, is a state set's state,
+ * labelled with the family's name (text 0.0.4 and OpenMetrics show it so:
+ * protobuf has no state set, and its labels are the same as a gauge's). */
+static void labels(struct buf *b, const struct family_data *f, const struct series_data *s,
+                   const char *state)
 {
 	const char *v = s ? s->key : "";
 	size_t left = s ? s->keylen : 0;
 	for (int i = 0; i < f->nlabels; i++) {
 		size_t n = strnlen(v, left);
-		size_t m = field_message_open(b, 1);
-		f_string(b, 1, f->labels[i], strlen(f->labels[i]));
-		f_string(b, 2, v, n);
-		message_close(b, m);
+		label_pair(b, f->labels[i], v, n);
 		if (n < left) {
 			v += n + 1;
 			left -= n + 1;
@@ -180,6 +190,8 @@ static void labels(struct buf *b, const struct family_data *f, const struct seri
 			left = 0;
 		}
 	}
+	if (state)
+		label_pair(b, f->name, state, strlen(state));
 }
 
 /* io.prometheus.client.Exemplar {label, value, timestamp}, if the series
@@ -294,15 +306,61 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 		f_timestamp(b, 15, s->created);
 }
 
+/* io.prometheus.client.Summary: its count and sum, no quantiles. */
+static void summary(struct buf *b, const struct series_data *s, const double *cells)
+{
+	if (is_uint(cells[0]))
+		f_uint(b, 1, (uint64_t)cells[0]);
+	f_double(b, 2, cells[1]);
+	if (s && s->created > 0)
+		f_timestamp(b, 4, s->created);
+}
+
+/* A gauge's Metric (an info's, a state's), of value v. */
+static void gauge_metric(struct buf *b, const struct family_data *f, const struct series_data *s,
+                         const char *state, double v)
+{
+	size_t m = field_message_open(b, 4);
+	labels(b, f, s, state);
+	size_t g = field_message_open(b, 2);
+	f_double(b, 1, v);
+	message_close(b, g);
+	message_close(b, m);
+}
+
+/* A gauge's, an info's or a state set's series: what text 0.0.4 shows of
+ * it, as gauges. */
+static void gauge_series(struct buf *b, const struct family_data *f, const struct series_data *s,
+                         const double *cells)
+{
+	if (!gauge_shown(f->type, f->mode, cells))
+		return;
+	if (f->type != PF_STATESET) {
+		gauge_metric(b, f, s, NULL, gauge_value(f->type, cells));
+		return;
+	}
+	double at = cells[0];
+	if (!(at >= 0 && at < f->nstates && at == floor(at)))
+		return; /* only a damaged store holds such (render.c leaves it out too) */
+	for (int i = 0; i < f->nstates; i++)
+		gauge_metric(b, f, s, f->states[i], i == (int)at ? 1 : 0);
+}
+
 static void series(struct buf *b, const struct family_data *f, const struct series_data *s,
                    const double *cells)
 {
+	if (gauge_like(f->type)) {
+		gauge_series(b, f, s, cells);
+		return;
+	}
 	size_t m = field_message_open(b, 4);
-	labels(b, f, s);
+	labels(b, f, s, NULL);
 	size_t v = field_message_open(b, f->type == PF_HISTOGRAM ? 7 : f->type == PF_COUNTER ? 3
-	                  : f->type == PF_GAUGE ? 2 : 5);
+	                  : f->type == PF_SUMMARY ? 4 : 5);
 	if (f->type == PF_HISTOGRAM) {
 		histogram(b, f, s, cells);
+	} else if (f->type == PF_SUMMARY) {
+		summary(b, s, cells);
 	} else {
 		f_double(b, 1, cells[0]);
 		if (f->type == PF_COUNTER)
@@ -318,13 +376,18 @@ static void series(struct buf *b, const struct family_data *f, const struct seri
  * its cells cover what is read from them. */
 static int renderable(const struct family_data *f)
 {
-	if (!pf_valid_metric_name(f->name) || f->nlabels < 0 || f->nlabels > PF_LABELS_MAX)
+	if (!pf_valid_metric_name(f->name) || f->nlabels < 0 ||
+	    f->nlabels > PF_LABELS_MAX + (f->type == PF_GAUGE && f->mode == PF_GAUGE_LIVEALL) ||
+	    f->type < PF_COUNTER || f->type > PF_STATESET)
 		return 0;
 	for (int i = 0; i < f->nlabels; i++)
 		if (!pf_valid_label_name(f->labels[i]))
 			return 0;
+	if (f->type == PF_STATESET &&
+	    (!pf_valid_label_name(f->name) || f->nstates < 1 || !f->states))
+		return 0;
 	if (f->type != PF_HISTOGRAM)
-		return f->ncells >= 1;
+		return f->ncells >= model_kind_cells(f->type, f->mode, 0, 0);
 	if (f->nbuckets < 0 || f->nbuckets > PF_BUCKETS_MAX)
 		return 0;
 	return f->ncells >= f->nbuckets + 2 + (f->native ? NATIVE_CELLS : 0);
@@ -338,8 +401,9 @@ static void family(struct buf *b, const struct family_data *f)
 	f_string(b, 1, f->name, strlen(f->name));
 	f_string(b, 2, f->help, strlen(f->help));
 	f_uint(b, 3,
-	       f->type == PF_COUNTER ? MT_COUNTER : f->type == PF_GAUGE ? MT_GAUGE
-	       : f->type == PF_HISTOGRAM ? MT_HISTOGRAM : MT_UNTYPED);
+	       f->type == PF_COUNTER ? MT_COUNTER : gauge_like(f->type) ? MT_GAUGE
+	       : f->type == PF_HISTOGRAM ? MT_HISTOGRAM : f->type == PF_SUMMARY ? MT_SUMMARY
+	       : MT_UNTYPED);
 	if (f->nseries == 0 && f->nlabels == 0) { /* its one series, from zero */
 		double zeros[PF_BUCKETS_MAX + 2 + NATIVE_CELLS] = {0};
 		if (f->native && native_init(zeros + f->nbuckets + 2, f->native_schema,
@@ -350,6 +414,10 @@ static void family(struct buf *b, const struct family_data *f)
 	}
 	for (size_t j = 0; j < f->nseries; j++)
 		series(b, f, &f->series[j], f->series[j].cells);
+	/* a unit stated at definition (field 5: a family without one is written
+	 * as before, byte for byte) */
+	if (f->unit && names_unit_fits(f->name, f->type, f->unit))
+		f_string(b, 5, f->unit, strlen(f->unit));
 	message_close(b, m);
 }
 

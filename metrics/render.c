@@ -2,7 +2,9 @@
 /*
  * render.c — where a series becomes exposition text: format 0.0.4, or
  * OpenMetrics 1.0 (counter families named without _total, _created, UNIT,
- * "# EOF" last).
+ * "# EOF" last).  Text 0.0.4 has no info or state set: they go out as
+ * gauges, with the same samples (what client_python's and promtool's
+ * parsers take); a summary is its _sum and _count in both.
  *
  * Families come sorted by name, each with HELP and TYPE first, then its
  * samples; histogram buckets are made cumulative here, with +Inf equal to
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/gauge.h"
 #include "store/names.h"
 #include "store/native.h"
 #include "promfcgi.h"
@@ -232,14 +235,48 @@ static void render_created(struct buf *b, const struct series_data *s,
 		render_sample(b, st->family, st->family_len, "_created", labels, NULL, s->created);
 }
 
+/* A state set's series: a sample per state, labelled with the family's
+ * name, the one its cells name 1 (the first while none was set). */
+static void render_states(struct buf *b, const struct family_data *f, const double *cells,
+                          const struct style *st, struct buf *labels)
+{
+	double at = cells[0];
+	if (!(at >= 0 && at < f->nstates && at == floor(at)))
+		return; /* only a damaged store holds such: never a set without its one state */
+	size_t base = labels->len;
+	for (int i = 0; i < f->nstates; i++) {
+		labels->len = base;
+		if (base)
+			buf_putc(labels, ',');
+		buf_puts(labels, f->name);
+		buf_put(labels, "=\"", 2);
+		render_label_value(labels, f->states[i], strlen(f->states[i]));
+		buf_putc(labels, '"');
+		render_sample(b, st->sample, st->sample_len, "", labels, NULL, i == (int)at ? 1 : 0);
+	}
+}
+
 static void render_series(struct buf *b, const struct family_data *f,
                           const struct series_data *s, const double *cells,
                           const struct style *st, struct buf *labels)
 {
 	labels->len = 0;
 	render_labels(labels, f, s);
+	if (gauge_like(f->type) && !gauge_shown(f->type, f->mode, cells))
+		return; /* an info no live process holds, a liveall gauge's ended process */
+	if (f->type == PF_STATESET) {
+		render_states(b, f, cells, st, labels);
+		return;
+	}
+	if (f->type == PF_SUMMARY) {
+		render_sample(b, st->family, st->family_len, "_sum", labels, NULL, cells[1]);
+		render_sample(b, st->family, st->family_len, "_count", labels, NULL, cells[0]);
+		render_created(b, s, labels, st);
+		return;
+	}
 	if (f->type != PF_HISTOGRAM) {
-		render_sample_ex(b, st->sample, st->sample_len, "", labels, NULL, cells[0],
+		render_sample_ex(b, st->sample, st->sample_len, "", labels, NULL,
+		                 gauge_like(f->type) ? gauge_value(f->type, cells) : cells[0],
 		                 f->type == PF_COUNTER ? exemplar_of(s, 0, st->om) : NULL);
 		if (f->type == PF_COUNTER)
 			render_created(b, s, labels, st);
@@ -257,10 +294,24 @@ static void render_series(struct buf *b, const struct family_data *f,
 	render_created(b, s, labels, st);
 }
 
-static const char *type_name(int type)
+static const char *type_name(int type, int om)
 {
-	return type == PF_COUNTER ? "counter" : type == PF_GAUGE ? "gauge"
-	     : type == PF_HISTOGRAM ? "histogram" : "unknown";
+	switch (type) {
+	case PF_COUNTER:
+		return "counter";
+	case PF_GAUGE:
+		return "gauge";
+	case PF_HISTOGRAM:
+		return "histogram";
+	case PF_SUMMARY:
+		return "summary";
+	case PF_INFO:
+		return om ? "info" : "gauge";
+	case PF_STATESET:
+		return om ? "stateset" : "gauge";
+	default:
+		return "unknown";
+	}
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -269,19 +320,28 @@ static int ends_with(const char *s, const char *suffix)
 	return n > m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* OpenMetrics names a counter family without "_total", and states a unit
- * when the name ends in one (the unit must be the name's suffix). */
+/* OpenMetrics names a counter family without "_total" and an info
+ * family without "_info"; its samples keep them. */
 static void style_for(struct style *st, const struct family_data *f, int om)
 {
 	st->om = om;
-	snprintf(st->family, sizeof st->family, "%s", f->name);
 	st->sample = f->name;
-	if (om && f->type == PF_COUNTER && ends_with(st->family, "_total"))
-		st->family[strlen(st->family) - strlen("_total")] = '\0';
+	if (om)
+		names_om_family(f->name, f->type, st->family, sizeof st->family);
+	else
+		snprintf(st->family, sizeof st->family, "%s", f->name);
 }
 
-static const char *unit_of(const char *family)
+/* The unit a family shows in OpenMetrics: the one stated at its definition,
+ * else one of the base units its name
+ * ends in (what every release before 0.4.0 showed: a family defined
+ * without one keeps its UNIT line). */
+static const char *unit_of(const struct family_data *f, const char *family)
 {
+	if (f->type == PF_INFO || f->type == PF_STATESET)
+		return NULL; /* OpenMetrics: none */
+	if (f->unit && f->unit[0]) /* a damaged store's that is not the name's suffix: none */
+		return names_unit_fits(f->name, f->type, f->unit) ? f->unit : NULL;
 	static const char *const units[] = {"seconds", "bytes", "ratio", "meters", "volts",
 	                                    "amperes", "joules", "grams", "celsius"};
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -304,18 +364,39 @@ static void render_meta(struct buf *b, const char *what, const char *name, const
 	buf_putc(b, '\n');
 }
 
+/* Whether a family's definition is one to render: only a damaged store
+ * holds another (never inject lines, never read past a series' cells). */
+static int renderable(const struct family_data *f)
+{
+	size_t n = strlen(f->name);
+	/* a native histogram shows its classic cells: +Inf, _sum and _count if it has no others */
+	if (f->ncells > PF_BUCKETS_MAX + 2 + (f->native ? NATIVE_CELLS : 0) ||
+	    f->ncells < model_kind_cells(f->type, f->mode, f->nbuckets, 0) ||
+	    f->type < PF_COUNTER || f->type > PF_STATESET || !pf_valid_metric_name(f->name) ||
+	    f->nlabels > PF_LABELS_MAX + (f->type == PF_GAUGE && f->mode == PF_GAUGE_LIVEALL))
+		return 0;
+	for (int i = 0; i < f->nlabels; i++)
+		if (!pf_valid_label_name(f->labels[i]))
+			return 0;
+	if (f->type == PF_INFO)
+		return n > 5 && strcmp(f->name + n - 5, "_info") == 0;
+	if (f->type == PF_STATESET) {
+		if (!pf_valid_label_name(f->name) || f->nstates < 1 || !f->states)
+			return 0;
+		for (int i = 0; i < f->nlabels; i++)
+			if (strcmp(f->labels[i], f->name) == 0)
+				return 0;
+	}
+	return 1;
+}
+
 static void render_family(struct buf *b, const struct family_data *f, int om)
 {
 	static const double zeros[PF_BUCKETS_MAX + 2];
 	struct style st;
 	char sample_name[176];
-	/* a native histogram shows its classic cells: +Inf, _sum and _count if it has no others */
-	if (f->ncells > PF_BUCKETS_MAX + 2 + (f->native ? NATIVE_CELLS : 0) ||
-	    !pf_valid_metric_name(f->name))
-		return; /* only a damaged store holds such a family: never inject lines */
-	for (int i = 0; i < f->nlabels; i++)
-		if (!pf_valid_label_name(f->labels[i]))
-			return;
+	if (!renderable(f))
+		return;
 	style_for(&st, f, om);
 	if (om && f->type == PF_COUNTER && st.sample == f->name && !ends_with(f->name, "_total")) {
 		snprintf(sample_name, sizeof sample_name, "%s_total", f->name);
@@ -329,9 +410,9 @@ static void render_family(struct buf *b, const struct family_data *f, int om)
 	buf_putc(&help, '\0');
 	render_meta(b, "HELP", st.family, help.oom ? "" : help.p);
 	buf_free(&help);
-	render_meta(b, "TYPE", st.family, type_name(f->type));
-	if (om && unit_of(st.family))
-		render_meta(b, "UNIT", st.family, unit_of(st.family));
+	render_meta(b, "TYPE", st.family, type_name(f->type, om));
+	if (om && unit_of(f, st.family))
+		render_meta(b, "UNIT", st.family, unit_of(f, st.family));
 	char le[PF_BUCKETS_MAX][32];
 	for (int i = 0; f->type == PF_HISTOGRAM && i < f->nbuckets; i++)
 		render_le(le[i], f->buckets[i]);
@@ -339,7 +420,8 @@ static void render_family(struct buf *b, const struct family_data *f, int om)
 	st.family_len = strlen(st.family);
 	st.sample_len = strlen(st.sample);
 	struct buf labels = {0};
-	/* a family without labels always has its one series, from zero */
+	/* a family without labels always has its one series, from zero (an
+	 * info's and a liveall gauge's are a process's: none then) */
 	if (f->nseries == 0 && f->nlabels == 0)
 		render_series(b, f, NULL, zeros, &st, &labels);
 	for (size_t j = 0; j < f->nseries; j++)

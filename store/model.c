@@ -9,7 +9,36 @@
 
 int model_family_cells(int type, int nbuckets, int native)
 {
-	return type == PF_HISTOGRAM ? nbuckets + 2 + (native ? NATIVE_CELLS : 0) : 1;
+	switch (type) {
+	case PF_HISTOGRAM:
+		return nbuckets + 2 + (native ? NATIVE_CELLS : 0);
+	case PF_SUMMARY:
+	case PF_STATESET:
+		return 2;
+	default:
+		return 1;
+	}
+}
+
+/* A gauge's value, and beside it what its mode needs to combine the
+ * processes' values (gauge.h): the time of the last write for the most
+ * recent modes, a mark that there was one for max, min and per process. */
+int model_kind_cells(int type, int mode, int nbuckets, int native)
+{
+	if (type == PF_GAUGE)
+		return mode == PF_GAUGE_LIVESUM || mode == PF_GAUGE_SUM ? 1 : 2;
+	return model_family_cells(type, nbuckets, native);
+}
+
+int model_def_cells(const struct family_def *def)
+{
+	return model_kind_cells((int)def->type, (int)def->mode, (int)def->nbuckets, (int)def->native);
+}
+
+uint32_t model_store_cells(const struct family_def *def)
+{
+	int two = def->type == PF_GAUGE || def->type == PF_INFO || def->type == PF_STATESET;
+	return two ? 2 * def->ncells : def->ncells;
 }
 
 void model_family_zero(const struct family_def *def, double *cells)
@@ -31,9 +60,22 @@ static int same_classic(const struct family_def *a, const struct family_def *b)
 	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
 }
 
+/* A gauge's mode, a state set's states, a unit both state: what makes
+ * two definitions of one name the same family beyond its shape (a unit one
+ * of them leaves out is taken from the other). */
+static int same_kind(const struct family_def *a, const struct family_def *b)
+{
+	if (a->mode != b->mode || a->nstates != b->nstates || a->nstates > PF_STATES_MAX)
+		return 0;
+	for (uint32_t i = 0; i < a->nstates; i++)
+		if (strncmp(a->states[i], b->states[i], PF_STATE_MAX) != 0)
+			return 0;
+	return !a->unit[0] || !b->unit[0] || strncmp(a->unit, b->unit, PF_UNIT_MAX) == 0;
+}
+
 int model_family_compat(const struct family_def *a, const struct family_def *b)
 {
-	if (!same_classic(a, b))
+	if (!same_classic(a, b) || !same_kind(a, b))
 		return MODEL_CLASH;
 	if (a->native && b->native)
 		return a->schema == b->schema && a->zero_threshold == b->zero_threshold ? MODEL_SAME
@@ -60,6 +102,10 @@ void model_collection_free(struct collection *c)
 		for (int j = 0; f->labels && j < f->nlabels; j++)
 			free(f->labels[j]);
 		free(f->labels);
+		for (int j = 0; f->states && j < f->nstates; j++)
+			free(f->states[j]);
+		free(f->states);
+		free(f->unit);
 		free(f->series);
 		free(f->name);
 		free(f->help);

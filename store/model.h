@@ -5,9 +5,12 @@
  * what a scrape gathers (every family with its series and their cells).
  * No I/O, no SQL, no staging: just the shapes and the rules about cells.
  *
- * Cells per series: counter and gauge 1 (the value); histogram
- * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
- * the sum.  A histogram with native buckets (family_def.native,
+ * Cells per series: counter 1 (the value); gauge 1 or 2 by its mode (the
+ * value, then, for the modes that need it, the time of the last write or a
+ * mark that there was one: gauge.h); histogram nbuckets + 1 per-bucket
+ * counts (not cumulative; the last is +Inf), then the sum; summary 2 (the
+ * count and the sum); info 1 (1 while a process holds the series); state
+ * set 2 (the state's index and the time it was set).  A histogram with native buckets (family_def.native,
  * family_data.native) has the same classic cells (nbuckets may be 0:
  * then just the +Inf count and the sum, what the text formats show), then
  * the NATIVE_CELLS cells of a native series (native.h): every
@@ -43,14 +46,31 @@ struct family_def {
 	uint32_t native;
 	int32_t schema;        /* -4..8 */
 	double zero_threshold; /* >= 0 */
+	/* Gauge modes, units, state sets (0.4.0).  Appended, so that an
+	 * earlier release's definition, zero-filled to this size, reads as what
+	 * it was: a gauge summed over live processes, no unit stated. */
+	uint32_t mode;          /* a gauge's enum pf_gauge_mode; 0 for every other type */
+	uint32_t nstates;       /* a state set's */
+	char unit[PF_UNIT_MAX]; /* OpenMetrics unit; "" none stated */
+	char states[PF_STATES_MAX][PF_STATE_MAX]; /* a state set's, in order */
 };
 
 /* The most cells a series has: a histogram with every classic bucket and
  * a native part. */
 #define MODEL_CELLS_MAX (PF_BUCKETS_MAX + 2 + NATIVE_CELLS)
 
-/* Cells a series of this family needs (native: 1 if it has native buckets). */
+/* Cells of a series' row in the store: a gauge's, an info's and a state
+ * set's hold two participants (gauge.h): the command-line tool's value,
+ * then what the ended processes left; every other type's its aggregate,
+ * as a series' cells. */
+uint32_t model_store_cells(const struct family_def *def);
+
+/* Cells a series of this family needs (native: 1 if it has native buckets),
+ * for a gauge of mode 0 (summed over live processes); model_def_cells
+ * counts them for any definition (a gauge's depend on its mode: gauge.h). */
 int model_family_cells(int type, int nbuckets, int native);
+int model_def_cells(const struct family_def *def);
+int model_kind_cells(int type, int mode, int nbuckets, int native);
 
 /* The empty cells of a new series of def: zeros, and an empty native part
  * at the family's schema and zero threshold. */
@@ -58,7 +78,7 @@ void model_family_zero(const struct family_def *def, double *cells);
 
 /* How definition b stands to a, the one kept (the store's, or the first
  * seen): MODEL_SAME shape (type, labels, buckets, native schema and zero
- * threshold; help aside), MODEL_NARROWER (b is a's without its native
+ * threshold, gauge mode, states, a unit if both state one; help aside), MODEL_NARROWER (b is a's without its native
  * buckets: b's cells are a's classic cells, so b's counts fold into a's
  * series), MODEL_WIDER (b is a with native buckets: a's series gain an empty
  * native part), or MODEL_CLASH. */
@@ -84,13 +104,14 @@ struct series_data {
 	char *key; /* label values, each NUL-terminated */
 	size_t keylen;
 	double *cells;
-	double created; /* Unix seconds the series began; 0 if unknown (gauges) */
+	double created; /* Unix seconds the series began; 0 if unknown, or not shown (gauges) */
 	/* NULL, or the latest exemplar per bucket (nbuckets + 1) of a histogram,
 	 * of the series (1) of a counter; a timestamp of 0 means none */
 	struct exemplar *exemplars;
 };
 
-/* How many exemplars a series of this type has room for: 0 for a gauge. */
+/* How many exemplars a series of this type has room for: a counter 1, a
+ * histogram a bucket's each, every other type none. */
 int model_family_exemplars(int type, int nbuckets);
 
 struct family_data {
@@ -109,6 +130,10 @@ struct family_data {
 	int native;
 	int native_schema;            /* a new series' schema, -4..8 */
 	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
+	int mode;                     /* a gauge's enum pf_gauge_mode */
+	char *unit;                   /* OpenMetrics unit stated at definition, or NULL */
+	int nstates;                  /* a state set's states */
+	char **states;
 	void *arena; /* when set: the series' keys and cells are in it (one block) */
 	int in_block; /* the series' keys and cells are in the collection's block */
 };

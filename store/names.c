@@ -7,6 +7,7 @@
  * may hold any UTF-8 text but NUL, which the store uses as a separator.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -156,7 +157,7 @@ int names_build_family(struct family_def *def, int type, const char *name, const
 	memset(def, 0, sizeof *def);
 	if (!pf_valid_metric_name(name) || !help || !help[0] || strlen(help) >= PF_HELP_MAX ||
 	    !names_valid_utf8(help, strlen(help)) || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX ||
-	    (type != PF_COUNTER && type != PF_GAUGE && type != PF_HISTOGRAM))
+	    type < PF_COUNTER || type > PF_STATESET || (type != PF_HISTOGRAM && nbuckets))
 		return -1;
 	def->type = (uint32_t)type;
 	snprintf(def->name, sizeof def->name, "%s", name);
@@ -204,4 +205,202 @@ int names_valid_key(const char *key, uint32_t keylen, uint32_t nlabels)
 		at = (uint32_t)(end - key) + 1;
 	}
 	return values == nlabels;
+}
+
+/* ---- gauge modes, units, state sets ------------------------------------- */
+
+static char kind_reason[256];
+
+static int refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int refuse(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(kind_reason, sizeof kind_reason, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *names_kind_reason(void)
+{
+	return kind_reason;
+}
+
+static int has_label(const struct family_def *def, const char *name)
+{
+	for (uint32_t i = 0; i < def->nlabels; i++)
+		if (strcmp(def->labels[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int names_valid_unit(const char *unit)
+{
+	size_t n = strlen(unit);
+	if (!n || n >= PF_UNIT_MAX || unit[0] == '_')
+		return 0;
+	for (const char *p = unit; *p; p++)
+		if (!name_char((unsigned char)*p, 0, 0))
+			return 0;
+	return 1;
+}
+
+/* The name OpenMetrics gives the family: a counter's without _total, an
+ * info's without _info. */
+void names_om_family(const char *name, int type, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+	if (type == PF_COUNTER && n > 6 && strcmp(name + n - 6, "_total") == 0)
+		n -= 6;
+	else if (type == PF_INFO && n > 5 && strcmp(name + n - 5, "_info") == 0)
+		n -= 5;
+	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), name);
+}
+
+int names_unit_fits(const char *name, int type, const char *unit)
+{
+	char family[PF_NAME_MAX];
+	if (type == PF_INFO || type == PF_STATESET || !names_valid_unit(unit))
+		return 0;
+	names_om_family(name, type, family, sizeof family);
+	size_t n = strlen(family), m = strlen(unit);
+	return n > m + 1 && family[n - m - 1] == '_' && strcmp(family + n - m, unit) == 0;
+}
+
+/* A unit stated for def: the rules of OpenMetrics (its UNIT line). */
+static int check_unit(const struct family_def *def, const char *unit)
+{
+	if (def->type == PF_INFO || def->type == PF_STATESET)
+		return refuse("unit \"%.40s\": an %s has no unit (OpenMetrics)", unit,
+		              def->type == PF_INFO ? "info" : "state set");
+	if (!names_valid_unit(unit))
+		return refuse("unit \"%.40s\" is not a unit ([a-zA-Z0-9_], not beginning with _, "
+		              "under %d bytes)", unit, PF_UNIT_MAX);
+	if (!names_unit_fits(def->name, (int)def->type, unit))
+		return refuse("unit \"%s\": the name %s must end in _%s%s (OpenMetrics: the unit is "
+		              "the family name's suffix)", unit, def->name, unit,
+		              def->type == PF_COUNTER ? " (before _total)" : "");
+	return 0;
+}
+
+static int check_states(struct family_def *def, const char *const *states)
+{
+	if (!states || !states[0])
+		return refuse("states: a state set needs at least one (NULL-terminated)");
+	for (int i = 0; states[i]; i++) {
+		size_t n = strlen(states[i]);
+		if (i >= PF_STATES_MAX)
+			return refuse("states: more than %d (PF_STATES_MAX)", PF_STATES_MAX);
+		if (!n || n >= PF_STATE_MAX || !names_valid_utf8(states[i], n))
+			return refuse("states[%d] is %s: a state is UTF-8, 1 to %d bytes", i,
+			              n ? "too long or not UTF-8" : "empty", PF_STATE_MAX - 1);
+		for (int j = 0; j < i; j++)
+			if (strcmp(states[i], states[j]) == 0)
+				return refuse("states[%d] \"%s\" is states[%d] again", i, states[i], j);
+		memcpy(def->states[i], states[i], n + 1);
+		def->nstates++;
+	}
+	return 0;
+}
+
+/* What each type asks of a name and labels beyond the common rules. */
+static int check_type_names(const struct family_def *def)
+{
+	size_t n = strlen(def->name);
+	switch (def->type) {
+	case PF_SUMMARY:
+		if (has_label(def, "quantile"))
+			return refuse("a label quantile: a summary's own (its quantiles; "
+			              "promfcgi's have none)");
+		return 0;
+	case PF_INFO:
+		if (n <= 5 || strcmp(def->name + n - 5, "_info") != 0)
+			return refuse("an info's name ends in _info (OpenMetrics names its samples so)");
+		return 0;
+	case PF_STATESET:
+		if (!pf_valid_label_name(def->name))
+			return refuse("a state set's name is also its states' label, so a valid label "
+			              "name ([a-zA-Z_][a-zA-Z0-9_]*, under %d bytes)", PF_LABEL_NAME_MAX);
+		if (has_label(def, def->name))
+			return refuse("a label %s: a state set's own (its states)", def->name);
+		return 0;
+	case PF_GAUGE:
+		if (def->mode == PF_GAUGE_LIVEALL && has_label(def, "pid"))
+			return refuse("a label pid: a liveall gauge's own (the process)");
+		if (def->mode == PF_GAUGE_LIVEALL && def->nlabels >= PF_LABELS_MAX)
+			return refuse("%u labels: a liveall gauge adds pid, %d at most in all",
+			              def->nlabels, PF_LABELS_MAX);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int names_build_kind(struct family_def *def, int mode, const char *unit,
+                     const char *const *states)
+{
+	kind_reason[0] = '\0';
+	if (mode && def->type != PF_GAUGE)
+		return refuse("mode %d: a mode is a gauge's", mode);
+	if (mode < PF_GAUGE_LIVESUM || mode > PF_GAUGE_LIVEALL)
+		return refuse("mode %d is not a gauge mode (enum pf_gauge_mode)", mode);
+	def->mode = (uint32_t)mode;
+	if (states && def->type != PF_STATESET)
+		return refuse("states: only a state set has them");
+	if (def->type == PF_STATESET && check_states(def, states) != 0)
+		return -1;
+	if (unit && unit[0]) {
+		if (check_unit(def, unit) != 0)
+			return -1;
+		memcpy(def->unit, unit, strlen(unit) + 1);
+	}
+	if (check_type_names(def) != 0)
+		return -1;
+	def->ncells = (uint32_t)model_def_cells(def);
+	return 0;
+}
+
+const char *names_gauge_mode(int mode)
+{
+	static const char *const modes[] = {"livesum", "sum", "livemax", "max", "livemin", "min",
+	                                    "livemostrecent", "mostrecent", "liveall"};
+	return mode >= 0 && mode <= PF_GAUGE_LIVEALL ? modes[mode] : NULL;
+}
+
+int names_gauge_mode_of(const char *name)
+{
+	for (int m = 0; m <= PF_GAUGE_LIVEALL; m++)
+		if (strcmp(names_gauge_mode(m), name) == 0)
+			return m;
+	return -1;
+}
+
+int names_state_index(const struct family_def *def, const char *state)
+{
+	for (uint32_t i = 0; state && i < def->nstates && i < PF_STATES_MAX; i++)
+		if (strncmp(def->states[i], state, PF_STATE_MAX) == 0)
+			return (int)i;
+	return -1;
+}
+
+int names_valid_kind(const struct family_def *def)
+{
+	if (def->type != PF_GAUGE ? def->mode != 0 : def->mode > PF_GAUGE_LIVEALL)
+		return 0;
+	if (!memchr(def->unit, '\0', sizeof def->unit) ||
+	    (def->unit[0] && !names_unit_fits(def->name, (int)def->type, def->unit)))
+		return 0;
+	if (def->type != PF_STATESET)
+		return def->nstates == 0;
+	if (def->nstates < 1 || def->nstates > PF_STATES_MAX)
+		return 0;
+	for (uint32_t i = 0; i < def->nstates; i++) {
+		size_t n = strnlen(def->states[i], PF_STATE_MAX);
+		if (!n || n == PF_STATE_MAX || !names_valid_utf8(def->states[i], n))
+			return 0;
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(def->states[i], def->states[j]) == 0)
+				return 0;
+	}
+	return 1;
 }

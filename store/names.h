@@ -36,4 +36,31 @@ int names_build_family(struct family_def *def, int type, const char *name, const
  * finite number >= 0. */
 int names_build_native(struct family_def *def, int schema, double zero_threshold);
 
+/* Gives a family built by names_build_family its gauge mode, unit and
+ * states, checked against its type and name (OpenMetrics' rules: a unit is
+ * the family name's suffix, an info's name ends in _info, a state set's is
+ * a label name; a summary has no label quantile, a liveall gauge no label
+ * pid), and the cells they make: 0, or -1 with the reason in
+ * names_kind_reason(). */
+int names_build_kind(struct family_def *def, int mode, const char *unit,
+                     const char *const *states);
+const char *names_kind_reason(void);
+/* Whether a definition read from another process's file or the store has a
+ * sound mode, unit and states for its type. */
+int names_valid_kind(const struct family_def *def);
+/* [a-zA-Z0-9_]+ not beginning with _, shorter than PF_UNIT_MAX. */
+int names_valid_unit(const char *unit);
+/* Whether unit is a valid unit that a family of that type and name may
+ * state: the suffix of its OpenMetrics family name, after an underscore
+ * (an info and a state set have none). */
+int names_unit_fits(const char *name, int type, const char *unit);
+/* The family name OpenMetrics shows (a counter's without _total, an info's
+ * without _info), into out. */
+void names_om_family(const char *name, int type, char *out, size_t cap);
+/* A mode's name ("livesum" ... "liveall", client_python's) and back (-1: none). */
+const char *names_gauge_mode(int mode);
+int names_gauge_mode_of(const char *name);
+/* A state's index in a state set's states, or -1. */
+int names_state_index(const struct family_def *def, const char *state);
+
 #endif

@@ -28,11 +28,10 @@ static int valid_native(const struct family_def *f)
 
 int stage_valid_family(const struct family_def *f)
 {
-	if ((f->type != PF_COUNTER && f->type != PF_GAUGE && f->type != PF_HISTOGRAM) ||
-	    f->nlabels > PF_LABELS_MAX || f->nbuckets > PF_BUCKETS_MAX ||
-	    (f->type != PF_HISTOGRAM && f->nbuckets) || !valid_native(f) ||
-	    f->ncells != (uint32_t)model_family_cells((int)f->type, (int)f->nbuckets,
-	                                              (int)f->native) ||
+	if (f->type < PF_COUNTER || f->type > PF_STATESET || f->nlabels > PF_LABELS_MAX ||
+	    f->nbuckets > PF_BUCKETS_MAX || (f->type != PF_HISTOGRAM && f->nbuckets) ||
+	    !valid_native(f) || !names_valid_kind(f) ||
+	    f->ncells != (uint32_t)model_def_cells(f) ||
 	    !terminated(f->name, sizeof f->name) || !terminated(f->help, sizeof f->help) ||
 	    !pf_valid_metric_name(f->name) || !f->help[0] ||
 	    !names_valid_utf8(f->help, strlen(f->help)))

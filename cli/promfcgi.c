@@ -3,8 +3,9 @@
  * promfcgi.c — the command-line tool: define families and record values
  * from shell scripts and cron jobs, print the store's exposition, check its
  * health.  A command is one SQLite transaction on the store (a process this
- * short-lived needs no staging file); gauges set here persist in the store,
- * and live workers' values of the same gauge are added to them.
+ * short-lived needs no staging file); a gauge's value set here persists in
+ * the store and takes part in the gauge's mode beside the workers' (as one
+ * more process, whose value stays until it is set again).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,12 +19,17 @@
 
 static const char usage[] =
     "usage: promfcgi [--db PATH] COMMAND ...\n"
-    "  define counter|gauge|histogram NAME HELP [--labels a,b] [--buckets 0.1,1,10]\n"
-    "         [--native [--schema 3] [--zero-threshold X]]   histogram: native buckets too\n"
+    "  define TYPE NAME HELP [--labels a,b] [--unit UNIT]   TYPE: counter gauge histogram\n"
+    "         summary info stateset; UNIT: the name's suffix (OpenMetrics)\n"
+    "         gauge: [--mode livesum|sum|livemax|max|livemin|min|livemostrecent|\n"
+    "                 mostrecent|liveall]   how processes' values combine (livesum)\n"
+    "         histogram: [--buckets 0.1,1,10] [--native [--schema 3] [--zero-threshold X]]\n"
+    "         stateset: --states a,b,c\n"
     "  inc NAME [LABEL=VALUE ...]           counter or gauge + 1\n"
     "  add NAME AMOUNT [LABEL=VALUE ...]    counter (AMOUNT >= 0) or gauge\n"
-    "  set NAME VALUE [LABEL=VALUE ...]     gauge\n"
-    "  observe NAME VALUE [LABEL=VALUE ...] histogram\n"
+    "  set NAME VALUE [LABEL=VALUE ...]     gauge; a state set's VALUE is a state\n"
+    "  observe NAME VALUE [LABEL=VALUE ...] histogram, summary\n"
+    "  info NAME [LABEL=VALUE ...]          an info's label set (replaces the last set here)\n"
     "  dump [--openmetrics|--protobuf]      print what /metrics would serve\n"
     "  check                                report the store's health; exit 1 if unhealthy\n"
     "The store is --db, else $PROMFCGI_DB, else " PROMFCGI_DEFAULT_DB ".\n"
@@ -62,6 +68,9 @@ static int parse_number(const char *s, double *v)
 	return s[0] && !*end && errno == 0 ? 0 : -1;
 }
 
+static const char *const type_names[] = {"", "counter", "gauge", "histogram", "summary", "info",
+                                         "stateset"};
+
 static int cmd_define(const char *path, int argc, char **argv)
 {
 	static const struct option opts[] = {{"labels", required_argument, NULL, 'l'},
@@ -69,16 +78,30 @@ static int cmd_define(const char *path, int argc, char **argv)
 	                                     {"native", no_argument, NULL, 'n'},
 	                                     {"schema", required_argument, NULL, 's'},
 	                                     {"zero-threshold", required_argument, NULL, 'z'},
+	                                     {"unit", required_argument, NULL, 'u'},
+	                                     {"mode", required_argument, NULL, 'm'},
+	                                     {"states", required_argument, NULL, 't'},
 	                                     {NULL, 0, NULL, 0}};
 	char *labels[PF_LABELS_MAX + 2] = {0}, *bucket_words[PF_BUCKETS_MAX + 1];
+	char *states[PF_STATES_MAX + 2] = {0};
 	double buckets[PF_BUCKETS_MAX], schema = PF_NATIVE_SCHEMA_DEFAULT,
 	                                zero_threshold = PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
-	int nbuckets = -1, c, native = 0, native_options = 0;
+	int nbuckets = -1, c, native = 0, native_options = 0, mode = -1, has_states = 0;
+	const char *unit = NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'l')
 			split(optarg, labels, PF_LABELS_MAX + 1);
-		else if (c == 'b') {
+		else if (c == 'u')
+			unit = optarg;
+		else if (c == 'm') {
+			if ((mode = tool_gauge_mode(optarg)) < 0)
+				return usage_error("--mode takes livesum, sum, livemax, max, livemin, min, "
+				                   "livemostrecent, mostrecent or liveall");
+		} else if (c == 't') {
+			has_states = 1;
+			split(optarg, states, PF_STATES_MAX + 1);
+		} else if (c == 'b') {
 			nbuckets = split(optarg, bucket_words, PF_BUCKETS_MAX + 1);
 			for (int i = 0; i < nbuckets; i++)
 				if (nbuckets > PF_BUCKETS_MAX || parse_number(bucket_words[i], &buckets[i]) != 0)
@@ -103,12 +126,16 @@ static int cmd_define(const char *path, int argc, char **argv)
 	if (argc - optind != 3)
 		return usage_error("define takes TYPE NAME HELP");
 	const char *type = argv[optind], *name = argv[optind + 1], *help = argv[optind + 2];
-	int t = strcmp(type, "counter") == 0     ? PF_COUNTER
-	      : strcmp(type, "gauge") == 0       ? PF_GAUGE
-	      : strcmp(type, "histogram") == 0   ? PF_HISTOGRAM
-	                                         : 0;
+	int t = 0;
+	for (int i = PF_COUNTER; i <= PF_STATESET; i++)
+		if (strcmp(type, type_names[i]) == 0)
+			t = i;
 	if (t != PF_HISTOGRAM && (nbuckets >= 0 || native))
 		return usage_error("--buckets and --native are for histograms");
+	if (t != PF_GAUGE && mode >= 0)
+		return usage_error("--mode is for gauges");
+	if ((t == PF_STATESET) != has_states)
+		return usage_error("a stateset takes --states, and only a stateset");
 	if (t == PF_HISTOGRAM && nbuckets < 0 && !native) { /* native: none unless asked for */
 		nbuckets = pf_default_nbuckets;
 		memcpy(buckets, pf_default_buckets, sizeof(double) * (size_t)nbuckets);
@@ -121,22 +148,22 @@ static int cmd_define(const char *path, int argc, char **argv)
 	                              .nbuckets = nbuckets < 0 ? 0 : nbuckets,
 	                              .native = native,
 	                              .schema = (int)schema,
-	                              .zero_threshold = zero_threshold};
+	                              .zero_threshold = zero_threshold,
+	                              .mode = mode < 0 ? PF_GAUGE_LIVESUM : mode,
+	                              .unit = unit,
+	                              .states = has_states ? (const char *const *)states : NULL};
 	char err[512];
 	return done(tool_define(path, &def, err, sizeof err), err);
 }
 
 static int cmd_record(const char *path, const char *cmd, int argc, char **argv)
 {
-	int with_value = strcmp(cmd, "inc") != 0;
+	int with_value = strcmp(cmd, "inc") != 0 && strcmp(cmd, "info") != 0;
 	if (argc < 2 + with_value)
 		return usage_error(with_value ? "NAME and a value are required" : "NAME is required");
-	double v = 1;
-	if (with_value && parse_number(argv[2], &v) != 0)
-		return usage_error("the value is not a number");
 	char err[512];
-	return done(tool_record(path, cmd, argv[1], v, argc - 2 - with_value, argv + 2 + with_value,
-	                        err, sizeof err),
+	return done(tool_record(path, cmd, argv[1], with_value ? argv[2] : NULL,
+	                        argc - 2 - with_value, argv + 2 + with_value, err, sizeof err),
 	            err);
 }
 
@@ -181,7 +208,8 @@ int main(int argc, char **argv)
 	argv += i;
 	if (strcmp(cmd, "define") == 0)
 		return cmd_define(path, argc, argv);
-	if (!strcmp(cmd, "inc") || !strcmp(cmd, "add") || !strcmp(cmd, "set") || !strcmp(cmd, "observe"))
+	if (!strcmp(cmd, "inc") || !strcmp(cmd, "add") || !strcmp(cmd, "set") ||
+	    !strcmp(cmd, "observe") || !strcmp(cmd, "info"))
 		return cmd_record(path, cmd, argc, argv);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(path, argc, argv);

@@ -16,7 +16,9 @@
  *     still has S's version, S saw that commit: F absent means forgotten,
  *     W adds nothing; F present and not retired (a file deleted by hand)
  *     adds staged - F.  If the version moved, the scrape starts over.
- * Gauges are not folded: a live worker adds its gauges, a dead one none.
+ * Gauges, infos and state sets: merge_gauge, by the rules of store/gauge.h
+ * (a live mode takes live workers only; a mode that keeps an ended
+ * process's value takes a worker until its last value is in the store).
  *
  * Exemplars: per series and bucket, the latest (by timestamp) of the
  * store's (of workers that ended, folded with their last counts) and of
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/gauge.h"
 #include "store/journal.h"
 #include "store/native.h"
 #include "metrics/merge.h"
@@ -72,6 +75,32 @@ int merge_decide(struct workers *ws, struct view *v, struct db *db)
 	return recheck && db_data_version(db, &version) == 0 && version != v->version;
 }
 
+/* What one worker's series of a gauge, an info or a state set adds to the
+ * value shown (store/gauge.h): in a live mode its value while it runs; in
+ * the modes that keep an ended process's, its value unless the store has it
+ * already (retired: the rule's ADD_NONE), a sum by what was not folded. */
+static void merge_gauge(const struct worker *w, const struct view *v, uint32_t slot,
+                        const struct family_def *f, const double *staged, double *to)
+{
+	int type = (int)f->type, mode = (int)f->mode;
+	switch (gauge_keep(type, mode)) {
+	case GAUGE_KEEP_NONE:
+		if (w->live)
+			gauge_combine(type, mode, to, staged);
+		return;
+	case GAUGE_KEEP_LAST:
+		if (w->mode != ADD_NONE)
+			gauge_combine(type, mode, to, staged);
+		return;
+	case GAUGE_KEEP_DELTA: {
+		const double *was = w->mode == ADD_DELTA ? view_folded_row(v, w->inc, slot, f->ncells) : NULL;
+		if (w->mode != ADD_NONE)
+			to[0] += staged[0] - (was ? was[0] : 0);
+		return;
+	}
+	}
+}
+
 /* Adds one worker's counters and gauges to out. */
 static void merge_worker(const struct worker *w, const struct view *v, double *out)
 {
@@ -84,9 +113,8 @@ static void merge_worker(const struct worker *w, const struct view *v, double *o
 		const struct family_def *f = &s->families[slot->family];
 		const double *staged = &s->cells[slot->cell];
 		double *to = &out[v->sers[at].out];
-		if (f->type == PF_GAUGE) {
-			if (w->live)
-				to[0] += staged[0];
+		if (gauge_like((int)f->type)) {
+			merge_gauge(w, v, j, f, staged, to);
 			continue;
 		}
 		if (w->mode == ADD_NONE)
@@ -203,7 +231,10 @@ uint32_t merge_read_markers(struct view *v, const char *dir, const struct round 
 		for (uint32_t j = 0; j < m->snap.nslots; j++) {
 			const struct stage_slot *slot = &m->snap.slots[j];
 			const struct family_def *d = &m->snap.families[slot->family];
-			uint32_t f = d->type == PF_GAUGE ? view_add_family(v, d, 0) : VIEW_NONE;
+			/* a process's own series (liveall) needs its pid, which a marker
+			 * does not say: only the others */
+			int shown = gauge_like((int)d->type) && !(d->type == PF_GAUGE && d->mode == PF_GAUGE_LIVEALL);
+			uint32_t f = shown ? view_add_family(v, d, 0) : VIEW_NONE;
 			m->ser[j] = f == VIEW_NONE ? VIEW_NONE : view_add_series(v, f, slot->key, slot->keylen, 0);
 		}
 		n++;
@@ -214,9 +245,13 @@ uint32_t merge_read_markers(struct view *v, const char *dir, const struct round 
 void merge_markers(const struct view *v, const struct marker *m, uint32_t n, double *out)
 {
 	for (uint32_t i = 0; i < n; i++)
-		for (uint32_t j = 0; j < m[i].snap.nslots; j++)
-			if (m[i].ser[j] != VIEW_NONE)
-				out[v->sers[m[i].ser[j]].out] += m[i].snap.cells[m[i].snap.slots[j].cell];
+		for (uint32_t j = 0; j < m[i].snap.nslots; j++) {
+			const struct stage_slot *slot = &m[i].snap.slots[j];
+			const struct family_def *d = &m[i].snap.families[slot->family];
+			if (m[i].ser[j] != VIEW_NONE) /* a live process: every mode takes it */
+				gauge_combine((int)d->type, (int)d->mode, &out[v->sers[m[i].ser[j]].out],
+				              &m[i].snap.cells[slot->cell]);
+		}
 }
 
 void merge_markers_free(struct marker *m, uint32_t n)

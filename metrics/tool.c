@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -25,24 +26,75 @@
 /* How long a command waits for a worker holding the store's write lock. */
 #define TOOL_BUSY_MS 5000
 
+static const char *type_name(int type)
+{
+	static const char *const names[] = {"?", "counter", "gauge", "histogram", "summary", "info",
+	                                    "state set"};
+	return type >= PF_COUNTER && type <= PF_STATESET ? names[type] : names[0];
+}
+
+/* "a gauge (mode max, unit seconds) with labels (a, b)": a definition, for
+ * a clash's message. */
+static void describe(char *out, size_t len, const struct family_def *d)
+{
+	size_t n = (size_t)snprintf(out, len, "a %s", type_name((int)d->type));
+	if (d->type == PF_GAUGE && n < len)
+		n += (size_t)snprintf(out + n, len - n, " (mode %s", names_gauge_mode((int)d->mode));
+	if (d->type != PF_GAUGE && d->unit[0] && n < len)
+		n += (size_t)snprintf(out + n, len - n, " (");
+	if (d->unit[0] && n < len)
+		n += (size_t)snprintf(out + n, len - n, "%sunit %s", d->type == PF_GAUGE ? ", " : "",
+		                      d->unit);
+	if ((d->type == PF_GAUGE || d->unit[0]) && n < len)
+		n += (size_t)snprintf(out + n, len - n, ")");
+	for (uint32_t i = 0; i < d->nstates && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : " of states (", d->states[i]);
+	if (d->nstates && n < len)
+		n += (size_t)snprintf(out + n, len - n, ")");
+	for (uint32_t i = 0; i < d->nlabels && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : " with labels (", d->labels[i]);
+	if (d->nlabels && n < len)
+		n += (size_t)snprintf(out + n, len - n, ")");
+	if (d->type == PF_HISTOGRAM && n < len)
+		n += (size_t)snprintf(out + n, len - n, ", %u classic buckets", d->nbuckets);
+	if (d->native && n < len)
+		snprintf(out + n, len - n, ", native buckets (schema %d)", d->schema);
+}
+
+int tool_gauge_mode(const char *name)
+{
+	return names_gauge_mode_of(name);
+}
+
 int tool_define(const char *db_path, const struct tool_definition *d, char *err, size_t len)
 {
-	struct family_def def;
+	struct family_def def, was;
 	if (names_build_family(&def, d->type, d->name, d->help, d->labels, d->buckets,
 	                       d->nbuckets) != 0 ||
 	    (d->native && names_build_native(&def, d->schema, d->zero_threshold) != 0)) {
-		snprintf(err, len, "invalid definition: TYPE is counter, gauge or histogram; names"
-		                   " follow Prometheus' rules; HELP is required");
+		snprintf(err, len, "invalid definition: TYPE is counter, gauge, histogram, summary, info"
+		                   " or stateset; names follow Prometheus' rules; HELP is required");
+		return TOOL_USAGE;
+	}
+	if (names_build_kind(&def, d->mode, d->unit, d->states) != 0) {
+		snprintf(err, len, "define %s: %s", d->name, names_kind_reason());
 		return TOOL_USAGE;
 	}
 	struct db *db;
 	if (db_open(db_path, TOOL_BUSY_MS, &db, err, len) != 0)
 		return TOOL_FAILED;
 	int rc = db_define(db, &def);
-	if (rc == DB_CLASH)
-		snprintf(err, len, "%s is already defined differently", d->name);
-	else if (rc != 0)
+	if (rc == DB_CLASH && db_family(db, d->name, &was) == 1) {
+		char a[256], b[256];
+		describe(a, sizeof a, &was);
+		describe(b, sizeof b, &def);
+		snprintf(err, len, "define %s: clashes with its definition in the store, %s; this one is "
+		         "%s: a family is defined once, the same way everywhere", d->name, a, b);
+	} else if (rc == DB_CLASH) {
+		snprintf(err, len, "define %s: already defined differently", d->name);
+	} else if (rc != 0) {
 		snprintf(err, len, "%s", db_errmsg(db));
+	}
 	db_close(db);
 	return rc == 0 ? TOOL_OK : TOOL_FAILED;
 }
@@ -78,13 +130,61 @@ static int build_key(const struct family_def *def, int nargs, char *const *args,
 	return n;
 }
 
-int tool_record(const char *db_path, const char *cmd, const char *name, double v, int nargs,
-                char *const *args, char *err, size_t len)
+static int parse_number(const char *s, double *v)
 {
-	enum db_op op = strcmp(cmd, "set") == 0 ? DB_SET : strcmp(cmd, "observe") == 0 ? DB_OBSERVE : DB_ADD;
+	char *end;
+	errno = 0;
+	*v = strtod(s, &end);
+	return s[0] && !*end && errno == 0 ? 0 : -1;
+}
+
+/* Why a command does not fit a family, in the words of its rule. */
+static void wrong_op(char *err, size_t len, const char *cmd, const char *name,
+                     const struct family_def *def, const char *value)
+{
+	const char *why;
+	switch (def->type) {
+	case PF_COUNTER:
+		why = "a counter takes inc and add, never a negative amount";
+		break;
+	case PF_GAUGE:
+		why = def->mode == PF_GAUGE_LIVEALL
+		          ? "a liveall gauge is each process's own, and the tool is no process"
+		          : "a gauge takes inc, add and set";
+		break;
+	case PF_SUMMARY:
+		why = "a summary takes observe, of a number >= 0";
+		break;
+	case PF_INFO:
+		why = "an info takes info NAME LABEL=VALUE ...";
+		break;
+	case PF_STATESET:
+		why = NULL;
+		break;
+	default:
+		why = "a histogram takes observe, not of NaN";
+	}
+	if (why) {
+		snprintf(err, len, "%s %s: %s", cmd, name, why);
+		return;
+	}
+	size_t n = (size_t)snprintf(err, len, "%s %s%s%s: a state set takes set STATE, one of ", cmd,
+	                            name, value ? " " : "", value ? value : "");
+	for (uint32_t i = 0; i < def->nstates && n < len; i++)
+		n += (size_t)snprintf(err + n, len - n, "%s%s", i ? ", " : "", def->states[i]);
+}
+
+int tool_record(const char *db_path, const char *cmd, const char *name, const char *value,
+                int nargs, char *const *args, char *err, size_t len)
+{
+	enum db_op op = strcmp(cmd, "set") == 0       ? DB_SET
+	              : strcmp(cmd, "observe") == 0   ? DB_OBSERVE
+	              : strcmp(cmd, "info") == 0      ? DB_INFO
+	                                              : DB_ADD;
 	struct db *db;
 	struct family_def def;
 	char key[PF_KEY_MAX];
+	double v = 1;
 	if (db_open(db_path, TOOL_BUSY_MS, &db, err, len) != 0)
 		return TOOL_FAILED;
 	int rc = db_family(db, name, &def), n = -1;
@@ -92,12 +192,19 @@ int tool_record(const char *db_path, const char *cmd, const char *name, double v
 		n = build_key(&def, nargs, args, key, sizeof key, err, len);
 	else
 		snprintf(err, len, "%s: %s", name, rc == 0 ? "no such family (define it first)" : db_errmsg(db));
+	if (n >= 0 && def.type == PF_STATESET && op == DB_SET) {
+		/* a state set's value is a state's name */
+		op = DB_STATE;
+		v = names_state_index(&def, value);
+	} else if (n >= 0 && value && parse_number(value, &v) != 0) {
+		snprintf(err, len, "%s %s %s: the value is not a number", cmd, name, value);
+		db_close(db);
+		return TOOL_USAGE;
+	}
 	if (n >= 0) {
 		rc = db_record(db, name, key, (uint32_t)n, op, v);
 		if (rc == DB_WRONG_OP)
-			snprintf(err, len, "%s %s: not for a %s", cmd, name,
-			         def.type == PF_COUNTER ? "counter (or a negative amount)" :
-			         def.type == PF_GAUGE ? "gauge" : "histogram");
+			wrong_op(err, len, cmd, name, &def, value);
 		else if (rc != 0)
 			snprintf(err, len, "%s", db_errmsg(db));
 	}

@@ -28,18 +28,29 @@ struct tool_definition {
 	int native; /* 1: native buckets too, at schema and zero_threshold */
 	int schema;
 	double zero_threshold;
+	int mode;                  /* a gauge's enum pf_gauge_mode */
+	const char *unit;          /* NULL: none */
+	const char *const *states; /* a state set's, NULL-terminated */
 };
 
 /* Defines a family in the store: TOOL_OK; TOOL_USAGE if the definition is
- * invalid; TOOL_FAILED if the store has it otherwise, or fails. */
+ * invalid (err says why); TOOL_FAILED if the store has it otherwise (a
+ * clash: err names both definitions), or fails. */
 int tool_define(const char *db_path, const struct tool_definition *def, char *err, size_t len);
 
-/* Records one command ("inc", "add", "set" or "observe", with v) on the
- * series of family name whose labels are given as nargs "LABEL=VALUE"
- * arguments: TOOL_OK, or TOOL_FAILED (no such family, a label wrong or
- * missing, a command not for the family's type, the store failed). */
-int tool_record(const char *db_path, const char *cmd, const char *name, double v, int nargs,
-                char *const *args, char *err, size_t len);
+/* Records one command on the series of family name whose labels are given
+ * as nargs "LABEL=VALUE" arguments: "inc" (value NULL), "add", "set" or
+ * "observe" with a number, "set" with a state's name for a state set,
+ * "info" (value NULL) for an info's label set.  TOOL_OK; TOOL_USAGE if the
+ * value is not a number where one is needed; TOOL_FAILED (no such family,
+ * a label wrong or missing, a command not for the family's type, the store
+ * failed). */
+int tool_record(const char *db_path, const char *cmd, const char *name, const char *value,
+                int nargs, char *const *args, char *err, size_t len);
+
+/* A gauge mode's name (client_python's: livesum ... liveall) as its enum
+ * pf_gauge_mode; -1 if none. */
+int tool_gauge_mode(const char *name);
 
 /* Writes what /metrics would serve (format: "text", "openmetrics" or
  * "protobuf") to out: TOOL_OK, or TOOL_FAILED (err set if the scrape

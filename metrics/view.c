@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/buf.h"
+#include "store/gauge.h"
 #include "store/stage.h"
 #include "metrics/view.h"
 
@@ -152,7 +153,7 @@ uint32_t view_add_family(struct view *v, const struct family_def *def, long long
 	memset(&v->fams[v->nfams], 0, sizeof v->fams[0]);
 	v->fams[v->nfams].def = *def;
 	v->fams[v->nfams].store_id = store_id;
-	v->fams[v->nfams].store_ncells = def->ncells;
+	v->fams[v->nfams].store_ncells = model_store_cells(def);
 	v->layout.laid_out = 0;
 	return v->nfams++;
 }
@@ -251,7 +252,7 @@ static int load_family(void *arg, long long id, const struct family_def *def)
 	struct family_def *d = &v->fams[f].def;
 	memcpy(d->help, def->help, sizeof d->help); /* the store's help */
 	v->fams[f].store_id = id;
-	v->fams[f].store_ncells = def->ncells;
+	v->fams[f].store_ncells = model_store_cells(def);
 	return 0;
 }
 
@@ -268,10 +269,18 @@ static int load_series(void *arg, long long family_id, const void *key, uint32_t
 	if (s == VIEW_NONE ||
 	    array_grow((void **)&v->base, &v->cap_base, v->nbase + (size_t)ncells, sizeof(double)))
 		return -1;
+	const struct family_def *d = &v->fams[f].def;
+	double *base = &v->base[v->nbase];
+	memcpy(base, cells, (size_t)ncells * sizeof(double));
+	if (gauge_like((int)d->type)) {
+		/* the tool's participant and the ended's: one participant of the
+		 * store (gauge.h), which the workers' join at each scrape */
+		gauge_combine((int)d->type, (int)d->mode, base, base + d->ncells);
+		ncells = (int)d->ncells;
+	}
 	v->sers[s].base = v->nbase;
 	v->sers[s].base_n = (uint32_t)ncells;
 	v->sers[s].created = created;
-	memcpy(&v->base[v->nbase], cells, (size_t)ncells * sizeof(double));
 	v->nbase += (size_t)ncells;
 	return 0;
 }

@@ -237,6 +237,16 @@ void workers_map(struct worker *w, struct view *v)
 	for (; w->nmapped < s->nslots; w->nmapped++) {
 		const struct stage_slot *slot = &s->slots[w->nmapped];
 		uint32_t f = w->fam_map[slot->family];
+		if (f != VIEW_NONE && v->fams[f].def.type == PF_GAUGE &&
+		    v->fams[f].def.mode == PF_GAUGE_LIVEALL) {
+			/* each process's own series: its label values, then its pid */
+			char key[PF_KEY_MAX + 24];
+			uint32_t n = slot->keylen <= PF_KEY_MAX ? slot->keylen : 0;
+			memcpy(key, slot->key, n);
+			n += (uint32_t)snprintf(key + n, sizeof key - n, "%lld", (long long)s->pid) + 1;
+			w->slot_ser[w->nmapped] = view_add_series(v, f, key, n, 0);
+			continue;
+		}
 		w->slot_ser[w->nmapped] =
 		    f == VIEW_NONE ? VIEW_NONE : view_add_series(v, f, slot->key, slot->keylen, slot->created);
 	}

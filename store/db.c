@@ -6,9 +6,9 @@
  * rows are db_family.c, folds db_fold.c, the scrape's read db_load.c, the
  * command-line tool's direct recording db_record.c.
  *
- * Schema (version 4):
+ * Schema (version 5):
  *   family(id, name UNIQUE, type, help, label_names, buckets, native_schema,
- *          zero_threshold)
+ *          zero_threshold, mode, unit, states)
  *       one row per metric family; label_names comma-separated, buckets a
  *       blob of native doubles; native_schema NULL for a family without
  *       native buckets, else the schema its series begin at (they may go
@@ -16,12 +16,18 @@
  *       A histogram defined without native buckets gains them when a
  *       process defines it with (its series' cells gain an empty native
  *       part); a process that defines it without (an earlier release)
- *       still folds its classic counts into it.
+ *       still folds its classic counts into it.  mode is a gauge's (enum
+ *       pf_gauge_mode), unit the OpenMetrics unit stated at definition ('':
+ *       none; the first definition that states one gives it), states a
+ *       state set's, each NUL-terminated.
  *   series(id, family_id, label_values, cells, created, UNIQUE(family_id, label_values))
  *       the aggregate of every incarnation ever folded: one row per series,
  *       cells a blob of native doubles (see model.h; a native part is
- *       added with native arithmetic, native.h).  Gauges have no rows:
- *       they are read live from the staging files of running workers.
+ *       added with native arithmetic, native.h).  A gauge's, an info's or
+ *       a state set's row holds two participants (store/gauge.h): the
+ *       command-line tool's value, then what ended processes left in the
+ *       modes that keep it (sum, max, min, most recent; a state set);
+ *       live processes' values are read from their staging files.
  *   incarnation(id, name UNIQUE, folded_seq, retired)
  *       a worker incarnation (its staging file's name) and the seq of the
  *       snapshot last folded.
@@ -69,6 +75,14 @@ static const char *const migrations[] = {
     /* 3 -> 4: native histograms */
     ("ALTER TABLE family ADD COLUMN native_schema INTEGER;"
      "ALTER TABLE family ADD COLUMN zero_threshold REAL NOT NULL DEFAULT 0;"),
+    /* 4 -> 5: gauge modes, units, state sets; a gauge's row holds the
+     * command-line tool's value (all a row held before), then the ended
+     * processes' (none yet: 0.3.0's gauges were over live processes) */
+    ("ALTER TABLE family ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE family ADD COLUMN unit TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE family ADD COLUMN states BLOB NOT NULL DEFAULT x'';"
+     "UPDATE series SET cells = CAST(cells || x'0000000000000000' AS BLOB)"
+     " WHERE length(cells) = 8 AND family_id IN (SELECT id FROM family WHERE type = 2);"),
 };
 
 
@@ -83,9 +97,12 @@ static const char *const stmt_sql[S_COUNT] = {
                         " (SELECT id FROM incarnation WHERE name = ?1)",
     [S_FORGET_INC] = "DELETE FROM incarnation WHERE name = ?1",
     [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets, native_schema,"
-                  " zero_threshold) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO NOTHING",
-    [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold"
-                  " FROM family WHERE name = ?1",
+                  " zero_threshold, mode, unit, states) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                  " ?10) ON CONFLICT(name) DO NOTHING",
+    [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold, mode,"
+                  " unit, states FROM family WHERE name = ?1",
+    [S_FAM_UNIT] = "UPDATE family SET unit = ?2 WHERE id = ?1 AND unit = ''",
+    [S_SERIES_OF] = "SELECT id, cells FROM series WHERE family_id = ?1",
     [S_FAM_WIDEN] = "UPDATE family SET native_schema = ?2, zero_threshold = ?3 WHERE id = ?1",
     [S_SERIES_WIDEN] = "UPDATE series SET cells = CAST(cells || ?2 AS BLOB) WHERE family_id = ?1"
                        " AND length(cells) = ?3",
@@ -98,7 +115,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SERIES_SET] = "UPDATE series SET cells = ?2 WHERE id = ?1",
     [S_VERSION] = "PRAGMA data_version",
     [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
-                   " zero_threshold FROM family",
+                   " zero_threshold, mode, unit, states FROM family",
     [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series",
     [S_LOAD_INC] = "SELECT id, name, folded_seq, retired FROM incarnation ORDER BY id",
     [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",

@@ -14,7 +14,7 @@
 
 #include "store/model.h"
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 struct db;
 
@@ -131,14 +131,18 @@ int db_load(struct db *db, const struct db_loader *l, void *arg, long long *vers
 /* For programs that record straight into the store, one transaction a call
  * (the command-line tool: a process too short-lived for a staging file). */
 enum { DB_CLASH = -3, DB_NO_FAMILY = -4, DB_WRONG_OP = -5 };
-enum db_op { DB_ADD, DB_SET, DB_OBSERVE };
+/* DB_STATE: a state set's state (v its index); DB_INFO: an info's series
+ * (the tool's one label set of that info, replacing its last). */
+enum db_op { DB_ADD, DB_SET, DB_OBSERVE, DB_STATE, DB_INFO };
 /* Defines the family; DB_CLASH if one of that name differs in type, labels
  * or buckets. */
 int db_define(struct db *db, const struct family_def *def);
 /* Reads a family's definition: 1 found, 0 none, -1 error. */
 int db_family(struct db *db, const char *name, struct family_def *def);
-/* Counter: add v >= 0; gauge: add or set v; histogram: observe v.  key is
- * the series' label values (each NUL-terminated). */
+/* Counter: add v >= 0; gauge: add or set v (not a liveall gauge's, which
+ * are per process); histogram: observe v; summary: observe v >= 0; state
+ * set: state v; info: the series.  key is the series' label values (each
+ * NUL-terminated).  DB_WRONG_OP if the command does not fit the family. */
 int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
               enum db_op op, double v);
 

@@ -2,7 +2,8 @@
 /*
  * db_family.c — the store's family rows: a definition as columns and back
  * (labels joined with commas, buckets a blob of doubles, a native part as
- * two nullable columns), the one definition kept per name, and the widening
+ * two nullable columns, a state set's states a blob of NUL-terminated
+ * names), the one definition kept per name, and the widening
  * of a family without native buckets when a process defines it with them.
  */
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "store/db_internal.h"
+#include "store/names.h"
 
 static void join_labels(const struct family_def *f, char *out, size_t len)
 {
@@ -49,6 +51,50 @@ static void bind_native(sqlite3_stmt *st, int col, const struct family_def *f)
 	sqlite3_bind_double(st, col + 1, f->native ? f->zero_threshold : 0);
 }
 
+/* A state set's states as one blob, each NUL-terminated; its length. */
+static size_t join_states(const struct family_def *f, char *out)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < f->nstates && i < PF_STATES_MAX; i++) {
+		size_t l = strnlen(f->states[i], PF_STATE_MAX - 1);
+		memcpy(out + n, f->states[i], l);
+		out[n + l] = '\0';
+		n += l + 1;
+	}
+	return n;
+}
+
+/* The columns of a gauge's mode, a unit, a state set's states at col, col + 1,
+ * col + 2 of a family row into def (its type, name and labels read): 0, or
+ * -1 if they do not make a sound definition (a damaged store). */
+static int kind_columns(sqlite3_stmt *st, int col, struct family_def *def)
+{
+	sqlite3_int64 mode = sqlite3_column_int64(st, col);
+	const char *unit = (const char *)sqlite3_column_text(st, col + 1);
+	const char *states = sqlite3_column_blob(st, col + 2);
+	int n = sqlite3_column_bytes(st, col + 2);
+	def->mode = mode >= 0 && mode <= PF_GAUGE_LIVEALL ? (uint32_t)mode : UINT32_MAX;
+	if (!unit || strlen(unit) >= sizeof def->unit || (n && (!states || states[n - 1] != '\0')))
+		return -1;
+	strcpy(def->unit, unit);
+	def->nstates = 0;
+	for (int at = 0; at < n; def->nstates++) {
+		size_t l = strlen(states + at);
+		if (def->nstates == PF_STATES_MAX || l >= PF_STATE_MAX)
+			return -1;
+		memcpy(def->states[def->nstates], states + at, l + 1);
+		at += (int)l + 1;
+	}
+	return names_valid_kind(def) ? 0 : -1;
+}
+
+static void bind_kind(sqlite3_stmt *st, int col, const struct family_def *f, char *states)
+{
+	sqlite3_bind_int(st, col, (int)f->mode);
+	sqlite3_bind_text(st, col + 1, f->unit, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, col + 2, states, (int)join_states(f, states), SQLITE_STATIC);
+}
+
 /* The store's family of f's name gains f's native buckets: the definition,
  * and an empty native part at the end of every series' cells. */
 static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
@@ -73,9 +119,23 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
  * (widen_family); one with native buckets takes f without them as a
  * narrower definition of itself.  *kept, if not NULL, gets the store's
  * definition (f's shape, with the store's native part). */
+/* The store's family gets f's unit if it stated none: the first
+ * definition that states one gives it. */
+static int adopt_unit(struct db *db, sqlite3_int64 id, const struct family_def *f,
+                      struct family_def *store)
+{
+	if (store->unit[0] || !f->unit[0])
+		return 0;
+	sqlite3_stmt *st = db->st[S_FAM_UNIT];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, f->unit, -1, SQLITE_STATIC);
+	memcpy(store->unit, f->unit, sizeof store->unit);
+	return db_run(db, S_FAM_UNIT);
+}
+
 sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct family_def *kept)
 {
-	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
+	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX], states[PF_STATES_MAX * PF_STATE_MAX];
 	join_labels(f, labels, sizeof labels);
 	int nb = f->nbuckets <= PF_BUCKETS_MAX ? (int)f->nbuckets : PF_BUCKETS_MAX;
 	sqlite3_stmt *add = db->st[S_FAM_ADD], *get = db->st[S_FAM_GET];
@@ -85,6 +145,7 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 	sqlite3_bind_text(add, 4, labels, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(add, 5, f->buckets, nb * (int)sizeof(double), SQLITE_STATIC);
 	bind_native(add, 6, f);
+	bind_kind(add, 8, f, states);
 	if (db_run(db, S_FAM_ADD) != 0)
 		return -1;
 	sqlite3_bind_text(get, 1, f->name, -1, SQLITE_STATIC);
@@ -97,8 +158,8 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 		           strcmp((const char *)sqlite3_column_text(get, 2), labels) == 0 &&
 		           sqlite3_column_bytes(get, 3) == nb * (int)sizeof(double) &&
 		           (nb == 0 || memcmp(b, f->buckets, (size_t)nb * sizeof(double)) == 0) &&
-		           native_columns(get, 4, &store) == 0;
-		store.ncells = (uint32_t)model_family_cells((int)store.type, nb, (int)store.native);
+		           native_columns(get, 4, &store) == 0 && kind_columns(get, 6, &store) == 0;
+		store.ncells = (uint32_t)model_def_cells(&store);
 		compat = same ? model_family_compat(&store, f) : MODEL_CLASH;
 		id = compat == MODEL_CLASH ? 0 : sqlite3_column_int64(get, 0);
 	}
@@ -108,15 +169,22 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 	if (compat == MODEL_WIDER) {
 		if (widen_family(db, id, f) != 0)
 			return -1;
+		char unit[PF_UNIT_MAX];
+		memcpy(unit, store.unit, sizeof unit);
 		store = *f;
+		if (unit[0])
+			memcpy(store.unit, unit, sizeof unit);
 	}
+	if (id > 0 && adopt_unit(db, id, f, &store) != 0)
+		return -1;
 	if (kept)
 		*kept = store;
 	return id;
 }
 
-/* A family row (id, name, type, help, label_names, buckets) as a
- * definition; 0, or -1 if it does not fit one (a damaged store). */
+/* A family row (id, name, type, help, label_names, buckets, native_schema,
+ * zero_threshold, mode, unit, states) as a definition; 0, or -1 if it does
+ * not fit one (a damaged store). */
 int db_family_row(sqlite3_stmt *st, struct family_def *def)
 {
 	memset(def, 0, sizeof *def);
@@ -140,9 +208,9 @@ int db_family_row(sqlite3_stmt *st, struct family_def *def)
 	def->nbuckets = (uint32_t)nb;
 	if (nb)
 		memcpy(def->buckets, sqlite3_column_blob(st, 5), (size_t)nb * sizeof(double));
-	if (native_columns(st, 6, def) != 0)
+	if (native_columns(st, 6, def) != 0 || kind_columns(st, 8, def) != 0)
 		return -1;
-	int cells = model_family_cells((int)def->type, nb, (int)def->native);
+	int cells = model_def_cells(def);
 	def->ncells = cells > 0 ? (uint32_t)cells : 0;
 	return def->ncells > 0 && def->ncells <= MODEL_CELLS_MAX ? 0 : -1;
 }
@@ -168,10 +236,9 @@ int db_family_get(struct db *db, const char *name, struct family_def *def, sqlit
 		def->nbuckets = (uint32_t)(nb <= PF_BUCKETS_MAX ? nb : PF_BUCKETS_MAX);
 		if (def->nbuckets)
 			memcpy(def->buckets, sqlite3_column_blob(get, 3), def->nbuckets * sizeof(double));
-		if (native_columns(get, 4, def) != 0)
+		if (native_columns(get, 4, def) != 0 || kind_columns(get, 6, def) != 0)
 			r = -1; /* a damaged row */
-		def->ncells = (uint32_t)model_family_cells((int)def->type, (int)def->nbuckets,
-		                                        (int)def->native);
+		def->ncells = (uint32_t)model_def_cells(def);
 	}
 	db_done(db, S_FAM_GET);
 	return r;

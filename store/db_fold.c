@@ -4,7 +4,9 @@
  * folded of it is added to the store's aggregate (staged - folded, per
  * row), and what was folded moves on, in one transaction, so that a fold
  * run twice adds nothing.  Then the incarnation is retired (its last fold)
- * and forgotten (once its file is gone).
+ * and forgotten (once its file is gone).  Gauges, infos and state sets
+ * fold by their mode's rule (store/gauge.h): a sum as a count that may go
+ * down, a last value once, at retirement, a live mode never.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "store/db_internal.h"
+#include "store/gauge.h"
 
 int db_update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
                      const char *key, uint32_t keylen, db_apply_fn apply, void *arg,
@@ -20,10 +23,11 @@ int db_update_series(struct db *db, sqlite3_int64 fam, const struct family_def *
 {
 	sqlite3_stmt *get = db->st[S_SERIES_GET];
 	double sum[MODEL_CELLS_MAX];
-	int ncells = (int)def->ncells;
+	int ncells = (int)model_store_cells(def);
 	size_t bytes = (size_t)ncells * sizeof(double);
 	if (ncells < 1 || ncells > MODEL_CELLS_MAX)
 		return -1;
+	memset(sum, 0, bytes);
 	model_family_zero(def, sum);
 	sqlite3_bind_int64(get, 1, fam);
 	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
@@ -157,6 +161,94 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 	return db_run(db, S_FOLDED_PUT);
 }
 
+/* ---- gauges, infos, state sets (store/gauge.h) --------------------------
+ * Their store row holds the tool's participant, then the ended's: a fold
+ * changes only the ended's, by the mode's rule, and only in the modes that
+ * keep an ended process's value (the others are read live, never folded). */
+
+struct fold_gauge {
+	const struct family_def *f;
+	const double *from; /* a sum's staged - folded; a last value's cells */
+};
+
+static int apply_sum(double *cells, const struct family_def *def, void *arg)
+{
+	const struct fold_gauge *g = arg;
+	cells[def->ncells] += g->from[0];
+	return 0;
+}
+
+static int apply_last(double *cells, const struct family_def *def, void *arg)
+{
+	const struct fold_gauge *g = arg;
+	gauge_combine((int)def->type, (int)def->mode, cells + def->ncells, g->from);
+	return 0;
+}
+
+/* A sum gauge's row: folded like a count (staged - folded, what was folded
+ * moving on with it), but free to go down. */
+static int fold_sum_row(struct db *db, sqlite3_int64 inc, const struct db_row *r,
+                        sqlite3_int64 fam, const struct family_def *f,
+                        const struct family_def *kept, const struct db_known *known)
+{
+	double prev[1] = {0}, delta[1];
+	int found;
+	if (f->ncells != 1 || kept->ncells != 1 || !r->cells || r->keylen > PF_KEY_MAX)
+		return -1;
+	if (known) {
+		const double *row = known->row(known->arg, r->slot, 1);
+		if (row && memcmp(r->cells, row, sizeof prev) == 0)
+			return 0; /* unchanged: no SQL */
+		if ((found = row != NULL))
+			prev[0] = row[0];
+	} else if ((found = folded_in_store(db, inc, r->slot, 1, prev)) < 0) {
+		return -1;
+	}
+	if (found && memcmp(r->cells, prev, sizeof prev) == 0)
+		return 0;
+	delta[0] = r->cells[0] - prev[0];
+	struct fold_gauge g = {f, delta};
+	if (db_update_series(db, fam, kept, r->key, r->keylen, apply_sum, &g, r->created) != 0)
+		return -1;
+	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
+	sqlite3_bind_int64(st, 1, inc);
+	sqlite3_bind_int64(st, 2, r->slot);
+	sqlite3_bind_blob(st, 3, r->cells, (int)sizeof prev, SQLITE_STATIC);
+	return db_run(db, S_FOLDED_PUT);
+}
+
+/* An ending process's last value of a max, min or most recent gauge, or of
+ * a state set, joins the ended's: once, as the fold that does it retires
+ * the incarnation.  A value it never set changes nothing. */
+static int fold_last_row(struct db *db, const struct db_row *r, sqlite3_int64 fam,
+                         const struct family_def *f, const struct family_def *kept)
+{
+	if (f->ncells != 2 || kept->ncells != 2 || !r->cells || r->keylen > PF_KEY_MAX)
+		return -1;
+	if (!r->cells[1])
+		return 0;
+	struct fold_gauge g = {f, r->cells};
+	return db_update_series(db, fam, kept, r->key, r->keylen, apply_last, &g, r->created);
+}
+
+/* What a fold does with a row of a gauge, an info or a state set: changed
+ * says the incarnation's totals moved on since its last fold, retire that
+ * this fold is its last. */
+static int fold_gauge_row(struct db *db, sqlite3_int64 inc, const struct db_row *r,
+                          sqlite3_int64 fam, const struct family_def *f,
+                          const struct family_def *kept, const struct db_known *known,
+                          int changed, int retire)
+{
+	switch (gauge_keep((int)f->type, (int)f->mode)) {
+	case GAUGE_KEEP_DELTA:
+		return changed ? fold_sum_row(db, inc, r, fam, f, kept, known) : 0;
+	case GAUGE_KEEP_LAST:
+		return retire ? fold_last_row(db, r, fam, f, kept) : 0;
+	default:
+		return 0;
+	}
+}
+
 /* Finds or creates the incarnation row; *seq is the last folded seq. */
 static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
                             sqlite3_int64 *seq, int *retired)
@@ -207,7 +299,7 @@ static int fold_exemplars(struct db *db, const struct db_incarnation *inc)
 		const struct db_row *r = &inc->rows[e->row];
 		uint32_t fi = r->family;
 		const struct exemplar *x = e->x;
-		if (fi >= inc->nfamilies || inc->families[fi].type == PF_GAUGE ||
+		if (fi >= inc->nfamilies || !model_family_exemplars((int)inc->families[fi].type, 0) ||
 		    x->len > MODEL_EXEMPLAR_BYTES || r->keylen > PF_KEY_MAX)
 			continue;
 		if (fam_ids[fi] < 0 && (fam_ids[fi] = db_family_put(db, &inc->families[fi], NULL)) < 0) {
@@ -229,10 +321,11 @@ static int fold_exemplars(struct db *db, const struct db_incarnation *inc)
 	return rc;
 }
 
-/* Folds every row of inc (gauges aside: they are read live) into the
- * families the store keeps: 0, or -1. */
+/* Folds the rows of inc into the families the store keeps: counts and sum
+ * gauges if its totals moved on (changed), the last values gauge.h keeps
+ * of an ended process if this is its last fold (retire): 0, or -1. */
 static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnation *inc,
-                     const struct db_known *known)
+                     const struct db_known *known, int changed, int retire)
 {
 	uint32_t nf = inc->nfamilies ? inc->nfamilies : 1;
 	sqlite3_int64 *fam_ids = malloc(nf * sizeof *fam_ids);
@@ -252,9 +345,13 @@ static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnatio
 	for (uint32_t i = 0; rc == 0 && i < inc->nrows; i++) {
 		const struct db_row *r = &inc->rows[i];
 		uint32_t fi = r->family;
-		if (fi >= inc->nfamilies || fam_ids[fi] == 0 || inc->families[fi].type == PF_GAUGE)
+		if (fi >= inc->nfamilies || fam_ids[fi] == 0)
 			continue;
-		rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known);
+		if (gauge_like((int)inc->families[fi].type))
+			rc = fold_gauge_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known,
+			                    changed, retire);
+		else if (changed)
+			rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known);
 	}
 	free(fam_ids);
 	free(kept);
@@ -277,12 +374,11 @@ static int fold_body(struct db *db, const struct db_incarnation *inc, int retire
 		return DB_FOLD_SKIPPED;
 	if (!known_valid(known, id, folded_seq))
 		known = NULL;
-	if ((sqlite3_int64)inc->seq > folded_seq) {
-		if (fold_rows(db, id, inc, known) != 0)
-			return DB_FOLD_ERROR;
-	} else if (!retire) {
+	int changed = (sqlite3_int64)inc->seq > folded_seq;
+	if (!changed && !retire)
 		return DB_FOLD_UNCHANGED;
-	}
+	if (fold_rows(db, id, inc, known, changed, retire) != 0)
+		return DB_FOLD_ERROR;
 	/* a live worker's exemplars are read from its file at each scrape */
 	if (retire && fold_exemplars(db, inc) != 0)
 		return DB_FOLD_ERROR;

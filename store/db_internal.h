@@ -20,6 +20,7 @@ enum db_stmt {
 	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET,
 	S_VERSION, S_LOAD_FAM, S_LOAD_SERIES, S_LOAD_INC, S_LOAD_FOLDED, S_SYNC_FULL, S_SYNC_NORMAL,
 	S_EXEMPLAR_PUT, S_READ_EXEMPLARS, S_FAM_WIDEN, S_SERIES_WIDEN,
+	S_FAM_UNIT, S_SERIES_OF,
 	S_COUNT
 };
 
@@ -43,8 +44,9 @@ void db_failed(struct db *db, int rc);
 int db_exec(struct db *db, const char *sql);
 
 /* Family rows (db_family.c).  A family row of S_LOAD_FAM's columns (id,
- * name, type, help, label_names, buckets, native_schema, zero_threshold) as
- * a definition: 0, or -1 if it does not make one (a damaged store). */
+ * name, type, help, label_names, buckets, native_schema, zero_threshold,
+ * mode, unit, states) as a definition: 0, or -1 if it does not make one (a
+ * damaged store). */
 int db_family_row(sqlite3_stmt *st, struct family_def *def);
 /* Defines f in the store if new; returns its id, or 0 if a family of that
  * name differs in type, labels, buckets or native part, -1 on error.  A
@@ -56,9 +58,10 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 int db_family_get(struct db *db, const char *name, struct family_def *def, sqlite3_int64 *id);
 
 /* Changes the series' aggregate with apply (its cells, of the store's
- * definition def: a new series' are model_family_zero's), creating the row
- * if needed (created: when the series began; 0: now).  apply returns 0, or
- * -1 to refuse (nothing written). */
+ * definition def: model_store_cells of them; a new series' are zeros, or
+ * model_family_zero's), creating the row if needed (created: when the
+ * series began; 0: now).  apply returns 0, or -1 to refuse (nothing
+ * written). */
 typedef int (*db_apply_fn)(double *cells, const struct family_def *def, void *arg);
 int db_update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
                      const char *key, uint32_t keylen, db_apply_fn apply, void *arg,

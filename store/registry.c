@@ -23,6 +23,7 @@
 
 #include "store/model.h"
 #include "store/fold.h"
+#include "store/gauge.h"
 #include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
@@ -352,7 +353,8 @@ static pf_family *define_def(const struct family_def *def)
 	for (uint32_t i = 0; i < reg.nfamilies; i++)
 		if (strcmp(reg.families[i].def.name, def->name) == 0)
 			return model_family_compat(&reg.families[i].def, def) == MODEL_SAME &&
-			               strcmp(reg.families[i].def.help, def->help) == 0
+			               strcmp(reg.families[i].def.help, def->help) == 0 &&
+			               strcmp(reg.families[i].def.unit, def->unit) == 0
 			           ? &reg.families[i]
 			           : NULL;
 	if (reg.nfamilies == STAGE_MAX_FAMILIES)
@@ -364,6 +366,69 @@ static pf_family *define_def(const struct family_def *def)
 	f->index = (uint32_t)index;
 	f->def = *def;
 	return f;
+}
+
+/* The options a program passed, as this release knows them: the first
+ * size bytes of its struct, the rest zero; NULL if it is not one (size 0,
+ * or larger than this release's with fields set that it does not know). */
+static const struct pf_family_options *options_of(const struct pf_family_options *o,
+                                                  struct pf_family_options *copy)
+{
+	memset(copy, 0, sizeof *copy);
+	if (!o)
+		return copy;
+	if (o->size == 0)
+		return NULL;
+	for (size_t i = sizeof *copy; i < o->size; i++)
+		if (((const unsigned char *)o)[i])
+			return NULL;
+	memcpy(copy, o, o->size < sizeof *copy ? o->size : sizeof *copy);
+	return copy;
+}
+
+pf_family *pf_define(enum pf_type type, const char *name, const char *help,
+                     const char *const *labels, const struct pf_family_options *options)
+{
+	struct pf_family_options copy;
+	const struct pf_family_options *o = options_of(options, &copy);
+	struct family_def def;
+	if (!reg.open || !o)
+		return NULL;
+	const double *buckets = o->buckets;
+	int nbuckets = buckets ? o->nbuckets : 0;
+	if (type == PF_HISTOGRAM && !buckets && !o->native) {
+		buckets = pf_default_buckets;
+		nbuckets = pf_default_nbuckets;
+	}
+	if (names_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0 ||
+	    (o->native && names_build_native(&def, o->schema, o->zero_threshold) != 0) ||
+	    names_build_kind(&def, o->mode, o->unit, o->states) != 0)
+		return NULL;
+	return define_def(&def);
+}
+
+pf_family *pf_gauge_mode(const char *name, const char *help, const char *const *labels,
+                         enum pf_gauge_mode mode)
+{
+	struct pf_family_options o = {.size = sizeof o, .mode = mode};
+	return pf_define(PF_GAUGE, name, help, labels, &o);
+}
+
+pf_family *pf_summary(const char *name, const char *help, const char *const *labels)
+{
+	return pf_define(PF_SUMMARY, name, help, labels, NULL);
+}
+
+pf_family *pf_info(const char *name, const char *help, const char *const *labels)
+{
+	return pf_define(PF_INFO, name, help, labels, NULL);
+}
+
+pf_family *pf_stateset(const char *name, const char *help, const char *const *labels,
+                       const char *const *states)
+{
+	struct pf_family_options o = {.size = sizeof o, .states = states};
+	return pf_define(PF_STATESET, name, help, labels, &o);
 }
 
 static pf_family *define(int type, const char *name, const char *help, const char *const *labels,
@@ -408,6 +473,8 @@ pf_family *pf_histogram_native(const char *name, const char *help, const char *c
 		return NULL;
 	return define_def(&def);
 }
+
+static int change(int rc);
 
 static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 {
@@ -456,6 +523,8 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	hash_put(&reg.by_key, h, (uint32_t)slot);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;
+	if (f->def.type == PF_INFO) /* an info's series is shown while a process holds it */
+		change(stage_assign(&reg.stage, reg.series[slot].cell, 1));
 	return &reg.series[slot];
 }
 
@@ -478,13 +547,41 @@ static int change(int rc)
 	return rc;
 }
 
+/* The wall clock, for the most recent modes and a state set: the vDSO, no
+ * system call. */
+static double wall_now(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A write of a gauge's value (add: by v, else set to v) and, for the modes
+ * that keep one, of what it leaves beside it (gauge.h): the time for the
+ * most recent modes, a mark for max, min and liveall.  Both in the pending
+ * change, or neither. */
+static int write_gauge(pf_series *s, double v, int add)
+{
+	const struct family_def *d = &s->family->def;
+	if (d->ncells > 1) {
+		if (stage_room(&reg.stage) < 2)
+			return -1;
+		double stamp = gauge_stamp((int)d->type, (int)d->mode, 0);
+		if (stamp != 1)
+			stamp = wall_now();
+		stage_assign(&reg.stage, s->cell + 1, stamp);
+	}
+	return add ? stage_add(&reg.stage, s->cell, v) : stage_assign(&reg.stage, s->cell, v);
+}
+
 int pf_add(pf_series *s, double v)
 {
 	if (!s || !reg.open || isnan(v))
 		return -1;
-	if (s->family->def.type == PF_HISTOGRAM || (s->family->def.type == PF_COUNTER && v < 0))
+	int type = (int)s->family->def.type;
+	if ((type != PF_COUNTER && type != PF_GAUGE) || (type == PF_COUNTER && v < 0))
 		return -1;
-	return change(stage_add(&reg.stage, s->cell, v));
+	return change(type == PF_GAUGE ? write_gauge(s, v, 1) : stage_add(&reg.stage, s->cell, v));
 }
 
 int pf_inc(pf_series *s)
@@ -496,14 +593,25 @@ int pf_dec(pf_series *s)
 {
 	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
-	return change(stage_add(&reg.stage, s->cell, -1.0));
+	return change(write_gauge(s, -1.0, 1));
 }
 
 int pf_set(pf_series *s, double v)
 {
 	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
-	return change(stage_assign(&reg.stage, s->cell, v));
+	return change(write_gauge(s, v, 0));
+}
+
+int pf_set_state(pf_series *s, const char *state)
+{
+	if (!s || !reg.open || s->family->def.type != PF_STATESET)
+		return -1;
+	int i = names_state_index(&s->family->def, state);
+	if (i < 0 || stage_room(&reg.stage) < 2)
+		return -1;
+	stage_assign(&reg.stage, s->cell + 1, wall_now());
+	return change(stage_assign(&reg.stage, s->cell, i));
 }
 
 /* The cells of the native part of series s that an observation of v
@@ -578,9 +686,22 @@ static uint32_t classic_bucket(const struct family_def *d, double v)
 	return b;
 }
 
+/* A summary's observation: its count and sum, one change. */
+static int observe_summary(pf_series *s, double v)
+{
+	if (stage_room(&reg.stage) < 2)
+		return -1;
+	stage_add(&reg.stage, s->cell, 1);
+	return stage_add(&reg.stage, s->cell + 1, v);
+}
+
 int pf_observe(pf_series *s, double v)
 {
-	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
+	if (!s || !reg.open || isnan(v))
+		return -1;
+	if (s->family->def.type == PF_SUMMARY) /* OpenMetrics: its _sum never goes negative */
+		return v >= 0 ? change(observe_summary(s, v)) : -1;
+	if (s->family->def.type != PF_HISTOGRAM)
 		return -1;
 	return change(observe(s, v, classic_bucket(&s->family->def, v)));
 }

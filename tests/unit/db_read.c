@@ -92,7 +92,9 @@ static int read_family_row(sqlite3_stmt *st, struct family_data *f)
 	f->native = (int)def.native;
 	f->native_schema = def.schema;
 	f->native_zero_threshold = def.zero_threshold;
-	f->ncells = (int)def.ncells;
+	f->mode = (int)def.mode;
+	/* a gauge's row as stored: the tool's participant, then the ended's */
+	f->ncells = (int)model_store_cells(&def);
 	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
 	if (!f->name || !f->help || !f->buckets || !f->labels)
 		return -1;
@@ -188,7 +190,7 @@ int db_read(struct db *db, struct collection *out)
 		return -1;
 	}
 	sqlite3_stmt *st = prepare(db, "SELECT id, name, type, help, label_names, buckets, native_schema,"
-	                               " zero_threshold FROM family ORDER BY name");
+	                               " zero_threshold, mode, unit, states FROM family ORDER BY name");
 	while (st && (r = step(db, st)) == 1) {
 		if (out->nfamilies == out->cap) {
 			size_t cap = out->cap ? out->cap * 2 : 16;

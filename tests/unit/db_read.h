@@ -10,7 +10,8 @@
 /* Calls fn for each incarnation the store knows. */
 int db_each_incarnation(struct db *db, int (*fn)(void *arg, const char *name), void *arg);
 
-/* Reads every family and the aggregated series of counters and histograms. */
+/* Reads every family and its aggregated series, cells as stored (a gauge's,
+ * an info's or a state set's two participants: store/gauge.h). */
 int db_read(struct db *db, struct collection *out);
 
 #endif

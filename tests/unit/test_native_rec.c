@@ -612,7 +612,7 @@ static void store_gains_native_buckets(void)
 	struct db *h;
 	char err[256];
 	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
-	CHECK(db_schema_version(h) == 4);
+	CHECK(db_schema_version(h) == DB_SCHEMA_VERSION);
 	db_close(h);
 	CHECK_NUM(test_series(db, "nr_seconds", slash), 3);
 	/* a live worker with native buckets: shown at once (the view widens),

@@ -410,7 +410,7 @@ static void names(void)
 	CHECK(kind(PF_STATESET, "job", job, 0, NULL, st) == -1);
 	CHECK(kind(PF_GAUGE, "g", NULL, 0, NULL, st) == -1); /* states are a state set's */
 	const char *many[PF_STATES_MAX + 2];
-	char names_[PF_STATES_MAX + 1][8];
+	char names_[PF_STATES_MAX + 1][16];
 	for (int i = 0; i <= PF_STATES_MAX; i++) {
 		snprintf(names_[i], sizeof names_[i], "s%d", i);
 		many[i] = names_[i];

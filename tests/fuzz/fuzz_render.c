@@ -8,8 +8,14 @@
  * or not) never change text 0.0.4, nor do native buckets (sound or
  * damaged: built by native.c from arbitrary values, then perhaps a cell
  * overwritten with any double), which protobuf encodes or leaves out.
+ * Every type, gauge mode, unit (the name's suffix, or any bytes) and state
+ * set (states of any bytes, an index of any double): rendered alone, an
+ * info's samples are all 1, a state set shows exactly one 1 per series it
+ * shows and its other states 0, and a unit line appears only for a unit
+ * that is the name's suffix.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,12 +64,42 @@ static void check_lines(const struct buf *b, int om)
 		abort();
 	if (om && (b->len < 6 || memcmp(b->p + b->len - 6, "# EOF\n", 6) != 0))
 		abort();
+	if (!b->p)
+		return; /* nothing rendered: every family a damaged one */
 	for (const char *line = b->p; line < b->p + b->len;) {
 		const char *end = memchr(line, '\n', (size_t)(b->p + b->len - line));
 		if (*line != '#' && !memchr(line, ' ', (size_t)(end - line)))
 			abort();
 		line = end + 1;
 	}
+}
+
+/* The values of a family rendered alone in text 0.0.4, checked by its
+ * type's rule. */
+static void check_values(const struct family_data *f)
+{
+	struct collection one = {.families = (struct family_data *)f, .nfamilies = 1, .cap = 1};
+	struct buf b = {0};
+	render_text(&b, &one, NULL);
+	size_t ones = 0, zeros = 0, samples = 0;
+	for (const char *line = b.p; b.p && line < b.p + b.len;) {
+		const char *end = memchr(line, '\n', (size_t)(b.p + b.len - line));
+		if (*line != '#') {
+			samples++;
+			ones += end - line >= 2 && memcmp(end - 2, " 1", 2) == 0;
+			zeros += end - line >= 2 && memcmp(end - 2, " 0", 2) == 0;
+		}
+		line = end + 1;
+	}
+	if (f->type == PF_INFO && ones != samples)
+		abort();
+	if (f->type == PF_STATESET && samples) {
+		/* a sample per state of each series shown, one of them 1 */
+		if (f->nstates < 1 || samples % (size_t)f->nstates || ones * (size_t)f->nstates != samples ||
+		    ones + zeros != samples)
+			abort();
+	}
+	buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -74,10 +110,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nf = 1 + byte(&r) % 4;
 	memset(f, 0, sizeof f);
 	static const char *names[] = {"f0_total", "f1", "f2_seconds", "f3_bytes"};
+	static const char *info_names[] = {"f0_info", "f1_info", "f2", "f3_info"};
+	static const char *units[] = {"total", "f1", "seconds", "bytes"};
 	for (int i = 0; i < nf; i++) {
-		f[i].name = (char *)names[i];
 		f[i].help = text(&r, byte(&r) % 16);
-		f[i].type = 1 + byte(&r) % 3;
+		f[i].type = 1 + byte(&r) % 6;
+		f[i].name = (char *)(f[i].type == PF_INFO ? info_names[i] : names[i]);
+		f[i].mode = f[i].type == PF_GAUGE ? byte(&r) % 10 : 0; /* 9: none such */
+		uint8_t u = byte(&r) % 4;
+		f[i].unit = u == 1 ? strdup(units[i]) : u == 2 ? text(&r, byte(&r) % 8) : NULL;
+		if (f[i].type == PF_STATESET) {
+			f[i].nstates = byte(&r) % 4;
+			f[i].states = calloc(4, sizeof *f[i].states);
+			for (int k = 0; k < f[i].nstates; k++)
+				f[i].states[k] = text(&r, byte(&r) % 6);
+		}
 		f[i].nlabels = byte(&r) % 4;
 		f[i].labels = label_names;
 		f[i].nbuckets = f[i].type == PF_HISTOGRAM ? byte(&r) % 4 : 0;
@@ -87,7 +134,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f[i].native = f[i].type == PF_HISTOGRAM && (byte(&r) & 1);
 		f[i].native_schema = byte(&r) % 13 - 4;
 		f[i].native_zero_threshold = byte(&r) & 1 ? 0 : PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
-		f[i].ncells = model_family_cells(f[i].type, f[i].nbuckets, f[i].native);
+		f[i].ncells = model_kind_cells(f[i].type, f[i].mode, f[i].nbuckets, f[i].native);
+		if (!f[i].native && byte(&r) % 16 == 0)
+			f[i].ncells = byte(&r) % 3; /* a damaged definition: too few cells */
 		f[i].nseries = byte(&r) % 4;
 		f[i].series = calloc(f[i].nseries + 1, sizeof *f[i].series);
 		for (size_t j = 0; j < f[i].nseries; j++) {
@@ -98,10 +147,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t k = 0; k < len; k++)
 				s->key[k] = (char)byte(&r);
 			s->keylen = len;
-			s->cells = calloc((size_t)f[i].ncells, sizeof(double));
+			s->cells = calloc((size_t)f[i].ncells + 1, sizeof(double));
 			for (int k = 0; k < f[i].ncells; k++)
-				s->cells[k] = f[i].type == PF_HISTOGRAM && k <= f[i].nbuckets ? byte(&r)
-				                                                               : number(&r);
+				s->cells[k] = (f[i].type == PF_HISTOGRAM && k <= f[i].nbuckets) ||
+				                      (f[i].type == PF_STATESET && k == 0 && byte(&r) & 1)
+				                  ? byte(&r) % 5
+				                  : number(&r);
 			if (f[i].native) {
 				double *n = s->cells + f[i].nbuckets + 2;
 				native_init(n, f[i].native_schema, f[i].native_zero_threshold);
@@ -138,6 +189,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	render_openmetrics(&om_out, &c, NULL);
 	check_lines(&text_out, 0);
 	check_lines(&om_out, 1);
+	for (int i = 0; i < nf; i++) {
+		check_values(&f[i]);
+		/* a UNIT line only with a unit the family's name ends in */
+		char unit_line[64], family[64], unit[64];
+		names_om_family(f[i].name, f[i].type, family, sizeof family);
+		snprintf(unit_line, sizeof unit_line, "\n# UNIT %s ", family); /* a line's start */
+		const char *u = om_out.p ? memmem(om_out.p, om_out.len, unit_line, strlen(unit_line)) : NULL;
+		if (u) { /* the page ends in "# EOF\n": a newline follows */
+			u += strlen(unit_line);
+			const char *nl = memchr(u, '\n', (size_t)(om_out.p + om_out.len - u));
+			snprintf(unit, sizeof unit, "%.*s", (int)(nl - u), u);
+			if (!names_unit_fits(f[i].name, f[i].type, unit))
+				abort();
+		}
+	}
 	struct buf pb = {0}; /* protobuf, exemplars included: the sanitizers are the oracle */
 	protobuf_render(&pb, &c, NULL);
 	buf_free(&pb);
@@ -149,11 +215,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (f[i].native) { /* the same family without its native part */
 			f[i].native = 0;
-			f[i].ncells = model_family_cells(f[i].type, f[i].nbuckets, 0);
+			f[i].ncells = model_kind_cells(f[i].type, f[i].mode, f[i].nbuckets, 0);
 		}
 	}
 	render_text(&bare, &c, NULL);
-	if (bare.len != text_out.len || memcmp(bare.p, text_out.p, bare.len) != 0)
+	if (bare.len != text_out.len || (bare.len && memcmp(bare.p, text_out.p, bare.len) != 0))
 		abort();
 	buf_free(&bare);
 	buf_free(&text_out);
@@ -166,6 +232,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(f[i].series);
 		free(f[i].buckets);
 		free(f[i].help);
+		free(f[i].unit);
+		for (int k = 0; k < f[i].nstates; k++)
+			free(f[i].states[k]);
+		free(f[i].states);
 	}
 	return 0;
 }

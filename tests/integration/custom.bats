@@ -43,7 +43,8 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
 @test "cli: --help and the man page" {
     run "$CLI" --help
     assert_success
-    assert_output --partial "define counter|gauge|histogram"
+    assert_output --partial "define TYPE NAME HELP"
+    assert_output --partial "summary info stateset"
     run "$CLI"
     assert_failure 2
     if command -v man >/dev/null; then
@@ -146,7 +147,7 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
     "$CLI" inc c_total a=x
     run "$CLI" add c_total -1 a=x
     assert_failure 1
-    assert_output --partial "not for a counter"
+    assert_output --partial "a counter takes inc and add, never a negative amount"
     run "$CLI" inc c_total
     assert_failure 1
     assert_output --partial "needs a=VALUE"
@@ -157,7 +158,7 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
     assert_output --partial "no such family"
     run "$CLI" define gauge c_total "C." --labels a
     assert_failure 1
-    assert_output --partial "defined differently"
+    assert_output --partial "clashes with its definition in the store, a counter with labels (a); this one is a gauge (mode livesum) with labels (a)"
     run "$CLI" define histogram h "H." --labels le
     assert_failure 2
     run "$CLI" define counter "bad-name" "H."
@@ -168,6 +169,66 @@ body() { sed '1,/^\r\{0,1\}$/d'; }
     assert_failure 2
     run "$CLI" dump
     assert_line 'c_total{a="x"} 1'
+}
+
+@test "cli: gauge modes, summary, info, state set and units; OpenMetrics by client_python's parser" {
+    "$CLI" define gauge backup_last_success_seconds "Last backup." --mode max --unit seconds
+    "$CLI" set backup_last_success_seconds 100
+    "$CLI" set backup_last_success_seconds 50      # the tool is one process: its value replaced
+    "$CLI" define gauge config_version "Config." --mode mostrecent
+    "$CLI" set config_version 3
+    "$CLI" define summary job_seconds "Jobs." --unit seconds --labels job
+    "$CLI" observe job_seconds 2.5 job=a
+    "$CLI" observe job_seconds 1 job=a
+    "$CLI" define info deploy_info "Deployed." --labels version
+    "$CLI" info deploy_info version=1.1
+    "$CLI" info deploy_info version=1.2             # replaces the tool's last one
+    "$CLI" define stateset maintenance "Maintenance." --states off,on
+    run "$CLI" dump
+    assert_line 'backup_last_success_seconds 50'
+    assert_line 'config_version 3'
+    assert_line 'job_seconds_sum{job="a"} 3.5'
+    assert_line 'job_seconds_count{job="a"} 2'
+    assert_line 'deploy_info{version="1.2"} 1'
+    refute_line --partial 'version="1.1"'
+    assert_line 'maintenance{maintenance="off"} 1'   # the first, before any was set
+    "$CLI" set maintenance on
+    run "$CLI" dump
+    assert_line 'maintenance{maintenance="off"} 0'
+    assert_line 'maintenance{maintenance="on"} 1'
+    "$CLI" dump | promtool check metrics
+    "$CLI" dump --openmetrics >"$BATS_TEST_TMPDIR/page.om"
+    run "$PYTHON" "$TOP/tests/integration/tools/om_check.py" <"$BATS_TEST_TMPDIR/page.om"
+    assert_success
+    run cat "$BATS_TEST_TMPDIR/page.om"
+    assert_line '# UNIT backup_last_success_seconds seconds'
+    assert_line '# TYPE deploy info'
+    assert_line '# TYPE maintenance stateset'
+    assert_line '# TYPE job_seconds summary'
+    assert_line --regexp '^job_seconds_created\{job="a"\} [0-9.e+]+$'
+    # refused, with the rule: a mode clash names both; a unit not the name's suffix; a state
+    # not of the set; a summary's negative observation; liveall from the tool
+    run "$CLI" define gauge backup_last_success_seconds "Last backup." --mode min
+    assert_failure 1
+    assert_output --partial "a gauge (mode max, unit seconds); this one is a gauge (mode min)"
+    run "$CLI" define gauge x_seconds "X." --unit bytes
+    assert_failure 2
+    assert_output --partial 'must end in _bytes'
+    run "$CLI" set maintenance maybe
+    assert_failure 1
+    assert_output --partial "one of off, on"
+    run "$CLI" observe job_seconds -1 job=a
+    assert_failure 1
+    "$CLI" define gauge free_bytes "Free." --mode liveall
+    run "$CLI" set free_bytes 1
+    assert_failure 1
+    assert_output --partial "liveall"
+    run "$CLI" define gauge g "G." --mode most
+    assert_failure 2
+    run "$CLI" define counter c_total "C." --mode max
+    assert_failure 2
+    run "$CLI" define gauge g "G." --states a,b
+    assert_failure 2
 }
 
 @test "cli: check tells a sound store from a missing or corrupt one" {

@@ -716,6 +716,71 @@ static void options(void)
 	CHECK_NUM(test_total(db, "h_seconds", NULL), 1);
 }
 
+/* A store of schema version 4 (0.3.0's): its counts as they were, its
+ * gauge's value (set by the tool of that release) now the tool's
+ * participant of a live-sum gauge, which a worker's value joins; the
+ * gauge's mode is livesum, so defining it with another is a clash. */
+static void store_v4_migrated(void)
+{
+	char cmd[3000];
+	fresh("v4");
+	snprintf(cmd, sizeof cmd,
+	         "sqlite3 %s \""
+	         "CREATE TABLE family(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	         " type INTEGER NOT NULL, help TEXT NOT NULL, label_names TEXT NOT NULL,"
+	         " buckets BLOB NOT NULL, native_schema INTEGER, zero_threshold REAL NOT NULL DEFAULT 0);"
+	         "CREATE TABLE series(id INTEGER PRIMARY KEY,"
+	         " family_id INTEGER NOT NULL REFERENCES family(id),"
+	         " label_values BLOB NOT NULL, cells BLOB NOT NULL, created REAL NOT NULL DEFAULT 0,"
+	         " UNIQUE(family_id, label_values));"
+	         "CREATE TABLE incarnation(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	         " folded_seq INTEGER NOT NULL, retired INTEGER NOT NULL);"
+	         "CREATE TABLE folded(incarnation_id INTEGER NOT NULL, slot INTEGER NOT NULL,"
+	         " cells BLOB NOT NULL, PRIMARY KEY(incarnation_id, slot)) WITHOUT ROWID;"
+	         "CREATE TABLE exemplar(series_id INTEGER NOT NULL REFERENCES series(id),"
+	         " bucket INTEGER NOT NULL, value REAL NOT NULL, ts REAL NOT NULL, labels BLOB NOT NULL,"
+	         " PRIMARY KEY(series_id, bucket)) WITHOUT ROWID;"
+	         "INSERT INTO family VALUES(1, 'old_total', 1, 'Old.', 'a', x'', NULL, 0);"
+	         "INSERT INTO family VALUES(2, 'g', 2, 'G.', '', x'', NULL, 0);"
+	         "INSERT INTO family VALUES(3, 'h_seconds', 3, 'H.', '', x'000000000000f03f', NULL, 0);"
+	         /* 7, 42 and 2, 3, 4.5 as little-endian doubles */
+	         "INSERT INTO series VALUES(1, 1, x'7800', x'0000000000001c40', 1700000000);"
+	         "INSERT INTO series VALUES(2, 2, x'', x'0000000000004540', 1700000000);"
+	         "INSERT INTO series VALUES(3, 3, x'', x'000000000000004000000000000008400000000000001240',"
+	         " 1700000000);"
+	         "PRAGMA user_version = 4;\"",
+	         db);
+	CHECK(system(cmd) == 0);
+	double c[2];
+	CHECK(shown("old_total", (const char *[]){"x", NULL}, c) == 1);
+	CHECK_NUM(c[0], 7);
+	CHECK(shown("g", NULL, c) == 1);
+	CHECK_NUM(c[0], 42);
+	CHECK_NUM(test_total(db, "h_seconds", NULL), 5);
+	struct db *h;
+	char err[256];
+	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
+	CHECK(db_schema_version(h) == DB_SCHEMA_VERSION);
+	db_close(h);
+	/* the tool sets it again; a worker's value joins: livesum */
+	CHECK(tool("g", "", 0, DB_SET, 5) == 0);
+	gauge_mode_now = PF_GAUGE_LIVESUM;
+	pid_t w = worker(set_gauge, 1, NULL);
+	CHECK_NUM(gauge_value_now(), 5 + value_of(1));
+	leave(w);
+	CHECK_NUM(gauge_value_now(), 5);
+	/* its mode is livesum: another is a clash */
+	CHECK(pf_open(db) == 0);
+	CHECK(pf_gauge("g", "G.", NULL) != NULL);
+	CHECK(pf_close() == 0);
+	CHECK(pf_open(db) == 0);
+	CHECK(pf_gauge_mode("g", "G.", NULL, PF_GAUGE_MAX) != NULL); /* this process's own view */
+	pf_close();
+	CHECK_NUM(gauge_value_now(), 5); /* its max gauge was not the store's: not folded, not shown */
+	CHECK(shown("old_total", (const char *[]){"x", NULL}, c) == 1);
+	CHECK_NUM(c[0], 7);
+}
+
 const struct test modes_tests[] = {
     {"modes/every_mode_1_process", modes_1},
     {"modes/every_mode_3_processes", modes_3},
@@ -727,5 +792,6 @@ const struct test modes_tests[] = {
     {"modes/stateset_latest", stateset_latest},
     {"modes/mode_clash", mode_clash},
     {"modes/options", options},
+    {"modes/store_v4_migrated", store_v4_migrated},
     {NULL, NULL},
 };

@@ -131,6 +131,14 @@ static void widen(struct view *v, uint32_t f, const struct family_def *def)
 	v->layout.laid_out = 0; /* every series' cells move */
 }
 
+/* A unit one definition states and the other leaves out is the family's
+ * (model_family_compat: they do not clash). */
+static void adopt_unit(struct family_def *d, const struct family_def *def)
+{
+	if (!d->unit[0] && def->unit[0])
+		memcpy(d->unit, def->unit, sizeof d->unit);
+}
+
 static uint32_t find_family(const struct view *v, const char *name)
 {
 	for (uint32_t i = 0; i < v->nfams; i++)
@@ -146,6 +154,8 @@ uint32_t view_add_family(struct view *v, const struct family_def *def, long long
 		int c = model_family_compat(&v->fams[i].def, def);
 		if (c == MODEL_WIDER)
 			widen(v, i, def);
+		if (c != MODEL_CLASH)
+			adopt_unit(&v->fams[i].def, def);
 		return c == MODEL_CLASH ? VIEW_NONE : i;
 	}
 	if (array_grow32((void **)&v->fams, &v->cap_fams, v->nfams + 1, sizeof *v->fams))
@@ -251,6 +261,7 @@ static int load_family(void *arg, long long id, const struct family_def *def)
 		widen(v, f, def);
 	struct family_def *d = &v->fams[f].def;
 	memcpy(d->help, def->help, sizeof d->help); /* the store's help */
+	adopt_unit(d, def);
 	v->fams[f].store_id = id;
 	v->fams[f].store_ncells = model_store_cells(def);
 	return 0;

@@ -781,6 +781,69 @@ static void store_v4_migrated(void)
 	CHECK_NUM(c[0], 7);
 }
 
+static void set_requests(int i, void *arg)
+{
+	(void)arg;
+	pf_series *s = pf_with(pf_gauge("queue_requests", "Queued.", NULL), NULL);
+	if (!s || pf_set(s, i) != 0)
+		_exit(4);
+}
+
+/* The unit of the family, as a scrape hands it to rendering ("" none). */
+static const char *unit_now(const char *family)
+{
+	static char unit[PF_UNIT_MAX];
+	struct collection c;
+	char reason[256];
+	unit[0] = '\0';
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
+		return "(scrape failed)";
+	for (size_t i = 0; i < c.nfamilies; i++)
+		if (strcmp(c.families[i].name, family) == 0 && c.families[i].unit)
+			snprintf(unit, sizeof unit, "%s", c.families[i].unit);
+	model_collection_free(&c);
+	return unit;
+}
+
+/* A unit stated by one definition and left out by another is the family's,
+ * whichever came first: a worker's without it, then the tool's with it (the
+ * view had the worker's); the store's family folded without it, then
+ * defined with it (the store takes it). */
+static void unit_adopted(void)
+{
+	fresh("unit");
+	pid_t w = worker(set_requests, 3, NULL);
+	CHECK_STR(unit_now("queue_requests"), "");
+	struct family_def d;
+	CHECK(names_build_family(&d, PF_GAUGE, "queue_requests", "Queued.", NULL, NULL, 0) == 0);
+	CHECK(names_build_kind(&d, 0, "requests", NULL) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct db *h;
+		char err[256];
+		_exit(db_open(db, 1000, &h, err, sizeof err) == 0 && db_define(h, &d) == 0 ? 0 : 1);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(unit_now("queue_requests"), "requests");
+	leave(w);
+	scrape_close();
+	CHECK_STR(unit_now("queue_requests"), "requests");
+	/* the store's family without one (folded from a worker), then the tool's with one */
+	fresh("unit2");
+	CHECK(pf_open(db) == 0);
+	CHECK(pf_counter("jobs_requests_total", "Jobs.", NULL) != NULL);
+	CHECK(pf_close() == 0);
+	CHECK(names_build_family(&d, PF_COUNTER, "jobs_requests_total", "Jobs.", NULL, NULL, 0) == 0);
+	CHECK(names_build_kind(&d, 0, "requests", NULL) == 0);
+	struct db *h;
+	char err[256];
+	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
+	CHECK(db_define(h, &d) == 0);
+	db_close(h);
+	CHECK_STR(unit_now("jobs_requests_total"), "requests");
+}
+
 const struct test modes_tests[] = {
     {"modes/every_mode_1_process", modes_1},
     {"modes/every_mode_3_processes", modes_3},
@@ -793,5 +856,6 @@ const struct test modes_tests[] = {
     {"modes/mode_clash", mode_clash},
     {"modes/options", options},
     {"modes/store_v4_migrated", store_v4_migrated},
+    {"modes/unit_adopted", unit_adopted},
     {NULL, NULL},
 };

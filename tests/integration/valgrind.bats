@@ -141,7 +141,7 @@ requests_series() { grep '^requests_total{' | sort; }
     assert_output ''
 }
 
-@test "valgrind: cli/promfcgi define, inc, add, set, observe, dump, check and its error exits: 0 errors, no leaks, right exit status" {
+@test "valgrind: cli/promfcgi define (every type, modes, units, states), inc, add, set, observe, info, dump, check and its error exits: 0 errors, no leaks, right exit status" {
     local db=$BATS_TEST_TMPDIR/cli.db n=0 want args log
     # "exit status|arguments" (split on spaces; no argument holds one)
     local -a cases=(
@@ -162,9 +162,23 @@ requests_series() { grep '^requests_total{' | sort; }
         "1|set jobs_total 3 host=db1 result=ok"
         "2|observe job_seconds notanumber"
         "2|define counter 9bad Bad."
-        "2|define summary s_total S."
+        "2|define untyped s_total S."
         "2|bogus"
         "2|"
+        "0|define gauge last_run_seconds Last. --mode mostrecent --unit seconds"
+        "0|set last_run_seconds 1700000000"
+        "0|define summary run_seconds Runs. --unit seconds"
+        "0|observe run_seconds 2.5"
+        "0|define info build_info Build. --labels version"
+        "0|info build_info version=1.2"
+        "0|define stateset phase Phase. --states idle,busy"
+        "0|set phase busy"
+        "1|set phase gone"
+        "1|define gauge last_run_seconds Last. --mode max"
+        "2|define gauge g G. --mode bogus"
+        "2|define summary q Q. --labels quantile"
+        "0|dump --openmetrics"
+        "0|dump"
     )
     for c in "${cases[@]}"; do
         want=${c%%|*} args=${c#*|} n=$((n + 1))
@@ -183,6 +197,11 @@ requests_series() { grep '^requests_total{' | sort; }
     assert_line 'job_seconds_bucket{le="1.0"} 1'
     assert_line 'job_seconds_count 2'
     assert_line 'job_seconds_sum 12.5'
+    run grep -E '^(last_run_seconds|run_seconds_count|build_info|phase)[{ ]' "$BATS_TEST_TMPDIR/dump"
+    assert_line 'last_run_seconds 1700000000'
+    assert_line 'run_seconds_count 1'
+    assert_line 'build_info{version="1.2"} 1'
+    assert_line 'phase{phase="busy"} 1'
 }
 
 @test "valgrind: the store holds exactly what was sent: requests_total per series and in sum (cli dump)" {

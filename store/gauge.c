@@ -46,6 +46,11 @@ double gauge_stamp(int type, int mode, double now)
 	return most_recent(type, mode) ? now : 1;
 }
 
+int gauge_timed(int type, int mode)
+{
+	return most_recent(type, mode);
+}
+
 /* The latest write wins; at the same instant the larger value, so that the
  * order participants come in never matters. */
 static void take_latest(double *acc, const double *from)

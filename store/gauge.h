@@ -60,8 +60,10 @@ int gauge_live_only(int type, int mode);
 
 /* What a write leaves beside the value (cells[1]), when the family has that
  * cell: now (Unix seconds) for the most recent modes and a state set, 1 for
- * max, min and liveall. */
+ * max, min and liveall.  gauge_timed says whether it is the time (whether a
+ * write must read the clock). */
 double gauge_stamp(int type, int mode, double now);
+int gauge_timed(int type, int mode);
 
 /* Adds participant from into acc (a participant's cells, of a family of
  * that type and mode: 1 or 2). */

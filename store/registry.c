@@ -566,10 +566,9 @@ static int write_gauge(pf_series *s, double v, int add)
 	if (d->ncells > 1) {
 		if (stage_room(&reg.stage) < 2)
 			return -1;
-		double stamp = gauge_stamp((int)d->type, (int)d->mode, 0);
-		if (stamp != 1)
-			stamp = wall_now();
-		stage_assign(&reg.stage, s->cell + 1, stamp);
+		int timed = gauge_timed((int)d->type, (int)d->mode); /* else a mark: no clock read */
+		stage_assign(&reg.stage, s->cell + 1, gauge_stamp((int)d->type, (int)d->mode,
+		                                                  timed ? wall_now() : 0));
 	}
 	return add ? stage_add(&reg.stage, s->cell, v) : stage_assign(&reg.stage, s->cell, v);
 }

@@ -18,6 +18,8 @@ SERVER     ?= lighttpd
 MODE       ?= fastcgi
 WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
+# The program serving every path but /metrics (make run APP=path/to/app.fcgi); empty: app/hello.fcgi.
+APP        ?=
 
 # The library, in layers, as the data flows (a file uses only what is listed before it; see
 # tests/layers): store/ records and keeps (the data model, names, staging files, the CGI
@@ -136,12 +138,13 @@ asan: $(ASAN_PROGRAMS) build/asan/unit
 deps:
 	@scripts/deps
 
-# SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache): the arguments are
-# checked first, so a wrong one is refused before anything is installed or built.
+# SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache) APP=program: the
+# arguments are checked first, so a wrong one is refused before anything is installed or built.
+STACK_APP = $(if $(APP),--app '$(abspath $(APP))')
 run:
-	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@scripts/stack --check --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 	@$(MAKE) --no-print-directory deps all
-	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	scripts/stack --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
 
 unit: all build/release/unit asan
 	tests/run unit

@@ -20,6 +20,8 @@ WORKERS    ?= 2
 PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # The program serving every path but /metrics (make run APP=path/to/app.fcgi); empty: app/hello.fcgi.
 APP        ?=
+# Where make run keeps its sockets, rendered configs and logs.
+RUNDIR     ?= $(CURDIR)/run
 
 # The library, in layers, as the data flows (a file uses only what is listed before it; see
 # tests/layers): store/ records and keeps (the data model, names, staging files, the CGI
@@ -142,9 +144,9 @@ deps:
 # arguments are checked first, so a wrong one is refused before anything is installed or built.
 STACK_APP = $(if $(APP),--app '$(abspath $(APP))')
 run:
-	@scripts/stack --check --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@scripts/stack --check --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(RUNDIR)'
 	@$(MAKE) --no-print-directory deps all
-	scripts/stack --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	scripts/stack --mode '$(MODE)' $(STACK_APP) '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(RUNDIR)'
 
 unit: all build/release/unit asan
 	tests/run unit

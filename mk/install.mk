@@ -117,7 +117,7 @@ make_statedir = \
 	    $(INSTALL) -d -m 0750 $(DESTDIR)$(STATEDIR); \
 	elif [ ! -e $(STATEDIR) ]; then \
 	    if ! id -u $(STORE_USER) >/dev/null 2>&1 && [ $(STORE_USER) = promfcgi ]; then \
-	        if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(INST_SYSUSERS); \
+	        if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(abspath $(INST_SYSUSERS)); \
 	        else useradd --system --user-group --home-dir /var/lib/promfcgi --no-create-home \
 	                 --shell /usr/sbin/nologin promfcgi; fi; \
 	    fi; \

@@ -192,6 +192,20 @@ C
     assert_success
     assert_output 'counted 3'
     [[ -s $INST/standalone/promfcgi.db ]]
+    # docs/abi.md: pkg-config --static alone still links the shared library (it is for cc -static)...
+    run bash -c "cc -std=c11 $(pkg-config --cflags promfcgi) '$INST/count.c' -o '$INST/count-s' \
+        $(pkg-config --libs --static promfcgi) -Wl,-rpath,$D/usr/lib && readelf -d '$INST/count-s'"
+    assert_success
+    assert_output --partial '[libpromfcgi.so.'
+    # ... and naming the archive links libpromfcgi.a, the system libraries shared
+    run bash -c "cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags promfcgi) '$INST/count.c' \
+        -o '$INST/count-a' \"$(pkg-config --variable=libdir promfcgi)/libpromfcgi.a\" \
+        $(pkg-config --libs fcgi zlib) -lm && readelf -d '$INST/count-a'"
+    assert_success
+    refute_output --partial 'libpromfcgi'
+    assert_output --partial '(NEEDED)'
+    run "$INST/count-a" "$INST/standalone/promfcgi.db"
+    assert_output 'counted 3'
 }
 
 # Stops what the smoke test started: pids listed in $INST/smoke.pids (a file, so that

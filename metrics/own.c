@@ -11,7 +11,7 @@
 /* Appends a gauge family with one label (or none) and n series; a family
  * of that name in the store (defined by someone else) is left alone, as a
  * name must appear once in an exposition. */
-static int add_gauge(struct pf_collection *c, const char *name, const char *help,
+static int add_gauge(struct collection *c, const char *name, const char *help,
                      const char *label, const char *const *values, const double *v, int n)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
@@ -19,13 +19,13 @@ static int add_gauge(struct pf_collection *c, const char *name, const char *help
 			return 0;
 	if (c->nfamilies == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 8;
-		struct pf_family_data *f = realloc(c->families, cap * sizeof *f);
+		struct family_data *f = realloc(c->families, cap * sizeof *f);
 		if (!f)
 			return -1;
 		c->families = f;
 		c->cap = cap;
 	}
-	struct pf_family_data *f = &c->families[c->nfamilies];
+	struct family_data *f = &c->families[c->nfamilies];
 	memset(f, 0, sizeof *f);
 	f->type = PF_GAUGE;
 	f->ncells = 1;
@@ -33,14 +33,14 @@ static int add_gauge(struct pf_collection *c, const char *name, const char *help
 	f->help = strdup(help);
 	f->labels = calloc(1, sizeof *f->labels);
 	f->series = calloc((size_t)n, sizeof *f->series);
-	c->nfamilies++; /* from here on pf_collection_free owns it */
+	c->nfamilies++; /* from here on model_collection_free owns it */
 	if (!f->name || !f->help || !f->labels || !f->series)
 		return -1;
 	if (label && !(f->labels[f->nlabels++] = strdup(label)))
 		return -1;
 	f->cap = (size_t)n;
 	for (int i = 0; i < n; i++) {
-		struct pf_series_data *s = &f->series[i];
+		struct series_data *s = &f->series[i];
 		const char *key = label ? values[i] : "";
 		s->keylen = label ? strlen(key) + 1 : 0;
 		s->key = malloc(s->keylen + 1);
@@ -59,11 +59,11 @@ static int add_gauge(struct pf_collection *c, const char *name, const char *help
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct pf_family_data *)a)->name,
-	              ((const struct pf_family_data *)b)->name);
+	return strcmp(((const struct family_data *)a)->name,
+	              ((const struct family_data *)b)->name);
 }
 
-int own_add(struct pf_collection *c, const struct pf_scrape_stats *st)
+int own_add(struct collection *c, const struct scrape_stats *st)
 {
 	static const char *const version[] = {PROMFCGI_VERSION};
 	static const char *const files[] = {"db", "wal"};

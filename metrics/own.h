@@ -12,6 +12,6 @@
 
 /* Adds the families to c, keeping it sorted by name.  Returns -1 when out
  * of memory (c is then still valid to render and free). */
-int own_add(struct pf_collection *c, const struct pf_scrape_stats *st);
+int own_add(struct collection *c, const struct scrape_stats *st);
 
 #endif

@@ -28,8 +28,8 @@ RUNDIR     ?= $(CURDIR)/run
 # journal, SQLite, the recording API); http/ measures requests (route templates, the request
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
-STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
-          store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
+STORE   = store/log.c store/native.c store/model.c store/names.c store/buf.c store/proc.c \
+          store/beacon.c store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
           metrics/expose.c
@@ -40,16 +40,17 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
-          tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
+          tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_mistakes.c \
+          tests/unit/test_beacon.c \
           tests/unit/util.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname
 # libpromfcgi.so.$(SOVERSION), the package libpromfcgi$(SOVERSION)): docs/abi.md says what
-# raises it.  The file is named after the release (libpromfcgi.so.0.3.0), beside the soname
+# raises it.  The file is named after the release (libpromfcgi.so.0.4.0), beside the soname
 # link (what programs load) and the link-time name libpromfcgi.so (what -lpromfcgi finds).
 VERSION  := $(shell sed -n 's/^#define PROMFCGI_VERSION "\(.*\)"/\1/p' include/promfcgi.h)
-SOVERSION = 0
+SOVERSION = 1
 SONAME    = libpromfcgi.so.$(SOVERSION)
 LIBDIR_BUILD = build/lib
 SHLIB     = $(LIBDIR_BUILD)/libpromfcgi.so.$(VERSION)

@@ -87,6 +87,6 @@ static int handle(FCGX_Request *req, pf_request *r, void *arg)
 int main(void)
 {
 	static const char *const skip[] = {"/healthz", NULL};
-	struct pf_http_options options = {.skip = skip};
+	struct pf_http_options options = {.size = sizeof options, .skip = skip};
 	return pf_serve(pf_http_new(routes, &options), handle, NULL);
 }

@@ -37,7 +37,7 @@ static void define_metrics(void)
 	                           "Value of the last order each worker took, summed over workers.",
 	                           NULL);
 	for (int k = 0; k < KINDS; k++) {
-		const char *v[] = {kinds[k]};
+		const char *v[] = {kinds[k], NULL};
 		orders[k] = pf_with(count, v);
 		value_of[k] = pf_with(value, v);
 	}

@@ -9,7 +9,7 @@
 #   /usr/bin/...                                 command-line tools listed in INSTALL_BIN (if any)
 #   /usr/include/promfcgi.h, promfcgi_http.h     the C API (recording; the HTTP layer)
 #   /usr/lib/libpromfcgi.a                       static library (LIBDIR)
-#   /usr/lib/libpromfcgi.so.0.3.0, .so.0, .so    shared library, its soname link, its link-time name
+#   /usr/lib/libpromfcgi.so.0.4.0, .so.1, .so    shared library, its soname link, its link-time name
 #   /usr/lib/pkgconfig/promfcgi.pc               pkg-config file
 #   /usr/share/promfcgi/...                      deploy files: web server configs, Prometheus
 #                                                rules + dashboard, spawn-fcgi example

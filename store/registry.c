@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/beacon.h"
 #include "store/model.h"
 #include "store/db.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/names.h"
+#include "store/registry.h"
 #include "promfcgi.h"
 #include "store/stage.h"
 
@@ -83,7 +85,7 @@ static void keep_std_fds_open(void)
 static void define_process_families(void)
 {
 	static const char *const by_program[] = {"program", NULL};
-	const char *program[] = {program_invocation_short_name};
+	const char *program[] = {program_invocation_short_name, NULL};
 	reg.cpu = pf_with(pf_counter("process_cpu_seconds_total",
 	                             "User and system CPU time of the program's processes.",
 	                             by_program), program);
@@ -135,13 +137,30 @@ static pf_family *errors_family(void)
 
 static void count_error(enum log_op op)
 {
-	if (op >= LOG_OP_COUNT)
+	if (op >= LOG_OP_COUNT || !reg.open)
 		return;
 	if (!reg.errors[op]) { /* a one-shot process defines it when it needs it */
 		const char *v[] = {log_op_names[op], NULL};
 		reg.errors[op] = pf_with(errors_family(), v);
 	}
 	pf_inc(reg.errors[op]);
+}
+
+void registry_add_errors(const uint64_t errors[LOG_OP_COUNT])
+{
+	if (!reg.open)
+		return;
+	pf_begin();
+	for (int op = 0; op < LOG_OP_COUNT; op++) {
+		if (!errors[op])
+			continue;
+		if (!reg.errors[op]) {
+			const char *v[] = {log_op_names[op], NULL};
+			reg.errors[op] = pf_with(errors_family(), v);
+		}
+		pf_add(reg.errors[op], (double)errors[op]);
+	}
+	pf_commit();
 }
 
 static void define_own_families(void)
@@ -151,7 +170,7 @@ static void define_own_families(void)
 		/* CPU only: the gauges would die with the process, and every
 		 * series defined costs a CGI request page faults */
 		static const char *const by_program[] = {"program", NULL};
-		const char *program[] = {program_invocation_short_name};
+		const char *program[] = {program_invocation_short_name, NULL};
 		reg.cpu = pf_with(pf_counter("process_cpu_seconds_total",
 		                             "User and system CPU time of the program's processes.",
 		                             by_program), program);
@@ -165,6 +184,56 @@ static void define_own_families(void)
 	define_process_families();
 	if (reg.cpu)
 		record_process();
+}
+
+/* This process cannot record (its counts stay in its memory, or are lost):
+ * the metrics program hears it (beacon.c), with the errors counted so far. */
+static void call_out(const char *reason, int force)
+{
+	uint64_t counted[LOG_OP_COUNT] = {0};
+	for (int op = 0; op < LOG_OP_COUNT; op++)
+		if (reg.errors[op])
+			counted[op] = (uint64_t)stage_value(&reg.stage, reg.errors[op]->cell);
+	beacon_call(reg.db_path, counted, reason, force);
+}
+
+/* Takes the errors the metrics program already counted (beacon.c) out of
+ * this process's own counts (sign -1), before a staging file shows them;
+ * puts them back (+1) if no file came.  Nobody has seen this memory. */
+static void settle_delivered(int sign)
+{
+	const uint64_t *d = beacon_delivered();
+	pf_begin();
+	for (int op = 0; op < LOG_OP_COUNT; op++)
+		if (reg.errors[op] && d[op])
+			stage_add(&reg.stage, reg.errors[op]->cell, sign * (double)d[op]);
+	pf_commit();
+}
+
+/* stage_check for a process counting in memory: its counts go into a new
+ * staging file if it can be made now, without what the metrics program
+ * already counted. */
+static int check_staging(const char *dir)
+{
+	int anonymous = !reg.stage.path[0];
+	if (anonymous)
+		settle_delivered(-1);
+	int rc = stage_check(&reg.stage, dir);
+	if (anonymous && reg.stage.path[0])
+		beacon_forget();
+	else if (anonymous)
+		settle_delivered(+1);
+	return rc;
+}
+
+/* Logs (and counts) that no staging file could be made in dir, and calls
+ * out. */
+static void no_staging(const char *dir, int err)
+{
+	char why[BEACON_REASON_MAX];
+	beacon_explain(why, sizeof why, reg.db_path, dir, err);
+	log_error(LOG_STAGE, "%s", why);
+	call_out(why, 0);
 }
 
 int pf_open(const char *db_path)
@@ -193,8 +262,7 @@ int pf_open(const char *db_path)
 		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
 		define_own_families();
-		log_error(LOG_STAGE, "cannot create a staging file in %s: %s; counting in memory only",
-		         dir, strerror(e));
+		no_staging(dir, e);
 		return -1;
 	}
 	reg.open = 1;
@@ -219,7 +287,7 @@ int pf_maintain(void)
 	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
-	switch (stage_check(&reg.stage, dir)) {
+	switch (check_staging(dir)) {
 	case 0:
 		return 0;
 	case 1:
@@ -227,8 +295,7 @@ int pf_maintain(void)
 		                                    : "staging file was gone; recreated in %s", dir);
 		return 0;
 	default:
-		log_error(LOG_STAGE, "cannot create a staging file in %s: %s; counting in memory",
-		         dir, strerror(errno));
+		no_staging(dir, errno);
 		return -1;
 	}
 }
@@ -276,9 +343,16 @@ static int close_oneshot(void)
 	if (reg.stage.f && stage_dir(reg.db_path, dir, sizeof dir) == 0 &&
 	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
-		if (rc != 0)
-			log_error(LOG_STAGE, "cannot append to %s/%s: %s", dir, JOURNAL_FILE,
-			         strerror(errno));
+		if (rc != 0) { /* this request goes uncounted: say so where it is seen */
+			char why[1024];
+			int e = errno;
+			snprintf(why, sizeof why, "cannot append to %.150s/%s as uid %u: %s (the store %.150s, %s): "
+			         "this CGI request is not counted", dir, JOURNAL_FILE, (unsigned)geteuid(),
+			         strerror(e), reg.db_path,
+			         getenv("PROMFCGI_DB") ? "from PROMFCGI_DB" : "PROMFCGI_DB is unset: the default");
+			log_error(LOG_STAGE, "%s", why);
+			call_out(why, 1);
+		}
 		free(rec);
 	}
 	if (reg.marker)
@@ -301,7 +375,10 @@ int pf_close(void)
 	/* A file gone, or never made, is put back first: its totals are all the
 	 * store has not yet seen of this process. */
 	if (stage_dir(reg.db_path, dir, sizeof dir) == 0)
-		stage_check(&reg.stage, dir);
+		check_staging(dir);
+	if (!reg.stage.path[0]) /* never made: what this process counted is lost; say so */
+		call_out("exits with its counts in memory only (no staging file could be made): "
+		         "they are lost", 1);
 	if (reg.stage.path[0]) {
 		struct stage_snapshot snap;
 		struct db *db;
@@ -332,7 +409,8 @@ int pf_close(void)
 						         strerror(errno));
 					}
 				} else {
-					log_error(LOG_FOLD, "final fold: %s", db_errmsg(db));
+					log_error(LOG_FOLD, "final fold of %s into %s: %s", reg.stage.path,
+					          reg.db_path, db_errmsg(db));
 				}
 				stage_snapshot_free(&snap);
 			}
@@ -344,42 +422,95 @@ int pf_close(void)
 	return rc;
 }
 
-static pf_family *define_def(const struct family_def *def)
+/* "a counter with labels (kind)", "a histogram with 14 buckets and native
+ * buckets (schema 3)": a definition, in a message. */
+static void describe(char *out, size_t len, const struct family_def *d)
 {
-	for (uint32_t i = 0; i < reg.nfamilies; i++)
-		if (strcmp(reg.families[i].def.name, def->name) == 0)
-			return model_family_compat(&reg.families[i].def, def) == MODEL_SAME &&
-			               strcmp(reg.families[i].def.help, def->help) == 0
-			           ? &reg.families[i]
-			           : NULL;
-	if (reg.nfamilies == STAGE_MAX_FAMILIES)
+	static const char *const types[] = {"", "a counter", "a gauge", "a histogram"};
+	size_t n = (size_t)snprintf(out, len, "%s", d->type <= PF_HISTOGRAM ? types[d->type] : "?");
+	for (uint32_t i = 0; i < d->nlabels && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : " with labels (", d->labels[i]);
+	if (d->nlabels && n < len)
+		n += (size_t)snprintf(out + n, len - n, ")");
+	if (d->type == PF_HISTOGRAM && n < len)
+		n += (size_t)snprintf(out + n, len - n, ", %u classic buckets", d->nbuckets);
+	if (d->native && n < len)
+		snprintf(out + n, len - n, ", native buckets (schema %d)", d->schema);
+}
+
+static pf_family *define_def(const char *call, const struct family_def *def)
+{
+	for (uint32_t i = 0; i < reg.nfamilies; i++) {
+		const struct family_def *was = &reg.families[i].def;
+		if (strcmp(was->name, def->name) != 0)
+			continue;
+		if (model_family_compat(was, def) == MODEL_SAME && strcmp(was->help, def->help) == 0)
+			return &reg.families[i];
+		char a[200], b[200];
+		describe(a, sizeof a, was);
+		describe(b, sizeof b, def);
+		if (strcmp(a, b) == 0)
+			snprintf(b, sizeof b, "another help text");
+		log_notice("%s(\"%s\"): clashes with its earlier definition in this process, %s; this one "
+		            "is %s: a family is defined once, the same way everywhere",
+		            call, def->name, a, b);
 		return NULL;
+	}
+	if (reg.nfamilies == STAGE_MAX_FAMILIES) {
+		log_notice("%s(\"%s\"): no room for another family (at most %d per process)", call,
+		            def->name, STAGE_MAX_FAMILIES);
+		return NULL;
+	}
 	int index = stage_add_family(&reg.stage, def);
-	if (index < 0)
+	if (index < 0) {
+		log_error(LOG_STAGE, "no room for family %s in this process's staging file: not recorded",
+		          def->name);
 		return NULL;
+	}
 	struct pf_family *f = &reg.families[reg.nfamilies++];
 	f->index = (uint32_t)index;
 	f->def = *def;
 	return f;
 }
 
-static pf_family *define(int type, const char *name, const char *help, const char *const *labels,
-                         const double *buckets, int nbuckets)
+/* Logs a refused definition: the call, the family's name if it has a
+ * usable one, and why. */
+static pf_family *refuse_def(const char *call, const char *name, const char *why)
+{
+	if (name && pf_valid_metric_name(name))
+		log_notice("%s(\"%s\"): %s", call, name, why);
+	else
+		log_notice("%s: %s", call, why);
+	return NULL;
+}
+
+static int store_open(const char *call)
+{
+	if (!reg.open)
+		log_notice("%s: no store is open: call pf_open (or pf_http_new) first, after any fork",
+		            call);
+	return reg.open;
+}
+
+static pf_family *define(const char *call, int type, const char *name, const char *help,
+                         const char *const *labels, const double *buckets, int nbuckets)
 {
 	struct family_def def;
-	if (!reg.open || names_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
+	if (!store_open(call))
 		return NULL;
-	return define_def(&def);
+	if (names_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
+		return refuse_def(call, name, log_reason());
+	return define_def(call, &def);
 }
 
 pf_family *pf_counter(const char *name, const char *help, const char *const *labels)
 {
-	return define(PF_COUNTER, name, help, labels, NULL, 0);
+	return define("pf_counter", PF_COUNTER, name, help, labels, NULL, 0);
 }
 
 pf_family *pf_gauge(const char *name, const char *help, const char *const *labels)
 {
-	return define(PF_GAUGE, name, help, labels, NULL, 0);
+	return define("pf_gauge", PF_GAUGE, name, help, labels, NULL, 0);
 }
 
 pf_family *pf_histogram(const char *name, const char *help, const char *const *labels,
@@ -389,21 +520,23 @@ pf_family *pf_histogram(const char *name, const char *help, const char *const *l
 		buckets = pf_default_buckets;
 		nbuckets = pf_default_nbuckets;
 	}
-	return define(PF_HISTOGRAM, name, help, labels, buckets, nbuckets);
+	return define("pf_histogram", PF_HISTOGRAM, name, help, labels, buckets, nbuckets);
 }
 
 pf_family *pf_histogram_native(const char *name, const char *help, const char *const *labels,
                                const double *buckets, int nbuckets, int schema,
                                double zero_threshold)
 {
+	static const char call[] = "pf_histogram_native";
 	struct family_def def;
 	if (!buckets)
 		nbuckets = 0;
-	if (!reg.open ||
-	    names_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
-	    names_build_native(&def, schema, zero_threshold) != 0)
+	if (!store_open(call))
 		return NULL;
-	return define_def(&def);
+	if (names_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
+	    names_build_native(&def, schema, zero_threshold) != 0)
+		return refuse_def(call, name, log_reason());
+	return define_def(call, &def);
 }
 
 static uint32_t hash_key(uint32_t family, const char *key, int len)
@@ -414,14 +547,48 @@ static uint32_t hash_key(uint32_t family, const char *key, int len)
 	return h;
 }
 
+/* Whether values holds exactly one value per label name of f, then NULL
+ * (reading at most one past the label names' count); if not, says so. */
+static int values_fit(const pf_family *f, const char *const *values)
+{
+	int n = (int)f->def.nlabels, k = 0;
+	while (values && k <= n && values[k])
+		k++;
+	if (k == n)
+		return 1;
+	char names[PF_LABELS_MAX * (PF_LABEL_NAME_MAX + 2)] = "";
+	for (int i = 0, at = 0; i < n; i++)
+		at += snprintf(names + at, sizeof names - (size_t)at, "%s%s", i ? ", " : "", f->def.labels[i]);
+	if (!values)
+		log_notice("pf_with(%s): values is NULL, and the family has %d label name%s (%s)",
+		            f->def.name, n, n == 1 ? "" : "s", names);
+	else if (k < n)
+		log_notice("pf_with(%s): %d value%s before the NULL, for %d label name%s (%s): one value "
+		            "per label name, then NULL", f->def.name, k, k == 1 ? "" : "s", n,
+		            n == 1 ? "" : "s", names);
+	else
+		log_notice("pf_with(%s): more than %d value%s, or no NULL after them, for %d label name%s"
+		            "%s%s%s: one value per label name, then NULL", f->def.name, n, n == 1 ? "" : "s",
+		            n, n == 1 ? "" : "s", n ? " (" : "", names, n ? ")" : "");
+	return 0;
+}
+
 pf_series *pf_with(pf_family *f, const char *const *values)
 {
 	char key[PF_KEY_MAX];
-	if (!f || !reg.stage.f)
+	if (!f) /* its definition was refused, and that was logged */
+		return NULL;
+	if (!reg.stage.f) {
+		log_notice("pf_with(%s): no store is open (pf_close was called?)", f->def.name);
+		return NULL;
+	}
+	if (!values_fit(f, values))
 		return NULL;
 	int len = names_encode_key(values, (int)f->def.nlabels, key, sizeof key);
-	if (len < 0)
+	if (len < 0) {
+		log_notice("pf_with(%s): %s", f->def.name, log_reason());
 		return NULL;
+	}
 	struct stage_file *file = reg.stage.f;
 	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
 	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
@@ -453,7 +620,9 @@ void pf_begin(void)
 
 void pf_commit(void)
 {
-	if (reg.stage.depth > 0 && --reg.stage.depth == 0)
+	if (reg.stage.depth == 0)
+		log_notice("pf_commit: no pf_begin to match: nothing to commit");
+	else if (--reg.stage.depth == 0)
 		stage_commit(&reg.stage);
 }
 
@@ -465,30 +634,61 @@ static int change(int rc)
 	return rc;
 }
 
+static const char *const type_names[] = {"", "counter", "gauge", "histogram"};
+
+/* Whether series s may take what call asks: recorded to (a NULL handle is
+ * refused silently: its refusal was logged), of one of the types in mask
+ * (1 << PF_COUNTER ...).  If not, says why; -1. */
+static int recordable(const char *call, const pf_series *s, unsigned mask, const char *use)
+{
+	if (!s)
+		return -1;
+	if (!reg.open) {
+		log_notice("%s(%s): no store is open (pf_close was called?)", call, s->family->def.name);
+		return -1;
+	}
+	if (!(mask & (1u << s->family->def.type))) {
+		log_notice("%s(%s): a %s does not take it: %s", call, s->family->def.name,
+		            type_names[s->family->def.type], use);
+		return -1;
+	}
+	return 0;
+}
+
+static int add(const char *call, pf_series *s, double v)
+{
+	if (recordable(call, s, 1u << PF_COUNTER | 1u << PF_GAUGE,
+	               "pf_observe for a histogram") != 0)
+		return -1;
+	if (isnan(v))
+		return log_notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
+	if (s->family->def.type == PF_COUNTER && v < 0)
+		return log_notice("%s(%s, %g): a counter only goes up (a gauge may go down)", call,
+		                   s->family->def.name, v),
+		       -1;
+	return change(stage_add(&reg.stage, s->cell, v));
+}
+
 int pf_add(pf_series *s, double v)
 {
-	if (!s || !reg.open || isnan(v))
-		return -1;
-	if (s->family->def.type == PF_HISTOGRAM || (s->family->def.type == PF_COUNTER && v < 0))
-		return -1;
-	return change(stage_add(&reg.stage, s->cell, v));
+	return add("pf_add", s, v);
 }
 
 int pf_inc(pf_series *s)
 {
-	return pf_add(s, 1.0);
+	return add("pf_inc", s, 1.0);
 }
 
 int pf_dec(pf_series *s)
 {
-	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
+	if (recordable("pf_dec", s, 1u << PF_GAUGE, "only a gauge goes down") != 0)
 		return -1;
 	return change(stage_add(&reg.stage, s->cell, -1.0));
 }
 
 int pf_set(pf_series *s, double v)
 {
-	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
+	if (recordable("pf_set", s, 1u << PF_GAUGE, "only a gauge is set") != 0)
 		return -1;
 	return change(stage_assign(&reg.stage, s->cell, v));
 }
@@ -544,14 +744,18 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 
 /* One observation of v in s, inside the caller's change, all of it or
  * nothing: the classic bucket b and the sum, and the native part. */
-static int observe(pf_series *s, double v, uint32_t b)
+static int observe(const char *call, pf_series *s, double v, uint32_t b)
 {
 	const struct family_def *d = &s->family->def;
 	uint32_t room = stage_room(&reg.stage);
-	if (!reg.stage.f || room < 2)
+	if (!reg.stage.f)
 		return -1;
-	if (d->native && observe_native(s, v, room - 2) != 0)
+	if (room < 2 || (d->native && observe_native(s, v, room - 2) != 0)) {
+		log_notice("%s(%s): the change has no room left for this observation (%d cell writes "
+		            "between pf_begin and pf_commit at most): refused whole", call, d->name,
+		            STAGE_LOG_MAX);
 		return -1;
+	}
 	stage_add(&reg.stage, s->cell + b, 1.0);
 	stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
 	return 0;
@@ -565,26 +769,46 @@ static uint32_t classic_bucket(const struct family_def *d, double v)
 	return b;
 }
 
+/* Whether s may take an observation of v (call: who asks); if not, why. */
+static int observable(const char *call, const pf_series *s, double v)
+{
+	if (recordable(call, s, 1u << PF_HISTOGRAM, "pf_inc, pf_add or pf_set for a counter or gauge") != 0)
+		return -1;
+	if (isnan(v))
+		return log_notice("%s(%s, NaN): NaN is no observation", call, s->family->def.name), -1;
+	return 0;
+}
+
 int pf_observe(pf_series *s, double v)
 {
-	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
+	if (observable("pf_observe", s, v) != 0)
 		return -1;
-	return change(observe(s, v, classic_bucket(&s->family->def, v)));
+	return change(observe("pf_observe", s, v, classic_bucket(&s->family->def, v)));
 }
 
 /* The exemplar of a change already pending for the series' bucket: 0, or 1
  * if it cannot be kept (invalid labels, no free slot, a full change). */
-static int keep_exemplar(pf_series *s, uint32_t bucket, double v, const char *const *labels)
+static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double v,
+                         const char *const *labels)
 {
 	char enc[MODEL_EXEMPLAR_BYTES];
 	int len = names_encode_exemplar(labels, enc);
 	uint32_t cell = s->cell + bucket;
-	if (len < 0 || cell >= STAGE_MAX_CELLS)
+	if (len < 0) {
+		log_notice("%s(%s): %s: the value is recorded, without the exemplar", call,
+		            s->family->def.name, log_reason());
+		return 1;
+	}
+	if (cell >= STAGE_MAX_CELLS)
 		return 1;
 	if (!reg.exemplar_of[cell]) {
 		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
-		if (i < 0)
+		if (i < 0) {
+			log_notice("%s(%s): every exemplar slot of this process (%d) is taken: the value "
+			            "is recorded, without the exemplar", call, s->family->def.name,
+			            STAGE_MAX_EXEMPLARS);
 			return 1;
+		}
 		reg.exemplar_of[cell] = (uint16_t)(i + 1);
 	}
 	struct timespec now; /* the vDSO: no system call */
@@ -597,25 +821,32 @@ static int keep_exemplar(pf_series *s, uint32_t bucket, double v, const char *co
 
 int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
 {
-	if (!s || !reg.open || isnan(v) || s->family->def.type != PF_COUNTER || v < 0)
+	static const char call[] = "pf_add_exemplar";
+	if (recordable(call, s, 1u << PF_COUNTER, "exemplars go on a counter (pf_add_exemplar) or a "
+	               "histogram (pf_observe_exemplar)") != 0)
 		return -1;
+	if (isnan(v))
+		return log_notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
+	if (v < 0)
+		return log_notice("%s(%s, %g): a counter only goes up", call, s->family->def.name, v), -1;
 	pf_begin(); /* the count and its exemplar: one change */
 	int rc = stage_add(&reg.stage, s->cell, v);
 	if (rc == 0)
-		rc = keep_exemplar(s, 0, v, labels);
+		rc = keep_exemplar(call, s, 0, v, labels);
 	pf_commit();
 	return rc;
 }
 
 int pf_observe_exemplar(pf_series *s, double v, const char *const *labels)
 {
-	if (!s || !reg.open || s->family->def.type != PF_HISTOGRAM || isnan(v))
+	static const char call[] = "pf_observe_exemplar";
+	if (observable(call, s, v) != 0)
 		return -1;
 	uint32_t b = classic_bucket(&s->family->def, v);
 	pf_begin();
-	int rc = observe(s, v, b);
+	int rc = observe(call, s, v, b);
 	if (rc == 0)
-		rc = keep_exemplar(s, b, v, labels);
+		rc = keep_exemplar(call, s, b, v, labels);
 	pf_commit();
 	return rc;
 }

@@ -44,7 +44,7 @@ static void lifetime(const char *db, int killed, int ack)
 	                              dur_labels, NULL, 0);
 	pf_series *active = pf_with(pf_gauge("active_requests", "Number of requests in flight.", NULL),
 	                            NULL);
-	const char *rv[] = {"GET", "/", "200"}, *dv[] = {"GET", "/"};
+	const char *rv[] = {"GET", "/", "200", NULL}, *dv[] = {"GET", "/", NULL};
 	pf_series *count = pf_with(req, rv), *seconds = pf_with(dur, dv);
 	for (int i = 0; i < REQS; i++) {
 		pf_inc(active);

@@ -96,7 +96,7 @@ static pf_series *series_of(long i)
 {
 	char handler[32];
 	snprintf(handler, sizeof handler, "/h/%ld", i);
-	const char *v[] = {handler, "200"};
+	const char *v[] = {handler, "200", NULL};
 	return pf_with(fams[i % NFAM], v);
 }
 

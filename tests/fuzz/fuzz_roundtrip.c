@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(value, data + i, len);
 		value[len] = '\0';
 		i += len;
-		const char *v[] = {value};
+		const char *v[] = {value, NULL};
 		double amount = (op >> 2) * 0.25; /* exact in binary: sums stay exact */
 		if (op & 1) {
 			pf_series *s = pf_with(histogram, v);

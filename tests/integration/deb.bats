@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
-# The Debian packages, end to end on this machine: `make deb` builds libpromfcgi0,
+# The Debian packages, end to end on this machine: `make deb` builds libpromfcgi1,
 # libpromfcgi-dev and promfcgi (lintian: no error); `apt-get install ./*.deb` installs them
 # (system user promfcgi, store directory, no service started); an app is compiled against the
 # installed -dev package with pkg-config, shared and --static; the installed programs serve / and
@@ -168,7 +168,7 @@ _app_once() { # binary
         ./usr/share/doc/promfcgi/deploy.md; do
         assert_output --partial " $f"
     done
-    # the programs use the shared library: a fix in libpromfcgi0 reaches them
+    # the programs use the shared library: a fix in libpromfcgi1 reaches them
     run dpkg-deb -f promfcgi_*.deb Depends
     assert_output --partial "libpromfcgi$SOV (>= $up)"
     run dpkg-deb -f libpromfcgi-dev_*.deb Depends
@@ -227,7 +227,7 @@ static int handle(FCGX_Request *req, pf_request *r, void *arg)
 }
 int main(void)
 {
-	struct pf_http_options o = {.prefix = "app_"};
+	struct pf_http_options o = {.size = sizeof o, .prefix = "app_"};
 	return pf_serve(pf_http_new(routes, &o), handle, NULL);
 }
 C

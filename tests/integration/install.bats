@@ -160,7 +160,7 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
 int main(int argc, char **argv)
 {
 	static const char *const labels[] = { "kind", NULL };
-	static const char *const values[] = { "smoke" };
+	static const char *const values[] = { "smoke", NULL };
 	pf_family *f;
 	pf_series *s;
 	int i;

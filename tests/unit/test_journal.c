@@ -42,9 +42,9 @@ static pf_series *requests, *in_flight, *seconds;
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	requests = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	requests = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 	seconds = pf_with(pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0),
-	                  (const char *[]){"/"});
+	                  (const char *[]){"/", NULL});
 	in_flight = pf_with(pf_gauge("active_requests", "In flight.", NULL), NULL);
 }
 

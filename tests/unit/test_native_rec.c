@@ -379,7 +379,7 @@ static void recorder(void)
 	for (long i = 0;; i++) {
 		char key[24];
 		snprintf(key, sizeof key, "s%ld", i / PER);
-		pf_series *b = pf_with(f, (const char *[]){key});
+		pf_series *b = pf_with(f, (const char *[]){key, NULL});
 		if (!b)
 			_exit(0); /* the file is full: stop changing */
 		if (i == kill_at)
@@ -704,7 +704,7 @@ static void full_change_refuses_whole(void)
 	/* each series: 150 buckets in use in each sign's window */
 	for (int k = 0; k < SERIES; k++) {
 		snprintf(names[k], sizeof names[k], "s%d", k);
-		s[k] = pf_with(f, (const char *[]){names[k]});
+		s[k] = pf_with(f, (const char *[]){names[k], NULL});
 		native_init(ref[k], 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 		for (int j = 0; j < 150; j++)
 			for (int sign = -1; sign <= 1; sign += 2) {
@@ -745,7 +745,7 @@ static void series_per_file(void)
 	for (;; n++) {
 		char v[16];
 		snprintf(v, sizeof v, "/%d", n);
-		pf_series *s = pf_with(f, (const char *[]){v});
+		pf_series *s = pf_with(f, (const char *[]){v, NULL});
 		if (!s)
 			break;
 		pf_observe(s, 0.01);
@@ -756,7 +756,7 @@ static void series_per_file(void)
 	/* the series that did not fit, said and counted (once per pf_with) */
 	const char *const stage_op[] = {"stage", NULL};
 	CHECK_NUM(test_series(db, "promfcgi_store_errors_total", stage_op), 1);
-	CHECK(pf_with(f, (const char *[]){"/one-more"}) == NULL);
+	CHECK(pf_with(f, (const char *[]){"/one-more", NULL}) == NULL);
 	CHECK_NUM(test_series(db, "promfcgi_store_errors_total", stage_op), 2);
 	pf_close();
 }

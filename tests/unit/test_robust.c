@@ -35,7 +35,7 @@ static void fresh(void)
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 }
 
 static double scraped(const char *name)

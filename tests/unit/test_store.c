@@ -81,7 +81,7 @@ static pf_series *req, *dur, *gauge;
 static void define_app_metrics(void)
 {
 	static const char *const l[] = {"route", NULL};
-	const char *v[] = {"/"};
+	const char *v[] = {"/", NULL};
 	req_family = pf_counter("requests_total", "Requests.", l);
 	dur_family = pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0);
 	gauge_family = pf_gauge("active_requests", "In flight.", NULL);
@@ -186,9 +186,9 @@ static void definitions_validated(void)
 	CHECK(f != NULL);
 	CHECK(pf_counter("x_total", "h", ok) == f);  /* same definition, same family */
 	CHECK(pf_gauge("x_total", "h", ok) == NULL); /* a clash is refused */
-	const char *badvalue[] = {"\xff"};
+	const char *badvalue[] = {"\xff", NULL};
 	CHECK(pf_with(f, badvalue) == NULL);
-	pf_series *s = pf_with(f, (const char *[]){"v"});
+	pf_series *s = pf_with(f, (const char *[]){"v", NULL});
 	CHECK(s != NULL);
 	CHECK(pf_add(s, -1) == -1); /* counters never go down */
 	CHECK(pf_add(s, NAN) == -1);
@@ -403,7 +403,7 @@ static void full_staging_file_drops_and_counts(void)
 	for (int i = 0; i < STAGE_MAX_SLOTS + 10; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		pf_series *s = pf_with(f, (const char *[]){v});
+		pf_series *s = pf_with(f, (const char *[]){v, NULL});
 		made += s != NULL;
 		pf_inc(s); /* NULL-safe */
 	}
@@ -461,7 +461,7 @@ static void wal_stays_small(void)
 	for (int i = 0; i < 3000; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		s[i] = pf_with(f, (const char *[]){v});
+		s[i] = pf_with(f, (const char *[]){v, NULL});
 	}
 	double most = 0;
 	for (int round = 0; round < 8; round++) {

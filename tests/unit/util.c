@@ -183,3 +183,49 @@ int test_make_legacy(const char *path, unsigned version)
 	munmap((void *)f, sizeof *f);
 	return rc;
 }
+
+static int saved_stderr = -1;
+static char stderr_path[600];
+
+void test_stderr_begin(void)
+{
+	fflush(stderr);
+	snprintf(stderr_path, sizeof stderr_path, "%.500s/stderr-%ld", getenv("PROMFCGI_TEST_DIR"),
+	         (long)getpid());
+	int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+}
+
+const char *test_stderr_end(void)
+{
+	static char text[16384];
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	saved_stderr = -1;
+	FILE *fp = fopen(stderr_path, "r");
+	size_t n = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	text[n] = '\0';
+	unlink(stderr_path);
+	fputs(text, stderr);
+	return text;
+}
+
+int test_lines_with(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *hit = strstr(line, needle);
+		if (hit && hit < line + len)
+			n++;
+		line = end ? end + 1 : NULL;
+	}
+	return n;
+}

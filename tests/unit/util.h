@@ -38,4 +38,12 @@ const char *test_exemplar_label(const struct exemplar *x, const char *name);
  * exemplars).  0, or -1. */
 int test_make_legacy(const char *path, unsigned version);
 
+/* What this process writes to stderr between the two calls (fd 2 goes to a
+ * file meanwhile): test_stderr_end returns it (static, NUL-terminated),
+ * and echoes it to the real stderr, so a failing test still shows it. */
+void test_stderr_begin(void);
+const char *test_stderr_end(void);
+/* How many lines of text contain needle. */
+int test_lines_with(const char *text, const char *needle);
+
 #endif

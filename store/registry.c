@@ -238,13 +238,23 @@ static void no_staging(const char *dir, int err)
 
 int pf_open(const char *db_path)
 {
-	if (reg.open)
+	if (reg.open) {
+		if (db_path && db_path[0] && strcmp(db_path, reg.db_path) != 0)
+			log_notice("pf_open(\"%.200s\"): the store is open already, at %.200s (pf_http_new "
+			           "opens it, from PROMFCGI_DB): this call changes nothing; call pf_open "
+			           "first, or set PROMFCGI_DB", db_path, reg.db_path);
 		return 0;
+	}
 	keep_std_fds_open();
 	if (!db_path || !db_path[0])
 		db_path = getenv("PROMFCGI_DB");
 	if (!db_path || !db_path[0])
 		db_path = PROMFCGI_DEFAULT_DB;
+	if (strlen(db_path) >= sizeof reg.db_path) {
+		log_notice("pf_open: the store's path is %zu bytes, at most %zu", strlen(db_path),
+		           sizeof reg.db_path - 1);
+		return -1;
+	}
 	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
 	char dir[4096];
 	int rc = 0;

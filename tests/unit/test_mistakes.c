@@ -233,6 +233,30 @@ static void recording_misuse(void)
 	CHECK_NUM(test_total(db, "c_total", NULL), 1);
 }
 
+/* The store is open already (pf_http_new opened it): another path changes
+ * nothing, and says so. */
+static void open_twice(void)
+{
+	static const char *const routes[] = {"/", NULL};
+	char other[700];
+	test_new_store(db, sizeof db, "mistakes");
+	test_new_store(other, sizeof other, "mistakes");
+	setenv("PROMFCGI_DB", db, 1);
+	pf_http *h = pf_http_new(routes, NULL);
+	test_stderr_begin();
+	CHECK(pf_open(db) == 0);    /* the same: fine, silent */
+	CHECK(pf_open(NULL) == 0);
+	CHECK(pf_open(other) == 0); /* changes nothing */
+	const char *err = test_stderr_end();
+	CHECK(test_lines_with(err, "promfcgi[") == 1);
+	char want[2000];
+	snprintf(want, sizeof want, "pf_open(\"%s\"): the store is open already, at %s (pf_http_new "
+	         "opens it, from PROMFCGI_DB): this call changes nothing", other, db);
+	SAYS(err, want);
+	CHECK_STR(pf_db_path(), db);
+	pf_http_free(h);
+}
+
 static void not_open(void)
 {
 	test_stderr_begin();
@@ -361,6 +385,7 @@ const struct test mistake_tests[] = {
     {"mistakes/with_value_count", with_value_count},
     {"mistakes/recording_misuse", recording_misuse},
     {"mistakes/not_open", not_open},
+    {"mistakes/open_twice", open_twice},
     {"mistakes/repeated_once_per_interval", repeated_once_per_interval},
     {"mistakes/status_out_of_range", status_out_of_range},
     {"mistakes/serve_refused_http_warns", serve_refused_http_warns},

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "store/log.h"
+#include "store/notice.h"
 #include "store/names.h"
 #include "promfcgi_http.h"
 #include "http/http.h"
@@ -71,7 +72,7 @@ static int __attribute__((format(printf, 1, 2))) refuse(const char *fmt, ...)
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	refused = 1;
-	log_notice("pf_http_new: %s", why);
+	notice("pf_http_new: %s", why);
 	return -1;
 }
 
@@ -86,7 +87,7 @@ static int add_templates(pf_http *h, const char *const *list, int skip, size_t m
 		if (route_compile(&h->tpl[h->ntpl], list[i]) != 0)
 			return refuse("%s[%d] \"%.200s\" is not a template: %s (a template is \"/\" and "
 			              "segments: literal, {name}, or * as the last)",
-			              what, i, list[i], log_reason());
+			              what, i, list[i], notice_reason());
 		h->declared[h->ntpl] = skip ? -1 : i;
 		h->skip[h->ntpl++] = (unsigned char)skip;
 	}
@@ -204,12 +205,12 @@ static int define_families(pf_http *h, const struct pf_http_options *o)
 	char key[PF_KEY_MAX];
 	if (names_build_family(&def, PF_COUNTER, req_name, "x", req_labels, NULL, 0) != 0 ||
 	    names_build_family(&def, PF_GAUGE, act_name, "x", act_labels, NULL, 0) != 0)
-		return refuse("options->prefix \"%.64s\": %s", o->prefix ? o->prefix : "", log_reason());
+		return refuse("options->prefix \"%.64s\": %s", o->prefix ? o->prefix : "", notice_reason());
 	if (names_build_family(&def, PF_HISTOGRAM, dur_name, "x", dur_labels, buckets, nbuckets) != 0)
-		return o->buckets ? refuse("options->buckets: %s", log_reason())
-		                  : refuse("options->prefix \"%.64s\": %s", o->prefix, log_reason());
+		return o->buckets ? refuse("options->buckets: %s", notice_reason())
+		                  : refuse("options->prefix \"%.64s\": %s", o->prefix, notice_reason());
 	if (names_encode_key(values, n, key, sizeof key) < 0)
-		return refuse("options->const_labels: %s", log_reason());
+		return refuse("options->const_labels: %s", notice_reason());
 	h->nconst = n;
 	for (int i = 0; i < n; i++)
 		if (!(h->const_values[i] = strdup(values[i])))
@@ -514,7 +515,7 @@ void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const c
 void pf_request_status(pf_request *r, int code)
 {
 	if (code < 100 || code > 599)
-		log_notice("pf_request_status: %d is not an HTTP status (100-599): counted as 500", code);
+		notice("pf_request_status: %d is not an HTTP status (100-599): counted as 500", code);
 	request_of(r)->status = code;
 }
 

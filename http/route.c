@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "store/log.h"
+#include "store/notice.h"
 #include "store/names.h"
 #include "http/route.h"
 
@@ -124,17 +124,17 @@ int route_compile(struct route_template *t, const char *text)
 	memset(t, 0, sizeof *t);
 	size_t len = text ? strlen(text) : 0;
 	if (len == 0 || text[0] != '/')
-		return log_why("a template begins with \"/\""), -1;
+		return notice_why("a template begins with \"/\""), -1;
 	if (len > PF_PATH_MAX)
-		return log_why("longer than %d bytes (PF_PATH_MAX)", PF_PATH_MAX), -1;
+		return notice_why("longer than %d bytes (PF_PATH_MAX)", PF_PATH_MAX), -1;
 	if (!names_valid_utf8(text, len))
-		return log_why("not valid UTF-8"), -1;
+		return notice_why("not valid UTF-8"), -1;
 	t->text = strdup(text);
 	t->store = malloc(len + 1);
 	t->kind = malloc(PF_SEGMENTS_MAX);
 	t->seg = malloc(PF_SEGMENTS_MAX * sizeof *t->seg);
 	if (!t->text || !t->store || !t->kind || !t->seg) {
-		log_why("out of memory");
+		notice_why("out of memory");
 		goto fail;
 	}
 	size_t used = 0;
@@ -145,23 +145,23 @@ int route_compile(struct route_template *t, const char *text)
 		if (n == 0) {
 			if (i > len) /* a trailing "/" means nothing: "/a/" is "/a" */
 				break;
-			log_why("an empty segment (\"//\")");
+			notice_why("an empty segment (\"//\")");
 			goto fail; /* "//" in a template is a mistake */
 		}
 		if (t->nseg == PF_SEGMENTS_MAX) {
-			log_why("more than %d segments (PF_SEGMENTS_MAX)", PF_SEGMENTS_MAX);
+			notice_why("more than %d segments (PF_SEGMENTS_MAX)", PF_SEGMENTS_MAX);
 			goto fail;
 		}
 		int kind = SEG_LITERAL;
 		if (n == 1 && s[0] == '*') {
 			if (i <= len) { /* only as the last segment */
-				log_why("\"*\" is allowed as the last segment only");
+				notice_why("\"*\" is allowed as the last segment only");
 				goto fail;
 			}
 			kind = SEG_REST;
 		} else if (s[0] == '{' && s[n - 1] == '}') {
 			if (!valid_param_name(s + 1, n - 2)) {
-				log_why("\"%.*s\" is not {name} with a name of [a-zA-Z_][a-zA-Z0-9_]*", (int)n, s);
+				notice_why("\"%.*s\" is not {name} with a name of [a-zA-Z_][a-zA-Z0-9_]*", (int)n, s);
 				goto fail;
 			}
 			kind = SEG_PARAM;
@@ -169,7 +169,7 @@ int route_compile(struct route_template *t, const char *text)
 			n -= 2;
 		} else if (memchr(s, '{', n) || memchr(s, '}', n) || memchr(s, '*', n) ||
 		           (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
-			log_why("segment \"%.*s\": a segment is literal text (no { } * . ..), {name} or a "
+			notice_why("segment \"%.*s\": a segment is literal text (no { } * . ..), {name} or a "
 			        "last *", (int)n, s);
 			goto fail;
 		}
@@ -183,7 +183,7 @@ int route_compile(struct route_template *t, const char *text)
 		for (int b = 0; b < a; b++)
 			if (t->kind[a] == SEG_PARAM && t->kind[b] == SEG_PARAM &&
 			    strcmp(t->seg[a], t->seg[b]) == 0) {
-				log_why("{%s} appears twice", t->seg[a]);
+				notice_why("{%s} appears twice", t->seg[a]);
 				goto fail;
 			}
 	return 0;

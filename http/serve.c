@@ -28,7 +28,7 @@
 #include "http/http.h"
 #include "http/route.h"
 #include "http/serve.h"
-#include "store/log.h"
+#include "store/notice.h"
 
 extern char **environ;
 
@@ -195,14 +195,14 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 int pf_serve(pf_http *h, pf_handler handler, void *arg)
 {
 	if (!handler) {
-		log_notice("pf_serve: handler is NULL: nothing would answer the requests; not serving");
+		notice("pf_serve: handler is NULL: nothing would answer the requests; not serving");
 		pf_http_free(h);
 		return 2;
 	}
 	/* The app is the point: serve it without request metrics rather than
 	 * take the site down for a mistake in its routes, and say so once. */
 	if (!h && http_new_refused())
-		log_notice("pf_serve: serving without request metrics: pf_http_new refused its routes "
+		notice("pf_serve: serving without request metrics: pf_http_new refused its routes "
 		            "(the line above says why) and gave NULL");
 	int rc = serve(h, handler, arg);
 	pf_http_free(h);

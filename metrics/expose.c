@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "store/beacon.h"
+#include "store/notice.h"
 #include "store/buf.h"
 #include "store/registry.h"
 #include "http/serve.h"
@@ -82,7 +83,7 @@ static void heard(const struct beacon_report *r, void *arg)
 {
 	(void)arg;
 	registry_add_errors(r->errors);
-	log_notice("process %ld (uid %u) of this store cannot record: %s", (long)r->pid,
+	notice("process %ld (uid %u) of this store cannot record: %s", (long)r->pid,
 	           (unsigned)r->uid, r->reason);
 }
 

@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #include "store/beacon.h"
+#include "store/hash.h"
+#include "store/path.h"
 #include "store/proc.h"
 
 #define BEACON_MAGIC 0x31424650u /* "PFB1" */
@@ -53,27 +55,21 @@ struct wire {
 	char reason[BEACON_REASON_MAX];
 };
 
-static uint32_t fnv1a(uint32_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-/* The socket's name: "@promfcgi-beacon-" and a 64-bit hash of the store's
- * absolute path (as given: a worker may not be allowed to resolve it). */
+/* The socket's name: "@promfcgi-beacon-" and a 64-bit FNV-1a (two bases) of
+ * the store's absolute path as given (a worker may not be allowed to
+ * resolve it). */
 static socklen_t beacon_name(const char *db_path, struct sockaddr_un *a)
 {
-	char path[PATH_MAX + 4096], cwd[PATH_MAX];
-	if (db_path[0] == '/' || !getcwd(cwd, sizeof cwd))
+	char path[PATH_BYTES], cwd[PATH_BYTES];
+	if (db_path[0] == '/' || !getcwd(cwd, sizeof cwd) || path_join(path, cwd, db_path) != 0)
 		snprintf(path, sizeof path, "%s", db_path);
-	else
-		snprintf(path, sizeof path, "%s/%s", cwd, db_path);
+	size_t n = strlen(path);
 	memset(a, 0, sizeof *a);
 	a->sun_family = AF_UNIX;
-	int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "promfcgi-beacon-%08x%08x",
-	                 (unsigned)fnv1a(2166136261u, path), (unsigned)fnv1a(0x811c9dc5u ^ 0x5bd1e995u, path));
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	int len = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "promfcgi-beacon-%08x%08x",
+	                   (unsigned)hash_fnv1a(HASH_FNV_BASIS, path, n),
+	                   (unsigned)hash_fnv1a(HASH_FNV_BASIS ^ 0x5bd1e995u, path, n));
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
 }
 
 int beacon_send(const char *db_path, const uint64_t errors[LOG_OP_COUNT], const char *reason)
@@ -130,7 +126,7 @@ void beacon_explain(char *out, size_t len, const char *db_path, const char *dir,
 {
 	const char *env = getenv("PROMFCGI_DB");
 	struct passwd *pw = getpwuid(geteuid());
-	char parent[4096], user[300], fix[4200];
+	char parent[PATH_BYTES], user[300], fix[PATH_BYTES + 200];
 	struct stat st;
 	snprintf(parent, sizeof parent, "%s", dir);
 	const char *up = dirname(parent); /* the store's directory, where dir goes */

@@ -22,22 +22,4 @@ int log_error(enum log_op op, const char *fmt, ...) __attribute__((format(printf
  * that this bottom layer never calls the layers built on it. */
 void log_set_counter(void (*count)(enum log_op op));
 
-/* A line that is not this process's store error, so not counted in
- * promfcgi_store_errors_total: a caller's mistake refused by the API (the
- * message names the call, the offending argument and the rule, e.g.
- * "pf_http_new: routes[1] ..."), or another process's report (beacon.c).
- * Written as "promfcgi[PID]: " and the message; each distinct message at
- * most once per LOG_INTERVAL_SECONDS (a mistake in a request loop would
- * otherwise repeat at request rate), with a count of the repeats suppressed
- * since.  Returns 1 if the line was written. */
-int log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Why the last check of names.c or route.c failed, in words ("name
- * \"a-b\" is not a valid metric name (...)"): the check knows what is wrong,
- * the API function that called it knows who asked, and logs both. The
- * reason of the last log_why, or "" if none. Not thread-safe (nor is the
- * API). */
-void log_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *log_reason(void);
-
 #endif

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,13 @@
 
 #include "store/beacon.h"
 #include "store/model.h"
-#include "store/db.h"
+#include "store/fold.h"
+#include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
+#include "store/notice.h"
 #include "store/names.h"
+#include "store/path.h"
 #include "store/registry.h"
 #include "promfcgi.h"
 #include "store/stage.h"
@@ -44,16 +48,14 @@ struct pf_series {
 	uint32_t cell;
 };
 
-#define HASH_SIZE (2 * STAGE_MAX_SLOTS) /* power of two, load <= 0.5 */
-
 static struct {
 	struct stage stage;
-	char db_path[4096];
+	char db_path[PATH_BYTES];
 	int open;
 	struct pf_family families[STAGE_MAX_FAMILIES];
 	uint32_t nfamilies;
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	uint16_t hash[HASH_SIZE];                  /* slot + 1; 0 is empty (few pages: see pf_open) */
+	struct hash_table by_key;                  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
@@ -240,7 +242,7 @@ int pf_open(const char *db_path)
 {
 	if (reg.open) {
 		if (db_path && db_path[0] && strcmp(db_path, reg.db_path) != 0)
-			log_notice("pf_open(\"%.200s\"): the store is open already, at %.200s (pf_http_new "
+			notice("pf_open(\"%.200s\"): the store is open already, at %.200s (pf_http_new "
 			           "opens it, from PROMFCGI_DB): this call changes nothing; call pf_open "
 			           "first, or set PROMFCGI_DB", db_path, reg.db_path);
 		return 0;
@@ -250,13 +252,12 @@ int pf_open(const char *db_path)
 		db_path = getenv("PROMFCGI_DB");
 	if (!db_path || !db_path[0])
 		db_path = PROMFCGI_DEFAULT_DB;
-	if (strlen(db_path) >= sizeof reg.db_path) {
-		log_notice("pf_open: the store's path is %zu bytes, at most %zu", strlen(db_path),
-		           sizeof reg.db_path - 1);
+	if (path_format(reg.db_path, "%s", db_path) != 0) { /* reg.db_path is "": no file is made */
+		notice("pf_open: the store's path is %zu bytes, at most %d", strlen(db_path),
+		           PATH_BYTES - 1);
 		return -1;
 	}
-	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
-	char dir[4096];
+	char dir[PATH_BYTES];
 	int rc = 0;
 	if (proc_is_cgi()) {
 		/* One request, then exit: no staging file to create, map and
@@ -267,7 +268,7 @@ int pf_open(const char *db_path)
 		define_own_families();
 		return reg.stage.f ? 0 : -1;
 	}
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
+	if (stage_dir(reg.db_path, dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
 		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
@@ -283,7 +284,7 @@ int pf_open(const char *db_path)
 int pf_maintain(void)
 {
 	struct timespec now;
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open || !reg.stage.f)
 		return -1;
 	if (reg.oneshot)
@@ -294,7 +295,7 @@ int pf_maintain(void)
 	reg.last_check = now.tv_sec;
 	if (reg.cpu)
 		record_process();
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (stage_dir(reg.db_path, dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
 	switch (check_staging(dir)) {
@@ -317,9 +318,9 @@ const char *pf_db_path(void)
 
 int pf_publish(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
-	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir) != 0)
 		return 0;
 	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
 		return -1;
@@ -339,7 +340,7 @@ int pf_publish(void)
  * response was not complete); after: all of it. */
 static int close_oneshot(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
 	struct rusage ru;
 	int rc = -1;
@@ -350,7 +351,7 @@ static int close_oneshot(void)
 		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
-	if (reg.stage.f && stage_dir(reg.db_path, dir, sizeof dir) == 0 &&
+	if (reg.stage.f && stage_dir(reg.db_path, dir) == 0 &&
 	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0) { /* this request goes uncounted: say so where it is seen */
@@ -374,7 +375,7 @@ static int close_oneshot(void)
 
 int pf_close(void)
 {
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open)
 		return 0;
 	if (reg.oneshot)
@@ -384,7 +385,7 @@ int pf_close(void)
 		record_process(); /* the last word on this process's CPU time */
 	/* A file gone, or never made, is put back first: its totals are all the
 	 * store has not yet seen of this process. */
-	if (stage_dir(reg.db_path, dir, sizeof dir) == 0)
+	if (stage_dir(reg.db_path, dir) == 0)
 		check_staging(dir);
 	if (!reg.stage.path[0]) /* never made: what this process counted is lost; say so */
 		call_out("exits with its counts in memory only (no staging file could be made): "
@@ -404,7 +405,7 @@ int pf_close(void)
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
-				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+				if (fold_snapshot(db, &snap, 1) != DB_FOLD_ERROR) {
 					if (stage_test_hook)
 						stage_test_hook("folded");
 					if (unlink(reg.stage.path) == 0 || errno == ENOENT) {
@@ -428,6 +429,7 @@ int pf_close(void)
 		}
 	}
 	stage_destroy(&reg.stage, 0);
+	hash_free(&reg.by_key);
 	memset(&reg, 0, sizeof reg);
 	return rc;
 }
@@ -461,13 +463,13 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 		describe(b, sizeof b, def);
 		if (strcmp(a, b) == 0)
 			snprintf(b, sizeof b, "another help text");
-		log_notice("%s(\"%s\"): clashes with its earlier definition in this process, %s; this one "
+		notice("%s(\"%s\"): clashes with its earlier definition in this process, %s; this one "
 		            "is %s: a family is defined once, the same way everywhere",
 		            call, def->name, a, b);
 		return NULL;
 	}
 	if (reg.nfamilies == STAGE_MAX_FAMILIES) {
-		log_notice("%s(\"%s\"): no room for another family (at most %d per process)", call,
+		notice("%s(\"%s\"): no room for another family (at most %d per process)", call,
 		            def->name, STAGE_MAX_FAMILIES);
 		return NULL;
 	}
@@ -488,16 +490,16 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 static pf_family *refuse_def(const char *call, const char *name, const char *why)
 {
 	if (name && pf_valid_metric_name(name))
-		log_notice("%s(\"%s\"): %s", call, name, why);
+		notice("%s(\"%s\"): %s", call, name, why);
 	else
-		log_notice("%s: %s", call, why);
+		notice("%s: %s", call, why);
 	return NULL;
 }
 
 static int store_open(const char *call)
 {
 	if (!reg.open)
-		log_notice("%s: no store is open: call pf_open (or pf_http_new) first, after any fork",
+		notice("%s: no store is open: call pf_open (or pf_http_new) first, after any fork",
 		            call);
 	return reg.open;
 }
@@ -509,7 +511,7 @@ static pf_family *define(const char *call, int type, const char *name, const cha
 	if (!store_open(call))
 		return NULL;
 	if (names_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
-		return refuse_def(call, name, log_reason());
+		return refuse_def(call, name, notice_reason());
 	return define_def(call, &def);
 }
 
@@ -545,16 +547,28 @@ pf_family *pf_histogram_native(const char *name, const char *help, const char *c
 		return NULL;
 	if (names_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
 	    names_build_native(&def, schema, zero_threshold) != 0)
-		return refuse_def(call, name, log_reason());
+		return refuse_def(call, name, notice_reason());
 	return define_def(call, &def);
 }
 
-static uint32_t hash_key(uint32_t family, const char *key, int len)
+static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 {
-	uint32_t h = 2166136261u ^ family; /* FNV-1a */
-	for (int i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 16777619u;
-	return h;
+	return hash_fnv1a(HASH_FNV_BASIS ^ family, key, len);
+}
+
+/* Room in the table for one more slot than the file has (every slot put
+ * back to grow it): 0, or -1 out of memory. */
+static int slot_room(const struct stage_file *file)
+{
+	uint32_t n = atomic_load_explicit(&file->hdr.nslots, memory_order_relaxed);
+	if (!hash_full(&reg.by_key, n))
+		return 0;
+	if (hash_reset(&reg.by_key, n + 1) != 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		hash_put(&reg.by_key,
+		         series_hash(file->slots[i].family, file->slots[i].key, file->slots[i].keylen), i);
+	return 0;
 }
 
 /* Whether values holds exactly one value per label name of f, then NULL
@@ -570,14 +584,14 @@ static int values_fit(const pf_family *f, const char *const *values)
 	for (int i = 0, at = 0; i < n; i++)
 		at += snprintf(names + at, sizeof names - (size_t)at, "%s%s", i ? ", " : "", f->def.labels[i]);
 	if (!values)
-		log_notice("pf_with(%s): values is NULL, and the family has %d label name%s (%s)",
+		notice("pf_with(%s): values is NULL, and the family has %d label name%s (%s)",
 		            f->def.name, n, n == 1 ? "" : "s", names);
 	else if (k < n)
-		log_notice("pf_with(%s): %d value%s before the NULL, for %d label name%s (%s): one value "
+		notice("pf_with(%s): %d value%s before the NULL, for %d label name%s (%s): one value "
 		            "per label name, then NULL", f->def.name, k, k == 1 ? "" : "s", n,
 		            n == 1 ? "" : "s", names);
 	else
-		log_notice("pf_with(%s): more than %d value%s, or no NULL after them, for %d label name%s"
+		notice("pf_with(%s): more than %d value%s, or no NULL after them, for %d label name%s"
 		            "%s%s%s: one value per label name, then NULL", f->def.name, n, n == 1 ? "" : "s",
 		            n, n == 1 ? "" : "s", n ? " (" : "", names, n ? ")" : "");
 	return 0;
@@ -589,35 +603,33 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	if (!f) /* its definition was refused, and that was logged */
 		return NULL;
 	if (!reg.stage.f) {
-		log_notice("pf_with(%s): no store is open (pf_close was called?)", f->def.name);
+		notice("pf_with(%s): no store is open (pf_close was called?)", f->def.name);
 		return NULL;
 	}
 	if (!values_fit(f, values))
 		return NULL;
 	int len = names_encode_key(values, (int)f->def.nlabels, key, sizeof key);
 	if (len < 0) {
-		log_notice("pf_with(%s): %s", f->def.name, log_reason());
+		notice("pf_with(%s): %s", f->def.name, notice_reason());
 		return NULL;
 	}
 	struct stage_file *file = reg.stage.f;
-	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
-	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
-		int32_t slot = (int32_t)reg.hash[h] - 1;
-		if (slot < 0)
-			break;
-		struct stage_slot *s = &file->slots[slot];
+	uint32_t h = series_hash(f->index, key, (uint32_t)len), probe = h, at;
+	while ((at = hash_next(&reg.by_key, &probe)) != HASH_NONE) {
+		struct stage_slot *s = &file->slots[at];
 		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
-			return &reg.series[slot];
+			return &reg.series[at];
 	}
-	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
+	int slot = slot_room(file) == 0 ? stage_add_slot(&reg.stage, f->index, key, (uint32_t)len) : -2;
 	if (slot < 0) {
-		/* every slot or cell of the file is taken: this series goes
-		 * unrecorded, which is said and counted like any store failure */
-		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging file: "
-		         "not recorded", f->def.name);
+		/* every slot or cell of the file is taken (or no memory for its
+		 * index): this series goes unrecorded, which is said and counted
+		 * like any store failure */
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's %s: "
+		          "not recorded", f->def.name, slot == -2 ? "memory" : "staging file");
 		return NULL;
 	}
-	reg.hash[h] = (uint16_t)(slot + 1);
+	hash_put(&reg.by_key, h, (uint32_t)slot);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;
 	return &reg.series[slot];
@@ -631,7 +643,7 @@ void pf_begin(void)
 void pf_commit(void)
 {
 	if (reg.stage.depth == 0)
-		log_notice("pf_commit: no pf_begin to match: nothing to commit");
+		notice("pf_commit: no pf_begin to match: nothing to commit");
 	else if (--reg.stage.depth == 0)
 		stage_commit(&reg.stage);
 }
@@ -654,11 +666,11 @@ static int recordable(const char *call, const pf_series *s, unsigned mask, const
 	if (!s)
 		return -1;
 	if (!reg.open) {
-		log_notice("%s(%s): no store is open (pf_close was called?)", call, s->family->def.name);
+		notice("%s(%s): no store is open (pf_close was called?)", call, s->family->def.name);
 		return -1;
 	}
 	if (!(mask & (1u << s->family->def.type))) {
-		log_notice("%s(%s): a %s does not take it: %s", call, s->family->def.name,
+		notice("%s(%s): a %s does not take it: %s", call, s->family->def.name,
 		            type_names[s->family->def.type], use);
 		return -1;
 	}
@@ -671,9 +683,9 @@ static int add(const char *call, pf_series *s, double v)
 	               "pf_observe for a histogram") != 0)
 		return -1;
 	if (isnan(v))
-		return log_notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
+		return notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
 	if (s->family->def.type == PF_COUNTER && v < 0)
-		return log_notice("%s(%s, %g): a counter only goes up (a gauge may go down)", call,
+		return notice("%s(%s, %g): a counter only goes up (a gauge may go down)", call,
 		                   s->family->def.name, v),
 		       -1;
 	return change(stage_add(&reg.stage, s->cell, v));
@@ -761,7 +773,7 @@ static int observe(const char *call, pf_series *s, double v, uint32_t b)
 	if (!reg.stage.f)
 		return -1;
 	if (room < 2 || (d->native && observe_native(s, v, room - 2) != 0)) {
-		log_notice("%s(%s): the change has no room left for this observation (%d cell writes "
+		notice("%s(%s): the change has no room left for this observation (%d cell writes "
 		            "between pf_begin and pf_commit at most): refused whole", call, d->name,
 		            STAGE_LOG_MAX);
 		return -1;
@@ -785,7 +797,7 @@ static int observable(const char *call, const pf_series *s, double v)
 	if (recordable(call, s, 1u << PF_HISTOGRAM, "pf_inc, pf_add or pf_set for a counter or gauge") != 0)
 		return -1;
 	if (isnan(v))
-		return log_notice("%s(%s, NaN): NaN is no observation", call, s->family->def.name), -1;
+		return notice("%s(%s, NaN): NaN is no observation", call, s->family->def.name), -1;
 	return 0;
 }
 
@@ -805,8 +817,8 @@ static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double
 	int len = names_encode_exemplar(labels, enc);
 	uint32_t cell = s->cell + bucket;
 	if (len < 0) {
-		log_notice("%s(%s): %s: the value is recorded, without the exemplar", call,
-		            s->family->def.name, log_reason());
+		notice("%s(%s): %s: the value is recorded, without the exemplar", call,
+		            s->family->def.name, notice_reason());
 		return 1;
 	}
 	if (cell >= STAGE_MAX_CELLS)
@@ -814,7 +826,7 @@ static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double
 	if (!reg.exemplar_of[cell]) {
 		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
 		if (i < 0) {
-			log_notice("%s(%s): every exemplar slot of this process (%d) is taken: the value "
+			notice("%s(%s): every exemplar slot of this process (%d) is taken: the value "
 			            "is recorded, without the exemplar", call, s->family->def.name,
 			            STAGE_MAX_EXEMPLARS);
 			return 1;
@@ -836,9 +848,9 @@ int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
 	               "histogram (pf_observe_exemplar)") != 0)
 		return -1;
 	if (isnan(v))
-		return log_notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
+		return notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
 	if (v < 0)
-		return log_notice("%s(%s, %g): a counter only goes up", call, s->family->def.name, v), -1;
+		return notice("%s(%s, %g): a counter only goes up", call, s->family->def.name, v), -1;
 	pf_begin(); /* the count and its exemplar: one change */
 	int rc = stage_add(&reg.stage, s->cell, v);
 	if (rc == 0)

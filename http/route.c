@@ -124,11 +124,11 @@ int route_compile(struct route_template *t, const char *text)
 	memset(t, 0, sizeof *t);
 	size_t len = text ? strlen(text) : 0;
 	if (len == 0 || text[0] != '/')
-		return notice_why("a template begins with \"/\""), -1;
+		return notice_why("a template begins with \"/\"");
 	if (len > PF_PATH_MAX)
-		return notice_why("longer than %d bytes (PF_PATH_MAX)", PF_PATH_MAX), -1;
+		return notice_why("longer than %d bytes (PF_PATH_MAX)", PF_PATH_MAX);
 	if (!names_valid_utf8(text, len))
-		return notice_why("not valid UTF-8"), -1;
+		return notice_why("not valid UTF-8");
 	t->text = strdup(text);
 	t->store = malloc(len + 1);
 	t->kind = malloc(PF_SEGMENTS_MAX);
@@ -161,7 +161,8 @@ int route_compile(struct route_template *t, const char *text)
 			kind = SEG_REST;
 		} else if (s[0] == '{' && s[n - 1] == '}') {
 			if (!valid_param_name(s + 1, n - 2)) {
-				notice_why("\"%.*s\" is not {name} with a name of [a-zA-Z_][a-zA-Z0-9_]*", (int)n, s);
+				notice_why("\"%.*s\" is not {name} with a name of [a-zA-Z_][a-zA-Z0-9_]*",
+				           (int)n, s);
 				goto fail;
 			}
 			kind = SEG_PARAM;
@@ -170,7 +171,7 @@ int route_compile(struct route_template *t, const char *text)
 		} else if (memchr(s, '{', n) || memchr(s, '}', n) || memchr(s, '*', n) ||
 		           (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
 			notice_why("segment \"%.*s\": a segment is literal text (no { } * . ..), {name} or a "
-			        "last *", (int)n, s);
+			           "last *", (int)n, s);
 			goto fail;
 		}
 		t->kind[t->nseg] = (uint8_t)kind;

@@ -203,7 +203,7 @@ int pf_serve(pf_http *h, pf_handler handler, void *arg)
 	 * take the site down for a mistake in its routes, and say so once. */
 	if (!h && http_new_refused())
 		notice("pf_serve: serving without request metrics: pf_http_new refused its routes "
-		            "(the line above says why) and gave NULL");
+		        "(the line above says why) and gave NULL");
 	int rc = serve(h, handler, arg);
 	pf_http_free(h);
 	return rc;

@@ -84,7 +84,7 @@ static void heard(const struct beacon_report *r, void *arg)
 	(void)arg;
 	registry_add_errors(r->errors);
 	notice("process %ld (uid %u) of this store cannot record: %s", (long)r->pid,
-	           (unsigned)r->uid, r->reason);
+	       (unsigned)r->uid, r->reason);
 }
 
 /* Listens while this program runs (bound at its first answer; tried again

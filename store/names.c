@@ -90,7 +90,8 @@ int names_encode_key(const char *const *values, int n, char *key, size_t cap)
 	size_t len = 0;
 	for (int i = 0; i < n; i++) {
 		if (!values || !values[i]) {
-			notice_why("%d value%s for %d label name%s", i, i == 1 ? "" : "s", n, n == 1 ? "" : "s");
+			notice_why("%d value%s for %d label name%s", i, i == 1 ? "" : "s", n,
+			           n == 1 ? "" : "s");
 			return -1;
 		}
 		size_t l = strlen(values[i]);
@@ -99,8 +100,8 @@ int names_encode_key(const char *const *values, int n, char *key, size_t cap)
 			return -1;
 		}
 		if (len + l + 1 > cap) {
-			notice_why("the label values take more than %zu bytes (a NUL after each; PF_KEY_MAX)",
-			        cap - 1);
+			notice_why("the label values take more than %zu bytes (a NUL after each; "
+			           "PF_KEY_MAX)", cap - 1);
 			return -1;
 		}
 		memcpy(key + len, values[i], l + 1);
@@ -156,7 +157,8 @@ int names_encode_exemplar(const char *const *labels, char *out)
 	for (; labels && labels[n]; n++) {
 		size_t l = strlen(labels[n]);
 		if (l + 1 > MODEL_EXEMPLAR_BYTES - len) {
-			notice_why("exemplar labels longer than %d characters", PF_EXEMPLAR_RUNES_MAX);
+			notice_why("exemplar labels longer than %d characters",
+			           PF_EXEMPLAR_RUNES_MAX);
 			return -1;
 		}
 		memcpy(out + len, labels[n], l + 1);
@@ -169,11 +171,12 @@ int names_encode_exemplar(const char *const *labels, char *out)
 	if (n == 0)
 		notice_why("exemplar labels: none (give \"name\", \"value\", ..., NULL)");
 	else if (n % 2)
-		notice_why("exemplar labels: %d string%s, not name-value pairs (\"%s\" has no value)", n,
-		        n == 1 ? "" : "s", labels[n - 1]);
+		notice_why("exemplar labels: %d string%s, not name-value pairs (\"%s\" has no "
+		           "value)", n, n == 1 ? "" : "s", labels[n - 1]);
 	for (int i = 0; n && n % 2 == 0 && i < n; i += 2) {
 		if (!pf_valid_label_name(labels[i])) {
-			notice_why("exemplar labels[%d] \"%.64s\" is not a valid label name", i, labels[i]);
+			notice_why("exemplar labels[%d] \"%.64s\" is not a valid label name", i,
+			           labels[i]);
 			return -1;
 		}
 		for (int j = 0; j < i; j += 2)
@@ -182,15 +185,16 @@ int names_encode_exemplar(const char *const *labels, char *out)
 				return -1;
 			}
 		if (!names_valid_utf8(labels[i + 1], strlen(labels[i + 1]))) {
-			notice_why("exemplar labels[%d] (the value of %s) is not valid UTF-8", i + 1, labels[i]);
+			notice_why("exemplar labels[%d] (the value of %s) is not valid UTF-8",
+			           i + 1, labels[i]);
 			return -1;
 		}
 		chars += utf8_chars(labels[i], strlen(labels[i])) +
 		         utf8_chars(labels[i + 1], strlen(labels[i + 1]));
 	}
 	if (n && n % 2 == 0)
-		notice_why("exemplar labels: %zu characters, more than %d (PF_EXEMPLAR_RUNES_MAX)", chars,
-		        PF_EXEMPLAR_RUNES_MAX);
+		notice_why("exemplar labels: %zu characters, more than %d (PF_EXEMPLAR_RUNES_MAX)",
+		           chars, PF_EXEMPLAR_RUNES_MAX);
 	return -1;
 }
 
@@ -202,21 +206,23 @@ int names_encode_exemplar(const char *const *labels, char *out)
 static int check_family(int type, const char *name, const char *help, int nbuckets)
 {
 	if (!name)
-		return notice_why("name is NULL"), -1;
+		return notice_why("name is NULL");
 	if (!pf_valid_metric_name(name))
-		return notice_why("name \"%.128s\" is not a valid metric name (%s)", name, METRIC_NAME_RULE),
-		       -1;
+		return notice_why("name \"%.128s\" is not a valid metric name (%s)", name,
+		                  METRIC_NAME_RULE);
 	if (!help || !help[0])
-		return notice_why("help is %s: every family needs a help text", help ? "empty" : "NULL"), -1;
+		return notice_why("help is %s: every family needs a help text",
+		                  help ? "empty" : "NULL");
 	if (strlen(help) >= PF_HELP_MAX)
-		return notice_why("help is %zu bytes, %d at most (PF_HELP_MAX)", strlen(help), PF_HELP_MAX - 1),
-		       -1;
+		return notice_why("help is %zu bytes, %d at most (PF_HELP_MAX)", strlen(help),
+		                  PF_HELP_MAX - 1);
 	if (!names_valid_utf8(help, strlen(help)))
-		return notice_why("help is not valid UTF-8"), -1;
+		return notice_why("help is not valid UTF-8");
 	if (type != PF_COUNTER && type != PF_GAUGE && type != PF_HISTOGRAM)
-		return notice_why("type %d is not a counter, gauge or histogram", type), -1;
+		return notice_why("type %d is not a counter, gauge or histogram", type);
 	if (nbuckets < 0 || nbuckets > PF_BUCKETS_MAX)
-		return notice_why("nbuckets %d is outside 0..%d (PF_BUCKETS_MAX)", nbuckets, PF_BUCKETS_MAX), -1;
+		return notice_why("nbuckets %d is outside 0..%d (PF_BUCKETS_MAX)", nbuckets,
+		                  PF_BUCKETS_MAX);
 	return 0;
 }
 
@@ -231,31 +237,30 @@ int names_build_family(struct family_def *def, int type, const char *name, const
 	snprintf(def->help, sizeof def->help, "%s", help);
 	for (int i = 0; labels && labels[i]; i++) {
 		if (i >= PF_LABELS_MAX)
-			return notice_why("more than %d label names (PF_LABELS_MAX)", PF_LABELS_MAX), -1;
+			return notice_why("more than %d label names (PF_LABELS_MAX)", PF_LABELS_MAX);
 		if (!pf_valid_label_name(labels[i]))
-			return notice_why("labels[%d] \"%.64s\" is not a valid label name (%s)", i, labels[i],
-			               LABEL_NAME_RULE),
-			       -1;
+			return notice_why("labels[%d] \"%.64s\" is not a valid label name (%s)", i,
+			                  labels[i], LABEL_NAME_RULE);
 		if (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0)
-			return notice_why("labels[%d] \"le\" is a histogram's own (its buckets' bound)", i), -1;
+			return notice_why("labels[%d] \"le\" is a histogram's own (its buckets' bound)",
+			                  i);
 		for (int j = 0; j < i; j++)
 			if (strcmp(labels[i], labels[j]) == 0)
-				return notice_why("labels[%d] \"%s\" is labels[%d] again", i, labels[i], j), -1;
+				return notice_why("labels[%d] \"%s\" is labels[%d] again", i, labels[i],
+				                  j);
 		snprintf(def->labels[i], sizeof def->labels[i], "%s", labels[i]);
 		def->nlabels++;
 	}
 	if (nbuckets > 0 && !buckets)
-		return notice_why("buckets is NULL and nbuckets %d", nbuckets), -1;
+		return notice_why("buckets is NULL and nbuckets %d", nbuckets);
 	for (int i = 0; i < nbuckets; i++) {
 		/* strictly increasing finite bounds; +Inf is always added */
 		if (!isfinite(buckets[i]))
-			return notice_why("buckets[%d] is %g: bounds are finite (+Inf is always there)", i,
-			               buckets[i]),
-			       -1;
+			return notice_why("buckets[%d] is %g: bounds are finite (+Inf is always "
+			                  "there)", i, buckets[i]);
 		if (i && buckets[i] <= buckets[i - 1])
-			return notice_why("buckets[%d] = %g is not above buckets[%d] = %g: bounds increase", i,
-			               buckets[i], i - 1, buckets[i - 1]),
-			       -1;
+			return notice_why("buckets[%d] = %g is not above buckets[%d] = %g: bounds "
+			                  "increase", i, buckets[i], i - 1, buckets[i - 1]);
 		def->buckets[i] = buckets[i];
 	}
 	def->nbuckets = (uint32_t)nbuckets;
@@ -266,13 +271,12 @@ int names_build_family(struct family_def *def, int type, const char *name, const
 int names_build_native(struct family_def *def, int schema, double zero_threshold)
 {
 	if (def->type != PF_HISTOGRAM)
-		return notice_why("native buckets are a histogram's"), -1;
+		return notice_why("native buckets are a histogram's");
 	if (schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX)
 		return notice_why("schema %d is outside %d..%d", schema, PF_NATIVE_SCHEMA_MIN,
-		               PF_NATIVE_SCHEMA_MAX),
-		       -1;
+		                  PF_NATIVE_SCHEMA_MAX);
 	if (!(zero_threshold >= 0) || isinf(zero_threshold))
-		return notice_why("zero_threshold %g is not a finite number >= 0", zero_threshold), -1;
+		return notice_why("zero_threshold %g is not a finite number >= 0", zero_threshold);
 	def->native = 1;
 	def->schema = schema;
 	def->zero_threshold = zero_threshold;

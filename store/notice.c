@@ -60,12 +60,13 @@ int notice(const char *fmt, ...)
 
 static char reason[1024];
 
-void notice_why(const char *fmt, ...)
+int notice_why(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
 const char *notice_reason(void)

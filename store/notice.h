@@ -22,10 +22,11 @@ int notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Why the last check of names.c or route.c failed, in words ("name
  * \"a-b\" is not a valid metric name (...)"): the check knows what is wrong,
- * the API function that called it knows who asked, and logs both. The
- * reason of the last notice_why, or "" if none. Not thread-safe (nor is the
- * API). */
-void notice_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+ * the API function that called it knows who asked, and logs both.
+ * notice_why returns -1, for "return notice_why(...);" in a check;
+ * notice_reason is the last reason, or "" if none. Not thread-safe (nor is
+ * the API). */
+int notice_why(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* -1 */
 const char *notice_reason(void);
 
 #endif

@@ -243,8 +243,8 @@ int pf_open(const char *db_path)
 	if (reg.open) {
 		if (db_path && db_path[0] && strcmp(db_path, reg.db_path) != 0)
 			notice("pf_open(\"%.200s\"): the store is open already, at %.200s (pf_http_new "
-			           "opens it, from PROMFCGI_DB): this call changes nothing; call pf_open "
-			           "first, or set PROMFCGI_DB", db_path, reg.db_path);
+			       "opens it, from PROMFCGI_DB): this call changes nothing; call pf_open "
+			       "first, or set PROMFCGI_DB", db_path, reg.db_path);
 		return 0;
 	}
 	keep_std_fds_open();
@@ -254,7 +254,7 @@ int pf_open(const char *db_path)
 		db_path = PROMFCGI_DEFAULT_DB;
 	if (path_format(reg.db_path, "%s", db_path) != 0) { /* reg.db_path is "": no file is made */
 		notice("pf_open: the store's path is %zu bytes, at most %d", strlen(db_path),
-		           PATH_BYTES - 1);
+		       PATH_BYTES - 1);
 		return -1;
 	}
 	char dir[PATH_BYTES];
@@ -464,13 +464,13 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 		if (strcmp(a, b) == 0)
 			snprintf(b, sizeof b, "another help text");
 		notice("%s(\"%s\"): clashes with its earlier definition in this process, %s; this one "
-		            "is %s: a family is defined once, the same way everywhere",
-		            call, def->name, a, b);
+		        "is %s: a family is defined once, the same way everywhere",
+		        call, def->name, a, b);
 		return NULL;
 	}
 	if (reg.nfamilies == STAGE_MAX_FAMILIES) {
 		notice("%s(\"%s\"): no room for another family (at most %d per process)", call,
-		            def->name, STAGE_MAX_FAMILIES);
+		        def->name, STAGE_MAX_FAMILIES);
 		return NULL;
 	}
 	int index = stage_add_family(&reg.stage, def);
@@ -500,7 +500,7 @@ static int store_open(const char *call)
 {
 	if (!reg.open)
 		notice("%s: no store is open: call pf_open (or pf_http_new) first, after any fork",
-		            call);
+		        call);
 	return reg.open;
 }
 
@@ -585,15 +585,15 @@ static int values_fit(const pf_family *f, const char *const *values)
 		at += snprintf(names + at, sizeof names - (size_t)at, "%s%s", i ? ", " : "", f->def.labels[i]);
 	if (!values)
 		notice("pf_with(%s): values is NULL, and the family has %d label name%s (%s)",
-		            f->def.name, n, n == 1 ? "" : "s", names);
+		        f->def.name, n, n == 1 ? "" : "s", names);
 	else if (k < n)
 		notice("pf_with(%s): %d value%s before the NULL, for %d label name%s (%s): one value "
-		            "per label name, then NULL", f->def.name, k, k == 1 ? "" : "s", n,
-		            n == 1 ? "" : "s", names);
+		        "per label name, then NULL", f->def.name, k, k == 1 ? "" : "s", n,
+		        n == 1 ? "" : "s", names);
 	else
 		notice("pf_with(%s): more than %d value%s, or no NULL after them, for %d label name%s"
-		            "%s%s%s: one value per label name, then NULL", f->def.name, n, n == 1 ? "" : "s",
-		            n, n == 1 ? "" : "s", n ? " (" : "", names, n ? ")" : "");
+		        "%s%s%s: one value per label name, then NULL", f->def.name, n, n == 1 ? "" : "s",
+		        n, n == 1 ? "" : "s", n ? " (" : "", names, n ? ")" : "");
 	return 0;
 }
 
@@ -671,7 +671,7 @@ static int recordable(const char *call, const pf_series *s, unsigned mask, const
 	}
 	if (!(mask & (1u << s->family->def.type))) {
 		notice("%s(%s): a %s does not take it: %s", call, s->family->def.name,
-		            type_names[s->family->def.type], use);
+		        type_names[s->family->def.type], use);
 		return -1;
 	}
 	return 0;
@@ -686,8 +686,8 @@ static int add(const char *call, pf_series *s, double v)
 		return notice("%s(%s, NaN): NaN is no amount", call, s->family->def.name), -1;
 	if (s->family->def.type == PF_COUNTER && v < 0)
 		return notice("%s(%s, %g): a counter only goes up (a gauge may go down)", call,
-		                   s->family->def.name, v),
-		       -1;
+		               s->family->def.name, v),
+		   -1;
 	return change(stage_add(&reg.stage, s->cell, v));
 }
 
@@ -774,8 +774,8 @@ static int observe(const char *call, pf_series *s, double v, uint32_t b)
 		return -1;
 	if (room < 2 || (d->native && observe_native(s, v, room - 2) != 0)) {
 		notice("%s(%s): the change has no room left for this observation (%d cell writes "
-		            "between pf_begin and pf_commit at most): refused whole", call, d->name,
-		            STAGE_LOG_MAX);
+		        "between pf_begin and pf_commit at most): refused whole", call, d->name,
+		        STAGE_LOG_MAX);
 		return -1;
 	}
 	stage_add(&reg.stage, s->cell + b, 1.0);
@@ -818,7 +818,7 @@ static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double
 	uint32_t cell = s->cell + bucket;
 	if (len < 0) {
 		notice("%s(%s): %s: the value is recorded, without the exemplar", call,
-		            s->family->def.name, notice_reason());
+		        s->family->def.name, notice_reason());
 		return 1;
 	}
 	if (cell >= STAGE_MAX_CELLS)
@@ -827,8 +827,8 @@ static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double
 		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
 		if (i < 0) {
 			notice("%s(%s): every exemplar slot of this process (%d) is taken: the value "
-			            "is recorded, without the exemplar", call, s->family->def.name,
-			            STAGE_MAX_EXEMPLARS);
+			        "is recorded, without the exemplar", call, s->family->def.name,
+			        STAGE_MAX_EXEMPLARS);
 			return 1;
 		}
 		reg.exemplar_of[cell] = (uint16_t)(i + 1);

@@ -24,9 +24,10 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # journal, SQLite, the recording API); http/ measures requests (route templates, the request
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
-STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
-          store/path.c store/proc.c store/stage.c store/stage_write.c store/stage_valid.c \
-          store/stage_read.c store/journal.c store/journal_pack.c store/journal_read.c \
+STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/pool.c \
+          store/hash.c store/path.c store/proc.c store/stage.c store/stage_write.c \
+          store/stage_valid.c store/stage_snap.c store/stage_old.c store/stage_read.c \
+          store/journal.c store/journal_pack.c store/journal_unpack.c store/journal_read.c \
           store/sqlite.c store/db.c store/db_family.c \
           store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
@@ -41,7 +42,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
-          tests/unit/util.c tests/unit/db_read.c
+          tests/unit/util.c tests/unit/legacy.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname

@@ -28,6 +28,7 @@
 #include "store/log.h"
 #include "store/names.h"
 #include "store/path.h"
+#include "store/pool.h"
 #include "promfcgi.h"
 #include "store/stage.h"
 
@@ -42,26 +43,29 @@ struct pf_family {
 
 struct pf_series {
 	struct pf_family *family;
-	uint32_t cell;
+	uint64_t cell; /* its first cell in the staging file */
+	uint64_t *ex;  /* its exemplar records by bucket (stage.h), NULL until its first */
+	uint32_t slot;
 };
 
+/* Families and series are as many as memory and the staging file's disk
+ * allow: handles live in pools (their addresses never change), found by
+ * hash; the staging file grows with them (stage_format.h). */
 static struct {
 	struct stage stage;
 	char db_path[PATH_BYTES];
 	int open;
-	struct pf_family families[STAGE_MAX_FAMILIES];
+	struct pool families;      /* struct pf_family, by index in the staging file */
 	uint32_t nfamilies;
-	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	struct hash_table by_key;                  /* slots by (family, label values) */
-	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
-	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
-	time_t last_check;                         /* of the staging file, by pf_maintain */
-	int oneshot;                               /* a CGI process: journal.h */
-	int marker;                                /* fd of its marker + 1, 0 if none */
-	uint16_t exemplar_of[STAGE_MAX_CELLS];     /* per bucket cell: exemplar slot + 1 */
+	struct hash_table by_name; /* families by name */
+	struct pool series;        /* struct pf_series, by slot index */
+	struct hash_table by_key;  /* slots by (family, label values) */
+	pf_series *errors[LOG_OP_COUNT]; /* promfcgi_store_errors_total{op} */
+	pf_series *cpu, *rss, *vm, *fds; /* process_*{program} */
+	time_t last_check;               /* of the staging file, by pf_maintain */
+	int oneshot;                     /* a CGI process: journal.h */
+	int marker;                      /* fd of its marker + 1, 0 if none */
 } reg;
-
-_Static_assert(STAGE_MAX_EXEMPLARS < UINT16_MAX, "exemplar_of holds a slot + 1");
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
  * FastCGI servers may start workers with 1 and 2 closed. */
@@ -136,13 +140,18 @@ static pf_family *errors_family(void)
 
 static void count_error(enum log_op op)
 {
-	if (op >= LOG_OP_COUNT)
+	/* a one-shot process defines the series when it needs it, which may
+	 * fail (no memory) and be counted in turn: once is enough */
+	static int counting;
+	if (op >= LOG_OP_COUNT || counting)
 		return;
-	if (!reg.errors[op]) { /* a one-shot process defines it when it needs it */
+	counting = 1;
+	if (!reg.errors[op]) {
 		const char *v[] = {log_op_names[op], NULL};
 		reg.errors[op] = pf_with(errors_family(), v);
 	}
 	pf_inc(reg.errors[op]);
+	counting = 0;
 }
 
 static void define_own_families(void)
@@ -188,7 +197,7 @@ int pf_open(const char *db_path)
 		stage_create_anonymous(&reg.stage, 0);
 		reg.open = 1;
 		define_own_families();
-		return reg.stage.f ? 0 : -1;
+		return reg.stage.h ? 0 : -1;
 	}
 	if (stage_dir(reg.db_path, dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
@@ -208,7 +217,7 @@ int pf_maintain(void)
 {
 	struct timespec now;
 	char dir[PATH_BYTES];
-	if (!reg.open || !reg.stage.f)
+	if (!reg.open || !reg.stage.h)
 		return -1;
 	if (reg.oneshot)
 		return 0;
@@ -244,9 +253,9 @@ int pf_publish(void)
 {
 	char dir[PATH_BYTES], *rec;
 	size_t len;
-	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir) != 0)
+	if (!reg.oneshot || !reg.stage.h || stage_dir(reg.db_path, dir) != 0)
 		return 0;
-	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
+	if (journal_pack(&reg.stage, JOURNAL_GAUGES, &rec, &len) != 0)
 		return -1;
 	int fd = journal_mark(dir, reg.marker - 1, rec, len);
 	free(rec);
@@ -257,6 +266,17 @@ int pf_publish(void)
 	}
 	reg.marker = fd + 1;
 	return 0;
+}
+
+/* The handles, and what the tables and pools hold. */
+static void free_handles(void)
+{
+	for (uint64_t i = 0; i < reg.series.nblocks * (uint64_t)POOL_BLOCK; i++)
+		free(((pf_series *)pool_at(&reg.series, (uint32_t)i))->ex); /* unused: NULL */
+	pool_free(&reg.series);
+	pool_free(&reg.families);
+	hash_free(&reg.by_key);
+	hash_free(&reg.by_name);
 }
 
 /* A one-shot process's end: its totals go to the journal in one write,
@@ -275,8 +295,8 @@ static int close_oneshot(void)
 		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
-	if (reg.stage.f && stage_dir(reg.db_path, dir) == 0 &&
-	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
+	if (reg.stage.h && stage_dir(reg.db_path, dir) == 0 &&
+	    journal_pack(&reg.stage, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0)
 			log_error(LOG_STAGE, "cannot append to %s/%s: %s", dir, JOURNAL_FILE,
@@ -342,27 +362,58 @@ int pf_close(void)
 		}
 	}
 	stage_destroy(&reg.stage, 0);
-	hash_free(&reg.by_key);
+	free_handles();
 	memset(&reg, 0, sizeof reg);
 	return rc;
 }
 
+static uint32_t name_hash(const char *name)
+{
+	return hash_fnv1a(HASH_FNV_BASIS, name, strlen(name));
+}
+
+/* Room in the name table for one more family (every family put back to
+ * grow it): 0, or -1 out of memory. */
+static int family_room(void)
+{
+	if (!hash_full(&reg.by_name, reg.nfamilies))
+		return 0;
+	if (hash_reset(&reg.by_name, reg.nfamilies + 1) != 0)
+		return -1;
+	for (uint32_t i = 0; i < reg.nfamilies; i++)
+		hash_put(&reg.by_name, name_hash(((struct pf_family *)pool_at(&reg.families, i))->def.name),
+		         i);
+	return 0;
+}
+
 static pf_family *define_def(const struct family_def *def)
 {
-	for (uint32_t i = 0; i < reg.nfamilies; i++)
-		if (strcmp(reg.families[i].def.name, def->name) == 0)
-			return model_family_compat(&reg.families[i].def, def) == MODEL_SAME &&
-			               strcmp(reg.families[i].def.help, def->help) == 0
-			           ? &reg.families[i]
+	uint32_t h = name_hash(def->name), probe = h, i;
+	while ((i = hash_next(&reg.by_name, &probe)) != HASH_NONE) {
+		struct pf_family *f = pool_at(&reg.families, i);
+		if (strcmp(f->def.name, def->name) == 0)
+			return model_family_compat(&f->def, def) == MODEL_SAME &&
+			               strcmp(f->def.help, def->help) == 0
+			           ? f
 			           : NULL;
-	if (reg.nfamilies == STAGE_MAX_FAMILIES)
+	}
+	int index = -1;
+	if (family_room() != 0 || pool_reserve(&reg.families, reg.nfamilies, sizeof(struct pf_family)))
+		errno = ENOMEM;
+	else
+		index = stage_add_family(&reg.stage, def);
+	if (index < 0) {
+		/* no room (a full disk, no memory): this family goes undefined,
+		 * which is said and counted like any store failure; the others
+		 * go on */
+		log_error(LOG_STAGE, "no room for family %s in this process's staging file: %s; "
+		          "not recorded", def->name, strerror(errno));
 		return NULL;
-	int index = stage_add_family(&reg.stage, def);
-	if (index < 0)
-		return NULL;
-	struct pf_family *f = &reg.families[reg.nfamilies++];
+	}
+	struct pf_family *f = pool_at(&reg.families, reg.nfamilies);
 	f->index = (uint32_t)index;
 	f->def = *def;
+	hash_put(&reg.by_name, h, reg.nfamilies++);
 	return f;
 }
 
@@ -414,49 +465,59 @@ static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 	return hash_fnv1a(HASH_FNV_BASIS ^ family, key, len);
 }
 
-/* Room in the table for one more slot than the file has (every slot put
- * back to grow it): 0, or -1 out of memory. */
-static int slot_room(const struct stage_file *file)
+/* Room in the table and the pool for slot n, the next (every slot put
+ * back to grow the table): 0, or -1 out of memory. */
+static int slot_room(uint32_t n)
 {
-	uint32_t n = atomic_load_explicit(&file->hdr.nslots, memory_order_relaxed);
+	if (pool_reserve(&reg.series, n, sizeof(struct pf_series)) != 0)
+		return -1;
 	if (!hash_full(&reg.by_key, n))
 		return 0;
 	if (hash_reset(&reg.by_key, n + 1) != 0)
 		return -1;
-	for (uint32_t i = 0; i < n; i++)
-		hash_put(&reg.by_key,
-		         series_hash(file->slots[i].family, file->slots[i].key, file->slots[i].keylen), i);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct stage_slot_rec *s = stage_slot(&reg.stage, i);
+		hash_put(&reg.by_key, series_hash(s->family, stage_key(&reg.stage, s), s->keylen), i);
+	}
 	return 0;
 }
 
 pf_series *pf_with(pf_family *f, const char *const *values)
 {
 	char key[PF_KEY_MAX];
-	if (!f || !reg.stage.f)
+	if (!f || !reg.stage.h)
 		return NULL;
 	int len = names_encode_key(values, (int)f->def.nlabels, key, sizeof key);
 	if (len < 0)
 		return NULL;
-	struct stage_file *file = reg.stage.f;
 	uint32_t h = series_hash(f->index, key, (uint32_t)len), probe = h, at;
 	while ((at = hash_next(&reg.by_key, &probe)) != HASH_NONE) {
-		struct stage_slot *s = &file->slots[at];
-		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
-			return &reg.series[at];
+		const struct stage_slot_rec *s = stage_slot(&reg.stage, at);
+		if (s->family == f->index && s->keylen == (uint32_t)len &&
+		    memcmp(stage_key(&reg.stage, s), key, (size_t)len) == 0)
+			return pool_at(&reg.series, at);
 	}
-	int slot = slot_room(file) == 0 ? stage_add_slot(&reg.stage, f->index, key, (uint32_t)len) : -2;
+	uint64_t n = stage_count(&reg.stage, STAGE_SLOTS);
+	long slot = -1;
+	if (n >= UINT32_MAX || slot_room((uint32_t)n) != 0)
+		errno = ENOMEM;
+	else
+		slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
 	if (slot < 0) {
-		/* every slot or cell of the file is taken (or no memory for its
-		 * index): this series goes unrecorded, which is said and counted
-		 * like any store failure */
-		log_error(LOG_STAGE, "no room for another series (of %s) in this process's %s: "
-		          "not recorded", f->def.name, slot == -2 ? "memory" : "staging file");
+		/* no room (a full disk, no memory): this series goes unrecorded,
+		 * which is said and counted like any store failure; every other
+		 * series goes on */
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging "
+		          "file: %s; not recorded", f->def.name, strerror(errno));
 		return NULL;
 	}
 	hash_put(&reg.by_key, h, (uint32_t)slot);
-	reg.series[slot].family = f;
-	reg.series[slot].cell = file->slots[slot].cell;
-	return &reg.series[slot];
+	struct pf_series *s = pool_at(&reg.series, (uint32_t)slot);
+	s->family = f;
+	s->cell = stage_slot(&reg.stage, (uint64_t)slot)->cell;
+	s->ex = NULL;
+	s->slot = (uint32_t)slot;
+	return s;
 }
 
 void pf_begin(void)
@@ -516,12 +577,12 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 {
 	const struct family_def *d = &s->family->def;
 	struct stage *st = &reg.stage;
-	uint32_t n0 = s->cell + d->nbuckets + 2, cell = UINT32_MAX;
+	uint64_t n0 = s->cell + d->nbuckets + 2, cell = UINT64_MAX;
 	double schema = stage_value(st, n0 + NATIVE_SCHEMA);
 	if (!(schema >= PF_NATIVE_SCHEMA_MIN && schema <= PF_NATIVE_SCHEMA_MAX))
 		return -1; /* never: the cells are this process's own */
 	if (isnan(v)) {
-		cell = UINT32_MAX - 1; /* count and sum only */
+		cell = UINT64_MAX - 1; /* count and sum only */
 	} else if (fabs(v) <= stage_value(st, n0 + NATIVE_ZERO_THRESHOLD)) {
 		cell = n0 + NATIVE_ZERO_COUNT;
 	} else {
@@ -530,12 +591,12 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 		if (key >= start && key < start + NATIVE_BUCKETS)
 			cell = n0 + (uint32_t)(neg ? NATIVE_NEG : NATIVE_POS) + (uint32_t)(key - start);
 	}
-	if (cell != UINT32_MAX) { /* in the window: three cells */
+	if (cell != UINT64_MAX) { /* in the window: three cells */
 		if (room < 3)
 			return -1;
 		stage_add(st, n0 + NATIVE_COUNT, 1);
 		stage_add(st, n0 + NATIVE_SUM, v);
-		if (cell != UINT32_MAX - 1)
+		if (cell != UINT64_MAX - 1)
 			stage_add(st, cell, 1);
 		return 0;
 	}
@@ -561,7 +622,7 @@ static int observe(pf_series *s, double v, uint32_t b)
 {
 	const struct family_def *d = &s->family->def;
 	uint32_t room = stage_room(&reg.stage);
-	if (!reg.stage.f || room < 2)
+	if (!reg.stage.h || room < 2)
 		return -1;
 	if (d->native && observe_native(s, v, room - 2) != 0)
 		return -1;
@@ -586,24 +647,22 @@ int pf_observe(pf_series *s, double v)
 }
 
 /* The exemplar of a change already pending for the series' bucket: 0, or 1
- * if it cannot be kept (invalid labels, no free slot, a full change). */
+ * if it cannot be kept (invalid labels, no room for its record, a full
+ * change). */
 static int keep_exemplar(pf_series *s, uint32_t bucket, double v, const char *const *labels)
 {
 	char enc[MODEL_EXEMPLAR_BYTES];
 	int len = names_encode_exemplar(labels, enc);
-	uint32_t cell = s->cell + bucket;
-	if (len < 0 || cell >= STAGE_MAX_CELLS)
+	const struct family_def *d = &s->family->def;
+	if (len < 0)
 		return 1;
-	if (!reg.exemplar_of[cell]) {
-		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
-		if (i < 0)
-			return 1;
-		reg.exemplar_of[cell] = (uint16_t)(i + 1);
-	}
+	if (!s->ex && !(s->ex = calloc((size_t)model_family_exemplars((int)d->type, (int)d->nbuckets),
+	                               sizeof *s->ex)))
+		return 1;
 	struct timespec now; /* the vDSO: no system call */
 	clock_gettime(CLOCK_REALTIME, &now);
 	double ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3;
-	return stage_exemplar(&reg.stage, reg.exemplar_of[cell] - 1u, v, ts, enc, (uint32_t)len) == 0
+	return stage_exemplar(&reg.stage, &s->ex[bucket], s->slot, bucket, v, ts, enc, (uint32_t)len) == 0
 	           ? 0
 	           : 1;
 }

@@ -111,22 +111,22 @@ static void pack_and_merge(void)
 	struct stage st;
 	struct family_def c, h, g;
 	stage_create_anonymous(&st, 0);
-	CHECK(st.f != NULL);
+	CHECK(st.h != NULL);
 	CHECK(names_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
 	CHECK(names_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);
 	CHECK(names_build_family(&g, PF_GAUGE, "g", "G.", NULL, NULL, 0) == 0);
 	int fc = stage_add_family(&st, &c), fh = stage_add_family(&st, &h), fg = stage_add_family(&st, &g);
-	int sc = stage_add_slot(&st, (uint32_t)fc, "/a", 3), sh = stage_add_slot(&st, (uint32_t)fh, "/a", 3);
-	int sg = stage_add_slot(&st, (uint32_t)fg, "", 0);
-	stage_add(&st, st.f->slots[sc].cell, 2.5);
-	stage_add(&st, st.f->slots[sh].cell + 1, 1); /* 1 < v <= 2 */
-	stage_add(&st, st.f->slots[sh].cell + 3, 1.5); /* the sum */
-	stage_add(&st, st.f->slots[sg].cell, 7);
+	long sc = stage_add_slot(&st, (uint32_t)fc, "/a", 3), sh = stage_add_slot(&st, (uint32_t)fh, "/a", 3);
+	long sg = stage_add_slot(&st, (uint32_t)fg, "", 0);
+	stage_add(&st, stage_slot(&st, (uint64_t)sc)->cell, 2.5);
+	stage_add(&st, stage_slot(&st, (uint64_t)sh)->cell + 1, 1); /* 1 < v <= 2 */
+	stage_add(&st, stage_slot(&st, (uint64_t)sh)->cell + 3, 1.5); /* the sum */
+	stage_add(&st, stage_slot(&st, (uint64_t)sg)->cell, 7);
 	stage_commit(&st);
 	char *rec, *gauges;
 	size_t len, glen;
-	CHECK(journal_pack(st.f, JOURNAL_TOTALS, &rec, &len) == 0);
-	CHECK(journal_pack(st.f, JOURNAL_GAUGES, &gauges, &glen) == 0);
+	CHECK(journal_pack(&st, JOURNAL_TOTALS, &rec, &len) == 0);
+	CHECK(journal_pack(&st, JOURNAL_GAUGES, &gauges, &glen) == 0);
 	struct stage_snapshot snap;
 	unsigned bad = 0;
 	memset(&snap, 0, sizeof snap);

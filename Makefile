@@ -41,7 +41,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
-          tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
+          tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_growth.c \
           tests/unit/util.c tests/unit/legacy.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

@@ -165,7 +165,7 @@ void stage_mark_closing(struct stage *s);
 
 /* Test hook: called, when set, at named points of a final fold (registry.c:
  * "closing", "folded", "unlinked", "forgotten"), of a scrape's batch of folds
- * (scrape.c: "batch-committed") and of a chunk's growth (stage.c:
+ * (metrics/batch.c: "batch-committed") and of a chunk's growth (stage.c:
  * "grow-allocated", "grow-mapped", "grow-published"), where a test stops or
  * kills the process. */
 extern void (*stage_test_hook)(const char *where);

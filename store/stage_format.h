@@ -150,7 +150,7 @@ struct stage_header {
 	_Atomic uint32_t exemplars_dropped; /* exemplars refused */
 	/* Set by the process before its final fold (pf_close), after its last
 	 * change: from then on its rows in the store may be retired and
-	 * forgotten at any moment (merge.c relies on it). */
+	 * forgotten at any moment (metrics/merge.c, "the rule", relies on it). */
 	_Atomic uint32_t closing;
 	uint32_t pad1;
 	_Atomic uint64_t seq;

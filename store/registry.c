@@ -44,8 +44,10 @@ struct pf_family {
 struct pf_series {
 	struct pf_family *family;
 	uint64_t cell; /* its first cell in the staging file */
-	uint64_t *ex;  /* its exemplar records by bucket (stage.h), NULL until its first */
+	double *at;    /* where that cell is mapped, while gen is the stage's */
+	uint32_t gen;
 	uint32_t slot;
+	uint64_t *ex;  /* its exemplar records by bucket (stage.h), NULL until its first */
 };
 
 /* Families and series are as many as memory and the staging file's disk
@@ -66,6 +68,17 @@ static struct {
 	int oneshot;                     /* a CGI process: journal.h */
 	int marker;                      /* fd of its marker + 1, 0 if none */
 } reg;
+
+/* Where series s's cells are mapped: a pointer kept in the handle, found
+ * again only after the staging file was made again (stage_check). */
+static inline double *cells_of(pf_series *s)
+{
+	if (s->gen != reg.stage.gen) {
+		s->at = stage_cell(&reg.stage, s->cell);
+		s->gen = reg.stage.gen;
+	}
+	return s->at;
+}
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
  * FastCGI servers may start workers with 1 and 2 closed. */
@@ -122,9 +135,9 @@ static void record_process(void)
 	double page = (double)sysconf(_SC_PAGESIZE);
 	pf_begin();
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		stage_assign(&reg.stage, reg.cpu->cell,
-		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+		stage_assign_at(&reg.stage, reg.cpu->cell, cells_of(reg.cpu),
+		                (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	pf_set(reg.rss, (double)rss_pages * page);
 	pf_set(reg.vm, (double)vm_pages * page);
 	pf_set(reg.fds, d ? fds - 1 : 0); /* less the one opendir used */
@@ -290,9 +303,9 @@ static int close_oneshot(void)
 	int rc = -1;
 	if (reg.cpu && getrusage(RUSAGE_SELF, &ru) == 0) {
 		pf_begin();
-		stage_assign(&reg.stage, reg.cpu->cell,
-		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+		stage_assign_at(&reg.stage, reg.cpu->cell, cells_of(reg.cpu),
+		                (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
 	if (reg.stage.h && stage_dir(reg.db_path, dir) == 0 &&
@@ -515,6 +528,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	struct pf_series *s = pool_at(&reg.series, (uint32_t)slot);
 	s->family = f;
 	s->cell = stage_slot(&reg.stage, (uint64_t)slot)->cell;
+	s->gen = 0; /* cells_of finds them */
 	s->ex = NULL;
 	s->slot = (uint32_t)slot;
 	return s;
@@ -545,7 +559,7 @@ int pf_add(pf_series *s, double v)
 		return -1;
 	if (s->family->def.type == PF_HISTOGRAM || (s->family->def.type == PF_COUNTER && v < 0))
 		return -1;
-	return change(stage_add(&reg.stage, s->cell, v));
+	return change(stage_add_at(&reg.stage, s->cell, cells_of(s), v));
 }
 
 int pf_inc(pf_series *s)
@@ -557,14 +571,14 @@ int pf_dec(pf_series *s)
 {
 	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
-	return change(stage_add(&reg.stage, s->cell, -1.0));
+	return change(stage_add_at(&reg.stage, s->cell, cells_of(s), -1.0));
 }
 
 int pf_set(pf_series *s, double v)
 {
 	if (!s || !reg.open || s->family->def.type != PF_GAUGE)
 		return -1;
-	return change(stage_assign(&reg.stage, s->cell, v));
+	return change(stage_assign_at(&reg.stage, s->cell, cells_of(s), v));
 }
 
 /* The cells of the native part of series s that an observation of v
@@ -578,26 +592,28 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 	const struct family_def *d = &s->family->def;
 	struct stage *st = &reg.stage;
 	uint64_t n0 = s->cell + d->nbuckets + 2, cell = UINT64_MAX;
-	double schema = stage_value(st, n0 + NATIVE_SCHEMA);
+	double *a0 = cells_of(s) + d->nbuckets + 2;
+	double schema = stage_value_at(st, n0 + NATIVE_SCHEMA, a0 + NATIVE_SCHEMA);
 	if (!(schema >= PF_NATIVE_SCHEMA_MIN && schema <= PF_NATIVE_SCHEMA_MAX))
 		return -1; /* never: the cells are this process's own */
 	if (isnan(v)) {
 		cell = UINT64_MAX - 1; /* count and sum only */
-	} else if (fabs(v) <= stage_value(st, n0 + NATIVE_ZERO_THRESHOLD)) {
+	} else if (fabs(v) <= stage_value_at(st, n0 + NATIVE_ZERO_THRESHOLD, a0 + NATIVE_ZERO_THRESHOLD)) {
 		cell = n0 + NATIVE_ZERO_COUNT;
 	} else {
 		int neg = v < 0, key = native_bucket(v, (int)schema);
-		double start = stage_value(st, n0 + (neg ? NATIVE_NEG_START : NATIVE_POS_START));
+		uint32_t at = neg ? NATIVE_NEG_START : NATIVE_POS_START;
+		double start = stage_value_at(st, n0 + at, a0 + at);
 		if (key >= start && key < start + NATIVE_BUCKETS)
 			cell = n0 + (uint32_t)(neg ? NATIVE_NEG : NATIVE_POS) + (uint32_t)(key - start);
 	}
 	if (cell != UINT64_MAX) { /* in the window: three cells */
 		if (room < 3)
 			return -1;
-		stage_add(st, n0 + NATIVE_COUNT, 1);
-		stage_add(st, n0 + NATIVE_SUM, v);
+		stage_add_at(st, n0 + NATIVE_COUNT, a0 + NATIVE_COUNT, 1);
+		stage_add_at(st, n0 + NATIVE_SUM, a0 + NATIVE_SUM, v);
 		if (cell != UINT64_MAX - 1)
-			stage_add(st, cell, 1);
+			stage_add_at(st, cell, a0 + (cell - n0), 1);
 		return 0;
 	}
 	double now[NATIVE_CELLS], was[NATIVE_CELLS];
@@ -612,7 +628,7 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 		return -1;
 	for (uint32_t i = 0; i < NATIVE_CELLS; i++)
 		if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
-			stage_assign(st, n0 + i, now[i]);
+			stage_assign_at(st, n0 + i, a0 + i, now[i]);
 	return 0;
 }
 
@@ -626,8 +642,9 @@ static int observe(pf_series *s, double v, uint32_t b)
 		return -1;
 	if (d->native && observe_native(s, v, room - 2) != 0)
 		return -1;
-	stage_add(&reg.stage, s->cell + b, 1.0);
-	stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	double *at = cells_of(s);
+	stage_add_at(&reg.stage, s->cell + b, at + b, 1.0);
+	stage_add_at(&reg.stage, s->cell + d->nbuckets + 1, at + d->nbuckets + 1, v);
 	return 0;
 }
 
@@ -672,7 +689,7 @@ int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
 	if (!s || !reg.open || isnan(v) || s->family->def.type != PF_COUNTER || v < 0)
 		return -1;
 	pf_begin(); /* the count and its exemplar: one change */
-	int rc = stage_add(&reg.stage, s->cell, v);
+	int rc = stage_add_at(&reg.stage, s->cell, cells_of(s), v);
 	if (rc == 0)
 		rc = keep_exemplar(s, 0, v, labels);
 	pf_commit();

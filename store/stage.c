@@ -143,10 +143,11 @@ int stage_grow(struct stage *s, enum stage_array a, unsigned k)
 void stage_rebind(struct stage *s)
 {
 	for (uint32_t i = 0; i < s->npending; i++) {
-		const struct stage_log_entry *e = &s->pending[i];
-		s->pending_at[i] = e->array == STAGE_CELLS
-		                       ? (void *)stage_cell(s, e->index)
-		                       : stage_elem(s, (enum stage_array)e->array, e->index);
+		uint64_t t = s->change[1 + i].target;
+		s->pending_at[i] = STAGE_LOG_ARRAY(t) == STAGE_CELLS
+		                       ? (void *)stage_cell(s, STAGE_LOG_INDEX(t))
+		                       : stage_elem(s, (enum stage_array)STAGE_LOG_ARRAY(t),
+		                                    STAGE_LOG_INDEX(t));
 	}
 }
 
@@ -244,6 +245,7 @@ static int stage_place(struct stage *s, const char *dir)
 			memcpy(s->path, path, sizeof path);
 			s->dev = st.st_dev;
 			s->ino = st.st_ino;
+			s->gen = s->gen + 1 ? s->gen + 1 : 1; /* the mappings moved */
 			stage_rebind(s);
 			return 0;
 		}
@@ -286,6 +288,7 @@ void stage_create_anonymous(struct stage *s, int identity)
 	if (p == MAP_FAILED)
 		return;
 	s->h = p;
+	s->gen = 1;
 	/* it may become a file (stage_check): with identity, it says whose */
 	init_header(s->h, identity);
 	s->end = header_bytes();

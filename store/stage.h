@@ -66,10 +66,15 @@ struct stage {
 	char path[PATH_BYTES]; /* "" when anonymous (not persisted) */
 	dev_t dev;             /* the file's identity, to notice it being replaced */
 	ino_t ino;
-	struct stage_log_entry pending[STAGE_LOG_MAX];
+	/* The pending change as it goes to the ring, in one copy: change[0] its
+	 * commit header, then its npending entries. */
+	struct stage_log_entry change[1 + STAGE_LOG_MAX];
 	void *pending_at[STAGE_LOG_MAX]; /* where each pending value goes */
 	uint32_t npending;
 	int depth; /* pf_begin nesting */
+	/* Moves on when the mappings move (the file made again: stage_check);
+	 * a pointer from stage_cell is good while it stays.  Never 0. */
+	uint32_t gen;
 };
 
 /* ---- this process's own file ---------------------------------------------- */
@@ -133,11 +138,21 @@ static inline const char *stage_key(const struct stage *s, const struct stage_sl
 }
 
 /* Records cell += delta (or = value) into the pending change: 0, or -1 if
- * the change has no room left for another cell (nothing recorded). */
-int stage_add(struct stage *s, uint64_t cell, double delta);
-int stage_assign(struct stage *s, uint64_t cell, double value);
-/* What cell holds with the pending change applied. */
-double stage_value(const struct stage *s, uint64_t cell);
+ * the change has no room left for another cell (nothing recorded).  The
+ * _at forms take where the cell is mapped (stage_cell, kept by the caller
+ * while s->gen stays): the request path's, with no index arithmetic. */
+int stage_add_at(struct stage *s, uint64_t cell, double *at, double delta);
+int stage_assign_at(struct stage *s, uint64_t cell, double *at, double value);
+static inline int stage_add(struct stage *s, uint64_t cell, double delta)
+{
+	return s->h ? stage_add_at(s, cell, stage_cell(s, cell), delta) : -1;
+}
+static inline int stage_assign(struct stage *s, uint64_t cell, double value)
+{
+	return s->h ? stage_assign_at(s, cell, stage_cell(s, cell), value) : -1;
+}
+/* What cell (mapped at at) holds with the pending change applied. */
+double stage_value_at(const struct stage *s, uint64_t cell, const double *at);
 /* The same for cells [first, first + n) of one series, into out. */
 void stage_values(const struct stage *s, uint64_t first, uint32_t n, double *out);
 /* How many more cells the pending change can take. */

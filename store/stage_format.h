@@ -45,7 +45,7 @@
  * Changes: the redo ring.  Cells (and exemplar selectors) change only
  * through a commit: its entries are appended to the ring (a header entry,
  * STAGE_LOG_COMMIT, with the entry count and the seq the commit ends at,
- * then the entries), `written` (entries ever appended) and `last` (where
+ * then the entries, 16 bytes each), `written` (entries ever appended) and `last` (where
  * this commit's header is) are stored, seq becomes odd, the values are
  * written, seq becomes even.  A reader of a dead writer whose seq is odd
  * replays the commit at `last`: all or nothing at any instant.  A live
@@ -95,14 +95,19 @@ struct stage_array_info {
 	uint32_t base; /* elements in chunk 0: a power of two */
 };
 
-/* A redo entry, or the header of a commit in the ring. */
-#define STAGE_LOG_COMMIT 0xffffffffu
+/* A redo entry, or the header of a commit in the ring.  target is an
+ * array (STAGE_CELLS, or STAGE_EXEMPLARS + class for an exemplar record's
+ * sel) in its top 8 bits and an index in the others; a commit header's is
+ * STAGE_LOG_COMMIT with its number of entries, and its value the seq the
+ * commit ends at (an integer below 2^53: exact in a double). */
 struct stage_log_entry {
-	uint32_t array; /* STAGE_CELLS, STAGE_EXEMPLARS + class, or STAGE_LOG_COMMIT */
-	uint32_t n;     /* a commit header: how many entries follow */
-	uint64_t index; /* the cell or exemplar record; a commit header: its seq when done */
-	double value;   /* the cell's new value, or the exemplar record's new sel */
+	uint64_t target;
+	double value; /* the cell's new value, or the exemplar record's new sel */
 };
+#define STAGE_LOG_TARGET(array, index) (((uint64_t)(array) << 56) | (uint64_t)(index))
+#define STAGE_LOG_ARRAY(target) ((uint32_t)((target) >> 56))
+#define STAGE_LOG_INDEX(target) ((target) & (((uint64_t)1 << 56) - 1))
+#define STAGE_LOG_COMMIT 0xffu
 
 /* A series: its family, its cells and its label values (each NUL-terminated). */
 struct stage_slot_rec {

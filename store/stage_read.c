@@ -435,29 +435,33 @@ static int take_and_copy(struct stage_view *v, const struct stage_counts *c, uin
  * cell past the cells copied, or an exemplar record not yet known. */
 static int beyond(const struct stage_view *v, const struct stage_log_entry *e, uint64_t ncells)
 {
-	if (e->array == STAGE_CELLS)
-		return e->index >= ncells;
-	unsigned k = e->array - STAGE_EXEMPLARS;
-	return e->array >= STAGE_EXEMPLARS && k < STAGE_EX_CLASSES && e->index >= v->ex_known[k];
+	uint32_t array = STAGE_LOG_ARRAY(e->target);
+	uint64_t index = STAGE_LOG_INDEX(e->target);
+	if (array == STAGE_CELLS)
+		return index >= ncells;
+	unsigned k = array - STAGE_EXEMPLARS;
+	return array >= STAGE_EXEMPLARS && k < STAGE_EX_CLASSES && index >= v->ex_known[k];
 }
 
 /* Applies one redo entry to the copy: a cell's new value, or an exemplar
  * record's new sel (its copy taken).  Returns 1 if an exemplar was copied. */
 static int apply_entry(struct stage_view *v, const struct stage_log_entry *e, uint64_t ncells)
 {
-	if (e->array == STAGE_CELLS) {
-		if (e->index < ncells)
-			v->scratch[e->index] = e->value;
+	uint32_t array = STAGE_LOG_ARRAY(e->target);
+	uint64_t index = STAGE_LOG_INDEX(e->target);
+	if (array == STAGE_CELLS) {
+		if (index < ncells)
+			v->scratch[index] = e->value;
 		return 0;
 	}
-	unsigned k = e->array - STAGE_EXEMPLARS;
-	if (e->array < STAGE_EXEMPLARS || k >= STAGE_EX_CLASSES || e->index >= v->ex_known[k] ||
+	unsigned k = array - STAGE_EXEMPLARS;
+	if (array < STAGE_EXEMPLARS || k >= STAGE_EX_CLASSES || index >= v->ex_known[k] ||
 	    !(e->value >= 0 && e->value <= UINT32_MAX))
 		return 0;
-	uint32_t sel = (uint32_t)e->value, at = v->ex_at[k][e->index];
+	uint32_t sel = (uint32_t)e->value, at = v->ex_at[k][index];
 	if (sel == v->snap.exemplars[at].sel)
 		return 0;
-	copy_exemplar(v, at, ex_record(v, k, e->index), sel);
+	copy_exemplar(v, at, ex_record(v, k, index), sel);
 	return 1;
 }
 
@@ -472,16 +476,17 @@ static int walk(struct stage_view *v, uint64_t from, uint64_t to, uint64_t ncell
 	uint64_t mask = h->ring - 1;
 	for (uint64_t p = from; p < to;) {
 		struct stage_log_entry head = h->log[p & mask];
-		if (head.array != STAGE_LOG_COMMIT || head.n > h->log_max || to - p < 1 + (uint64_t)head.n)
+		uint64_t n = STAGE_LOG_INDEX(head.target);
+		if (STAGE_LOG_ARRAY(head.target) != STAGE_LOG_COMMIT || n > h->log_max || to - p < 1 + n)
 			return -1;
-		for (uint32_t i = 0; i < head.n; i++) {
+		for (uint64_t i = 0; i < n; i++) {
 			struct stage_log_entry e = h->log[(p + 1 + i) & mask];
 			if (apply)
 				*copied |= apply_entry(v, &e, ncells);
 			else if (beyond(v, &e, ncells))
 				return 1;
 		}
-		p += 1 + head.n;
+		p += 1 + n;
 	}
 	return 0;
 }

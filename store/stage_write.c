@@ -114,46 +114,42 @@ long stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t key
 
 /* ---- the pending change --------------------------------------------------- */
 
-static void *target(const struct stage *s, uint32_t array, uint64_t index)
-{
-	return array == STAGE_CELLS ? (void *)stage_cell(s, index)
-	                            : stage_elem(s, (enum stage_array)array, index);
-}
 
-/* The pending entry of a cell or exemplar record, added if new (its value
- * then what the cell or sel holds); NULL if the change is full. */
-static struct stage_log_entry *pending(struct stage *s, uint32_t array, uint64_t index)
+/* The pending entry of a cell or exemplar record (mapped at at), added if
+ * new (its value then what the cell or sel holds); NULL if the change is
+ * full. */
+static struct stage_log_entry *pending(struct stage *s, uint32_t array, uint64_t index, void *at)
 {
-	for (uint32_t i = 0; i < s->npending; i++)
-		if (s->pending[i].index == index && s->pending[i].array == array)
-			return &s->pending[i];
+	uint64_t target = STAGE_LOG_TARGET(array, index);
+	for (uint32_t i = 1; i <= s->npending; i++)
+		if (s->change[i].target == target)
+			return &s->change[i];
 	if (s->npending == STAGE_LOG_MAX)
 		return NULL;
-	void *at = target(s, array, index);
-	struct stage_log_entry *e = &s->pending[s->npending];
+	struct stage_log_entry *e = &s->change[1 + s->npending];
 	s->pending_at[s->npending++] = at;
-	e->array = array;
-	e->n = 0;
-	e->index = index;
+	e->target = target;
 	e->value = array == STAGE_CELLS ? *(double *)at : ((struct stage_ex_rec *)at)->sel;
 	return e;
 }
 
-double stage_value(const struct stage *s, uint64_t cell)
+double stage_value_at(const struct stage *s, uint64_t cell, const double *at)
 {
-	for (uint32_t i = 0; i < s->npending; i++)
-		if (s->pending[i].index == cell && s->pending[i].array == STAGE_CELLS)
-			return s->pending[i].value;
-	return *stage_cell(s, cell);
+	uint64_t target = STAGE_LOG_TARGET(STAGE_CELLS, cell);
+	for (uint32_t i = 1; i <= s->npending; i++)
+		if (s->change[i].target == target)
+			return s->change[i].value;
+	return *at;
 }
 
 void stage_values(const struct stage *s, uint64_t first, uint32_t n, double *out)
 {
-	memcpy(out, stage_cell(s, first), n * sizeof *out);
-	for (uint32_t i = 0; i < s->npending; i++)
-		if (s->pending[i].array == STAGE_CELLS && s->pending[i].index >= first &&
-		    s->pending[i].index - first < n)
-			out[s->pending[i].index - first] = s->pending[i].value;
+	memcpy(out, stage_cell(s, first), n * sizeof *out); /* one series: one chunk */
+	for (uint32_t i = 1; i <= s->npending; i++) {
+		uint64_t t = s->change[i].target, c = STAGE_LOG_INDEX(t);
+		if (STAGE_LOG_ARRAY(t) == STAGE_CELLS && c >= first && c - first < n)
+			out[c - first] = s->change[i].value;
+	}
 }
 
 uint32_t stage_room(const struct stage *s)
@@ -161,18 +157,18 @@ uint32_t stage_room(const struct stage *s)
 	return STAGE_LOG_MAX - s->npending;
 }
 
-int stage_add(struct stage *s, uint64_t cell, double delta)
+int stage_add_at(struct stage *s, uint64_t cell, double *at, double delta)
 {
-	struct stage_log_entry *e = s->h ? pending(s, STAGE_CELLS, cell) : NULL;
+	struct stage_log_entry *e = s->h ? pending(s, STAGE_CELLS, cell, at) : NULL;
 	if (!e)
 		return -1;
 	e->value += delta;
 	return 0;
 }
 
-int stage_assign(struct stage *s, uint64_t cell, double value)
+int stage_assign_at(struct stage *s, uint64_t cell, double *at, double value)
 {
-	struct stage_log_entry *e = s->h ? pending(s, STAGE_CELLS, cell) : NULL;
+	struct stage_log_entry *e = s->h ? pending(s, STAGE_CELLS, cell, at) : NULL;
 	if (!e)
 		return -1;
 	e->value = value;
@@ -183,8 +179,9 @@ int stage_assign(struct stage *s, uint64_t cell, double value)
 
 static int pending_has(const struct stage *s, uint32_t array, uint64_t index)
 {
-	for (uint32_t i = 0; i < s->npending; i++)
-		if (s->pending[i].index == index && s->pending[i].array == array)
+	uint64_t target = STAGE_LOG_TARGET(array, index);
+	for (uint32_t i = 1; i <= s->npending; i++)
+		if (s->change[i].target == target)
 			return 1;
 	return 0;
 }
@@ -237,8 +234,8 @@ int stage_exemplar(struct stage *s, uint64_t *ref, uint32_t slot, uint32_t bucke
 		return -1;
 	}
 	uint32_t array = STAGE_EXEMPLARS + STAGE_EX_CLASS(rec);
-	struct stage_log_entry *p = pending(s, array, STAGE_EX_INDEX(rec));
-	struct stage_ex_rec *r = stage_elem(s, array, STAGE_EX_INDEX(rec));
+	struct stage_ex_rec *r = stage_elem(s, (enum stage_array)array, STAGE_EX_INDEX(rec));
+	struct stage_log_entry *p = pending(s, array, STAGE_EX_INDEX(rec), r);
 	if (p->value == r->sel) { /* not yet moved in this change */
 		uint32_t next = r->sel + 1;
 		p->value = next ? next : 2; /* 0 is "none"; the parity alternates */
@@ -248,8 +245,10 @@ int stage_exemplar(struct stage *s, uint64_t *ref, uint32_t slot, uint32_t bucke
 	x->timestamp = timestamp;
 	x->len = len;
 	memcpy(x + 1, labels, len);
-	if (renew && old)
-		pending(s, old_array, STAGE_EX_INDEX(old))->value = 0; /* retired with this change */
+	if (renew && old) /* retired with this change */
+		pending(s, old_array, STAGE_EX_INDEX(old),
+		        stage_elem(s, (enum stage_array)old_array, STAGE_EX_INDEX(old)))
+		    ->value = 0;
 	*ref = rec;
 	return 0;
 }
@@ -258,26 +257,27 @@ int stage_exemplar(struct stage *s, uint64_t *ref, uint32_t slot, uint32_t bucke
 
 static void apply(struct stage *s, uint32_t i)
 {
-	if (s->pending[i].array == STAGE_CELLS)
-		*(double *)s->pending_at[i] = s->pending[i].value;
+	if (STAGE_LOG_ARRAY(s->change[1 + i].target) == STAGE_CELLS)
+		*(double *)s->pending_at[i] = s->change[1 + i].value;
 	else
-		((struct stage_ex_rec *)s->pending_at[i])->sel = (uint32_t)s->pending[i].value;
+		((struct stage_ex_rec *)s->pending_at[i])->sel = (uint32_t)s->change[1 + i].value;
 }
 
 /* Appends the pending change to the ring (its header, then its entries)
  * and makes it the last commit: after this, a kill leaves it to replay
- * once seq is odd. */
+ * once seq is odd.  A change is a few entries: copied one by one (a call
+ * to memcpy costs more), round the ring's end. */
 static void append(struct stage *s, uint64_t seq_done)
 {
 	struct stage_header *h = s->h;
+	struct stage_log_entry *log = h->log;
 	uint64_t w = atomic_load_explicit(&h->written, memory_order_relaxed);
-	uint64_t mask = h->ring - 1, at = (w + 1) & mask;
-	h->log[w & mask] = (struct stage_log_entry){STAGE_LOG_COMMIT, s->npending, seq_done, 0};
-	uint64_t first = h->ring - at < s->npending ? h->ring - at : s->npending;
-	memcpy(&h->log[at], s->pending, first * sizeof s->pending[0]);
-	memcpy(&h->log[0], s->pending + first, (s->npending - first) * sizeof s->pending[0]);
+	uint32_t n = s->npending;
+	s->change[0] = (struct stage_log_entry){STAGE_LOG_TARGET(STAGE_LOG_COMMIT, n), (double)seq_done};
+	for (uint32_t i = 0; i <= n; i++) /* this process's own ring: STAGE_RING entries */
+		log[(w + i) & (STAGE_RING - 1)] = s->change[i];
 	h->last = w;
-	atomic_store_explicit(&h->written, w + 1 + s->npending, memory_order_release);
+	atomic_store_explicit(&h->written, w + 1 + n, memory_order_release);
 }
 
 long stage_test_tear = -1;

@@ -115,6 +115,7 @@ int stage_grow(struct stage *s, enum stage_array a, unsigned k)
 	size_t bytes = stage_chunk_bytes(s->h, a, k);
 	uint64_t off = s->end;
 	void *p;
+	hook("grow-begin");
 	if (s->fd >= 0) {
 		int rc;
 		while ((rc = posix_fallocate(s->fd, (off_t)off, (off_t)bytes)) == EINTR)

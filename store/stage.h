@@ -181,8 +181,8 @@ void stage_mark_closing(struct stage *s);
 /* Test hook: called, when set, at named points of a final fold (registry.c:
  * "closing", "folded", "unlinked", "forgotten"), of a scrape's batch of folds
  * (metrics/batch.c: "batch-committed") and of a chunk's growth (stage.c:
- * "grow-allocated", "grow-mapped", "grow-published"), where a test stops or
- * kills the process. */
+ * "grow-begin", "grow-allocated", "grow-mapped", "grow-published"), where a
+ * test stops or kills the process (or a benchmark times the growth). */
 extern void (*stage_test_hook)(const char *where);
 
 /* Test hook: a commit interrupted after napply cell writes. */

@@ -44,6 +44,8 @@ static int reserve(struct stage *s, enum stage_array a, uint64_t i)
 		errno = EOVERFLOW;
 		return -1;
 	}
+	if (s->chunk[a][k])
+		return 0; /* chunks are made in order: those below it exist */
 	for (unsigned j = 0; j <= k; j++)
 		if (!s->chunk[a][j] && stage_grow(s, a, j) != 0)
 			return -1;

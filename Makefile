@@ -36,7 +36,10 @@ METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metr
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
           metrics/protobuf.c metrics/own.c metrics/expose.c metrics/tool.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
-PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
+# tests/integration/apps/: programs only the integration tests run, built like the others (and
+# in the ASan flavour) so that each run tests its own build.
+PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi \
+           tests/integration/apps/many_series.fcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \

@@ -27,9 +27,10 @@
  * Record layout, version 2 (native byte order; same host only), every part
  * 8-aligned from the record's start; no count has a limit but the record's
  * length (u32):
- *   u32 magic "PFJ2", u32 length (whole record), u32 check (FNV-1a of the
- *   bytes after it: hash.h), u32 0; u32 nfamilies, u32 nseries,
- *   u32 nexemplars, u32 0;
+ *   u32 magic "PFJ2", u32 length (whole record, a multiple of 8), u32
+ *   check (journal_check: FNV-1a in 64 bits over the record's 8-byte
+ *   words but the one it is in, folded to 32), u32 0; u32 nfamilies, u32
+ *   nseries, u32 nexemplars, u32 0;
  *   per family: u32 bytes (the whole entry), u8 type, u8 nlabels,
  *     u8 nbuckets, u8 0, u16 name length, u16 help length; name, help, then
  *     per label u8 length + name; pad; f64 buckets[nbuckets]; then fields
@@ -48,7 +49,8 @@
  *   per exemplar: u32 series (index in this record), u32 bucket, u32
  *     labels length, u32 0, f64 value, f64 timestamp; labels
  *     (name\0value\0...); pad.
- * Version 1 (0.3.0, "PFJ1"), still read: u16 nfamilies and u16 nslots in
+ * Version 1 (0.3.0, "PFJ1"), still read: the check is FNV-1a (hash.h) of
+ * every byte after it, a byte at a time; u16 nfamilies and u16 nslots in
  * the header's last word; families without the leading u32 and with the
  * native part as flag 1 in the byte after nbuckets (then i32 schema, u32
  * 0, f64 zero threshold after the buckets); series with u16 family, u16
@@ -60,6 +62,8 @@
 #define PROMFCGI_JOURNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "store/stage.h"
 
@@ -74,6 +78,21 @@
 #define JOURNAL_QUIESCE_MS 200
 
 enum journal_part { JOURNAL_TOTALS, JOURNAL_GAUGES };
+
+/* The check of a version 2 record of len bytes (a multiple of 8, at least
+ * JOURNAL_HEADER_BYTES): a word at a time, a CGI process computes it at
+ * every request and a drain at every record. */
+static inline uint32_t journal_check(const unsigned char *rec, size_t len)
+{
+	uint64_t h = 14695981039346656037u, w;
+	memcpy(&w, rec, 8); /* magic and length */
+	h = (h ^ w) * 1099511628211u;
+	for (size_t at = 16; at + 8 <= len; at += 8) {
+		memcpy(&w, rec + at, 8);
+		h = (h ^ w) * 1099511628211u;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
 
 /* Packs s's counters and histograms (JOURNAL_TOTALS) or its gauges
  * (JOURNAL_GAUGES) into a new record; *out is malloc'd.  0, or -1 (out of

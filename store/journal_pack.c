@@ -252,7 +252,7 @@ int journal_pack(const struct stage *s, enum journal_part part, char **out, size
 	uint32_t head[8] = {JOURNAL_MAGIC, (uint32_t)plan.size, 0, 0, plan.nfamilies, plan.nseries,
 	                    plan.nexemplars, 0};
 	memcpy(rec, head, sizeof head);
-	uint32_t check = hash_fnv1a(HASH_FNV_BASIS, rec + 12, plan.size - 12);
+	uint32_t check = journal_check(rec, plan.size);
 	memcpy(rec + 8, &check, 4);
 	*out = (char *)rec;
 	*len = plan.size;

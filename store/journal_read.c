@@ -181,25 +181,37 @@ static double f64_at(const unsigned char *p)
 	return v;
 }
 
+/* The place in dst's windows of the sparse part's i-th bucket (its
+ * window's start in src, at its place in the two windows), or -1 if it
+ * falls outside them. */
+static int place_in(const double *dst, const struct jrec_series *s, uint32_t i)
+{
+	uint16_t at;
+	memcpy(&at, s->at + 2 * i, 2);
+	int neg = at >= NATIVE_BUCKETS, j = at - (neg ? NATIVE_BUCKETS : 0);
+	double index = f64_at(s->native + 8 * (neg ? NATIVE_NEG_START : NATIVE_POS_START)) + j;
+	double k = index - dst[neg ? NATIVE_NEG_START : NATIVE_POS_START];
+	return k >= 0 && k < NATIVE_BUCKETS ? (int)k + (neg ? NATIVE_BUCKETS : 0) : -1;
+}
+
 /* dst += a sparse native part (checked: journal_unpack.c).  Where both
- * have one schema and windows, its buckets are added in place: the common
- * case (one program's records, observations inside the first windows);
- * otherwise it is spread into a whole part and merged the native way. */
+ * have one schema and zero threshold and every bucket of it falls inside
+ * dst's windows (the common case: one program's records, a few buckets
+ * each), they are added in place; otherwise it is spread into a whole
+ * part and merged the native way (windows moved, schema lowered). */
 static void add_sparse(double *dst, const struct jrec_series *s)
 {
 	const unsigned char *h = s->native;
-	if (f64_at(h + 8 * NATIVE_SCHEMA) == dst[NATIVE_SCHEMA] &&
-	    f64_at(h + 8 * NATIVE_POS_START) == dst[NATIVE_POS_START] &&
-	    f64_at(h + 8 * NATIVE_NEG_START) == dst[NATIVE_NEG_START] &&
-	    f64_at(h + 8 * NATIVE_ZERO_THRESHOLD) == dst[NATIVE_ZERO_THRESHOLD]) {
+	int fits = f64_at(h + 8 * NATIVE_SCHEMA) == dst[NATIVE_SCHEMA] &&
+	           f64_at(h + 8 * NATIVE_ZERO_THRESHOLD) == dst[NATIVE_ZERO_THRESHOLD];
+	for (uint32_t i = 0; fits && i < s->nused; i++)
+		fits = place_in(dst, s, i) >= 0;
+	if (fits) {
 		dst[NATIVE_COUNT] += f64_at(h + 8 * NATIVE_COUNT);
 		dst[NATIVE_SUM] += f64_at(h + 8 * NATIVE_SUM);
 		dst[NATIVE_ZERO_COUNT] += f64_at(h + 8 * NATIVE_ZERO_COUNT);
-		for (uint32_t i = 0; i < s->nused; i++) {
-			uint16_t at;
-			memcpy(&at, s->at + 2 * i, 2);
-			dst[NATIVE_POS + at] += f64_at(s->counts + 8 * i);
-		}
+		for (uint32_t i = 0; i < s->nused; i++)
+			dst[NATIVE_POS + place_in(dst, s, i)] += f64_at(s->counts + 8 * i);
 		return;
 	}
 	double whole[NATIVE_CELLS] = {0};
@@ -257,9 +269,14 @@ static int record_at(const unsigned char *p, const unsigned char *end, uint32_t 
 	memcpy(&magic, p, 4);
 	memcpy(length, p + 4, 4);
 	memcpy(&check, p + 8, 4);
-	return (magic == JOURNAL_MAGIC || magic == JOURNAL_MAGIC_V1) &&
-	       *length >= JOURNAL_HEADER_BYTES && *length <= (size_t)(end - p) &&
-	       hash_fnv1a(HASH_FNV_BASIS, p + 12, *length - 12) == check;
+	if (*length < JOURNAL_HEADER_BYTES || *length > (size_t)(end - p))
+		return 0;
+	if (magic == JOURNAL_MAGIC) { /* the word after the check is 0: the check leaves it out */
+		uint32_t zero;
+		memcpy(&zero, p + 12, 4);
+		return *length % 8 == 0 && zero == 0 && journal_check(p, *length) == check;
+	}
+	return magic == JOURNAL_MAGIC_V1 && hash_fnv1a(HASH_FNV_BASIS, p + 12, *length - 12) == check;
 }
 
 /* The next place a record may begin, after a torn one: either magic. */

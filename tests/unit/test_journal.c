@@ -507,6 +507,50 @@ static void records_of_both_versions_drain_exactly(void)
 	}
 }
 
+/* Fifty one-shot processes, each with one observation of its own size
+ * (1e-6 to 1e4: each record's window placed where its value fell; over
+ * all of them the span outgrows a window and the schema goes down):
+ * drained from records of this release (sparse, added in place where they
+ * fit) and of 0.3.0 (every cell, merged the native way), the same native
+ * series, bit for bit, and the same as native.c's own merge. */
+static void sparse_records_merge_exactly(void)
+{
+	static const char *const l[] = {"route", NULL};
+	struct family_def n;
+	CHECK(names_build_family(&n, PF_HISTOGRAM, "n_seconds", "N.", l, NULL, 0) == 0 &&
+	      names_build_native(&n, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT) == 0);
+	struct stage_snapshot a, b;
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	double ref[NATIVE_CELLS];
+	native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+	unsigned bad = 0;
+	for (int k = 0; k < 50; k++) {
+		struct stage st;
+		stage_create_anonymous(&st, 0);
+		stage_add_family(&st, &n);
+		double *cells = stage_cell(&st, stage_slot(&st, (uint64_t)stage_add_slot(&st, 0, "/", 2))->cell);
+		double v = pow(10, -6 + k * 0.2) * (k % 7 == 3 ? -1 : 1);
+		native_observe(cells + 2, v);
+		cells[0] += 1;
+		cells[1] += v;
+		CHECK(native_merge(ref, cells + 2) == 0);
+		char *r1, *r2;
+		size_t l1, l2;
+		CHECK(test_journal_v1(&st, 0, &r1, &l1) == 0 && journal_pack(&st, JOURNAL_TOTALS, &r2, &l2) == 0);
+		CHECK(journal_merge(r1, l1, &a, &bad) == 0 && journal_merge(r2, l2, &b, &bad) == 0);
+		free(r1);
+		free(r2);
+		stage_destroy(&st, 0);
+	}
+	CHECK(bad == 0 && a.nslots == 1 && same_snapshots(&a, &b));
+	CHECK(ref[NATIVE_SCHEMA] < 3); /* the schema went down on the way */
+	CHECK(memcmp(&b.cells[b.slots[0].cell + 2], ref, sizeof ref) == 0);
+	CHECK_NUM(b.cells[b.slots[0].cell], 50);
+	stage_snapshot_free(&a);
+	stage_snapshot_free(&b);
+}
+
 /* No count in a record has a limit: 100 families and 70,000 series in one
  * record (version 1 counted them in 16 bits), 5,000 gauges in a marker
  * (read up to 64 KiB before). */
@@ -579,6 +623,7 @@ const struct test journal_tests[] = {
     {"journal/pack_and_merge", pack_and_merge},
     {"journal/records_of_both_versions_drain_exactly", records_of_both_versions_drain_exactly},
     {"journal/records_without_limits", records_without_limits},
+    {"journal/sparse_records_merge_exactly", sparse_records_merge_exactly},
     {"journal/torn_and_damaged_records_are_skipped", torn_and_damaged_records_are_skipped},
     {"journal/repeated_definitions_checked_once_each", repeated_definitions_checked_once_each},
     {"journal/appends_race_scrapes", appends_race_scrapes},

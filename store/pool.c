@@ -5,26 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/buf.h"
 #include "store/pool.h"
 
 int pool_reserve(struct pool *p, uint32_t i, size_t size)
 {
+	uint64_t q = ((uint64_t)i >> POOL_FIRST_LOG2) + 1;
+	unsigned last = 63u - (unsigned)__builtin_clzll(q);
 	p->size = size;
-	while (i / POOL_BLOCK >= p->nblocks) {
-		if (array_grow32((void **)&p->block, &p->cap, p->nblocks + 1, sizeof *p->block))
+	for (unsigned b = 0; b <= last; b++)
+		if (!p->block[b] && !(p->block[b] = malloc(((size_t)1 << (b + POOL_FIRST_LOG2)) * size)))
 			return -1;
-		if (!(p->block[p->nblocks] = calloc(POOL_BLOCK, size)))
-			return -1;
-		p->nblocks++;
-	}
 	return 0;
 }
 
 void pool_free(struct pool *p)
 {
-	for (uint32_t i = 0; i < p->nblocks; i++)
-		free(p->block[i]);
-	free(p->block);
+	for (unsigned b = 0; b < POOL_BLOCKS; b++)
+		free(p->block[b]);
 	memset(p, 0, sizeof *p);
 }

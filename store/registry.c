@@ -61,6 +61,7 @@ static struct {
 	uint32_t nfamilies;
 	struct hash_table by_name; /* families by name */
 	struct pool series;        /* struct pf_series, by slot index */
+	uint32_t nseries;          /* made (the pool's items written) */
 	struct hash_table by_key;  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT]; /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds; /* process_*{program} */
@@ -284,8 +285,8 @@ int pf_publish(void)
 /* The handles, and what the tables and pools hold. */
 static void free_handles(void)
 {
-	for (uint64_t i = 0; i < reg.series.nblocks * (uint64_t)POOL_BLOCK; i++)
-		free(((pf_series *)pool_at(&reg.series, (uint32_t)i))->ex); /* unused: NULL */
+	for (uint32_t i = 0; i < reg.nseries; i++)
+		free(((pf_series *)pool_at(&reg.series, i))->ex);
 	pool_free(&reg.series);
 	pool_free(&reg.families);
 	hash_free(&reg.by_key);
@@ -531,6 +532,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	s->gen = 0; /* cells_of finds them */
 	s->ex = NULL;
 	s->slot = (uint32_t)slot;
+	reg.nseries = (uint32_t)slot + 1;
 	return s;
 }
 

@@ -259,10 +259,26 @@ static int stage_place(struct stage *s, const char *dir)
 	return -1;
 }
 
+/* A stage with nothing yet.  The pending change's arrays (40 KiB) are left
+ * as they are: npending says how much of them counts, and a one-shot
+ * process pays for every byte it touches. */
+static void stage_reset(struct stage *s)
+{
+	s->h = NULL;
+	memset(s->chunk, 0, sizeof s->chunk);
+	s->fd = -1;
+	s->end = 0;
+	s->path[0] = '\0';
+	s->dev = 0;
+	s->ino = 0;
+	s->npending = 0;
+	s->depth = 0;
+	s->gen = 0;
+}
+
 int stage_create(struct stage *s, const char *dir)
 {
-	memset(s, 0, sizeof *s);
-	s->fd = -1;
+	stage_reset(s);
 	return stage_place(s, dir);
 }
 
@@ -282,8 +298,7 @@ int stage_check(struct stage *s, const char *dir)
 /* Keeps counting in memory when no file can be made: the app must go on. */
 void stage_create_anonymous(struct stage *s, int identity)
 {
-	memset(s, 0, sizeof *s);
-	s->fd = -1;
+	stage_reset(s);
 	void *p = mmap(NULL, header_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 	               -1, 0); /* this process's alone */
 	if (p == MAP_FAILED)
@@ -304,8 +319,7 @@ void stage_destroy(struct stage *s, int unlink_file)
 	}
 	if (unlink_file && s->path[0])
 		unlink(s->path);
-	memset(s, 0, sizeof *s);
-	s->fd = -1;
+	stage_reset(s);
 }
 
 void stage_mark_closing(struct stage *s)

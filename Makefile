@@ -28,8 +28,9 @@ APP        ?=
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
 STORE   = store/notice.c store/native.c store/model.c store/names.c store/log.c store/buf.c \
-          store/hash.c store/path.c store/proc.c store/beacon.c store/stage.c store/stage_write.c \
-          store/stage_valid.c store/stage_read.c store/journal.c store/journal_pack.c \
+          store/pool.c store/hash.c store/path.c store/proc.c store/beacon.c store/stage.c \
+          store/stage_write.c store/stage_valid.c store/stage_snap.c store/stage_old.c \
+          store/stage_read.c store/journal.c store/journal_pack.c store/journal_unpack.c \
           store/journal_read.c store/sqlite.c store/db.c store/db_family.c \
           store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
@@ -37,15 +38,18 @@ METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metr
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
           metrics/protobuf.c metrics/own.c metrics/expose.c metrics/tool.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
-PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
+# tests/integration/apps/: programs only the integration tests run, built like the others (and
+# in the ASan flavour) so that each run tests its own build.
+PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi \
+           tests/integration/apps/many_series.fcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_store.c tests/unit/test_route.c tests/unit/test_faults.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_accept.c \
-          tests/unit/test_mistakes.c tests/unit/test_beacon.c \
-          tests/unit/util.c tests/unit/db_read.c
+          tests/unit/test_mistakes.c tests/unit/test_beacon.c tests/unit/test_growth.c \
+          tests/unit/util.c tests/unit/legacy.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname

@@ -105,8 +105,9 @@ PF_API int pf_maintain(void);
  * Defining the same family again, the same way, returns the same pointer.
  * Returns NULL (and logs why) if the store is not open, a name is invalid,
  * help is empty, a histogram's buckets do not increase, the definition
- * clashes with an earlier one of the same name, or there is no room for
- * another family. */
+ * clashes with an earlier one of the same name, or there is no room for it
+ * (memory, or the disk of the staging file, which grows with what a process
+ * defines: logged and counted). */
 PF_API pf_family *pf_counter(const char *name, const char *help, const char *const *labels);
 PF_API pf_family *pf_gauge(const char *name, const char *help, const char *const *labels);
 PF_API pf_family *pf_histogram(const char *name, const char *help, const char *const *labels,
@@ -131,8 +132,8 @@ PF_API pf_family *pf_histogram(const char *name, const char *help, const char *c
  * and largest value of one sign.  NULL if a name is invalid, the schema is
  * outside PF_NATIVE_SCHEMA_MIN..PF_NATIVE_SCHEMA_MAX, the threshold is
  * not a finite number >= 0, the definition clashes with an earlier one, or
- * the staging file is full.  A series takes 327 cells more than a classic
- * one (2.6 KB), of the 262,144 a process has. */
+ * there is no room for it.  A series takes 327 cells more than a classic
+ * one (2.6 KB). */
 PF_API pf_family *pf_histogram_native(const char *name, const char *help,
                                       const char *const *labels, const double *buckets,
                                       int nbuckets, int schema, double zero_threshold);
@@ -144,7 +145,9 @@ PF_API pf_family *pf_histogram_native(const char *name, const char *help,
  * is NULL (silently: its definition's refusal was logged), and NULL with a
  * logged reason when the number of values is not the number of label names,
  * a value is not UTF-8, the values are too long (PF_KEY_MAX), or there is
- * no room for another series (a store error, counted). */
+ * no room for another series: a process holds as many as memory and disk
+ * allow (a full disk refuses the new series, logged and counted; the others
+ * go on). */
 PF_API pf_series *pf_with(pf_family *f, const char *const *values);
 
 /* Recording.  Each call is atomic; between pf_begin() and pf_commit() the
@@ -173,8 +176,8 @@ PF_API void pf_commit(void);
  * unique, at least one pair; values valid UTF-8; names and values together
  * at most PF_EXEMPLAR_RUNES_MAX characters.
  * Returns 0 when both the value and the exemplar are recorded; 1 when the
- * value is recorded without the exemplar (invalid labels, or the staging
- * file's exemplar slots are all taken: counted as dropped), so a bad trace
+ * value is recorded without the exemplar (invalid labels, or no room for
+ * its record: counted as dropped), so a bad trace
  * id never loses a count; -1 when nothing is recorded (as pf_add /
  * pf_observe refuse: NULL handle, wrong type, negative or NaN amount). */
 PF_API int pf_add_exemplar(pf_series *s, double v, const char *const *labels);

@@ -167,10 +167,9 @@ int merge_exemplars(const struct workers *ws, const struct view *v, struct exemp
 		const struct stage_snapshot *s = &w->v.snap;
 		for (uint32_t j = 0; j < s->nexemplars; j++) {
 			const struct stage_exemplar *e = &s->exemplars[j];
-			if ((e->sel != 1 && e->sel != 2) || e->slot >= w->nmapped ||
-			    w->slot_ser[e->slot] == VIEW_NONE)
+			if (!e->sel || e->slot >= w->nmapped || w->slot_ser[e->slot] == VIEW_NONE)
 				continue;
-			offer_exemplar(v, ex, w->slot_ser[e->slot], e->bucket, &e->copy[e->sel - 1]);
+			offer_exemplar(v, ex, w->slot_ser[e->slot], e->bucket, &e->x);
 		}
 	}
 	return 0;

@@ -207,7 +207,7 @@ const double *view_folded_row(const struct view *v, const struct incarnation *c,
 static int keep_folded_row(struct view *v, struct incarnation *c, uint32_t slot,
                            const void *cells, int ncells)
 {
-	if (ncells < 1 || ncells > MODEL_CELLS_MAX || slot >= STAGE_MAX_SLOTS)
+	if (ncells < 1 || ncells > MODEL_CELLS_MAX || slot >= STAGE_SLOTS_LIMIT)
 		return 0;
 	if (slot >= c->nrows) {
 		uint32_t n = c->nrows ? c->nrows : 64;

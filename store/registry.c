@@ -30,6 +30,7 @@
 #include "store/notice.h"
 #include "store/names.h"
 #include "store/path.h"
+#include "store/pool.h"
 #include "store/registry.h"
 #include "promfcgi.h"
 #include "store/stage.h"
@@ -45,26 +46,43 @@ struct pf_family {
 
 struct pf_series {
 	struct pf_family *family;
-	uint32_t cell;
+	uint64_t cell; /* its first cell in the staging file */
+	double *at;    /* where that cell is mapped, while gen is the stage's */
+	uint32_t gen;
+	uint32_t slot;
+	uint64_t *ex;  /* its exemplar records by bucket (stage.h), NULL until its first */
 };
 
+/* Families and series are as many as memory and the staging file's disk
+ * allow: handles live in pools (their addresses never change), found by
+ * hash; the staging file grows with them (stage_format.h). */
 static struct {
 	struct stage stage;
 	char db_path[PATH_BYTES];
 	int open;
-	struct pf_family families[STAGE_MAX_FAMILIES];
+	struct pool families;      /* struct pf_family, by index in the staging file */
 	uint32_t nfamilies;
-	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	struct hash_table by_key;                  /* slots by (family, label values) */
-	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
-	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
-	time_t last_check;                         /* of the staging file, by pf_maintain */
-	int oneshot;                               /* a CGI process: journal.h */
-	int marker;                                /* fd of its marker + 1, 0 if none */
-	uint16_t exemplar_of[STAGE_MAX_CELLS];     /* per bucket cell: exemplar slot + 1 */
+	struct hash_table by_name; /* families by name */
+	struct pool series;        /* struct pf_series, by slot index */
+	uint32_t nseries;          /* made (the pool's items written) */
+	struct hash_table by_key;  /* slots by (family, label values) */
+	pf_series *errors[LOG_OP_COUNT]; /* promfcgi_store_errors_total{op} */
+	pf_series *cpu, *rss, *vm, *fds; /* process_*{program} */
+	time_t last_check;               /* of the staging file, by pf_maintain */
+	int oneshot;                     /* a CGI process: journal.h */
+	int marker;                      /* fd of its marker + 1, 0 if none */
 } reg;
 
-_Static_assert(STAGE_MAX_EXEMPLARS < UINT16_MAX, "exemplar_of holds a slot + 1");
+/* Where series s's cells are mapped: a pointer kept in the handle, found
+ * again only after the staging file was made again (stage_check). */
+static inline double *cells_of(pf_series *s)
+{
+	if (s->gen != reg.stage.gen) {
+		s->at = stage_cell(&reg.stage, s->cell);
+		s->gen = reg.stage.gen;
+	}
+	return s->at;
+}
 
 /* SQLite will not use fds 0-2 (a stray write could hit the socket), and
  * FastCGI servers may start workers with 1 and 2 closed. */
@@ -121,9 +139,9 @@ static void record_process(void)
 	double page = (double)sysconf(_SC_PAGESIZE);
 	pf_begin();
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		stage_assign(&reg.stage, reg.cpu->cell,
-		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+		stage_assign_at(&reg.stage, reg.cpu->cell, cells_of(reg.cpu),
+		                (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	pf_set(reg.rss, (double)rss_pages * page);
 	pf_set(reg.vm, (double)vm_pages * page);
 	pf_set(reg.fds, d ? fds - 1 : 0); /* less the one opendir used */
@@ -139,13 +157,18 @@ static pf_family *errors_family(void)
 
 static void count_error(enum log_op op)
 {
-	if (op >= LOG_OP_COUNT || !reg.open)
+	/* a one-shot process defines the series when it needs it, which may
+	 * fail (no memory) and be counted in turn: once is enough */
+	static int counting;
+	if (op >= LOG_OP_COUNT || counting || !reg.open)
 		return;
-	if (!reg.errors[op]) { /* a one-shot process defines it when it needs it */
+	counting = 1;
+	if (!reg.errors[op]) {
 		const char *v[] = {log_op_names[op], NULL};
 		reg.errors[op] = pf_with(errors_family(), v);
 	}
 	pf_inc(reg.errors[op]);
+	counting = 0;
 }
 
 void registry_add_errors(const uint64_t errors[LOG_OP_COUNT])
@@ -195,7 +218,7 @@ static void call_out(const char *reason, int force)
 	uint64_t counted[LOG_OP_COUNT] = {0};
 	for (int op = 0; op < LOG_OP_COUNT; op++)
 		if (reg.errors[op])
-			counted[op] = (uint64_t)stage_value(&reg.stage, reg.errors[op]->cell);
+			counted[op] = (uint64_t)stage_value_at(&reg.stage, reg.errors[op]->cell, cells_of(reg.errors[op]));
 	beacon_call(reg.db_path, counted, reason, force);
 }
 
@@ -208,7 +231,7 @@ static void settle_delivered(int sign)
 	pf_begin();
 	for (int op = 0; op < LOG_OP_COUNT; op++)
 		if (reg.errors[op] && d[op])
-			stage_add(&reg.stage, reg.errors[op]->cell, sign * (double)d[op]);
+			stage_add_at(&reg.stage, reg.errors[op]->cell, cells_of(reg.errors[op]), sign * (double)d[op]);
 	pf_commit();
 }
 
@@ -266,7 +289,7 @@ int pf_open(const char *db_path)
 		stage_create_anonymous(&reg.stage, 0);
 		reg.open = 1;
 		define_own_families();
-		return reg.stage.f ? 0 : -1;
+		return reg.stage.h ? 0 : -1;
 	}
 	if (stage_dir(reg.db_path, dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
@@ -285,7 +308,7 @@ int pf_maintain(void)
 {
 	struct timespec now;
 	char dir[PATH_BYTES];
-	if (!reg.open || !reg.stage.f)
+	if (!reg.open || !reg.stage.h)
 		return -1;
 	if (reg.oneshot)
 		return 0;
@@ -320,9 +343,9 @@ int pf_publish(void)
 {
 	char dir[PATH_BYTES], *rec;
 	size_t len;
-	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir) != 0)
+	if (!reg.oneshot || !reg.stage.h || stage_dir(reg.db_path, dir) != 0)
 		return 0;
-	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
+	if (journal_pack(&reg.stage, JOURNAL_GAUGES, &rec, &len) != 0)
 		return -1;
 	int fd = journal_mark(dir, reg.marker - 1, rec, len);
 	free(rec);
@@ -333,6 +356,17 @@ int pf_publish(void)
 	}
 	reg.marker = fd + 1;
 	return 0;
+}
+
+/* The handles, and what the tables and pools hold. */
+static void free_handles(void)
+{
+	for (uint32_t i = 0; i < reg.nseries; i++)
+		free(((pf_series *)pool_at(&reg.series, i))->ex);
+	pool_free(&reg.series);
+	pool_free(&reg.families);
+	hash_free(&reg.by_key);
+	hash_free(&reg.by_name);
 }
 
 /* A one-shot process's end: its totals go to the journal in one write,
@@ -346,13 +380,13 @@ static int close_oneshot(void)
 	int rc = -1;
 	if (reg.cpu && getrusage(RUSAGE_SELF, &ru) == 0) {
 		pf_begin();
-		stage_assign(&reg.stage, reg.cpu->cell,
-		             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+		stage_assign_at(&reg.stage, reg.cpu->cell, cells_of(reg.cpu),
+		                (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
-	if (reg.stage.f && stage_dir(reg.db_path, dir) == 0 &&
-	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
+	if (reg.stage.h && stage_dir(reg.db_path, dir) == 0 &&
+	    journal_pack(&reg.stage, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0) { /* this request goes uncounted: say so where it is seen */
 			char why[1024];
@@ -429,7 +463,7 @@ int pf_close(void)
 		}
 	}
 	stage_destroy(&reg.stage, 0);
-	hash_free(&reg.by_key);
+	free_handles();
 	memset(&reg, 0, sizeof reg);
 	return rc;
 }
@@ -450,38 +484,61 @@ static void describe(char *out, size_t len, const struct family_def *d)
 		snprintf(out + n, len - n, ", native buckets (schema %d)", d->schema);
 }
 
+static uint32_t name_hash(const char *name)
+{
+	return hash_fnv1a(HASH_FNV_BASIS, name, strlen(name));
+}
+
+/* Room in the name table for one more family (every family put back to
+ * grow it): 0, or -1 out of memory. */
+static int family_room(void)
+{
+	if (!hash_full(&reg.by_name, reg.nfamilies))
+		return 0;
+	if (hash_reset(&reg.by_name, reg.nfamilies + 1) != 0)
+		return -1;
+	for (uint32_t i = 0; i < reg.nfamilies; i++)
+		hash_put(&reg.by_name, name_hash(((struct pf_family *)pool_at(&reg.families, i))->def.name),
+		         i);
+	return 0;
+}
+
 static pf_family *define_def(const char *call, const struct family_def *def)
 {
-	for (uint32_t i = 0; i < reg.nfamilies; i++) {
-		const struct family_def *was = &reg.families[i].def;
-		if (strcmp(was->name, def->name) != 0)
+	uint32_t h = name_hash(def->name), probe = h, i;
+	while ((i = hash_next(&reg.by_name, &probe)) != HASH_NONE) {
+		struct pf_family *f = pool_at(&reg.families, i);
+		if (strcmp(f->def.name, def->name) != 0)
 			continue;
-		if (model_family_compat(was, def) == MODEL_SAME && strcmp(was->help, def->help) == 0)
-			return &reg.families[i];
+		if (model_family_compat(&f->def, def) == MODEL_SAME && strcmp(f->def.help, def->help) == 0)
+			return f;
 		char a[200], b[200];
-		describe(a, sizeof a, was);
+		describe(a, sizeof a, &f->def);
 		describe(b, sizeof b, def);
 		if (strcmp(a, b) == 0)
 			snprintf(b, sizeof b, "another help text");
 		notice("%s(\"%s\"): clashes with its earlier definition in this process, %s; this one "
-		        "is %s: a family is defined once, the same way everywhere",
-		        call, def->name, a, b);
+		       "is %s: a family is defined once, the same way everywhere",
+		       call, def->name, a, b);
 		return NULL;
 	}
-	if (reg.nfamilies == STAGE_MAX_FAMILIES) {
-		notice("%s(\"%s\"): no room for another family (at most %d per process)", call,
-		        def->name, STAGE_MAX_FAMILIES);
-		return NULL;
-	}
-	int index = stage_add_family(&reg.stage, def);
+	int index = -1;
+	if (family_room() != 0 || pool_reserve(&reg.families, reg.nfamilies, sizeof(struct pf_family)))
+		errno = ENOMEM;
+	else
+		index = stage_add_family(&reg.stage, def);
 	if (index < 0) {
-		log_error(LOG_STAGE, "no room for family %s in this process's staging file: not recorded",
-		          def->name);
+		/* no room (a full disk, no memory): this family goes undefined,
+		 * which is said and counted like any store failure; the others
+		 * go on */
+		log_error(LOG_STAGE, "no room for family %s in this process's staging file: %s; "
+		          "not recorded", def->name, strerror(errno));
 		return NULL;
 	}
-	struct pf_family *f = &reg.families[reg.nfamilies++];
+	struct pf_family *f = pool_at(&reg.families, reg.nfamilies);
 	f->index = (uint32_t)index;
 	f->def = *def;
+	hash_put(&reg.by_name, h, reg.nfamilies++);
 	return f;
 }
 
@@ -556,18 +613,20 @@ static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 	return hash_fnv1a(HASH_FNV_BASIS ^ family, key, len);
 }
 
-/* Room in the table for one more slot than the file has (every slot put
- * back to grow it): 0, or -1 out of memory. */
-static int slot_room(const struct stage_file *file)
+/* Room in the table and the pool for slot n, the next (every slot put
+ * back to grow the table): 0, or -1 out of memory. */
+static int slot_room(uint32_t n)
 {
-	uint32_t n = atomic_load_explicit(&file->hdr.nslots, memory_order_relaxed);
+	if (pool_reserve(&reg.series, n, sizeof(struct pf_series)) != 0)
+		return -1;
 	if (!hash_full(&reg.by_key, n))
 		return 0;
 	if (hash_reset(&reg.by_key, n + 1) != 0)
 		return -1;
-	for (uint32_t i = 0; i < n; i++)
-		hash_put(&reg.by_key,
-		         series_hash(file->slots[i].family, file->slots[i].key, file->slots[i].keylen), i);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct stage_slot_rec *s = stage_slot(&reg.stage, i);
+		hash_put(&reg.by_key, series_hash(s->family, stage_key(&reg.stage, s), s->keylen), i);
+	}
 	return 0;
 }
 
@@ -602,7 +661,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	char key[PF_KEY_MAX];
 	if (!f) /* its definition was refused, and that was logged */
 		return NULL;
-	if (!reg.stage.f) {
+	if (!reg.stage.h) {
 		notice("pf_with(%s): no store is open (pf_close was called?)", f->def.name);
 		return NULL;
 	}
@@ -613,26 +672,36 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 		notice("pf_with(%s): %s", f->def.name, notice_reason());
 		return NULL;
 	}
-	struct stage_file *file = reg.stage.f;
 	uint32_t h = series_hash(f->index, key, (uint32_t)len), probe = h, at;
 	while ((at = hash_next(&reg.by_key, &probe)) != HASH_NONE) {
-		struct stage_slot *s = &file->slots[at];
-		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
-			return &reg.series[at];
+		const struct stage_slot_rec *s = stage_slot(&reg.stage, at);
+		if (s->family == f->index && s->keylen == (uint32_t)len &&
+		    memcmp(stage_key(&reg.stage, s), key, (size_t)len) == 0)
+			return pool_at(&reg.series, at);
 	}
-	int slot = slot_room(file) == 0 ? stage_add_slot(&reg.stage, f->index, key, (uint32_t)len) : -2;
+	uint64_t n = stage_count(&reg.stage, STAGE_SLOTS);
+	long slot = -1;
+	if (n >= UINT32_MAX || slot_room((uint32_t)n) != 0)
+		errno = ENOMEM;
+	else
+		slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
 	if (slot < 0) {
-		/* every slot or cell of the file is taken (or no memory for its
-		 * index): this series goes unrecorded, which is said and counted
-		 * like any store failure */
-		log_error(LOG_STAGE, "no room for another series (of %s) in this process's %s: "
-		          "not recorded", f->def.name, slot == -2 ? "memory" : "staging file");
+		/* no room (a full disk, no memory): this series goes unrecorded,
+		 * which is said and counted like any store failure; every other
+		 * series goes on */
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging "
+		          "file: %s; not recorded", f->def.name, strerror(errno));
 		return NULL;
 	}
 	hash_put(&reg.by_key, h, (uint32_t)slot);
-	reg.series[slot].family = f;
-	reg.series[slot].cell = file->slots[slot].cell;
-	return &reg.series[slot];
+	struct pf_series *s = pool_at(&reg.series, (uint32_t)slot);
+	s->family = f;
+	s->cell = stage_slot(&reg.stage, (uint64_t)slot)->cell;
+	s->gen = 0; /* cells_of finds them */
+	s->ex = NULL;
+	s->slot = (uint32_t)slot;
+	reg.nseries = (uint32_t)slot + 1;
+	return s;
 }
 
 void pf_begin(void)
@@ -688,7 +757,7 @@ static int add(const char *call, pf_series *s, double v)
 		return notice("%s(%s, %g): a counter only goes up (a gauge may go down)", call,
 		               s->family->def.name, v),
 		   -1;
-	return change(stage_add(&reg.stage, s->cell, v));
+	return change(stage_add_at(&reg.stage, s->cell, cells_of(s), v));
 }
 
 int pf_add(pf_series *s, double v)
@@ -705,14 +774,14 @@ int pf_dec(pf_series *s)
 {
 	if (recordable("pf_dec", s, 1u << PF_GAUGE, "only a gauge goes down") != 0)
 		return -1;
-	return change(stage_add(&reg.stage, s->cell, -1.0));
+	return change(stage_add_at(&reg.stage, s->cell, cells_of(s), -1.0));
 }
 
 int pf_set(pf_series *s, double v)
 {
 	if (recordable("pf_set", s, 1u << PF_GAUGE, "only a gauge is set") != 0)
 		return -1;
-	return change(stage_assign(&reg.stage, s->cell, v));
+	return change(stage_assign_at(&reg.stage, s->cell, cells_of(s), v));
 }
 
 /* The cells of the native part of series s that an observation of v
@@ -725,27 +794,29 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 {
 	const struct family_def *d = &s->family->def;
 	struct stage *st = &reg.stage;
-	uint32_t n0 = s->cell + d->nbuckets + 2, cell = UINT32_MAX;
-	double schema = stage_value(st, n0 + NATIVE_SCHEMA);
+	uint64_t n0 = s->cell + d->nbuckets + 2, cell = UINT64_MAX;
+	double *a0 = cells_of(s) + d->nbuckets + 2;
+	double schema = stage_value_at(st, n0 + NATIVE_SCHEMA, a0 + NATIVE_SCHEMA);
 	if (!(schema >= PF_NATIVE_SCHEMA_MIN && schema <= PF_NATIVE_SCHEMA_MAX))
 		return -1; /* never: the cells are this process's own */
 	if (isnan(v)) {
-		cell = UINT32_MAX - 1; /* count and sum only */
-	} else if (fabs(v) <= stage_value(st, n0 + NATIVE_ZERO_THRESHOLD)) {
+		cell = UINT64_MAX - 1; /* count and sum only */
+	} else if (fabs(v) <= stage_value_at(st, n0 + NATIVE_ZERO_THRESHOLD, a0 + NATIVE_ZERO_THRESHOLD)) {
 		cell = n0 + NATIVE_ZERO_COUNT;
 	} else {
 		int neg = v < 0, key = native_bucket(v, (int)schema);
-		double start = stage_value(st, n0 + (neg ? NATIVE_NEG_START : NATIVE_POS_START));
+		uint32_t at = neg ? NATIVE_NEG_START : NATIVE_POS_START;
+		double start = stage_value_at(st, n0 + at, a0 + at);
 		if (key >= start && key < start + NATIVE_BUCKETS)
 			cell = n0 + (uint32_t)(neg ? NATIVE_NEG : NATIVE_POS) + (uint32_t)(key - start);
 	}
-	if (cell != UINT32_MAX) { /* in the window: three cells */
+	if (cell != UINT64_MAX) { /* in the window: three cells */
 		if (room < 3)
 			return -1;
-		stage_add(st, n0 + NATIVE_COUNT, 1);
-		stage_add(st, n0 + NATIVE_SUM, v);
-		if (cell != UINT32_MAX - 1)
-			stage_add(st, cell, 1);
+		stage_add_at(st, n0 + NATIVE_COUNT, a0 + NATIVE_COUNT, 1);
+		stage_add_at(st, n0 + NATIVE_SUM, a0 + NATIVE_SUM, v);
+		if (cell != UINT64_MAX - 1)
+			stage_add_at(st, cell, a0 + (cell - n0), 1);
 		return 0;
 	}
 	double now[NATIVE_CELLS], was[NATIVE_CELLS];
@@ -760,7 +831,7 @@ static int observe_native(pf_series *s, double v, uint32_t room)
 		return -1;
 	for (uint32_t i = 0; i < NATIVE_CELLS; i++)
 		if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
-			stage_assign(st, n0 + i, now[i]);
+			stage_assign_at(st, n0 + i, a0 + i, now[i]);
 	return 0;
 }
 
@@ -770,7 +841,7 @@ static int observe(const char *call, pf_series *s, double v, uint32_t b)
 {
 	const struct family_def *d = &s->family->def;
 	uint32_t room = stage_room(&reg.stage);
-	if (!reg.stage.f)
+	if (!reg.stage.h)
 		return -1;
 	if (room < 2 || (d->native && observe_native(s, v, room - 2) != 0)) {
 		notice("%s(%s): the change has no room left for this observation (%d cell writes "
@@ -778,8 +849,9 @@ static int observe(const char *call, pf_series *s, double v, uint32_t b)
 		        STAGE_LOG_MAX);
 		return -1;
 	}
-	stage_add(&reg.stage, s->cell + b, 1.0);
-	stage_add(&reg.stage, s->cell + d->nbuckets + 1, v);
+	double *at = cells_of(s);
+	stage_add_at(&reg.stage, s->cell + b, at + b, 1.0);
+	stage_add_at(&reg.stage, s->cell + d->nbuckets + 1, at + d->nbuckets + 1, v);
 	return 0;
 }
 
@@ -809,34 +881,26 @@ int pf_observe(pf_series *s, double v)
 }
 
 /* The exemplar of a change already pending for the series' bucket: 0, or 1
- * if it cannot be kept (invalid labels, no free slot, a full change). */
+ * if it cannot be kept (invalid labels, no room for its record, a full
+ * change). */
 static int keep_exemplar(const char *call, pf_series *s, uint32_t bucket, double v,
                          const char *const *labels)
 {
 	char enc[MODEL_EXEMPLAR_BYTES];
 	int len = names_encode_exemplar(labels, enc);
-	uint32_t cell = s->cell + bucket;
+	const struct family_def *d = &s->family->def;
 	if (len < 0) {
-		notice("%s(%s): %s: the value is recorded, without the exemplar", call,
-		        s->family->def.name, notice_reason());
+		notice("%s(%s): %s: the value is recorded, without the exemplar", call, d->name,
+		       notice_reason());
 		return 1;
 	}
-	if (cell >= STAGE_MAX_CELLS)
+	if (!s->ex && !(s->ex = calloc((size_t)model_family_exemplars((int)d->type, (int)d->nbuckets),
+	                               sizeof *s->ex)))
 		return 1;
-	if (!reg.exemplar_of[cell]) {
-		int i = stage_add_exemplar(&reg.stage, (uint32_t)(s - reg.series), bucket);
-		if (i < 0) {
-			notice("%s(%s): every exemplar slot of this process (%d) is taken: the value "
-			        "is recorded, without the exemplar", call, s->family->def.name,
-			        STAGE_MAX_EXEMPLARS);
-			return 1;
-		}
-		reg.exemplar_of[cell] = (uint16_t)(i + 1);
-	}
 	struct timespec now; /* the vDSO: no system call */
 	clock_gettime(CLOCK_REALTIME, &now);
 	double ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3;
-	return stage_exemplar(&reg.stage, reg.exemplar_of[cell] - 1u, v, ts, enc, (uint32_t)len) == 0
+	return stage_exemplar(&reg.stage, &s->ex[bucket], s->slot, bucket, v, ts, enc, (uint32_t)len) == 0
 	           ? 0
 	           : 1;
 }
@@ -852,7 +916,7 @@ int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
 	if (v < 0)
 		return notice("%s(%s, %g): a counter only goes up", call, s->family->def.name, v), -1;
 	pf_begin(); /* the count and its exemplar: one change */
-	int rc = stage_add(&reg.stage, s->cell, v);
+	int rc = stage_add_at(&reg.stage, s->cell, cells_of(s), v);
 	if (rc == 0)
 		rc = keep_exemplar(call, s, 0, v, labels);
 	pf_commit();

@@ -11,6 +11,8 @@ import os
 import statistics
 import sys
 
+import same_shape
+
 
 def rows(out, name):
     path = os.path.join(out, name)
@@ -148,6 +150,8 @@ def main():
                     if c[0] == series:
                         f.write("%s %.4f %.4f %.4f\n" % (c[1], c[2], c[3], c[4]))
                 f.write("\n\n")
+
+    same_shape.section(out, lines, result)  # the real shape: every worker holds the same series
 
     hs = rows(out, "hscrape.tsv")
     if hs:

@@ -95,28 +95,30 @@ static void load_counts(const struct stage_view *v, struct old_counts *c)
 }
 
 /* Families and slots new since the last read (they never change once
- * published), each read once and checked: 0, -1, STAGE_INVALID. */
+ * published), each read once and checked: 0, -1, STAGE_INVALID.  The
+ * snapshot shows them once a read succeeds (take). */
 static int take_new(struct stage_view *v, const struct old_counts *c)
 {
 	struct stage_snapshot *snap = &v->snap;
 	if (c->nfamilies > STAGE_V3_FAMILIES || c->nslots > STAGE_V3_SLOTS ||
 	    c->ncells > v->old->max_cells || c->nexemplars > STAGE_V3_EXEMPLARS ||
-	    c->nfamilies < snap->nfamilies || c->nslots < snap->nslots || c->ncells < snap->ncells)
+	    c->nfamilies < v->took_families || c->nslots < v->took_slots || c->ncells < v->took_cells)
 		return STAGE_INVALID;
+	v->took_cells = c->ncells;
 	if (array_grow32((void **)&snap->families, &snap->cap_families, c->nfamilies ? c->nfamilies : 1,
 	                 sizeof *snap->families) ||
 	    array_grow32((void **)&snap->slots, &snap->cap_slots, c->nslots ? c->nslots : 1,
 	                 sizeof *snap->slots))
 		return -1;
-	for (uint32_t i = snap->nfamilies; i < c->nfamilies; i++) {
+	for (uint32_t i = v->took_families; i < c->nfamilies; i++) {
 		memset(&snap->families[i], 0, sizeof snap->families[i]);
 		memcpy(&snap->families[i], v->base + v->old->families + i * v->old->family_size,
 		       v->old->family_size);
 		if (!stage_valid_family(&snap->families[i]))
 			return STAGE_INVALID;
+		v->took_families = i + 1;
 	}
-	snap->nfamilies = c->nfamilies;
-	for (uint32_t i = snap->nslots; i < c->nslots; i++) {
+	for (uint32_t i = v->took_slots; i < c->nslots; i++) {
 		struct stage_v3_slot r;
 		memcpy(&r, &slots_of(v)[i], sizeof r);
 		struct stage_slot *s = &snap->slots[i];
@@ -128,9 +130,9 @@ static int take_new(struct stage_view *v, const struct old_counts *c)
 			return STAGE_INVALID;
 		if (!(s->key = stage_keep_key(snap, r.key, r.keylen)))
 			return -1;
-		if (!stage_valid_slot(s, snap->families, snap->nfamilies, c->ncells))
+		if (!stage_valid_slot(s, snap->families, v->took_families, c->ncells))
 			return STAGE_INVALID;
-		snap->nslots = i + 1;
+		v->took_slots = i + 1;
 	}
 	return 0;
 }
@@ -180,8 +182,7 @@ static int check_exemplars(struct stage_view *v, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		if (v->old_ex[i].sel > 2)
 			return 0;
-		if (!stage_valid_exemplar(&v->old_ex[i], v->snap.families, v->snap.slots,
-		                          v->snap.nslots))
+		if (!stage_valid_exemplar(&v->old_ex[i], v->snap.families, v->snap.slots, v->took_slots))
 			return 0;
 	}
 	return 1;
@@ -203,6 +204,8 @@ static void take(struct stage_view *v, const struct old_counts *c, uint64_t seq)
 	v->scratch = cells;
 	v->cap_scratch = cap;
 	snap->ncells = c->ncells;
+	snap->nfamilies = v->took_families;
+	snap->nslots = v->took_slots;
 	snap->dropped = c->dropped;
 	snap->nexemplars = c->nexemplars;
 	snap->exemplars_dropped = c->exemplars_dropped;

@@ -77,7 +77,7 @@ static const char *const array_names[STAGE_ARRAYS] = {
 
 /* The chunks of the file in the order they were made (by offset), and
  * what the published elements need. */
-static void report(const char *path, double seconds, long series, const double *step_us)
+static void report(const char *path, double seconds, long series)
 {
 	FILE *f = fopen(path, "r");
 	struct stage_header h;
@@ -160,6 +160,6 @@ int main(int argc, char **argv)
 	double seconds = now() - t0;
 	printf("counters %ld seconds %.3f cpu %.3f (%.0f ns a series)\n", n, counters, counters_cpu,
 	       counters_cpu / (double)n * 1e9);
-	report(stage_path(argv[1]), seconds, n, step_us);
+	report(stage_path(argv[1]), seconds, n);
 	return 0;
 }

@@ -25,8 +25,8 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
 STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
-          store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
-HTTP    = http/route.c http/http.c http/accept.c http/serve.c
+          store/listener.c store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
+HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
           metrics/expose.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
@@ -37,6 +37,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
+          tests/unit/test_pool.c \
           tests/unit/util.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

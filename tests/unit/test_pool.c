@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pool.c — the facts pool metrics are made of: a listening socket's
+ * accept queue read through sock_diag (store/listener.c), with real unix
+ * and TCP sockets that clients connect to and nobody accepts; and the
+ * X-Request-Start stamp (http/queue.c), in every unit the agents accept
+ * and as hostile input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "http/queue.h"
+#include "store/listener.h"
+#include "test.h"
+
+/* ---- listen queues ------------------------------------------------------ */
+
+static int unix_listener(char *path, size_t len, int backlog)
+{
+	const char *dir = getenv("PROMFCGI_TEST_DIR");
+	snprintf(path, len, "%s/pool-%ld.sock", dir ? dir : "/tmp", (long)getpid());
+	unlink(path);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, backlog) != 0)
+		return -1;
+	return s;
+}
+
+static int unix_client(const char *path)
+{
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	return c >= 0 && connect(c, (struct sockaddr *)&a, sizeof a) == 0 ? c : -1;
+}
+
+static int tcp_listener(int family, int backlog, in_port_t *port)
+{
+	int s = socket(family, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof *a;
+	}
+	if (s < 0 || bind(s, (struct sockaddr *)&ss, len) != 0 || listen(s, backlog) != 0 ||
+	    getsockname(s, (struct sockaddr *)&ss, &len) != 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	*port = family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                          : ((struct sockaddr_in6 *)&ss)->sin6_port;
+	return s;
+}
+
+/* A blocking connect to loopback returns once the handshake is done. */
+static int tcp_client(int family, in_port_t port)
+{
+	int c = socket(family, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = port;
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = port;
+		len = sizeof *a;
+	}
+	return c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0 ? c : -1;
+}
+
+/* The queue of one listener; waiting = -1 if it was not found. */
+static long waiting_of(const struct listener *l, uint32_t *limit)
+{
+	struct listener_queue q = {0, 0};
+	unsigned char found = 0;
+	if (listener_read(l, 1, &q, &found) < 0 || !found)
+		return -1;
+	if (limit)
+		*limit = q.limit;
+	return q.waiting;
+}
+
+/* The kernel puts a TCP connection in the accept queue when the client's
+ * last ACK is processed, which on loopback may trail connect() by a
+ * softirq: look again a bounded number of times (a count, not a time). */
+static long waiting_reaches(const struct listener *l, long want)
+{
+	long w = -1;
+	for (int i = 0; i < 1000 && (w = waiting_of(l, NULL)) != want; i++)
+		usleep(1000);
+	return w;
+}
+
+static void unix_queue_counts_waiting_connections(void)
+{
+	char path[512];
+	struct listener l;
+	int s = unix_listener(path, sizeof path, 7), c[5];
+	CHECK(s >= 0);
+	CHECK(listener_of_fd(s, &l) == 0);
+	CHECK(l.family == AF_UNIX);
+	CHECK(l.inode > 0);
+	uint32_t limit = 0;
+	CHECK(waiting_of(&l, &limit) == 0);
+	CHECK(limit == 7);
+	for (int i = 0; i < 5; i++)
+		CHECK((c[i] = unix_client(path)) >= 0);
+	CHECK(waiting_of(&l, &limit) == 5);
+	CHECK(limit == 7);
+	int a = accept(s, NULL, NULL); /* one taken: one fewer waiting */
+	CHECK(a >= 0);
+	CHECK(waiting_of(&l, NULL) == 4);
+	close(a);
+	for (int i = 0; i < 5; i++)
+		close(c[i]);
+	close(s);
+	unlink(path);
+}
+
+static void tcp_queue(int family)
+{
+	in_port_t port;
+	struct listener l;
+	int s = tcp_listener(family, 9, &port), c[3];
+	if (s < 0 && family == AF_INET6)
+		SKIP("no IPv6 loopback here");
+	CHECK(s >= 0);
+	CHECK(listener_of_fd(s, &l) == 0);
+	CHECK(l.family == family);
+	uint32_t limit = 0;
+	CHECK(waiting_of(&l, &limit) == 0);
+	CHECK(limit == 9);
+	for (int i = 0; i < 3; i++)
+		CHECK((c[i] = tcp_client(family, port)) >= 0);
+	CHECK(waiting_reaches(&l, 3) == 3);
+	int a = accept(s, NULL, NULL);
+	CHECK(a >= 0);
+	CHECK(waiting_of(&l, NULL) == 2);
+	close(a);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	close(s);
+}
+
+static void tcp_queue_counts_waiting_connections(void)
+{
+	tcp_queue(AF_INET);
+}
+
+static void tcp6_queue_counts_waiting_connections(void)
+{
+	tcp_queue(AF_INET6);
+}
+
+/* Several listeners of every family in one read; each its own figures,
+ * and one that is gone is not found (the others still are). */
+static void several_listeners_in_one_read(void)
+{
+	char path[512];
+	in_port_t port;
+	struct listener l[3];
+	int u = unix_listener(path, sizeof path, 4), t = tcp_listener(AF_INET, 6, &port);
+	int t2 = tcp_listener(AF_INET, 3, &port);
+	CHECK(u >= 0 && t >= 0 && t2 >= 0);
+	CHECK(listener_of_fd(u, &l[0]) == 0 && listener_of_fd(t, &l[1]) == 0 &&
+	      listener_of_fd(t2, &l[2]) == 0);
+	int c = unix_client(path), d = tcp_client(AF_INET, port);
+	CHECK(c >= 0 && d >= 0);
+	struct listener_queue q[3];
+	unsigned char found[3];
+	int n = -1;
+	for (int i = 0; i < 1000 && (n = listener_read(l, 3, q, found)) == 3 && q[2].waiting != 1; i++)
+		usleep(1000);
+	CHECK(n == 3);
+	CHECK(found[0] && found[1] && found[2]);
+	CHECK(q[0].waiting == 1 && q[0].limit == 4);
+	CHECK(q[1].waiting == 0 && q[1].limit == 6);
+	CHECK(q[2].waiting == 1 && q[2].limit == 3);
+	close(t);
+	CHECK(listener_read(l, 3, q, found) == 2);
+	CHECK(found[0] && !found[1] && found[2]);
+	close(c);
+	close(d);
+	close(u);
+	close(t2);
+	unlink(path);
+}
+
+/* Only a listening stream socket is a listener: a CGI process's fd 0 is a
+ * pipe or a file, a connected socket serves one client. */
+static void only_listening_stream_sockets(void)
+{
+	char path[512];
+	struct listener l;
+	int p[2], pair[2];
+	CHECK(pipe(p) == 0);
+	CHECK(listener_of_fd(p[0], &l) == -1);
+	int f = open("/dev/null", O_RDONLY);
+	CHECK(listener_of_fd(f, &l) == -1);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+	CHECK(listener_of_fd(pair[0], &l) == -1);
+	int s = unix_listener(path, sizeof path, 1), c = unix_client(path);
+	CHECK(listener_of_fd(c, &l) == -1);
+	int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(listener_of_fd(d, &l) == -1);
+	CHECK(listener_of_fd(-1, &l) == -1);
+	CHECK(listener_of_fd(s, &l) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(f);
+	close(pair[0]);
+	close(pair[1]);
+	close(c);
+	close(d);
+	close(s);
+	unlink(path);
+}
+
+/* ---- X-Request-Start ------------------------------------------------------ */
+
+/* now: 2023-11-14T22:13:20.5Z */
+static const struct timespec now = {1700000000, 500000000};
+
+static double wait_of(const char *stamp)
+{
+	double s = -1;
+	return queue_stamp_wait(stamp, &now, &s) == 0 ? s : -1;
+}
+
+static void stamp_units_told_by_magnitude(void)
+{
+	CHECK_NUM(wait_of("t=1700000000"), 0.5);              /* seconds */
+	CHECK_NUM(wait_of("t=1699999999.25"), 1.25);          /* nginx ${msec} */
+	CHECK_NUM(wait_of("t=1700000000.123"), 0.377);
+	CHECK_NUM(wait_of("t=1700000000250"), 0.25);          /* milliseconds */
+	CHECK_NUM(wait_of("t=1700000000250.5"), 0.2495);
+	CHECK_NUM(wait_of("t=1700000000499999"), 0.000001);   /* Apache %t: microseconds */
+	CHECK_NUM(wait_of("t=1700000000400000000"), 0.1);     /* nanoseconds */
+	CHECK_NUM(wait_of("1700000000100"), 0.4);             /* bare (Heroku's router) */
+	CHECK_NUM(wait_of("  1700000000.5"), 0);              /* now exactly */
+	CHECK_NUM(wait_of("t=1700000000000000 D=1234"), 0.5); /* Apache "%t %D" */
+	CHECK_NUM(wait_of("host1 t=1700000000000"), 0.5);     /* "t=" anywhere, as New Relic reads it */
+	CHECK_NUM(wait_of("t=1000000000"), 700000000.5);      /* 2001: old, but a time */
+}
+
+/* Hostile stamps: nothing recorded, never a failure beyond the -1. */
+static void hostile_stamps_record_nothing(void)
+{
+	static const char *const bad[] = {
+	    "", "t=", "t", "=", " ", "abc", "t=abc", "t=12abc", "t=1700000000x", "t=-1700000000",
+	    "-1700000000", "t=+1700000000", "t=1.7e9", "t=1e30", "t=nan", "t=inf", "t=0x6553F100",
+	    "t=.5", "t=1700000000..5",
+	    "1000000000000000000000000000000",      /* 10^30 */
+	    "t=1000000000000000000000000000000",    /* 10^30 */
+	    "t=99999999999999999999",               /* past 64 bits */
+	    "t=9223372036854775807",                /* the largest int64 as ns: 2262 */
+	    "t=1700000001",                         /* half a second in the future */
+	    "t=1700000000501",                      /* a millisecond in the future */
+	    "t=4102444800",                         /* 2100 */
+	    "t=946684799",                          /* 1999 in every unit */
+	    "t=0", "t=1", "0",
+	    "t=946684799999",                       /* 1999 as ms, so seconds: year 31969 */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		double s = 12345;
+		int rc = queue_stamp_wait(bad[i], &now, &s);
+		if (rc != -1 || s != 12345)
+			fprintf(stderr, "  stamp \"%s\": rc %d, wait %g\n", bad[i], rc, s);
+		CHECK(rc == -1 && s == 12345);
+	}
+	double s = 12345;
+	CHECK(queue_stamp_wait(NULL, &now, &s) == -1 && s == 12345);
+	/* a long one is read to its end, no further */
+	char big[8192];
+	memset(big, '7', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	CHECK(queue_stamp_wait(big, &now, &s) == -1);
+	memcpy(big, "t=", 2);
+	CHECK(queue_stamp_wait(big, &now, &s) == -1);
+}
+
+const struct test pool_tests[] = {
+    {"pool/unix_queue_counts_waiting_connections", unix_queue_counts_waiting_connections},
+    {"pool/tcp_queue_counts_waiting_connections", tcp_queue_counts_waiting_connections},
+    {"pool/tcp6_queue_counts_waiting_connections", tcp6_queue_counts_waiting_connections},
+    {"pool/several_listeners_in_one_read", several_listeners_in_one_read},
+    {"pool/only_listening_stream_sockets", only_listening_stream_sockets},
+    {"pool/stamp_units_told_by_magnitude", stamp_units_told_by_magnitude},
+    {"pool/hostile_stamps_record_nothing", hostile_stamps_record_nothing},
+    {NULL, NULL},
+};

@@ -1,0 +1,9 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# Pool metrics of a saturated pool on a unix socket; bodies in pool.bash.
+# shellcheck disable=SC2034  # used by pool.bash
+SOCKET=unix
+load pool
+
+@test "pool (unix): 20 clients on 2 workers of a slow route: all served, connections queue in the kernel" { t_saturation_scaffold; }
+@test "pool (unix): stopping leaves no process behind, no sanitizer report" { t_pool_stop; }

@@ -25,10 +25,10 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
 STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
-          store/listener.c store/stage.c store/journal.c store/sqlite.c store/db.c store/registry.c
+          store/listener.c store/stage.c store/pool.c store/journal.c store/sqlite.c store/db.c store/registry.c
 HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
-          metrics/expose.c
+          metrics/poolstat.c metrics/expose.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \

@@ -124,5 +124,8 @@ struct pf_collection {
 };
 
 void pf_collection_free(struct pf_collection *c);
+/* Removes the family of that name from c, if it has one (its series' cells
+ * and keys stay in c's block, freed with it). */
+void pf_collection_drop(struct pf_collection *c, const char *name);
 
 #endif

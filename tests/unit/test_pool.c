@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "http/queue.h"
+#include "metrics/own.h"
+#include "metrics/poolstat.h"
 #include "store/listener.h"
 #include "test.h"
 
@@ -242,6 +244,114 @@ static void only_listening_stream_sockets(void)
 	unlink(path);
 }
 
+/* ---- the pool gauges at scrape time --------------------------------------- */
+
+/* The value of family name's series {program="program"}; NaN if none. */
+static double gauge(const struct pf_collection *c, const char *name, const char *program)
+{
+	for (size_t i = 0; i < c->nfamilies; i++) {
+		const struct pf_family_data *f = &c->families[i];
+		if (strcmp(f->name, name) != 0)
+			continue;
+		for (size_t j = 0; j < f->nseries; j++)
+			if (f->series[j].keylen == strlen(program) + 1 && strcmp(f->series[j].key, program) == 0)
+				return f->series[j].cells[0];
+	}
+	return 0.0 / 0.0;
+}
+
+static int has_family(const struct pf_collection *c, const char *name)
+{
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (strcmp(c->families[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static struct pool_facts facts(const char *program, double start, const struct listener *l,
+                               double most)
+{
+	struct pool_facts f;
+	memset(&f, 0, sizeof f);
+	snprintf(f.program, sizeof f.program, "%s", program);
+	f.request_start = start;
+	if (l)
+		f.listener = *l;
+	f.queue_max = most;
+	return f;
+}
+
+/* app.fcgi: 3 workers on one unix listener with 2 connections waiting, 2
+ * of them busy (the oldest for 7.5 s), one of which saw 5 waiting once;
+ * other.fcgi: 1 idle worker on a listener that is gone; cgi.fcgi: a
+ * worker without a listener.  The hidden facts family is dropped. */
+static void poolstat_from_facts(void)
+{
+	char path[512];
+	struct listener app, gone;
+	int s = unix_listener(path, sizeof path, 16);
+	CHECK(s >= 0 && listener_of_fd(s, &app) == 0);
+	int c1 = unix_client(path), c2 = unix_client(path);
+	CHECK(c1 >= 0 && c2 >= 0);
+	in_port_t port;
+	int t = tcp_listener(AF_INET, 4, &port);
+	CHECK(t >= 0 && listener_of_fd(t, &gone) == 0);
+	close(t);
+	struct pool_facts w[] = {
+	    facts("app.fcgi", 92.5, &app, 0), facts("app.fcgi", 0, &app, 5),
+	    facts("app.fcgi", 99, &app, 1), facts("other.fcgi", 0, &gone, 3),
+	    facts("cgi.fcgi", 0, NULL, 0),
+	};
+	struct pf_collection c;
+	memset(&c, 0, sizeof c);
+	const char *key[] = {"app.fcgi"};
+	const double one = 1;
+	CHECK(own_add_gauge(&c, POOL_FACTS, "x", "program", key, &one, 1) == 0);
+	CHECK(poolstat_add(&c, w, sizeof w / sizeof w[0], 100.0) == 0);
+	CHECK(!has_family(&c, POOL_FACTS));
+	CHECK_NUM(gauge(&c, "promfcgi_pool_workers", "app.fcgi"), 3);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_busy_workers", "app.fcgi"), 2);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_idle_workers", "app.fcgi"), 1);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_oldest_request_seconds", "app.fcgi"), 7.5);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue", "app.fcgi"), 2);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue_limit", "app.fcgi"), 16);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue_max", "app.fcgi"), 5);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_workers", "other.fcgi"), 1);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_busy_workers", "other.fcgi"), 0);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_idle_workers", "other.fcgi"), 1);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_oldest_request_seconds", "other.fcgi"), 0);
+	/* its listener is gone: no queue made up, the most its worker saw kept */
+	CHECK(gauge(&c, "promfcgi_pool_listen_queue", "other.fcgi") !=
+	      gauge(&c, "promfcgi_pool_listen_queue", "other.fcgi"));
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue_max", "other.fcgi"), 3);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_workers", "cgi.fcgi"), 1);
+	CHECK(gauge(&c, "promfcgi_pool_listen_queue_max", "cgi.fcgi") !=
+	      gauge(&c, "promfcgi_pool_listen_queue_max", "cgi.fcgi"));
+	/* more waiting now than any worker saw: the most is now */
+	int more[6];
+	for (int i = 0; i < 6; i++)
+		CHECK((more[i] = unix_client(path)) >= 0);
+	pf_collection_free(&c);
+	memset(&c, 0, sizeof c);
+	CHECK(poolstat_add(&c, w, 3, 100.0) == 0);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue", "app.fcgi"), 8);
+	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue_max", "app.fcgi"), 8);
+	for (size_t i = 1; i < c.nfamilies; i++)
+		CHECK(strcmp(c.families[i - 1].name, c.families[i].name) < 0);
+	pf_collection_free(&c);
+	/* no worker: no family */
+	memset(&c, 0, sizeof c);
+	CHECK(poolstat_add(&c, w, 0, 100.0) == 0);
+	CHECK(c.nfamilies == 0);
+	pf_collection_free(&c);
+	for (int i = 0; i < 6; i++)
+		close(more[i]);
+	close(c1);
+	close(c2);
+	close(s);
+	unlink(path);
+}
+
 /* ---- X-Request-Start ------------------------------------------------------ */
 
 /* now: 2023-11-14T22:13:20.5Z */
@@ -311,6 +421,7 @@ const struct test pool_tests[] = {
     {"pool/tcp6_queue_counts_waiting_connections", tcp6_queue_counts_waiting_connections},
     {"pool/several_listeners_in_one_read", several_listeners_in_one_read},
     {"pool/only_listening_stream_sockets", only_listening_stream_sockets},
+    {"pool/poolstat_from_facts", poolstat_from_facts},
     {"pool/stamp_units_told_by_magnitude", stamp_units_told_by_magnitude},
     {"pool/hostile_stamps_record_nothing", hostile_stamps_record_nothing},
     {NULL, NULL},

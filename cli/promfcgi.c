@@ -124,9 +124,9 @@ static int cmd_define(const char *path, int argc, char **argv)
 		memcpy(buckets, pf_default_buckets, sizeof(double) * (size_t)nbuckets);
 	}
 	struct family_def def;
-	if (pf_build_family(&def, t, name, help, (const char *const *)labels, buckets,
+	if (names_build_family(&def, t, name, help, (const char *const *)labels, buckets,
 	                    nbuckets < 0 ? 0 : nbuckets) != 0 ||
-	    (native && pf_build_native(&def, (int)schema, zero_threshold) != 0))
+	    (native && names_build_native(&def, (int)schema, zero_threshold) != 0))
 		return usage_error("invalid definition: TYPE is counter, gauge or histogram; names"
 		                   " follow Prometheus' rules; HELP is required");
 	struct db *db;
@@ -164,7 +164,7 @@ static int build_key(const struct family_def *def, int argc, char **argv, char *
 			fprintf(stderr, "promfcgi: %s needs %s=VALUE\n", def->name, def->labels[j]);
 			return -1;
 		}
-	int n = pf_encode_key(values, (int)def->nlabels, key, (size_t)cap);
+	int n = names_encode_key(values, (int)def->nlabels, key, (size_t)cap);
 	if (n < 0)
 		fprintf(stderr, "promfcgi: label values must be UTF-8 without NUL, %d bytes in all\n",
 		        PF_KEY_MAX);
@@ -209,24 +209,24 @@ static int cmd_dump(const char *path, int argc, char **argv)
 	int pb = argc == 2 && strcmp(argv[1], "--protobuf") == 0;
 	if (argc > 1 && !om && !pb)
 		return usage_error("dump takes only --openmetrics or --protobuf");
-	struct pf_collection c;
+	struct collection c;
 	char reason[512];
-	if (pf_scrape(path, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(path, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "promfcgi: %s\n", reason);
 		return 1;
 	}
-	own_add(&c, pf_scrape_stats());
+	own_add(&c, scrape_last_stats());
 	struct buf b = {0};
 	if (om)
 		render_openmetrics(&b, &c, NULL);
 	else if (pb)
-		render_protobuf(&b, &c, NULL);
+		protobuf_render(&b, &c, NULL);
 	else
 		render_text(&b, &c, NULL);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	int ok = !b.oom && fwrite(b.p, 1, b.len, stdout) == b.len && fflush(stdout) == 0;
 	buf_free(&b);
-	pf_scrape_close();
+	scrape_close();
 	return ok ? 0 : 1;
 }
 

@@ -135,10 +135,10 @@ static int define_families(pf_http *h, const struct pf_http_options *o)
 	/* all three valid, or none defined: a definition cannot be taken back */
 	struct family_def def;
 	char key[PF_KEY_MAX];
-	if (pf_build_family(&def, PF_COUNTER, req_name, "x", req_labels, NULL, 0) != 0 ||
-	    pf_build_family(&def, PF_HISTOGRAM, dur_name, "x", dur_labels, buckets, nbuckets) != 0 ||
-	    pf_build_family(&def, PF_GAUGE, act_name, "x", act_labels, NULL, 0) != 0 ||
-	    pf_encode_key(values, n, key, sizeof key) < 0)
+	if (names_build_family(&def, PF_COUNTER, req_name, "x", req_labels, NULL, 0) != 0 ||
+	    names_build_family(&def, PF_HISTOGRAM, dur_name, "x", dur_labels, buckets, nbuckets) != 0 ||
+	    names_build_family(&def, PF_GAUGE, act_name, "x", act_labels, NULL, 0) != 0 ||
+	    names_encode_key(values, n, key, sizeof key) < 0)
 		return -1;
 	h->nconst = n;
 	for (int i = 0; i < n; i++)
@@ -351,7 +351,7 @@ static void tap_off(pf_request *r)
 
 /* --- a request ------------------------------------------------------- */
 
-static void begin(pf_http *h, pf_request *r, const char *method, const char *path, int raw,
+static void begin_request(pf_http *h, pf_request *r, const char *method, const char *path, int raw,
                   const char *traceparent)
 {
 	memset(r, 0, sizeof *r);
@@ -388,14 +388,14 @@ void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req)
 	} else if (!path) {
 		path = FCGX_GetParam("SCRIPT_NAME", env);
 	}
-	begin(h, r, FCGX_GetParam("REQUEST_METHOD", env), path, raw,
+	begin_request(h, r, FCGX_GetParam("REQUEST_METHOD", env), path, raw,
 	      FCGX_GetParam("HTTP_TRACEPARENT", env));
 	tap_on(r, req->out);
 }
 
 void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path)
 {
-	begin(h, r, method, path, 1, getenv("HTTP_TRACEPARENT"));
+	begin_request(h, r, method, path, 1, getenv("HTTP_TRACEPARENT"));
 }
 
 void pf_request_status(pf_request *r, int code)

@@ -57,7 +57,7 @@ static int add_segment(struct route_path *p, size_t *used, const char *s, size_t
 			return -1;
 		p->buf[at++] = (char)c;
 	}
-	if (!pf_valid_utf8(p->buf + start, at - start))
+	if (!names_valid_utf8(p->buf + start, at - start))
 		return -1;
 	size_t len = at - start;
 	if (len == 0 || (len == 1 && p->buf[start] == '.'))
@@ -122,7 +122,7 @@ int route_compile(struct route_template *t, const char *text)
 {
 	memset(t, 0, sizeof *t);
 	size_t len = text ? strlen(text) : 0;
-	if (len == 0 || text[0] != '/' || len > PF_PATH_MAX || !pf_valid_utf8(text, len))
+	if (len == 0 || text[0] != '/' || len > PF_PATH_MAX || !names_valid_utf8(text, len))
 		return -1;
 	t->text = strdup(text);
 	t->store = malloc(len + 1);

@@ -57,7 +57,7 @@ static void replace_with_500(FCGX_Request *req, pf_request *r)
 	FCGX_PutStr(msg, sizeof msg - 1, req->out);
 }
 
-static void handle(pf_http *h, pf_handler handler, void *arg, FCGX_Request *req)
+static void handle_request(pf_http *h, pf_handler handler, void *arg, FCGX_Request *req)
 {
 	pf_request r;
 	if (h)
@@ -172,7 +172,7 @@ static int serve_cgi(pf_http *h, pf_handler handler, void *arg)
 	req.envp = environ;
 	req.ipcFd = -1;
 	req.listen_sock = -1; /* not from a listening socket: CGI (see http.c) */
-	handle(h, handler, arg, &req);
+	handle_request(h, handler, arg, &req);
 	drain(&in.s);
 	/* Counted first (pf_close makes the count safe from a kill), then the
 	 * last bytes go and stdout closes: the client has the whole answer. */
@@ -202,7 +202,7 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 		return 1;
 	}
 	while (pf_accept_next(&req)) {
-		handle(h, handler, arg, &req);
+		handle_request(h, handler, arg, &req);
 		FCGX_Finish_r(&req);
 		pf_maintain();
 		if (idle_hook)

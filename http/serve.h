@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * serve.h — what the layers above the HTTP layer may ask of pf_serve's
  * loop (serve.c).

@@ -24,7 +24,7 @@
 #include "metrics/render.h"
 #include "metrics/scrape.h"
 
-static void put(FCGX_Stream *out, const char *s, size_t n)
+static void stream_put(FCGX_Stream *out, const char *s, size_t n)
 {
 	FCGX_PutStr(s, (int)n, out);
 }
@@ -35,9 +35,9 @@ static void reply(FCGX_Request *req, const char *status, const char *type, const
 	char h[512];
 	int n = snprintf(h, sizeof h, "Status: %s\r\nContent-Type: %s\r\n%sContent-Length: %lu\r\n\r\n",
 	                 status, type, extra, (unsigned long)len);
-	put(req->out, h, (size_t)n);
+	stream_put(req->out, h, (size_t)n);
 	if (!head_only)
-		put(req->out, body, len);
+		stream_put(req->out, body, len);
 }
 
 /* gzip (RFC 1952) of in into out; level 1: a scrape is latency-bound. */
@@ -84,30 +84,30 @@ int pf_metrics_respond(FCGX_Request *req)
 		      sizeof msg - 1, 0);
 		return 405;
 	}
-	serve_set_idle(pf_scrape_idle); /* the periodic fold, after answers (serve.h) */
-	struct pf_collection c;
+	serve_set_idle(scrape_idle); /* the periodic fold, after answers (serve.h) */
+	struct collection c;
 	char reason[300];
-	if (pf_scrape(pf_db_path(), &c, reason, sizeof reason - 1) != 0) {
+	if (scrape_collect(pf_db_path(), &c, reason, sizeof reason - 1) != 0) {
 		strcat(reason, "\n");
 		reply(req, "503 Service Unavailable", text_plain, "", reason, strlen(reason), head);
 		return 503;
 	}
-	count_retired(pf_scrape_stats()->retired);
-	own_add(&c, pf_scrape_stats());
+	count_retired(scrape_last_stats()->retired);
+	own_add(&c, scrape_last_stats());
 	enum format format = negotiate_format(FCGX_GetParam("HTTP_ACCEPT", req->envp));
 	struct name_filter filter;
-	filter_parse(&filter, FCGX_GetParam("QUERY_STRING", req->envp));
+	negotiate_filter_parse(&filter, FCGX_GetParam("QUERY_STRING", req->envp));
 	if (filter.format >= 0)
 		format = (enum format)filter.format;
 	struct buf b = {0}, z = {0};
 	if (format == FORMAT_PROTOBUF)
-		render_protobuf(&b, &c, &filter);
+		protobuf_render(&b, &c, &filter);
 	else if (format == FORMAT_OPENMETRICS)
 		render_openmetrics(&b, &c, &filter);
 	else
 		render_text(&b, &c, &filter);
-	filter_free(&filter);
-	pf_collection_free(&c);
+	negotiate_filter_free(&filter);
+	model_collection_free(&c);
 	const char *type = format == FORMAT_PROTOBUF      ? PROTOBUF_CONTENT_TYPE
 	                 : format == FORMAT_OPENMETRICS ? RENDER_OPENMETRICS_TYPE
 	                                                : RENDER_CONTENT_TYPE;

@@ -155,7 +155,7 @@ static char *url_decode(const char *s, size_t n)
 	return out;
 }
 
-void filter_parse(struct name_filter *f, const char *query)
+void negotiate_filter_parse(struct name_filter *f, const char *query)
 {
 	memset(f, 0, sizeof *f);
 	f->format = -1;
@@ -164,7 +164,7 @@ void filter_parse(struct name_filter *f, const char *query)
 		if (!e)
 			e = s + strlen(s);
 		const char *eq = memchr(s, '=', (size_t)(e - s));
-		if (eq && f->n < FILTER_MAX) {
+		if (eq && f->n < NEGOTIATE_FILTER_MAX) {
 			char *key = url_decode(s, (size_t)(eq - s));
 			char *v = key ? url_decode(eq + 1, (size_t)(e - eq - 1)) : NULL;
 			if (v && strcmp(key, "name[]") == 0) {
@@ -183,7 +183,7 @@ void filter_parse(struct name_filter *f, const char *query)
 	}
 }
 
-int filter_match(const struct name_filter *f, const char *name)
+int negotiate_filter_match(const struct name_filter *f, const char *name)
 {
 	if (f->n == 0)
 		return 1;
@@ -193,7 +193,7 @@ int filter_match(const struct name_filter *f, const char *name)
 	return 0;
 }
 
-void filter_free(struct name_filter *f)
+void negotiate_filter_free(struct name_filter *f)
 {
 	for (int i = 0; i < f->n; i++)
 		free(f->names[i]);

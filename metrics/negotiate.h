@@ -23,14 +23,14 @@ int negotiate_gzip(const char *accept_encoding);
  * name[] parameter) selects everything.  format=text, format=openmetrics or
  * format=protobuf overrides the Accept header, for scrapers whose Accept cannot be set
  * (a Prometheus scrape config's params). */
-#define FILTER_MAX 64
+#define NEGOTIATE_FILTER_MAX 64
 struct name_filter {
 	int n;
-	char *names[FILTER_MAX];
+	char *names[NEGOTIATE_FILTER_MAX];
 	int format; /* format=text|openmetrics|protobuf in the query (enum format), else -1 */
 };
-void filter_parse(struct name_filter *f, const char *query);
-int filter_match(const struct name_filter *f, const char *name);
-void filter_free(struct name_filter *f);
+void negotiate_filter_parse(struct name_filter *f, const char *query);
+int negotiate_filter_match(const struct name_filter *f, const char *name);
+void negotiate_filter_free(struct name_filter *f);
 
 #endif

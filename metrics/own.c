@@ -8,7 +8,7 @@
 #include "promfcgi.h"
 #include "metrics/own.h"
 
-int own_add_gauge(struct pf_collection *c, const char *name, const char *help, const char *label,
+int own_add_gauge(struct collection *c, const char *name, const char *help, const char *label,
                   const char *const *values, const double *v, int n)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
@@ -16,13 +16,13 @@ int own_add_gauge(struct pf_collection *c, const char *name, const char *help, c
 			return 0;
 	if (c->nfamilies == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 8;
-		struct pf_family_data *f = realloc(c->families, cap * sizeof *f);
+		struct family_data *f = realloc(c->families, cap * sizeof *f);
 		if (!f)
 			return -1;
 		c->families = f;
 		c->cap = cap;
 	}
-	struct pf_family_data *f = &c->families[c->nfamilies];
+	struct family_data *f = &c->families[c->nfamilies];
 	memset(f, 0, sizeof *f);
 	f->type = PF_GAUGE;
 	f->ncells = 1;
@@ -30,14 +30,14 @@ int own_add_gauge(struct pf_collection *c, const char *name, const char *help, c
 	f->help = strdup(help);
 	f->labels = calloc(1, sizeof *f->labels);
 	f->series = calloc((size_t)n, sizeof *f->series);
-	c->nfamilies++; /* from here on pf_collection_free owns it */
+	c->nfamilies++; /* from here on model_collection_free owns it */
 	if (!f->name || !f->help || !f->labels || !f->series)
 		return -1;
 	if (label && !(f->labels[f->nlabels++] = strdup(label)))
 		return -1;
 	f->cap = (size_t)n;
 	for (int i = 0; i < n; i++) {
-		struct pf_series_data *s = &f->series[i];
+		struct series_data *s = &f->series[i];
 		const char *key = label ? values[i] : "";
 		s->keylen = label ? strlen(key) + 1 : 0;
 		s->key = malloc(s->keylen + 1);
@@ -56,16 +56,16 @@ int own_add_gauge(struct pf_collection *c, const char *name, const char *help, c
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct pf_family_data *)a)->name,
-	              ((const struct pf_family_data *)b)->name);
+	return strcmp(((const struct family_data *)a)->name,
+	              ((const struct family_data *)b)->name);
 }
 
-void own_sort(struct pf_collection *c)
+void own_sort(struct collection *c)
 {
 	qsort(c->families, c->nfamilies, sizeof c->families[0], by_name);
 }
 
-int own_add(struct pf_collection *c, const struct pf_scrape_stats *st)
+int own_add(struct collection *c, const struct scrape_stats *st)
 {
 	static const char *const version[] = {PROMFCGI_VERSION};
 	static const char *const files[] = {"db", "wal"};

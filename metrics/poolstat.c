@@ -83,7 +83,7 @@ static void add_listener(struct program *p, size_t np, const struct pool_facts *
 }
 
 /* One gauge family {program} over the programs for which want is set. */
-static int family(struct pf_collection *c, const char *name, const char *help,
+static int family(struct collection *c, const char *name, const char *help,
                   const struct program *p, size_t np, size_t field, int want_read,
                   const char **names, double *v)
 {
@@ -97,9 +97,9 @@ static int family(struct pf_collection *c, const char *name, const char *help,
 	return k ? own_add_gauge(c, name, help, "program", names, v, k) : 0;
 }
 
-int poolstat_add(struct pf_collection *c, const struct pool_facts *w, size_t n, double now)
+int poolstat_add(struct collection *c, const struct pool_facts *w, size_t n, double now)
 {
-	pf_collection_drop(c, POOL_FACTS);
+	model_collection_drop(c, POOL_FACTS);
 	if (!n)
 		return 0;
 	struct program *p = calloc(n, sizeof *p);

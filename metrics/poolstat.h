@@ -18,6 +18,6 @@
  * _listen_queue, _listen_queue_limit and _listen_queue_max; removes the
  * hidden POOL_FACTS family; keeps c sorted by name.  -1 when out of memory
  * (c is then still valid to render and free). */
-int poolstat_add(struct pf_collection *c, const struct pool_facts *w, size_t n, double now);
+int poolstat_add(struct collection *c, const struct pool_facts *w, size_t n, double now);
 
 #endif

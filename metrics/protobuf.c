@@ -56,7 +56,7 @@ static size_t varint_at(unsigned char *p, uint64_t v)
 	return n;
 }
 
-void pb_varint(struct buf *b, uint64_t v)
+void protobuf_varint(struct buf *b, uint64_t v)
 {
 	if (reserve(b, 10) == 0)
 		b->len += varint_at((unsigned char *)b->p + b->len, v);
@@ -64,13 +64,13 @@ void pb_varint(struct buf *b, uint64_t v)
 
 static void tag(struct buf *b, int field, int wire)
 {
-	pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+	protobuf_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
 }
 
 static void f_uint(struct buf *b, int field, uint64_t v)
 {
 	tag(b, field, VARINT);
-	pb_varint(b, v);
+	protobuf_varint(b, v);
 }
 
 static uint64_t zigzag(int64_t v)
@@ -97,14 +97,15 @@ static void f_double(struct buf *b, int field, double v)
 static void f_bytes(struct buf *b, int field, const char *s, size_t n)
 {
 	tag(b, field, LEN);
-	pb_varint(b, n);
+	protobuf_varint(b, n);
 	buf_put(b, s, n);
 }
 
-/* A message: open() writes a one-byte length and returns where its body
- * starts; end() puts the real length there.  begin() is open() after the
- * tag of an embedded message's field. */
-static size_t open(struct buf *b)
+/* A message: message_open() writes a one-byte length and returns where its
+ * body starts; message_close() puts the real length there.
+ * field_message_open() is message_open() after the tag of an embedded
+ * message's field. */
+static size_t message_open(struct buf *b)
 {
 	if (reserve(b, 1))
 		return 0;
@@ -112,13 +113,13 @@ static size_t open(struct buf *b)
 	return b->len;
 }
 
-static size_t begin(struct buf *b, int field)
+static size_t field_message_open(struct buf *b, int field)
 {
 	tag(b, field, LEN);
-	return open(b);
+	return message_open(b);
 }
 
-static void end(struct buf *b, size_t body)
+static void message_close(struct buf *b, size_t body)
 {
 	if (b->oom)
 		return;
@@ -137,13 +138,13 @@ static void end(struct buf *b, size_t body)
 /* A string field; invalid UTF-8 becomes U+FFFD, as in the text formats. */
 static void f_string(struct buf *b, int field, const char *s, size_t n)
 {
-	if (pf_valid_utf8(s, n)) {
+	if (names_valid_utf8(s, n)) {
 		f_bytes(b, field, s, n);
 		return;
 	}
-	size_t m = begin(b, field);
+	size_t m = field_message_open(b, field);
 	for (size_t i = 0; i < n;) {
-		size_t len = pf_utf8_seq(s + i, n - i);
+		size_t len = names_utf8_seq(s + i, n - i);
 		if (len == 0) {
 			buf_put(b, "\xEF\xBF\xBD", 3);
 			i++;
@@ -152,7 +153,7 @@ static void f_string(struct buf *b, int field, const char *s, size_t n)
 			i += len;
 		}
 	}
-	end(b, m);
+	message_close(b, m);
 }
 
 static int is_uint(double v)
@@ -173,24 +174,24 @@ static void f_timestamp(struct buf *b, int field, double t)
 		s++;
 		ns -= 1000000000;
 	}
-	size_t m = begin(b, field);
+	size_t m = field_message_open(b, field);
 	if (s)
 		f_uint(b, 1, (uint64_t)s);
 	if (ns)
 		f_uint(b, 2, (uint64_t)ns);
-	end(b, m);
+	message_close(b, m);
 }
 
-static void labels(struct buf *b, const struct pf_family_data *f, const struct pf_series_data *s)
+static void labels(struct buf *b, const struct family_data *f, const struct series_data *s)
 {
 	const char *v = s ? s->key : "";
 	size_t left = s ? s->keylen : 0;
 	for (int i = 0; i < f->nlabels; i++) {
 		size_t n = strnlen(v, left);
-		size_t m = begin(b, 1);
+		size_t m = field_message_open(b, 1);
 		f_string(b, 1, f->labels[i], strlen(f->labels[i]));
 		f_string(b, 2, v, n);
-		end(b, m);
+		message_close(b, m);
 		if (n < left) {
 			v += n + 1;
 			left -= n + 1;
@@ -203,38 +204,38 @@ static void labels(struct buf *b, const struct pf_family_data *f, const struct p
 /* io.prometheus.client.Exemplar {label, value, timestamp}, if the series
  * has one for bucket i (0: a counter's); an invalid one (only a damaged
  * store holds such) is left out. */
-static void exemplar(struct buf *b, int field, const struct pf_series_data *s, int i)
+static void f_exemplar(struct buf *b, int field, const struct series_data *s, int i)
 {
-	const struct pf_exemplar *x = s && s->exemplars ? &s->exemplars[i] : NULL;
-	if (!x || x->timestamp <= 0 || x->len > PF_EXEMPLAR_BYTES ||
-	    !pf_valid_exemplar(x->labels, x->len))
+	const struct exemplar *x = s && s->exemplars ? &s->exemplars[i] : NULL;
+	if (!x || x->timestamp <= 0 || x->len > MODEL_EXEMPLAR_BYTES ||
+	    !names_valid_exemplar(x->labels, x->len))
 		return;
-	size_t m = begin(b, field);
+	size_t m = field_message_open(b, field);
 	for (uint32_t at = 0; at < x->len;) {
 		const char *name = x->labels + at, *value = name + strlen(name) + 1;
-		size_t vl = strlen(value), l = begin(b, 1);
+		size_t vl = strlen(value), l = field_message_open(b, 1);
 		f_string(b, 1, name, strlen(name));
 		f_string(b, 2, value, vl);
-		end(b, l);
+		message_close(b, l);
 		at = (uint32_t)(value + vl + 1 - x->labels);
 	}
 	f_double(b, 2, x->value);
 	f_timestamp(b, 3, x->timestamp);
-	end(b, m);
+	message_close(b, m);
 }
 
-static int has_exemplar(const struct pf_series_data *s, int i)
+static int has_exemplar(const struct series_data *s, int i)
 {
 	return s && s->exemplars && s->exemplars[i].timestamp > 0;
 }
 
-static void spans(struct buf *b, const struct pf_native_sparse *sp, int span_field, int delta_field)
+static void spans(struct buf *b, const struct native_sparse *sp, int span_field, int delta_field)
 {
 	for (int i = 0; i < sp->nspans; i++) {
-		size_t m = begin(b, span_field);
+		size_t m = field_message_open(b, span_field);
 		f_sint(b, 1, sp->spans[i].offset);
 		f_uint(b, 2, sp->spans[i].length);
-		end(b, m);
+		message_close(b, m);
 	}
 	for (int i = 0; i < sp->ndeltas; i++)
 		f_sint(b, delta_field, sp->deltas[i]);
@@ -242,16 +243,16 @@ static void spans(struct buf *b, const struct pf_native_sparse *sp, int span_fie
 
 static void native(struct buf *b, const double *nc)
 {
-	struct pf_native_sparse neg, pos;
-	if (pf_native_sparse(nc, 1, &neg) != 0 || pf_native_sparse(nc, 0, &pos) != 0 ||
-	    !is_uint(nc[PF_NATIVE_ZERO_COUNT]))
+	struct native_sparse neg, pos;
+	if (native_to_sparse(nc, 1, &neg) != 0 || native_to_sparse(nc, 0, &pos) != 0 ||
+	    !is_uint(nc[NATIVE_ZERO_COUNT]))
 		return; /* a damaged native block: the classic part only */
-	f_sint(b, 5, (int64_t)nc[PF_NATIVE_SCHEMA]);
-	f_double(b, 6, nc[PF_NATIVE_ZERO_THRESHOLD]);
-	f_uint(b, 7, (uint64_t)nc[PF_NATIVE_ZERO_COUNT]);
+	f_sint(b, 5, (int64_t)nc[NATIVE_SCHEMA]);
+	f_double(b, 6, nc[NATIVE_ZERO_THRESHOLD]);
+	f_uint(b, 7, (uint64_t)nc[NATIVE_ZERO_COUNT]);
 	spans(b, &neg, 9, 10);
-	if (pos.nspans == 0 && neg.nspans == 0 && nc[PF_NATIVE_ZERO_THRESHOLD] == 0 &&
-	    nc[PF_NATIVE_ZERO_COUNT] == 0) {
+	if (pos.nspans == 0 && neg.nspans == 0 && nc[NATIVE_ZERO_THRESHOLD] == 0 &&
+	    nc[NATIVE_ZERO_COUNT] == 0) {
 		/* a no-op span, or scrapers would take it for a classic histogram */
 		pos.nspans = 1;
 		pos.spans[0].offset = 0;
@@ -260,7 +261,7 @@ static void native(struct buf *b, const double *nc)
 	spans(b, &pos, 12, 13);
 }
 
-static void histogram(struct buf *b, const struct pf_family_data *f, const struct pf_series_data *s,
+static void histogram(struct buf *b, const struct family_data *f, const struct series_data *s,
                       const double *cells)
 {
 	double count = 0, cumulative = 0, sum = cells[f->nbuckets + 1];
@@ -273,9 +274,9 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;
 	int classic = 1;
-	if (nc && pf_native_valid(nc)) {
-		sample_count = nc[PF_NATIVE_COUNT];
-		sum = nc[PF_NATIVE_SUM];
+	if (nc && native_valid(nc)) {
+		sample_count = nc[NATIVE_COUNT];
+		sum = nc[NATIVE_SUM];
 		/* where the parts disagree the classic buckets would pass the
 		 * count (a histogram no scraper takes): the native part only */
 		classic = sample_count == count;
@@ -285,24 +286,24 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 	f_double(b, 2, sum);
 	for (int i = 0; classic && i < f->nbuckets; i++) { /* +Inf is sample_count */
 		cumulative += cells[i];
-		size_t m = begin(b, 3);
+		size_t m = field_message_open(b, 3);
 		if (is_uint(cumulative))
 			f_uint(b, 1, (uint64_t)cumulative);
 		f_double(b, 2, f->buckets[i]);
-		exemplar(b, 3, s, i);
+		f_exemplar(b, 3, s, i);
 		if (!is_uint(cumulative)) /* cumulative_count_float "overrides if > 0" */
 			f_double(b, 4, cumulative);
-		end(b, m);
+		message_close(b, m);
 	}
 	if (classic && has_exemplar(s, f->nbuckets)) { /* +Inf written out for its exemplar, as client_golang does */
-		size_t m = begin(b, 3);
+		size_t m = field_message_open(b, 3);
 		if (is_uint(count))
 			f_uint(b, 1, (uint64_t)count);
 		f_double(b, 2, INFINITY);
-		exemplar(b, 3, s, f->nbuckets);
+		f_exemplar(b, 3, s, f->nbuckets);
 		if (!is_uint(count))
 			f_double(b, 4, count);
-		end(b, m);
+		message_close(b, m);
 	}
 	if (!is_uint(sample_count))
 		f_double(b, 4, sample_count);
@@ -312,29 +313,29 @@ static void histogram(struct buf *b, const struct pf_family_data *f, const struc
 		f_timestamp(b, 15, s->created);
 }
 
-static void series(struct buf *b, const struct pf_family_data *f, const struct pf_series_data *s,
+static void series(struct buf *b, const struct family_data *f, const struct series_data *s,
                    const double *cells)
 {
-	size_t m = begin(b, 4);
+	size_t m = field_message_open(b, 4);
 	labels(b, f, s);
-	size_t v = begin(b, f->type == PF_HISTOGRAM ? 7 : f->type == PF_COUNTER ? 3
+	size_t v = field_message_open(b, f->type == PF_HISTOGRAM ? 7 : f->type == PF_COUNTER ? 3
 	                  : f->type == PF_GAUGE ? 2 : 5);
 	if (f->type == PF_HISTOGRAM) {
 		histogram(b, f, s, cells);
 	} else {
 		f_double(b, 1, cells[0]);
 		if (f->type == PF_COUNTER)
-			exemplar(b, 2, s, 0);
+			f_exemplar(b, 2, s, 0);
 		if (f->type == PF_COUNTER && s && s->created > 0)
 			f_timestamp(b, 3, s->created);
 	}
-	end(b, v);
-	end(b, m);
+	message_close(b, v);
+	message_close(b, m);
 }
 
 /* Whether the family's definition is one the text formats render too, and
  * its cells cover what is read from them. */
-static int renderable(const struct pf_family_data *f)
+static int renderable(const struct family_data *f)
 {
 	if (!pf_valid_metric_name(f->name) || f->nlabels < 0 || f->nlabels > PF_LABELS_MAX)
 		return 0;
@@ -345,35 +346,35 @@ static int renderable(const struct pf_family_data *f)
 		return f->ncells >= 1;
 	if (f->nbuckets < 0 || f->nbuckets > PF_BUCKETS_MAX)
 		return 0;
-	return f->ncells >= f->nbuckets + 2 + (f->native ? PF_NATIVE_CELLS : 0);
+	return f->ncells >= f->nbuckets + 2 + (f->native ? NATIVE_CELLS : 0);
 }
 
-static void family(struct buf *b, const struct pf_family_data *f)
+static void family(struct buf *b, const struct family_data *f)
 {
 	if (!renderable(f))
 		return;
-	size_t m = open(b); /* delimited: the length, no tag */
+	size_t m = message_open(b); /* delimited: the length, no tag */
 	f_string(b, 1, f->name, strlen(f->name));
 	f_string(b, 2, f->help, strlen(f->help));
 	f_uint(b, 3,
 	       f->type == PF_COUNTER ? MT_COUNTER : f->type == PF_GAUGE ? MT_GAUGE
 	       : f->type == PF_HISTOGRAM ? MT_HISTOGRAM : MT_UNTYPED);
 	if (f->nseries == 0 && f->nlabels == 0) { /* its one series, from zero */
-		double zeros[PF_BUCKETS_MAX + 2 + PF_NATIVE_CELLS] = {0};
-		if (f->native && pf_native_init(zeros + f->nbuckets + 2, f->native_schema,
+		double zeros[PF_BUCKETS_MAX + 2 + NATIVE_CELLS] = {0};
+		if (f->native && native_init(zeros + f->nbuckets + 2, f->native_schema,
 		                                f->native_zero_threshold) != 0)
-			pf_native_init(zeros + f->nbuckets + 2, PF_NATIVE_SCHEMA_DEFAULT,
+			native_init(zeros + f->nbuckets + 2, PF_NATIVE_SCHEMA_DEFAULT,
 			               PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 		series(b, f, NULL, zeros);
 	}
 	for (size_t j = 0; j < f->nseries; j++)
 		series(b, f, &f->series[j], f->series[j].cells);
-	end(b, m);
+	message_close(b, m);
 }
 
-void render_protobuf(struct buf *b, const struct pf_collection *c, const struct name_filter *filter)
+void protobuf_render(struct buf *b, const struct collection *c, const struct name_filter *filter)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
-		if (!filter || filter_match(filter, c->families[i].name))
+		if (!filter || negotiate_filter_match(filter, c->families[i].name))
 			family(b, &c->families[i]);
 }

@@ -23,9 +23,9 @@
 /* Appends one length-delimited MetricFamily per family that filter selects
  * (filter may be NULL: every family), in the collection's order; the same
  * families, series and values as render_text. */
-void render_protobuf(struct buf *b, const struct pf_collection *c, const struct name_filter *filter);
+void protobuf_render(struct buf *b, const struct collection *c, const struct name_filter *filter);
 
 /* Exposed for the tests: a base-128 varint. */
-void pb_varint(struct buf *b, uint64_t v);
+void protobuf_varint(struct buf *b, uint64_t v);
 
 #endif

@@ -85,7 +85,7 @@ void render_label_value(struct buf *b, const char *s, size_t n)
 			i = j;
 			continue;
 		}
-		size_t len = pf_utf8_seq(s + i, n - i);
+		size_t len = names_utf8_seq(s + i, n - i);
 		if (len == 0) {
 			buf_puts(b, "\xEF\xBF\xBD");
 			i++;
@@ -107,7 +107,7 @@ void render_help(struct buf *b, const char *s)
 {
 	size_t n = strlen(s);
 	for (size_t i = 0; i < n;) {
-		size_t len = pf_utf8_seq(s + i, n - i);
+		size_t len = names_utf8_seq(s + i, n - i);
 		if (len == 0) { /* the store validates help; a damaged one still renders */
 			buf_puts(b, "\xEF\xBF\xBD");
 			i++;
@@ -124,8 +124,8 @@ void render_help(struct buf *b, const char *s)
 }
 
 /* a="x",b="y" — key holds the values NUL-terminated. */
-static void render_labels(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s)
+static void render_labels(struct buf *b, const struct family_data *f,
+                          const struct series_data *s)
 {
 	const char *v = s ? s->key : "";
 	size_t left = s ? s->keylen : 0;
@@ -158,10 +158,10 @@ struct style {
 
 /* " # {a=\"x\",b=\"y\"} value timestamp": an OpenMetrics exemplar; one
  * that is not valid (only a damaged store holds such) is left out. */
-static void render_exemplar(struct buf *b, const struct pf_exemplar *x)
+static void render_exemplar(struct buf *b, const struct exemplar *x)
 {
 	char num[32];
-	if (x->timestamp <= 0 || x->len > PF_EXEMPLAR_BYTES || !pf_valid_exemplar(x->labels, x->len))
+	if (x->timestamp <= 0 || x->len > MODEL_EXEMPLAR_BYTES || !names_valid_exemplar(x->labels, x->len))
 		return;
 	buf_puts(b, " # {");
 	for (uint32_t at = 0, pair = 0; at < x->len; pair++) {
@@ -185,7 +185,7 @@ static void render_exemplar(struct buf *b, const struct pf_exemplar *x)
 
 /* The exemplar of bucket i (0: a counter's) to show, in OpenMetrics only:
  * text 0.0.4 has no syntax for them. */
-static const struct pf_exemplar *exemplar_of(const struct pf_series_data *s, int i, int om)
+static const struct exemplar *exemplar_of(const struct series_data *s, int i, int om)
 {
 	return om && s && s->exemplars && s->exemplars[i].timestamp > 0 ? &s->exemplars[i] : NULL;
 }
@@ -194,7 +194,7 @@ static const struct pf_exemplar *exemplar_of(const struct pf_series_data *s, int
  * the series' label text, rendered once for all its samples. */
 static void render_sample_ex(struct buf *b, const char *name, size_t name_len, const char *suffix,
                              const struct buf *labels, const char *le, double v,
-                             const struct pf_exemplar *ex)
+                             const struct exemplar *ex)
 {
 	char num[32];
 	render_value(num, v);
@@ -225,15 +225,15 @@ static void render_sample(struct buf *b, const char *name, size_t name_len, cons
 	render_sample_ex(b, name, name_len, suffix, labels, le, v, NULL);
 }
 
-static void render_created(struct buf *b, const struct pf_series_data *s,
+static void render_created(struct buf *b, const struct series_data *s,
                            const struct buf *labels, const struct style *st)
 {
 	if (st->om && s && s->created > 0)
 		render_sample(b, st->family, st->family_len, "_created", labels, NULL, s->created);
 }
 
-static void render_series(struct buf *b, const struct pf_family_data *f,
-                          const struct pf_series_data *s, const double *cells,
+static void render_series(struct buf *b, const struct family_data *f,
+                          const struct series_data *s, const double *cells,
                           const struct style *st, struct buf *labels)
 {
 	labels->len = 0;
@@ -271,7 +271,7 @@ static int ends_with(const char *s, const char *suffix)
 
 /* OpenMetrics names a counter family without "_total", and states a unit
  * when the name ends in one (the unit must be the name's suffix). */
-static void style_for(struct style *st, const struct pf_family_data *f, int om)
+static void style_for(struct style *st, const struct family_data *f, int om)
 {
 	st->om = om;
 	snprintf(st->family, sizeof st->family, "%s", f->name);
@@ -304,13 +304,13 @@ static void render_meta(struct buf *b, const char *what, const char *name, const
 	buf_putc(b, '\n');
 }
 
-static void render_family(struct buf *b, const struct pf_family_data *f, int om)
+static void render_family(struct buf *b, const struct family_data *f, int om)
 {
 	static const double zeros[PF_BUCKETS_MAX + 2];
 	struct style st;
 	char sample_name[176];
 	/* a native histogram shows its classic cells: +Inf, _sum and _count if it has no others */
-	if (f->ncells > PF_BUCKETS_MAX + 2 + (f->native ? PF_NATIVE_CELLS : 0) ||
+	if (f->ncells > PF_BUCKETS_MAX + 2 + (f->native ? NATIVE_CELLS : 0) ||
 	    !pf_valid_metric_name(f->name))
 		return; /* only a damaged store holds such a family: never inject lines */
 	for (int i = 0; i < f->nlabels; i++)
@@ -349,18 +349,18 @@ static void render_family(struct buf *b, const struct pf_family_data *f, int om)
 	buf_free(&labels);
 }
 
-void render_text(struct buf *b, const struct pf_collection *c, const struct name_filter *filter)
+void render_text(struct buf *b, const struct collection *c, const struct name_filter *filter)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
-		if (!filter || filter_match(filter, c->families[i].name))
+		if (!filter || negotiate_filter_match(filter, c->families[i].name))
 			render_family(b, &c->families[i], 0);
 }
 
-void render_openmetrics(struct buf *b, const struct pf_collection *c,
+void render_openmetrics(struct buf *b, const struct collection *c,
                         const struct name_filter *filter)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
-		if (!filter || filter_match(filter, c->families[i].name))
+		if (!filter || negotiate_filter_match(filter, c->families[i].name))
 			render_family(b, &c->families[i], 1);
 	buf_puts(b, "# EOF\n");
 }

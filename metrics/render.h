@@ -14,8 +14,8 @@
 #define RENDER_OPENMETRICS_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 /* filter may be NULL: every family. */
-void render_text(struct buf *b, const struct pf_collection *c, const struct name_filter *filter);
-void render_openmetrics(struct buf *b, const struct pf_collection *c,
+void render_text(struct buf *b, const struct collection *c, const struct name_filter *filter);
+void render_openmetrics(struct buf *b, const struct collection *c,
                         const struct name_filter *filter);
 
 /* Exposed for the tests. */

@@ -12,8 +12,8 @@
  * every scrape: their files survive a kill, so reading them is enough.
  * They are folded when they die (by the scrape that sees it, all the dead
  * of a scrape in one transaction), at graceful exit (by themselves), and
- * every PF_FOLD_SECONDS, durably (that caps what a power cut can lose), by
- * pf_scrape_idle after an answer has left.
+ * every SCRAPE_FOLD_SECONDS, durably (that caps what a power cut can lose), by
+ * scrape_idle after an answer has left.
  *
  * Between scrapes this process keeps:
  *   - the store's aggregate and folded rows ("the view"), read again only
@@ -74,10 +74,10 @@ static struct db *scrape_db;
 static char scrape_path[4096];
 static dev_t scrape_dev; /* the file opened, to notice it deleted or replaced */
 static ino_t scrape_ino;
-static struct pf_scrape_stats stats;
-static unsigned idle_retired, idle_errors; /* by pf_scrape_idle: told by the next scrape */
+static struct scrape_stats stats;
+static unsigned idle_retired, idle_errors; /* by scrape_idle: told by the next scrape */
 
-const struct pf_scrape_stats *pf_scrape_stats(void)
+const struct scrape_stats *scrape_last_stats(void)
 {
 	return &stats;
 }
@@ -104,7 +104,7 @@ struct frow {
 	uint32_t off, n; /* cells in V.fpool; n == 0: no row */
 };
 
-struct inc {
+struct incarnation {
 	long long id, folded_seq;
 	int retired;
 	char *name;
@@ -129,7 +129,7 @@ static struct view {
 	size_t nkeys, cap_keys;
 	double *base;
 	size_t nbase, cap_base;
-	struct inc *incs, *old_incs; /* old_incs: of the last read, during a read */
+	struct incarnation *incs, *old_incs; /* old_incs: of the last read, during a read */
 	uint32_t nincs, cap_incs, nold_incs, cap_old_incs;
 	double *fpool, *old_fpool;
 	size_t nfpool, cap_fpool, cap_old_fpool;
@@ -144,12 +144,12 @@ static struct view {
 	uint32_t last_fam; /* of the last series row read */
 	struct vex {       /* the store's exemplars */
 		uint32_t ser, bucket;
-		struct pf_exemplar x;
+		struct exemplar x;
 	} *exs;
 	uint32_t nexs, cap_exs;
 } V;
 
-static void incs_free(struct inc *c, uint32_t n)
+static void incs_free(struct incarnation *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		free(c[i].name);
@@ -239,7 +239,7 @@ static int hash_grow(void)
 	return 0;
 }
 
-static uint32_t find_series(uint32_t fam, const char *key, uint32_t keylen)
+static uint32_t view_find_series(uint32_t fam, const char *key, uint32_t keylen)
 {
 	if (!V.hash_size)
 		return NONE;
@@ -256,7 +256,7 @@ static uint32_t find_series(uint32_t fam, const char *key, uint32_t keylen)
 /* The series (fam, key), added if new; NONE if out of memory. */
 static uint32_t add_series(uint32_t fam, const char *key, uint32_t keylen, double created)
 {
-	uint32_t i = find_series(fam, key, keylen);
+	uint32_t i = view_find_series(fam, key, keylen);
 	if (i != NONE)
 		return i;
 	if (hash_grow() != 0 || array_grow32((void **)&V.sers, &V.cap_sers, V.nsers + 1, sizeof *V.sers) ||
@@ -302,10 +302,10 @@ static uint32_t add_family(const struct family_def *def, long long store_id)
 {
 	uint32_t i = find_family(def->name);
 	if (i != NONE) {
-		int c = pf_family_compat(&V.fams[i].def, def);
-		if (c == PF_WIDER)
+		int c = model_family_compat(&V.fams[i].def, def);
+		if (c == MODEL_WIDER)
 			widen(i, def);
-		return c == PF_CLASH ? NONE : i;
+		return c == MODEL_CLASH ? NONE : i;
 	}
 	if (array_grow32((void **)&V.fams, &V.cap_fams, V.nfams + 1, sizeof *V.fams))
 		return NONE;
@@ -326,12 +326,12 @@ static int load_family(void *arg, long long id, const struct family_def *def)
 	uint32_t f = find_family(def->name);
 	if (f == NONE && (f = add_family(def, id)) == NONE)
 		return -1;
-	int c = pf_family_compat(&V.fams[f].def, def);
-	if (c == PF_CLASH) {
+	int c = model_family_compat(&V.fams[f].def, def);
+	if (c == MODEL_CLASH) {
 		V.rebuild = 1;
 		return 0;
 	}
-	if (c == PF_WIDER)
+	if (c == MODEL_WIDER)
 		widen(f, def);
 	struct family_def *d = &V.fams[f].def;
 	memcpy(d->help, def->help, sizeof d->help); /* the store's help */
@@ -375,14 +375,14 @@ static uint32_t family_of_store_id(long long family_id)
 }
 
 static int load_exemplar(void *arg, long long family_id, const void *key, uint32_t keylen,
-                         uint32_t bucket, const struct pf_exemplar *x)
+                         uint32_t bucket, const struct exemplar *x)
 {
 	(void)arg;
 	uint32_t f = family_of_store_id(family_id), s;
 	if (f == NONE || keylen > PF_KEY_MAX ||
-	    bucket >= (uint32_t)pf_family_exemplars((int)V.fams[f].def.type,
+	    bucket >= (uint32_t)model_family_exemplars((int)V.fams[f].def.type,
 	                                            (int)V.fams[f].def.nbuckets) ||
-	    (s = find_series(f, key ? key : "", keylen)) == NONE || V.sers[s].base == NO_CELLS)
+	    (s = view_find_series(f, key ? key : "", keylen)) == NONE || V.sers[s].base == NO_CELLS)
 		return 0; /* not a series of the store's: never shown */
 	if (array_grow32((void **)&V.exs, &V.cap_exs, V.nexs + 1, sizeof *V.exs))
 		return -1;
@@ -392,9 +392,9 @@ static int load_exemplar(void *arg, long long family_id, const void *key, uint32
 	return 0;
 }
 
-static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int ncells);
+static int load_folded_row(struct incarnation *c, uint32_t slot, const void *cells, int ncells);
 
-static const struct inc *old_inc(long long id)
+static const struct incarnation *old_inc(long long id)
 {
 	uint32_t lo = 0, hi = V.nold_incs; /* in order of id */
 	while (lo < hi) {
@@ -417,7 +417,7 @@ static int load_incarnation(void *arg, long long id, const char *name, long long
 	(void)arg;
 	if (array_grow32((void **)&V.incs, &V.cap_incs, V.nincs + 1, sizeof *V.incs))
 		return -1;
-	struct inc *c = &V.incs[V.nincs];
+	struct incarnation *c = &V.incs[V.nincs];
 	memset(c, 0, sizeof *c);
 	c->id = id;
 	c->folded_seq = folded_seq;
@@ -425,7 +425,7 @@ static int load_incarnation(void *arg, long long id, const char *name, long long
 	if (!(c->name = strdup(name)))
 		return -1;
 	V.nincs++;
-	const struct inc *was = old_inc(id);
+	const struct incarnation *was = old_inc(id);
 	if (!was || was->folded_seq != folded_seq || strcmp(was->name, name) != 0)
 		return 1;
 	/* kept: its rows copied from the old pool into the new */
@@ -437,7 +437,7 @@ static int load_incarnation(void *arg, long long id, const char *name, long long
 	return 0;
 }
 
-static struct inc *inc_by_id(long long id)
+static struct incarnation *inc_by_id(long long id)
 {
 	uint32_t lo = 0, hi = V.nincs; /* in order of id (db_load) */
 	while (lo < hi) {
@@ -452,9 +452,9 @@ static struct inc *inc_by_id(long long id)
 	return NULL;
 }
 
-static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int ncells)
+static int load_folded_row(struct incarnation *c, uint32_t slot, const void *cells, int ncells)
 {
-	if (ncells < 1 || ncells > PF_CELLS_MAX)
+	if (ncells < 1 || ncells > MODEL_CELLS_MAX)
 		return 0;
 	if (slot >= c->nrows) {
 		uint32_t n = c->nrows ? c->nrows : 64;
@@ -480,7 +480,7 @@ static int load_folded_row(struct inc *c, uint32_t slot, const void *cells, int 
 static int load_folded(void *arg, long long inc_id, uint32_t slot, const void *cells, int ncells)
 {
 	(void)arg;
-	struct inc *c = inc_by_id(inc_id);
+	struct incarnation *c = inc_by_id(inc_id);
 	return c ? load_folded_row(c, slot, cells, ncells) : 0;
 }
 
@@ -497,7 +497,7 @@ static int view_read(int anew)
 	V.nbase = 0;
 	/* the incarnations read last time become the old ones (their rows are
 	 * kept where unchanged: load_incarnation) */
-	struct inc *t = V.old_incs;
+	struct incarnation *t = V.old_incs;
 	uint32_t tc = V.cap_old_incs;
 	V.old_incs = V.incs;
 	V.nold_incs = V.nincs;
@@ -551,7 +551,7 @@ static int view_current(void)
 	return view_load();
 }
 
-static const struct inc *inc_named(const char *name)
+static const struct incarnation *inc_named(const char *name)
 {
 	for (uint32_t i = 0; i < V.nincs; i++)
 		if (strcmp(V.incs[i].name, name) == 0)
@@ -585,7 +585,7 @@ static int by_series(const void *a, const void *b)
 }
 
 /* The store's cells at their places in the output, a new series' empty
- * cells (pf_family_zero) elsewhere and after a row that lacks the native
+ * cells (model_family_zero) elsewhere and after a row that lacks the native
  * part its family has gained. */
 static void lay_base(void)
 {
@@ -599,7 +599,7 @@ static void lay_base(void)
 			memcpy(&V.out_base[s->out], &V.base[s->base], n * sizeof *V.out_base);
 			continue;
 		}
-		pf_family_zero(d, &V.out_base[s->out]);
+		model_family_zero(d, &V.out_base[s->out]);
 		if (s->base != NO_CELLS && s->base_n < n)
 			memcpy(&V.out_base[s->out], &V.base[s->base], s->base_n * sizeof *V.out_base);
 	}
@@ -702,7 +702,7 @@ struct worker {
 	uint32_t fam_map[STAGE_MAX_FAMILIES]; /* file family -> view family, NONE */
 	uint32_t *slot_ser;                   /* slot -> view series, NONE */
 	uint32_t cap_slot_ser;
-	const struct inc *inc; /* its rows in the view (of gen), NULL: none */
+	const struct incarnation *inc; /* its rows in the view (of gen), NULL: none */
 	int mode;              /* what its counters add this scrape */
 };
 
@@ -814,9 +814,9 @@ static void set_aside(const char *path, const char *name, int live)
 	int dirlen = slash ? (int)(slash - path) : 0;
 	snprintf(moved, sizeof moved, "%.*s/damaged-%s", dirlen, path, name);
 	if (!live && rename(path, moved) == 0)
-		pf_error(PF_OP_READ, "damaged staging file moved aside to %s", moved);
+		log_error(LOG_READ, "damaged staging file moved aside to %s", moved);
 	else
-		pf_error(PF_OP_READ, "damaged staging file %s skipped", path);
+		log_error(LOG_READ, "damaged staging file %s skipped", path);
 }
 
 static struct worker *worker_open(const char *path, const char *name)
@@ -831,7 +831,7 @@ static struct worker *worker_open(const char *path, const char *name)
 		if (rc == STAGE_INVALID)
 			set_aside(path, name, proc_name_is_live(name));
 		else
-			pf_error(PF_OP_READ, "unreadable staging file %s", path);
+			log_error(LOG_READ, "unreadable staging file %s", path);
 		free(w);
 		return NULL;
 	}
@@ -937,12 +937,12 @@ static void watch(void)
 		free(p);
 }
 
-/* ---- folds: the dead, drained journals, and every PF_FOLD_SECONDS the
+/* ---- folds: the dead, drained journals, and every SCRAPE_FOLD_SECONDS the
  * live, all in one transaction ----------------------------------------- */
 
 static const double *known_row(void *arg, uint32_t slot, uint32_t ncells)
 {
-	const struct inc *c = arg;
+	const struct incarnation *c = arg;
 	if (slot >= c->nrows || c->rows[slot].n != ncells)
 		return NULL;
 	return &V.fpool[c->rows[slot].off];
@@ -951,15 +951,15 @@ static const double *known_row(void *arg, uint32_t slot, uint32_t ncells)
 static int fold_seconds(void)
 {
 	const char *e = getenv("PROMFCGI_FOLD_SECONDS");
-	int s = e && *e ? atoi(e) : PF_FOLD_SECONDS;
-	return s < 0 ? PF_FOLD_SECONDS : s;
+	int s = e && *e ? atoi(e) : SCRAPE_FOLD_SECONDS;
+	return s < 0 ? SCRAPE_FOLD_SECONDS : s;
 }
 
 /* The live are due when the stamp file beside the store (touched
  * after each such fold, by whichever metrics process made it) is older
- * than PF_FOLD_SECONDS: pf_scrape_idle folds them then, after a response;
+ * than SCRAPE_FOLD_SECONDS: scrape_idle folds them then, after a response;
  * a scrape itself only when they are overdue (twice that: no one calls
- * pf_scrape_idle, as the command-line tool).  A process remembers the
+ * scrape_idle, as the command-line tool).  A process remembers the
  * stamp's time, so it looks at the file only once the interval is over. */
 static double stamp_time;
 static int force_fold = 1; /* a process's first, or a store made afresh */
@@ -980,7 +980,7 @@ static int live_fold_due(int times)
 		return 0;
 	char path[4200];
 	struct stat st;
-	snprintf(path, sizeof path, "%s%s", scrape_path, PF_FOLD_STAMP);
+	snprintf(path, sizeof path, "%s%s", scrape_path, SCRAPE_FOLD_STAMP);
 	if (stat(path, &st) == 0) {
 		double at = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
 		if (now >= at && now < at + every) {
@@ -994,7 +994,7 @@ static int live_fold_due(int times)
 static void live_folded(void)
 {
 	char path[4200];
-	snprintf(path, sizeof path, "%s%s", scrape_path, PF_FOLD_STAMP);
+	snprintf(path, sizeof path, "%s%s", scrape_path, SCRAPE_FOLD_STAMP);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0660);
 	if (fd >= 0) {
 		futimens(fd, NULL);
@@ -1011,7 +1011,7 @@ struct batch {
 static void fold_failed(struct batch *b, const char *what)
 {
 	stats.errors++;
-	pf_error(PF_OP_FOLD, "%s: %s", what, db_errmsg(scrape_db));
+	log_error(LOG_FOLD, "%s: %s", what, db_errmsg(scrape_db));
 	/* Waiting out a lock once per fold would make the scrape hang for folds
 	 * x busy timeout: after a lock or corruption, no more folds this scrape
 	 * (the next one tries again). */
@@ -1056,9 +1056,9 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 		snprintf(path, sizeof path, "%s/%s", dir, r->journals.v[i]);
 		int rc = journal_read(path, JOURNAL_QUIESCE_MS, &journals[i], &bad);
 		if (rc < 0)
-			pf_error(PF_OP_READ, "unreadable journal %s", path);
+			log_error(LOG_READ, "unreadable journal %s", path);
 		if (bad)
-			pf_error(PF_OP_READ, "%s: %u torn or damaged records skipped", path, bad);
+			log_error(LOG_READ, "%s: %u torn or damaged records skipped", path, bad);
 		drained[i] = rc == 0; /* 1: an appender is still in it; the next scrape takes it */
 	}
 	if (live)
@@ -1079,7 +1079,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 		}
 		if (rc != 0)
 			continue;
-		const struct inc *c = inc_named(w->v.snap.name);
+		const struct incarnation *c = inc_named(w->v.snap.name);
 		struct db_known k = {c ? c->id : 0, c ? c->folded_seq : 0, known_row, (void *)c};
 		rc = db_fold_in(scrape_db, &w->v.snap, w->dead, c ? &k : NULL);
 		if (rc == DB_FOLD_ERROR) {
@@ -1145,7 +1145,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 			w->done = 1;
 		} else {
 			/* rows stay retired: folded never again, unlinked later */
-			pf_error(PF_OP_FOLD, "cannot remove %s: %s", w->v.snap.path, strerror(errno));
+			log_error(LOG_FOLD, "cannot remove %s: %s", w->v.snap.path, strerror(errno));
 			w->retiring = 0;
 		}
 	}
@@ -1170,7 +1170,7 @@ static int fold_batch(const char *dir, struct round *r, struct batch *b, int liv
 		if (!fok || db_commit(scrape_db) != 0) {
 			if (!fok)
 				db_rollback(scrape_db);
-			pf_error(PF_OP_FOLD, "forget: %s", db_errmsg(scrape_db)); /* orphans, later */
+			log_error(LOG_FOLD, "forget: %s", db_errmsg(scrape_db)); /* orphans, later */
 		}
 		wrote = 1;
 	}
@@ -1259,7 +1259,7 @@ static int decide(struct batch *b)
 		if (rc != 0 && w->v.snap.seq == 0)
 			continue; /* never read whole */
 		map_worker(w);
-		const struct inc *c = w->inc;
+		const struct incarnation *c = w->inc;
 		int closing = stage_view_closing(&w->v);
 		if (c && (c->retired || (long long)w->v.snap.seq < c->folded_seq))
 			w->mode = ADD_NONE; /* all in the aggregate already */
@@ -1321,19 +1321,19 @@ static void merge(double *out)
 			 * release's) adds its classic cells only. */
 			if (f->native && V.fams[V.sers[at].fam].def.native &&
 			    !(was && memcmp(staged + classic, was + classic,
-			                    PF_NATIVE_CELLS * sizeof *staged) == 0))
-				pf_native_add_diff(to + classic, staged + classic, was ? was + classic : NULL);
+			                    NATIVE_CELLS * sizeof *staged) == 0))
+				native_add_diff(to + classic, staged + classic, was ? was + classic : NULL);
 		}
 	}
 }
 
 /* Offers exemplar x for bucket b of view series ser: the latest wins.
  * ex[ser] is made when its series gets its first. */
-static int offer_exemplar(struct pf_exemplar **ex, uint32_t ser, uint32_t b,
-                          const struct pf_exemplar *x)
+static int offer_exemplar(struct exemplar **ex, uint32_t ser, uint32_t b,
+                          const struct exemplar *x)
 {
 	const struct family_def *d = &V.fams[V.sers[ser].fam].def;
-	int n = pf_family_exemplars((int)d->type, (int)d->nbuckets);
+	int n = model_family_exemplars((int)d->type, (int)d->nbuckets);
 	if (b >= (uint32_t)n)
 		return 0;
 	if (!ex[ser] && !(ex[ser] = calloc((size_t)n, sizeof *ex[ser])))
@@ -1345,7 +1345,7 @@ static int offer_exemplar(struct pf_exemplar **ex, uint32_t ser, uint32_t b,
 
 /* Each series' latest exemplars, over the store and every worker's file:
  * *out gets an array by view series (NULL when there are none at all). */
-static int gather_exemplars(struct pf_exemplar ***out)
+static int gather_exemplars(struct exemplar ***out)
 {
 	int any = V.nexs > 0;
 	*out = NULL;
@@ -1358,7 +1358,7 @@ static int gather_exemplars(struct pf_exemplar ***out)
 	}
 	if (!any)
 		return 0; /* the common case: nothing to do, nothing allocated */
-	struct pf_exemplar **ex = calloc(V.nsers ? V.nsers : 1, sizeof *ex);
+	struct exemplar **ex = calloc(V.nsers ? V.nsers : 1, sizeof *ex);
 	if (!ex)
 		return -1;
 	*out = ex;
@@ -1381,7 +1381,7 @@ static int gather_exemplars(struct pf_exemplar ***out)
 	return 0;
 }
 
-static void free_exemplars(struct pf_exemplar **ex)
+static void free_exemplars(struct exemplar **ex)
 {
 	for (uint32_t i = 0; ex && i < V.nsers; i++)
 		free(ex[i]);
@@ -1490,7 +1490,7 @@ static size_t keys_bytes(void)
 /* The collection: every family of the view in name order, each with its
  * series' cells and keys in the block (whose cells are the output, in the
  * layout's order: a family's series are consecutive there). */
-static int collect(struct pf_collection *c, struct block *blk, struct pf_exemplar **ex)
+static int collect(struct collection *c, struct block *blk, struct exemplar **ex)
 {
 	memset(c, 0, sizeof *c);
 	c->block = blk;
@@ -1502,7 +1502,7 @@ static int collect(struct pf_collection *c, struct block *blk, struct pf_exempla
 	for (uint32_t i = 0; i < V.nfams; i++) {
 		const struct mfam *m = &V.fams[V.order[i]];
 		const struct family_def *d = &m->def;
-		struct pf_family_data *f = &c->families[c->nfamilies++];
+		struct family_data *f = &c->families[c->nfamilies++];
 		f->type = (int)d->type;
 		f->ncells = (int)d->ncells;
 		f->nbuckets = (int)d->nbuckets;
@@ -1524,7 +1524,7 @@ static int collect(struct pf_collection *c, struct block *blk, struct pf_exempla
 		f->cap = m->nseries;
 		for (uint32_t j = 0; j < m->nseries; j++) {
 			const struct mser *s = &V.sers[V.sorted[m->first + j]];
-			struct pf_series_data *o = &f->series[f->nseries++];
+			struct series_data *o = &f->series[f->nseries++];
 			memcpy(key, V.keys + s->key, s->keylen);
 			o->key = key;
 			o->keylen = s->keylen;
@@ -1555,10 +1555,10 @@ static void quarantine(const char *db_path)
 {
 	char moved[4400];
 	if (db_quarantine(db_path, moved, sizeof moved) == 0)
-		pf_error(PF_OP_OPEN, "store %s is corrupt: moved aside to %s; a fresh one is created",
+		log_error(LOG_OPEN, "store %s is corrupt: moved aside to %s; a fresh one is created",
 		         db_path, moved);
 	else
-		pf_error(PF_OP_OPEN, "store %s is corrupt and cannot be moved aside", db_path);
+		log_error(LOG_OPEN, "store %s is corrupt and cannot be moved aside", db_path);
 }
 
 /* Opens the store, reopens it if its file was deleted or replaced, and moves
@@ -1572,24 +1572,24 @@ static int ensure_db(const char *db_path, char *reason, size_t len)
 		workers_sweep(1);
 	}
 	if (scrape_db && (stat(db_path, &st) != 0 || st.st_dev != scrape_dev || st.st_ino != scrape_ino)) {
-		pf_error(PF_OP_OPEN, "store %s was deleted or replaced; reopening", db_path);
+		log_error(LOG_OPEN, "store %s was deleted or replaced; reopening", db_path);
 		reset_db();
 	}
 	if (scrape_db)
 		return 0;
 	snprintf(scrape_path, sizeof scrape_path, "%s", db_path);
-	int rc = db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len);
+	int rc = db_open(db_path, SCRAPE_BUSY_MS, &scrape_db, reason, len);
 	if (rc == 0 && db_check(scrape_db) != 0 && db_corrupt(scrape_db)) {
 		reset_db();
 		rc = DB_OPEN_CORRUPT;
 	}
 	if (rc == DB_OPEN_CORRUPT) {
 		quarantine(db_path);
-		rc = db_open(db_path, PF_SCRAPE_BUSY_MS, &scrape_db, reason, len);
+		rc = db_open(db_path, SCRAPE_BUSY_MS, &scrape_db, reason, len);
 	}
 	if (rc != 0) {
 		scrape_db = NULL;
-		pf_error(PF_OP_OPEN, "%s", reason);
+		log_error(LOG_OPEN, "%s", reason);
 		return -1;
 	}
 	if (stat(db_path, &st) == 0) {
@@ -1610,7 +1610,7 @@ static void store_sizes(const char *db_path)
 
 enum { SCRAPE_OK = 0, SCRAPE_ERROR = -1, SCRAPE_CORRUPT = -2 };
 
-static int scrape_once(const char *dir, struct pf_collection *out, char *reason, size_t len)
+static int scrape_once(const char *dir, struct collection *out, char *reason, size_t len)
 {
 	char path[4096 + 256];
 	struct round r = {0};
@@ -1618,7 +1618,7 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 	int rc = SCRAPE_ERROR;
 	/* one-shot processes' records so far: renamed aside, folded below */
 	if (journal_rotate(dir, path, sizeof path) < 0 && errno != ENOENT)
-		pf_error(PF_OP_READ, "cannot rename the journal in %s: %s", dir, strerror(errno));
+		log_error(LOG_READ, "cannot rename the journal in %s: %s", dir, strerror(errno));
 	for (int round = 0;; round++) {
 		/* S, then everything else read after it */
 		if (view_current() != 0) {
@@ -1649,7 +1649,7 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 	struct marker *markers;
 	uint32_t nmarkers = read_markers(dir, &r, &markers);
 	struct block *blk = NULL;
-	struct pf_exemplar **ex = NULL;
+	struct exemplar **ex = NULL;
 	if (layout() == 0 && (blk = block_get(V.ncells * sizeof(double) + keys_bytes() + 1)) &&
 	    gather_exemplars(&ex) == 0) {
 		memcpy(blk->data, V.out_base, V.ncells * sizeof(double));
@@ -1658,7 +1658,7 @@ static int scrape_once(const char *dir, struct pf_collection *out, char *reason,
 		if (collect(out, blk, ex) == 0)
 			rc = SCRAPE_OK;
 		else
-			pf_collection_free(out); /* the block with it */
+			model_collection_free(out); /* the block with it */
 		blk = NULL;
 	}
 	if (rc != SCRAPE_OK)
@@ -1673,7 +1673,7 @@ done:
 	return rc;
 }
 
-int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size_t len)
+int scrape_collect(const char *db_path, struct collection *out, char *reason, size_t len)
 {
 	char dir[4096];
 	memset(out, 0, sizeof *out);
@@ -1696,14 +1696,14 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 			continue;
 		}
 		if (rc != SCRAPE_OK) {
-			pf_error(PF_OP_READ, "%s", reason);
+			log_error(LOG_READ, "%s", reason);
 			reset_db();
 			return -1;
 		}
 		store_sizes(db_path);
 		/* SQLite's own checkpoints keep the WAL at up to ~4 MiB; a scrape
 		 * every few seconds can afford to keep it small */
-		if (stats.wal_bytes > PF_WAL_TRIM_BYTES && db_trim_wal(scrape_db, PF_SCRAPE_BUSY_MS) == 0)
+		if (stats.wal_bytes > SCRAPE_WAL_TRIM_BYTES && db_trim_wal(scrape_db, SCRAPE_BUSY_MS) == 0)
 			store_sizes(db_path);
 		return 0;
 	}
@@ -1711,7 +1711,7 @@ int pf_scrape(const char *db_path, struct pf_collection *out, char *reason, size
 	return -1;
 }
 
-void pf_scrape_idle(void)
+void scrape_idle(void)
 {
 	char dir[4096];
 	if (!scrape_db || stage_dir(scrape_path, dir, sizeof dir) != 0 ||
@@ -1719,7 +1719,7 @@ void pf_scrape_idle(void)
 		return;
 	struct round r = {0};
 	struct batch b = {0};
-	struct pf_scrape_stats kept = stats;
+	struct scrape_stats kept = stats;
 	stats.retired = stats.errors = 0;
 	if (view_current() == 0) {
 		scan_dir(dir, &r);
@@ -1737,7 +1737,7 @@ void pf_scrape_idle(void)
 	free(r.markers.v);
 }
 
-void pf_scrape_close(void)
+void scrape_close(void)
 {
 	reset_db();
 	workers_sweep(1);

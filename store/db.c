@@ -25,7 +25,7 @@
  *       what has been added to series from each slot of each incarnation,
  *       so that a fold adds staged - folded: running it twice adds nothing
  *       (cells of the incarnation's own definition; a native part's
- *       difference is taken with pf_native_subtract, whatever the schemas).
+ *       difference is taken with native_subtract, whatever the schemas).
  *   exemplar(series_id, bucket, value, ts, labels)
  *       the latest OpenMetrics exemplar per counter series (bucket 0) and
  *       histogram bucket, of incarnations that ended (live ones' are read
@@ -398,8 +398,8 @@ static void bind_native(sqlite3_stmt *st, int col, const struct family_def *f)
  * and an empty native part at the end of every series' cells. */
 static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
 {
-	double empty[PF_NATIVE_CELLS];
-	if (pf_native_init(empty, f->schema, f->zero_threshold) != 0)
+	double empty[NATIVE_CELLS];
+	if (native_init(empty, f->schema, f->zero_threshold) != 0)
 		return -1;
 	sqlite3_stmt *fam = db->st[S_FAM_WIDEN], *ser = db->st[S_SERIES_WIDEN];
 	sqlite3_bind_int64(fam, 1, id);
@@ -436,7 +436,7 @@ static sqlite3_int64 fold_family(struct db *db, const struct family_def *f,
 	sqlite3_bind_text(get, 1, f->name, -1, SQLITE_STATIC);
 	sqlite3_int64 id = -1;
 	struct family_def store = *f;
-	int r = row(db, S_FAM_GET), compat = PF_CLASH;
+	int r = row(db, S_FAM_GET), compat = MODEL_CLASH;
 	if (r == 1) {
 		const void *b = sqlite3_column_blob(get, 3);
 		int same = sqlite3_column_int(get, 1) == (int)f->type &&
@@ -444,14 +444,14 @@ static sqlite3_int64 fold_family(struct db *db, const struct family_def *f,
 		           sqlite3_column_bytes(get, 3) == nb * (int)sizeof(double) &&
 		           (nb == 0 || memcmp(b, f->buckets, (size_t)nb * sizeof(double)) == 0) &&
 		           native_columns(get, 4, &store) == 0;
-		store.ncells = (uint32_t)pf_family_cells((int)store.type, nb, (int)store.native);
-		compat = same ? pf_family_compat(&store, f) : PF_CLASH;
-		id = compat == PF_CLASH ? 0 : sqlite3_column_int64(get, 0);
+		store.ncells = (uint32_t)model_family_cells((int)store.type, nb, (int)store.native);
+		compat = same ? model_family_compat(&store, f) : MODEL_CLASH;
+		id = compat == MODEL_CLASH ? 0 : sqlite3_column_int64(get, 0);
 	}
 	done(db, S_FAM_GET);
 	if (r < 0)
 		return -1;
-	if (compat == PF_WIDER) {
+	if (compat == MODEL_WIDER) {
 		if (widen_family(db, id, f) != 0)
 			return -1;
 		store = *f;
@@ -462,7 +462,7 @@ static sqlite3_int64 fold_family(struct db *db, const struct family_def *f,
 }
 
 /* Changes the series' aggregate with apply (its cells, of the store's
- * definition def: a new series' are pf_family_zero's), creating the row if
+ * definition def: a new series' are model_family_zero's), creating the row if
  * needed.  apply returns 0, or -1 to refuse (nothing written). */
 typedef int (*apply_fn)(double *cells, const struct family_def *def, void *arg);
 static int update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
@@ -470,12 +470,12 @@ static int update_series(struct db *db, sqlite3_int64 fam, const struct family_d
                          double created)
 {
 	sqlite3_stmt *get = db->st[S_SERIES_GET];
-	double sum[PF_CELLS_MAX];
+	double sum[MODEL_CELLS_MAX];
 	int ncells = (int)def->ncells;
 	size_t bytes = (size_t)ncells * sizeof(double);
-	if (ncells < 1 || ncells > PF_CELLS_MAX)
+	if (ncells < 1 || ncells > MODEL_CELLS_MAX)
 		return -1;
-	pf_family_zero(def, sum);
+	model_family_zero(def, sum);
 	sqlite3_bind_int64(get, 1, fam);
 	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
 	int found = row(db, S_SERIES_GET);
@@ -515,7 +515,7 @@ static int update_series(struct db *db, sqlite3_int64 fam, const struct family_d
 
 /* What a fold adds to an aggregate: the classic cells of delta (the first
  * classic of them), and, with native, staged - prev of the native parts
- * that follow them (pf_native_add_diff: the schema may have gone down
+ * that follow them (native_add_diff: the schema may have gone down
  * since prev); added says whether it was. */
 struct fold_delta {
 	const double *delta, *staged, *prev;
@@ -533,7 +533,7 @@ static int apply_fold(double *cells, const struct family_def *def, void *arg)
 	 * native part cannot take it (only a damaged store has one): the fold,
 	 * and every other series', goes on */
 	d->added = d->native && def->native &&
-	           pf_native_add_diff(cells + d->classic, d->staged + d->classic,
+	           native_add_diff(cells + d->classic, d->staged + d->classic,
 	                              d->prev + d->classic) == 0;
 	return 0;
 }
@@ -549,14 +549,14 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 {
 	const struct stage_slot *slot = &snap->slots[index];
 	int ncells = (int)f->ncells;
-	if (ncells > PF_CELLS_MAX || slot->cell + (uint32_t)ncells > snap->ncells ||
+	if (ncells > MODEL_CELLS_MAX || slot->cell + (uint32_t)ncells > snap->ncells ||
 	    slot->keylen > PF_KEY_MAX)
 		return -1;
 	const double *staged = &snap->cells[slot->cell];
-	double prev[PF_CELLS_MAX], delta[PF_CELLS_MAX], put[PF_CELLS_MAX];
+	double prev[MODEL_CELLS_MAX], delta[MODEL_CELLS_MAX], put[MODEL_CELLS_MAX];
 	size_t bytes = (size_t)ncells * sizeof(double);
 	int r;
-	pf_family_zero(f, prev);
+	model_family_zero(f, prev);
 	if (known) {
 		const double *row = known->row(known->arg, index, (uint32_t)ncells);
 		r = row != NULL;
@@ -586,7 +586,7 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	}
 	struct fold_delta d = {delta, staged, prev, (uint32_t)classic, f->native, 0};
 	if (f->native) /* as staged for now: what it is if the native part is added */
-		memcpy(put + classic, staged + classic, PF_NATIVE_CELLS * sizeof *put);
+		memcpy(put + classic, staged + classic, NATIVE_CELLS * sizeof *put);
 	/* NaN never equals itself: a NaN gauge-like sum still counts as news */
 	if (memcmp(put, prev, bytes) != 0)
 		changed = 1;
@@ -595,7 +595,7 @@ static int fold_slot(struct db *db, sqlite3_int64 inc, uint32_t index, sqlite3_i
 	if (update_series(db, fam, kept, slot->key, slot->keylen, apply_fold, &d, slot->created) != 0)
 		return -1;
 	if (f->native && !d.added) /* nothing added: what was folded stays the base */
-		memcpy(put + classic, prev + classic, PF_NATIVE_CELLS * sizeof *put);
+		memcpy(put + classic, prev + classic, NATIVE_CELLS * sizeof *put);
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
 	sqlite3_bind_int64(st, 1, inc);
 	sqlite3_bind_int64(st, 2, index);
@@ -649,9 +649,9 @@ static int fold_exemplars(struct db *db, const struct stage_snapshot *snap)
 			continue;
 		const struct stage_slot *slot = &snap->slots[e->slot];
 		uint32_t fi = slot->family;
-		const struct pf_exemplar *x = &e->copy[e->sel - 1];
+		const struct exemplar *x = &e->copy[e->sel - 1];
 		if (fi >= snap->nfamilies || snap->families[fi].type == PF_GAUGE ||
-		    x->len > PF_EXEMPLAR_BYTES || slot->keylen > PF_KEY_MAX)
+		    x->len > MODEL_EXEMPLAR_BYTES || slot->keylen > PF_KEY_MAX)
 			continue;
 		if (fam_ids[fi] < 0 && (fam_ids[fi] = fold_family(db, &snap->families[fi], NULL)) < 0)
 			return -1;
@@ -796,7 +796,7 @@ int db_define(struct db *db, const struct family_def *def)
 }
 
 /* Reads a family's definition: 1 found, 0 no such family, -1 error. */
-static int load_family(struct db *db, const char *name, struct family_def *def,
+static int family_by_name(struct db *db, const char *name, struct family_def *def,
                        sqlite3_int64 *id)
 {
 	sqlite3_stmt *get = db->st[S_FAM_GET];
@@ -819,7 +819,7 @@ static int load_family(struct db *db, const char *name, struct family_def *def,
 			memcpy(def->buckets, sqlite3_column_blob(get, 3), def->nbuckets * sizeof(double));
 		if (native_columns(get, 4, def) != 0)
 			r = -1; /* a damaged row */
-		def->ncells = (uint32_t)pf_family_cells((int)def->type, (int)def->nbuckets,
+		def->ncells = (uint32_t)model_family_cells((int)def->type, (int)def->nbuckets,
 		                                        (int)def->native);
 	}
 	done(db, S_FAM_GET);
@@ -829,7 +829,7 @@ static int load_family(struct db *db, const char *name, struct family_def *def,
 int db_family(struct db *db, const char *name, struct family_def *def)
 {
 	sqlite3_int64 id;
-	return load_family(db, name, def, &id);
+	return family_by_name(db, name, def, &id);
 }
 
 struct record {
@@ -850,7 +850,7 @@ static int apply_record(double *cells, const struct family_def *def, void *arg)
 	uint32_t b = 0;
 	while (b < def->nbuckets && r->v > def->buckets[b])
 		b++;
-	if (def->native && pf_native_observe(cells + def->nbuckets + 2, r->v) < 0)
+	if (def->native && native_observe(cells + def->nbuckets + 2, r->v) < 0)
 		return -1;
 	cells[b] += 1;
 	cells[def->nbuckets + 1] += r->v;
@@ -865,7 +865,7 @@ int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
 	struct record rec = {op, v};
 	if (run(db, S_BEGIN) != 0)
 		return -1;
-	int r = load_family(db, name, &def, &id), rc = -1;
+	int r = family_by_name(db, name, &def, &id), rc = -1;
 	if (r != 1) {
 		rc = r == 0 ? DB_NO_FAMILY : -1;
 	} else if ((def.type == PF_COUNTER && op == DB_ADD && v >= 0) ||
@@ -935,7 +935,7 @@ static char *dup_blob(const void *p, size_t n)
 	return d;
 }
 
-static int read_family(sqlite3_stmt *st, struct pf_family_data *f)
+static int read_family_row(sqlite3_stmt *st, struct family_data *f)
 {
 	memset(f, 0, sizeof *f);
 	f->name = strdup((const char *)sqlite3_column_text(st, 1));
@@ -950,7 +950,7 @@ static int read_family(sqlite3_stmt *st, struct pf_family_data *f)
 	f->native = (int)def.native;
 	f->native_schema = def.schema;
 	f->native_zero_threshold = def.zero_threshold;
-	f->ncells = pf_family_cells(f->type, f->nbuckets, f->native);
+	f->ncells = model_family_cells(f->type, f->nbuckets, f->native);
 	if (!f->name || !f->help || !f->buckets || f->ncells < 1)
 		return -1;
 	f->labels = calloc(PF_LABELS_MAX, sizeof *f->labels);
@@ -965,19 +965,19 @@ static int read_family(sqlite3_stmt *st, struct pf_family_data *f)
 	return 0;
 }
 
-static int read_series(sqlite3_stmt *st, struct pf_family_data *f)
+static int read_series_row(sqlite3_stmt *st, struct family_data *f)
 {
 	if ((size_t)sqlite3_column_bytes(st, 2) != (size_t)f->ncells * sizeof(double))
 		return 0; /* not of this family's shape: skip, never misrender */
 	if (f->nseries == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 8;
-		struct pf_series_data *s = realloc(f->series, cap * sizeof *s);
+		struct series_data *s = realloc(f->series, cap * sizeof *s);
 		if (!s)
 			return -1;
 		f->series = s;
 		f->cap = cap;
 	}
-	struct pf_series_data *s = &f->series[f->nseries];
+	struct series_data *s = &f->series[f->nseries];
 	s->keylen = (size_t)sqlite3_column_bytes(st, 1);
 	s->key = dup_blob(sqlite3_column_blob(st, 1), s->keylen);
 	s->cells = (double *)dup_blob(sqlite3_column_blob(st, 2), (size_t)f->ncells * sizeof(double));
@@ -994,12 +994,12 @@ static int read_series(sqlite3_stmt *st, struct pf_family_data *f)
 
 /* The series of f whose label values are key: f's series come in the
  * store's order, which is memcmp's, shorter first on a tie. */
-static struct pf_series_data *find_series(struct pf_family_data *f, const void *key, size_t len)
+static struct series_data *series_by_key(struct family_data *f, const void *key, size_t len)
 {
 	size_t lo = 0, hi = f->nseries;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const struct pf_series_data *s = &f->series[mid];
+		const struct series_data *s = &f->series[mid];
 		size_t n = s->keylen < len ? s->keylen : len;
 		int c = n ? memcmp(s->key, key, n) : 0;
 		if (!c)
@@ -1016,22 +1016,22 @@ static struct pf_series_data *find_series(struct pf_family_data *f, const void *
 
 /* An exemplar row onto its series; a row that does not fit (the store is
  * damaged) is left out, never rendered. */
-static int read_exemplar(sqlite3_stmt *st, struct pf_family_data *f)
+static int read_exemplar_row(sqlite3_stmt *st, struct family_data *f)
 {
-	int n = pf_family_exemplars(f->type, f->nbuckets);
+	int n = model_family_exemplars(f->type, f->nbuckets);
 	sqlite3_int64 b = sqlite3_column_int64(st, 2);
 	double ts = sqlite3_column_double(st, 4);
 	const void *key = sqlite3_column_blob(st, 1);
 	size_t keylen = (size_t)sqlite3_column_bytes(st, 1);
 	const char *labels = sqlite3_column_blob(st, 5);
 	int len = sqlite3_column_bytes(st, 5);
-	struct pf_series_data *s = find_series(f, key ? key : "", keylen);
-	if (!s || b < 0 || b >= n || len <= 0 || len > PF_EXEMPLAR_BYTES || !labels ||
-	    !pf_valid_exemplar(labels, (size_t)len) || !isfinite(ts) || ts <= 0)
+	struct series_data *s = series_by_key(f, key ? key : "", keylen);
+	if (!s || b < 0 || b >= n || len <= 0 || len > MODEL_EXEMPLAR_BYTES || !labels ||
+	    !names_valid_exemplar(labels, (size_t)len) || !isfinite(ts) || ts <= 0)
 		return 0;
 	if (!s->exemplars && !(s->exemplars = calloc((size_t)n, sizeof *s->exemplars)))
 		return -1;
-	struct pf_exemplar *x = &s->exemplars[b];
+	struct exemplar *x = &s->exemplars[b];
 	x->value = sqlite3_column_double(st, 3);
 	x->timestamp = ts;
 	x->len = (uint32_t)len;
@@ -1039,7 +1039,7 @@ static int read_exemplar(sqlite3_stmt *st, struct pf_family_data *f)
 	return 0;
 }
 
-int db_read(struct db *db, struct pf_collection *out)
+int db_read(struct db *db, struct collection *out)
 {
 	memset(out, 0, sizeof *out);
 	sqlite3_int64 *ids = NULL;
@@ -1054,7 +1054,7 @@ int db_read(struct db *db, struct pf_collection *out)
 	while ((r = row(db, S_READ_FAM)) == 1) {
 		if (out->nfamilies == out->cap) {
 			size_t cap = out->cap ? out->cap * 2 : 16;
-			struct pf_family_data *nf = realloc(out->families, cap * sizeof *nf);
+			struct family_data *nf = realloc(out->families, cap * sizeof *nf);
 			sqlite3_int64 *ni = realloc(ids, cap * sizeof *ni);
 			if (nf)
 				out->families = nf;
@@ -1065,7 +1065,7 @@ int db_read(struct db *db, struct pf_collection *out)
 			out->cap = cap;
 		}
 		ids[out->nfamilies] = sqlite3_column_int64(st, 0);
-		if (read_family(st, &out->families[out->nfamilies++]) != 0)
+		if (read_family_row(st, &out->families[out->nfamilies++]) != 0)
 			break;
 	}
 	done(db, S_READ_FAM);
@@ -1076,7 +1076,7 @@ int db_read(struct db *db, struct pf_collection *out)
 		sqlite3_int64 fid = sqlite3_column_int64(st, 0);
 		for (size_t i = 0; i < out->nfamilies; i++) {
 			if (ids[i] == fid) {
-				if (read_series(st, &out->families[i]) != 0)
+				if (read_series_row(st, &out->families[i]) != 0)
 					r = -1;
 				break;
 			}
@@ -1092,7 +1092,7 @@ int db_read(struct db *db, struct pf_collection *out)
 		sqlite3_int64 fid = sqlite3_column_int64(st, 0);
 		for (size_t i = 0; i < out->nfamilies; i++) {
 			if (ids[i] == fid) {
-				if (read_exemplar(st, &out->families[i]) != 0)
+				if (read_exemplar_row(st, &out->families[i]) != 0)
 					r = -1;
 				break;
 			}
@@ -1107,7 +1107,7 @@ out:
 	exec_pragma(db->h, "COMMIT");
 	free(ids);
 	if (rc != 0)
-		pf_collection_free(out);
+		model_collection_free(out);
 	return rc;
 }
 
@@ -1148,22 +1148,22 @@ static int row_def(sqlite3_stmt *st, struct family_def *def)
 		memcpy(def->buckets, sqlite3_column_blob(st, 5), (size_t)nb * sizeof(double));
 	if (native_columns(st, 6, def) != 0)
 		return -1;
-	int cells = pf_family_cells((int)def->type, nb, (int)def->native);
+	int cells = model_family_cells((int)def->type, nb, (int)def->native);
 	def->ncells = cells > 0 ? (uint32_t)cells : 0;
-	return def->ncells > 0 && def->ncells <= PF_CELLS_MAX ? 0 : -1;
+	return def->ncells > 0 && def->ncells <= MODEL_CELLS_MAX ? 0 : -1;
 }
 
 /* An exemplar row (family_id, label_values, bucket, value, ts, labels) as
  * an exemplar: 0, or -1 if it is not a sound one (a damaged store). */
-static int row_exemplar(sqlite3_stmt *st, struct pf_exemplar *x)
+static int row_exemplar(sqlite3_stmt *st, struct exemplar *x)
 {
 	sqlite3_int64 b = sqlite3_column_int64(st, 2);
 	const char *labels = sqlite3_column_blob(st, 5);
 	int len = sqlite3_column_bytes(st, 5);
 	x->value = sqlite3_column_double(st, 3);
 	x->timestamp = sqlite3_column_double(st, 4);
-	if (b < 0 || b > PF_BUCKETS_MAX || len <= 0 || len > PF_EXEMPLAR_BYTES || !labels ||
-	    !pf_valid_exemplar(labels, (size_t)len) || isnan(x->value) || !isfinite(x->timestamp) ||
+	if (b < 0 || b > PF_BUCKETS_MAX || len <= 0 || len > MODEL_EXEMPLAR_BYTES || !labels ||
+	    !names_valid_exemplar(labels, (size_t)len) || isnan(x->value) || !isfinite(x->timestamp) ||
 	    x->timestamp <= 0)
 		return -1;
 	x->len = (uint32_t)len;
@@ -1207,7 +1207,7 @@ int db_load(struct db *db, const struct db_loader *l, void *arg, long long *vers
 		goto out;
 	st = db->st[S_READ_EXEMPLARS];
 	while (l->exemplar && (r = row(db, S_READ_EXEMPLARS)) == 1) {
-		struct pf_exemplar x;
+		struct exemplar x;
 		if (row_exemplar(st, &x) == 0 &&
 		    l->exemplar(arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
 		                (uint32_t)sqlite3_column_bytes(st, 1), (uint32_t)sqlite3_column_int64(st, 2),

@@ -91,7 +91,7 @@ struct db_loader {
 	 * set, a timestamp > 0): the series' family id and label values, the
 	 * bucket (0 for a counter), the exemplar */
 	int (*exemplar)(void *arg, long long family_id, const void *key, uint32_t keylen,
-	                uint32_t bucket, const struct pf_exemplar *x);
+	                uint32_t bucket, const struct exemplar *x);
 };
 int db_load(struct db *db, const struct db_loader *l, void *arg, long long *version);
 
@@ -116,7 +116,7 @@ int db_forget(struct db *db, const char *name);
 int db_each_incarnation(struct db *db, int (*fn)(void *arg, const char *name), void *arg);
 
 /* Reads every family and the aggregated series of counters and histograms. */
-int db_read(struct db *db, struct pf_collection *out);
+int db_read(struct db *db, struct collection *out);
 
 /* Test hook: the schema version a file has (PRAGMA user_version). */
 int db_schema_version(struct db *db);

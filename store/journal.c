@@ -64,7 +64,7 @@ static size_t family_bytes(const struct family_def *f)
 	return PAD8(n) + f->nbuckets * sizeof(double) + (f->native ? 16 : 0);
 }
 
-static void put(unsigned char **p, const void *s, size_t n)
+static void put_bytes(unsigned char **p, const void *s, size_t n)
 {
 	memcpy(*p, s, n);
 	*p += n;
@@ -76,7 +76,7 @@ static const struct stage_exemplar *packed_exemplar(const struct stage_file *f, 
 {
 	const struct stage_exemplar *e = &f->ex.e[i];
 	if (e->sel < 1 || e->sel > 2 || e->slot >= STAGE_MAX_SLOTS || series_of[e->slot] < 0 ||
-	    e->copy[e->sel - 1].len > PF_EXEMPLAR_BYTES)
+	    e->copy[e->sel - 1].len > MODEL_EXEMPLAR_BYTES)
 		return NULL;
 	return e;
 }
@@ -96,18 +96,18 @@ static size_t pack_exemplars(const struct stage_file *f, const int32_t *series_o
 		const struct stage_exemplar *e = packed_exemplar(f, i, series_of);
 		if (!e)
 			continue;
-		const struct pf_exemplar *x = &e->copy[e->sel - 1];
+		const struct exemplar *x = &e->copy[e->sel - 1];
 		size += 24 + PAD8(x->len);
 		n++;
 		if (!p)
 			continue;
 		uint16_t head[2] = {(uint16_t)series_of[e->slot], (uint16_t)e->bucket};
 		unsigned char *start = *p;
-		put(p, head, 4);
-		put(p, &x->len, 4);
-		put(p, &x->value, 8);
-		put(p, &x->timestamp, 8);
-		put(p, x->labels, x->len);
+		put_bytes(p, head, 4);
+		put_bytes(p, &x->len, 4);
+		put_bytes(p, &x->value, 8);
+		put_bytes(p, &x->timestamp, 8);
+		put_bytes(p, x->labels, x->len);
 		*p = start + 24 + PAD8(x->len);
 	}
 	if (count)
@@ -164,23 +164,23 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 			uint16_t nl = (uint16_t)strlen(d->name), hl = (uint16_t)strlen(d->help);
 			unsigned char head[4] = {(unsigned char)d->type, (unsigned char)d->nlabels,
 			                         (unsigned char)d->nbuckets, d->native ? 1 : 0};
-			put(&p, head, 4);
-			put(&p, &nl, 2);
-			put(&p, &hl, 2);
-			put(&p, d->name, nl);
-			put(&p, d->help, hl);
+			put_bytes(&p, head, 4);
+			put_bytes(&p, &nl, 2);
+			put_bytes(&p, &hl, 2);
+			put_bytes(&p, d->name, nl);
+			put_bytes(&p, d->help, hl);
 			for (uint32_t l = 0; l < d->nlabels; l++) {
 				unsigned char ll = (unsigned char)strlen(d->labels[l]);
-				put(&p, &ll, 1);
-				put(&p, d->labels[l], ll);
+				put_bytes(&p, &ll, 1);
+				put_bytes(&p, d->labels[l], ll);
 			}
 			p = start + PAD8((size_t)(p - start));
-			put(&p, d->buckets, d->nbuckets * sizeof(double));
+			put_bytes(&p, d->buckets, d->nbuckets * sizeof(double));
 			if (d->native) {
 				uint32_t zero = 0;
-				put(&p, &d->schema, 4);
-				put(&p, &zero, 4);
-				put(&p, &d->zero_threshold, 8);
+				put_bytes(&p, &d->schema, 4);
+				put_bytes(&p, &zero, 4);
+				put_bytes(&p, &d->zero_threshold, 8);
 			}
 		}
 	for (uint32_t i = 0; i < ns && i < STAGE_MAX_SLOTS; i++) {
@@ -189,12 +189,12 @@ int journal_pack(const struct stage_file *f, enum journal_part part, char **out,
 			continue;
 		uint16_t fam = (uint16_t)index[s->family], kl = (uint16_t)s->keylen;
 		uint32_t zero = 0;
-		put(&p, &fam, 2);
-		put(&p, &kl, 2);
-		put(&p, &zero, 4);
-		put(&p, s->key, kl);
+		put_bytes(&p, &fam, 2);
+		put_bytes(&p, &kl, 2);
+		put_bytes(&p, &zero, 4);
+		put_bytes(&p, s->key, kl);
 		p = rec + PAD8((size_t)(p - rec));
-		put(&p, &f->cells[s->cell], f->families[s->family].ncells * sizeof(double));
+		put_bytes(&p, &f->cells[s->cell], f->families[s->family].ncells * sizeof(double));
 	}
 	if (ex_size)
 		pack_exemplars(f, series_of, &p);
@@ -377,7 +377,7 @@ static void cache_def(struct def_cache *k, const unsigned char *raw, size_t len,
 	k->def[i] = *def;
 }
 
-static int read_family(struct cursor *c, const unsigned char *base, struct family_def *def,
+static int unpack_family(struct cursor *c, const unsigned char *base, struct family_def *def,
                        struct def_cache *cache)
 {
 	const unsigned char *start = c->p;
@@ -418,14 +418,14 @@ static int read_family(struct cursor *c, const unsigned char *base, struct famil
 	if (cached_def(cache, start, (size_t)(c->p - start), def))
 		return 0;
 	/* the same checks as a definition made through the API */
-	if (pf_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]) != 0)
+	if (names_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]) != 0)
 		return -1;
 	if (nat) {
 		int32_t schema;
 		double zero_threshold;
 		memcpy(&schema, nat, 4);
 		memcpy(&zero_threshold, nat + 8, 8);
-		if (pf_build_native(def, schema, zero_threshold) != 0)
+		if (names_build_native(def, schema, zero_threshold) != 0)
 			return -1;
 	}
 	cache_def(cache, start, (size_t)(c->p - start), def);
@@ -434,7 +434,7 @@ static int read_family(struct cursor *c, const unsigned char *base, struct famil
 
 static int same_def(const struct family_def *a, const struct family_def *b)
 {
-	return pf_family_compat(a, b) == PF_SAME && strcmp(a->help, b->help) == 0;
+	return model_family_compat(a, b) == MODEL_SAME && strcmp(a->help, b->help) == 0;
 }
 
 /* Where merged series are found: (family, key) -> slot + 1, open
@@ -477,7 +477,7 @@ static int index_add(struct series_index *x, const struct stage_snapshot *snap, 
 }
 
 /* The merged series of family fam with key, created at zero if new. */
-static int find_series(struct stage_snapshot *snap, struct series_index *x, uint32_t fam,
+static int merged_series(struct stage_snapshot *snap, struct series_index *x, uint32_t fam,
                        const unsigned char *key, uint16_t keylen)
 {
 	for (uint32_t h = series_hash(fam, key, keylen); x->size && x->at[h & (x->size - 1)]; h++) {
@@ -495,7 +495,7 @@ static int find_series(struct stage_snapshot *snap, struct series_index *x, uint
 	s->cell = snap->ncells;
 	s->keylen = keylen;
 	memcpy(s->key, key, keylen);
-	pf_family_zero(&snap->families[fam], &snap->cells[snap->ncells]);
+	model_family_zero(&snap->families[fam], &snap->cells[snap->ncells]);
 	snap->ncells += ncells;
 	if (index_add(x, snap, snap->nslots) != 0)
 		return -1;
@@ -578,7 +578,7 @@ struct record_exemplar {
 	const unsigned char *labels;
 };
 
-static int read_exemplar(struct cursor *c, const unsigned char *base, uint16_t ns,
+static int unpack_exemplar(struct cursor *c, const unsigned char *base, uint16_t ns,
                          const uint16_t *fam_of, const struct family_def *defs,
                          struct record_exemplar *r)
 {
@@ -590,13 +590,13 @@ static int read_exemplar(struct cursor *c, const unsigned char *base, uint16_t n
 	memcpy(&r->len, h + 4, 4);
 	memcpy(&r->value, h + 8, 8);
 	memcpy(&r->ts, h + 16, 8);
-	r->labels = r->len <= PF_EXEMPLAR_BYTES ? take(c, r->len) : NULL;
+	r->labels = r->len <= MODEL_EXEMPLAR_BYTES ? take(c, r->len) : NULL;
 	align(c, base);
 	if (!r->labels || c->bad || r->series >= ns)
 		return -1;
 	const struct family_def *d = &defs[fam_of[r->series]];
-	return r->bucket < pf_family_exemplars((int)d->type, (int)d->nbuckets) &&
-	               pf_valid_exemplar((const char *)r->labels, r->len) && !isnan(r->value) &&
+	return r->bucket < model_family_exemplars((int)d->type, (int)d->nbuckets) &&
+	               names_valid_exemplar((const char *)r->labels, r->len) && !isnan(r->value) &&
 	               isfinite(r->ts) && r->ts > 0
 	           ? 0
 	           : -1;
@@ -624,13 +624,13 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 		align(&check, rec);
 		const unsigned char *cells = fam < nf ? take(&check, defs[fam].ncells * sizeof(double)) : NULL;
 		if (fam >= nf || !key || kl > PF_KEY_MAX ||
-		    !pf_valid_key((const char *)key, kl, defs[fam].nlabels) || !cells)
+		    !names_valid_key((const char *)key, kl, defs[fam].nlabels) || !cells)
 			return 1;
 		if (defs[fam].native) { /* a native part that no merge would take */
-			double native[PF_NATIVE_CELLS];
+			double native[NATIVE_CELLS];
 			memcpy(native, cells + (defs[fam].nbuckets + 2) * sizeof(double), sizeof native);
-			if (!pf_native_valid(native) ||
-			    native[PF_NATIVE_ZERO_THRESHOLD] != defs[fam].zero_threshold)
+			if (!native_valid(native) ||
+			    native[NATIVE_ZERO_THRESHOLD] != defs[fam].zero_threshold)
 				return 1;
 		}
 		fam_of[i] = fam;
@@ -643,7 +643,7 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 			return 1;
 		memcpy(&nx, h, 4);
 		for (uint32_t k = 0; k < nx; k++)
-			if (read_exemplar(&check, rec, ns, fam_of, defs, &rx) != 0)
+			if (unpack_exemplar(&check, rec, ns, fam_of, defs, &rx) != 0)
 				return 1;
 	}
 	if (check.p != check.end)
@@ -661,8 +661,8 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 				continue;
 			if (same_def(o, &defs[i]))
 				break;
-			int how = pf_family_compat(o, &defs[i]);
-			clash |= (how != PF_NARROWER && how != PF_WIDER) || strcmp(o->help, defs[i].help) != 0;
+			int how = model_family_compat(o, &defs[i]);
+			clash |= (how != MODEL_NARROWER && how != MODEL_WIDER) || strcmp(o->help, defs[i].help) != 0;
 		}
 		if (j == snap->nfamilies && clash)
 			return 1; /* clashes with a definition seen first */
@@ -682,7 +682,7 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 		const unsigned char *key = take(&c, kl);
 		align(&c, rec);
 		const unsigned char *cells = take(&c, defs[fam].ncells * sizeof(double));
-		int s = find_series(snap, x, map[fam], key, kl);
+		int s = merged_series(snap, x, map[fam], key, kl);
 		if (s < 0)
 			return -1;
 		slot_of[i] = s;
@@ -694,15 +694,15 @@ static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf,
 			to[k] += v;
 		}
 		if (defs[fam].native) {
-			double native[PF_NATIVE_CELLS];
+			double native[NATIVE_CELLS];
 			memcpy(native, cells + classic * sizeof(double), sizeof native);
-			pf_native_merge(to + classic, native); /* checked above */
+			native_merge(to + classic, native); /* checked above */
 		}
 	}
 	if (nx)
 		take(&c, 8);
 	for (uint32_t k = 0; k < nx; k++) {
-		read_exemplar(&c, rec, ns, fam_of, defs, &rx); /* checked above */
+		unpack_exemplar(&c, rec, ns, fam_of, defs, &rx); /* checked above */
 		if (merge_exemplar(snap, x, (uint32_t)slot_of[rx.series], rx.bucket, rx.value, rx.ts,
 		                   rx.labels, rx.len) != 0)
 			return -1;
@@ -723,7 +723,7 @@ static int merge_record(const unsigned char *rec, uint32_t len, struct stage_sna
 		return 1;
 	struct family_def defs[STAGE_MAX_FAMILIES];
 	for (uint16_t i = 0; i < nf; i++)
-		if (read_family(&c, rec, &defs[i], cache) != 0)
+		if (unpack_family(&c, rec, &defs[i], cache) != 0)
 			return 1;
 	uint16_t *fam_of = malloc((ns ? ns : 1) * sizeof *fam_of);
 	int *slot_of = malloc((ns ? ns : 1) * sizeof *slot_of);

@@ -9,24 +9,24 @@
 
 #include "store/log.h"
 
-const char *const pf_op_names[PF_OP_COUNT] = {"open", "stage", "fold", "read"};
+const char *const log_op_names[LOG_OP_COUNT] = {"open", "stage", "fold", "read"};
 
-static void (*counter)(enum pf_op op);
+static void (*counter)(enum log_op op);
 
-void pf_log_counter(void (*count)(enum pf_op op))
+void log_set_counter(void (*count)(enum log_op op))
 {
 	counter = count;
 }
 
-int pf_error(enum pf_op op, const char *fmt, ...)
+int log_error(enum log_op op, const char *fmt, ...)
 {
-	static time_t last[PF_OP_COUNT];
-	static unsigned long suppressed[PF_OP_COUNT];
+	static time_t last[LOG_OP_COUNT];
+	static unsigned long suppressed[LOG_OP_COUNT];
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (counter)
 		counter(op);
-	if (last[op] != 0 && now.tv_sec - last[op] < PF_LOG_INTERVAL_SECONDS) {
+	if (last[op] != 0 && now.tv_sec - last[op] < LOG_INTERVAL_SECONDS) {
 		suppressed[op]++;
 		return 0;
 	}
@@ -36,7 +36,7 @@ int pf_error(enum pf_op op, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "promfcgi[%ld]: %s error: %s", (long)getpid(), pf_op_names[op], msg);
+	fprintf(stderr, "promfcgi[%ld]: %s error: %s", (long)getpid(), log_op_names[op], msg);
 	if (suppressed[op])
 		fprintf(stderr, " (%lu more since the last report)", suppressed[op]);
 	fputc('\n', stderr);

@@ -7,17 +7,17 @@
 
 #include "store/model.h"
 
-int pf_family_cells(int type, int nbuckets, int native)
+int model_family_cells(int type, int nbuckets, int native)
 {
-	return type == PF_HISTOGRAM ? nbuckets + 2 + (native ? PF_NATIVE_CELLS : 0) : 1;
+	return type == PF_HISTOGRAM ? nbuckets + 2 + (native ? NATIVE_CELLS : 0) : 1;
 }
 
-void pf_family_zero(const struct family_def *def, double *cells)
+void model_family_zero(const struct family_def *def, double *cells)
 {
 	memset(cells, 0, def->ncells * sizeof *cells);
 	if (def->type == PF_HISTOGRAM && def->native &&
-	    def->ncells == (uint32_t)pf_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1))
-		pf_native_init(cells + def->nbuckets + 2, def->schema, def->zero_threshold);
+	    def->ncells == (uint32_t)model_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1))
+		native_init(cells + def->nbuckets + 2, def->schema, def->zero_threshold);
 }
 
 static int same_classic(const struct family_def *a, const struct family_def *b)
@@ -31,22 +31,22 @@ static int same_classic(const struct family_def *a, const struct family_def *b)
 	return memcmp(a->buckets, b->buckets, a->nbuckets * sizeof(double)) == 0;
 }
 
-int pf_family_compat(const struct family_def *a, const struct family_def *b)
+int model_family_compat(const struct family_def *a, const struct family_def *b)
 {
 	if (!same_classic(a, b))
-		return PF_CLASH;
+		return MODEL_CLASH;
 	if (a->native && b->native)
-		return a->schema == b->schema && a->zero_threshold == b->zero_threshold ? PF_SAME
-		                                                                          : PF_CLASH;
-	return a->native ? PF_NARROWER : b->native ? PF_WIDER : PF_SAME;
+		return a->schema == b->schema && a->zero_threshold == b->zero_threshold ? MODEL_SAME
+		                                                                          : MODEL_CLASH;
+	return a->native ? MODEL_NARROWER : b->native ? MODEL_WIDER : MODEL_SAME;
 }
 
-int pf_family_exemplars(int type, int nbuckets)
+int model_family_exemplars(int type, int nbuckets)
 {
 	return type == PF_HISTOGRAM ? nbuckets + 1 : type == PF_COUNTER ? 1 : 0;
 }
 
-static void family_data_free(struct pf_family_data *f)
+static void family_data_free(struct family_data *f)
 {
 	for (size_t j = 0; j < f->nseries; j++) {
 		if (!f->arena && !f->in_block) {
@@ -65,7 +65,7 @@ static void family_data_free(struct pf_family_data *f)
 	free(f->arena);
 }
 
-void pf_collection_drop(struct pf_collection *c, const char *name)
+void model_collection_drop(struct collection *c, const char *name)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
 		if (strcmp(c->families[i].name, name) == 0) {
@@ -77,7 +77,7 @@ void pf_collection_drop(struct pf_collection *c, const char *name)
 		}
 }
 
-void pf_collection_free(struct pf_collection *c)
+void model_collection_free(struct collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
 		family_data_free(&c->families[i]);

@@ -8,9 +8,9 @@
  * Cells per series: counter and gauge 1 (the value); histogram
  * nbuckets + 1 per-bucket counts (not cumulative; the last is +Inf), then
  * the sum.  A histogram with native buckets (family_def.native,
- * pf_family_data.native) has the same classic cells (nbuckets may be 0:
+ * family_data.native) has the same classic cells (nbuckets may be 0:
  * then just the +Inf count and the sum, what the text formats show), then
- * the PF_NATIVE_CELLS cells of a native series (native.h): every
+ * the NATIVE_CELLS cells of a native series (native.h): every
  * observation is counted in both.
  *
  * Exemplars (OpenMetrics): the latest per counter series, and per classic
@@ -47,53 +47,53 @@ struct family_def {
 
 /* The most cells a series has: a histogram with every classic bucket and
  * a native part. */
-#define PF_CELLS_MAX (PF_BUCKETS_MAX + 2 + PF_NATIVE_CELLS)
+#define MODEL_CELLS_MAX (PF_BUCKETS_MAX + 2 + NATIVE_CELLS)
 
 /* Cells a series of this family needs (native: 1 if it has native buckets). */
-int pf_family_cells(int type, int nbuckets, int native);
+int model_family_cells(int type, int nbuckets, int native);
 
 /* The empty cells of a new series of def: zeros, and an empty native part
  * at the family's schema and zero threshold. */
-void pf_family_zero(const struct family_def *def, double *cells);
+void model_family_zero(const struct family_def *def, double *cells);
 
 /* How definition b stands to a, the one kept (the store's, or the first
- * seen): PF_SAME shape (type, labels, buckets, native schema and zero
- * threshold; help aside), PF_NARROWER (b is a's without its native
+ * seen): MODEL_SAME shape (type, labels, buckets, native schema and zero
+ * threshold; help aside), MODEL_NARROWER (b is a's without its native
  * buckets: b's cells are a's classic cells, so b's counts fold into a's
- * series), PF_WIDER (b is a with native buckets: a's series gain an empty
- * native part), or PF_CLASH. */
-enum { PF_CLASH = -1, PF_SAME = 0, PF_NARROWER = 1, PF_WIDER = 2 };
-int pf_family_compat(const struct family_def *a, const struct family_def *b);
+ * series), MODEL_WIDER (b is a with native buckets: a's series gain an empty
+ * native part), or MODEL_CLASH. */
+enum { MODEL_CLASH = -1, MODEL_SAME = 0, MODEL_NARROWER = 1, MODEL_WIDER = 2 };
+int model_family_compat(const struct family_def *a, const struct family_def *b);
 
 /* Bytes that any valid exemplar label set takes encoded as name\0value\0...:
  * names are ASCII and non-empty, so with N name and V value characters
  * (N + V <= 128) and p <= N pairs it is at most N + 4V + 2p <= 4(N + V) - N
  * <= 511. */
-#define PF_EXEMPLAR_BYTES 512
+#define MODEL_EXEMPLAR_BYTES 512
 
 /* One exemplar.  Fixed size: staging files hold it as is (stage.h). */
-struct pf_exemplar {
+struct exemplar {
 	double value;     /* the observation, or a counter's increment */
 	double timestamp; /* Unix seconds when it was recorded; 0: no exemplar */
 	uint32_t len;     /* bytes of labels used */
 	uint32_t pad;
-	char labels[PF_EXEMPLAR_BYTES]; /* name\0value\0name\0value\0... */
+	char labels[MODEL_EXEMPLAR_BYTES]; /* name\0value\0name\0value\0... */
 };
 
-struct pf_series_data {
+struct series_data {
 	char *key; /* label values, each NUL-terminated */
 	size_t keylen;
 	double *cells;
 	double created; /* Unix seconds the series began; 0 if unknown (gauges) */
 	/* NULL, or the latest exemplar per bucket (nbuckets + 1) of a histogram,
 	 * of the series (1) of a counter; a timestamp of 0 means none */
-	struct pf_exemplar *exemplars;
+	struct exemplar *exemplars;
 };
 
 /* How many exemplars a series of this type has room for: 0 for a gauge. */
-int pf_family_exemplars(int type, int nbuckets);
+int model_family_exemplars(int type, int nbuckets);
 
-struct pf_family_data {
+struct family_data {
 	char *name;
 	char *help;
 	int type; /* enum pf_type */
@@ -102,7 +102,7 @@ struct pf_family_data {
 	int nbuckets; /* finite bounds */
 	double *buckets;
 	int ncells;
-	struct pf_series_data *series;
+	struct series_data *series;
 	size_t nseries, cap;
 	/* Histograms with native buckets (native.h; 0 in every other family):
 	 * cells[nbuckets + 2 ...] of each series hold its native data. */
@@ -113,8 +113,8 @@ struct pf_family_data {
 	int in_block; /* the series' keys and cells are in the collection's block */
 };
 
-struct pf_collection {
-	struct pf_family_data *families;
+struct collection {
+	struct family_data *families;
 	size_t nfamilies, cap;
 	/* When set: one allocation holding the cells and keys of the families
 	 * marked in_block (a scrape's: metrics/scrape.c), handed to recycle when
@@ -123,9 +123,9 @@ struct pf_collection {
 	void (*recycle)(void *block);
 };
 
-void pf_collection_free(struct pf_collection *c);
+void model_collection_free(struct collection *c);
 /* Removes the family of that name from c, if it has one (its series' cells
  * and keys stay in c's block, freed with it). */
-void pf_collection_drop(struct pf_collection *c, const char *name);
+void model_collection_drop(struct collection *c, const char *name);
 
 #endif

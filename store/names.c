@@ -46,7 +46,7 @@ int pf_valid_label_name(const char *name)
 
 /* Length of the strict UTF-8 sequence (RFC 3629: no overlongs, no
  * surrogates, nothing past U+10FFFF) at p, or 0 if it is invalid. */
-size_t pf_utf8_seq(const char *s, size_t avail)
+size_t names_utf8_seq(const char *s, size_t avail)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned c = p[0], min;
@@ -73,23 +73,23 @@ size_t pf_utf8_seq(const char *s, size_t avail)
 	return n + 1;
 }
 
-int pf_valid_utf8(const char *s, size_t len)
+int names_valid_utf8(const char *s, size_t len)
 {
 	for (size_t i = 0, n; i < len; i += n)
-		if ((n = pf_utf8_seq(s + i, len - i)) == 0)
+		if ((n = names_utf8_seq(s + i, len - i)) == 0)
 			return 0;
 	return 1;
 }
 
 /* Label values, each NUL-terminated, back to back: the series key. */
-int pf_encode_key(const char *const *values, int n, char *key, size_t cap)
+int names_encode_key(const char *const *values, int n, char *key, size_t cap)
 {
 	size_t len = 0;
 	for (int i = 0; i < n; i++) {
 		if (!values || !values[i])
 			return -1;
 		size_t l = strlen(values[i]);
-		if (!pf_valid_utf8(values[i], l) || len + l + 1 > cap)
+		if (!names_valid_utf8(values[i], l) || len + l + 1 > cap)
 			return -1;
 		memcpy(key + len, values[i], l + 1);
 		len += l + 1;
@@ -105,12 +105,12 @@ static size_t utf8_chars(const char *s, size_t len)
 	return n;
 }
 
-int pf_valid_exemplar(const char *p, size_t len)
+int names_valid_exemplar(const char *p, size_t len)
 {
 	const char *names[PF_EXEMPLAR_RUNES_MAX];
 	size_t chars = 0, at = 0;
 	int n = 0;
-	if (len == 0 || len > PF_EXEMPLAR_BYTES || p[len - 1] != '\0')
+	if (len == 0 || len > MODEL_EXEMPLAR_BYTES || p[len - 1] != '\0')
 		return 0;
 	while (at < len) {
 		const char *name = p + at;
@@ -124,7 +124,7 @@ int pf_valid_exemplar(const char *p, size_t len)
 		size_t ascii = 0; /* trace ids are ASCII: skip the UTF-8 decoder for those bytes */
 		while (ascii < vl && (unsigned char)value[ascii] < 0x80)
 			ascii++;
-		if (!pf_valid_label_name(name) || !pf_valid_utf8(value + ascii, vl - ascii))
+		if (!pf_valid_label_name(name) || !names_valid_utf8(value + ascii, vl - ascii))
 			return 0;
 		chars += nl + ascii + utf8_chars(value + ascii, vl - ascii);
 		if (chars > PF_EXEMPLAR_RUNES_MAX)
@@ -137,25 +137,25 @@ int pf_valid_exemplar(const char *p, size_t len)
 	return 1;
 }
 
-int pf_encode_exemplar(const char *const *labels, char *out)
+int names_encode_exemplar(const char *const *labels, char *out)
 {
 	size_t len = 0;
 	for (int i = 0; labels && labels[i]; i++) {
 		size_t l = strlen(labels[i]);
-		if (l + 1 > PF_EXEMPLAR_BYTES - len)
+		if (l + 1 > MODEL_EXEMPLAR_BYTES - len)
 			return -1;
 		memcpy(out + len, labels[i], l + 1);
 		len += l + 1;
 	}
-	return pf_valid_exemplar(out, len) ? (int)len : -1;
+	return names_valid_exemplar(out, len) ? (int)len : -1;
 }
 
-int pf_build_family(struct family_def *def, int type, const char *name, const char *help,
+int names_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets)
 {
 	memset(def, 0, sizeof *def);
 	if (!pf_valid_metric_name(name) || !help || !help[0] || strlen(help) >= PF_HELP_MAX ||
-	    !pf_valid_utf8(help, strlen(help)) || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX ||
+	    !names_valid_utf8(help, strlen(help)) || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX ||
 	    (type != PF_COUNTER && type != PF_GAUGE && type != PF_HISTOGRAM))
 		return -1;
 	def->type = (uint32_t)type;
@@ -178,11 +178,11 @@ int pf_build_family(struct family_def *def, int type, const char *name, const ch
 		def->buckets[i] = buckets[i];
 	}
 	def->nbuckets = (uint32_t)nbuckets;
-	def->ncells = (uint32_t)pf_family_cells(type, nbuckets, 0);
+	def->ncells = (uint32_t)model_family_cells(type, nbuckets, 0);
 	return 0;
 }
 
-int pf_build_native(struct family_def *def, int schema, double zero_threshold)
+int names_build_native(struct family_def *def, int schema, double zero_threshold)
 {
 	if (def->type != PF_HISTOGRAM || schema < PF_NATIVE_SCHEMA_MIN ||
 	    schema > PF_NATIVE_SCHEMA_MAX || !(zero_threshold >= 0) || isinf(zero_threshold))
@@ -190,16 +190,16 @@ int pf_build_native(struct family_def *def, int schema, double zero_threshold)
 	def->native = 1;
 	def->schema = schema;
 	def->zero_threshold = zero_threshold;
-	def->ncells = (uint32_t)pf_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1);
+	def->ncells = (uint32_t)model_family_cells(PF_HISTOGRAM, (int)def->nbuckets, 1);
 	return 0;
 }
 
-int pf_valid_key(const char *key, uint32_t keylen, uint32_t nlabels)
+int names_valid_key(const char *key, uint32_t keylen, uint32_t nlabels)
 {
 	uint32_t values = 0;
 	for (uint32_t at = 0; at < keylen; values++) {
 		const char *end = memchr(key + at, '\0', keylen - at);
-		if (!end || !pf_valid_utf8(key + at, (size_t)(end - (key + at))))
+		if (!end || !names_valid_utf8(key + at, (size_t)(end - (key + at))))
 			return 0;
 		at = (uint32_t)(end - key) + 1;
 	}

@@ -24,7 +24,7 @@
 
 #include "store/native.h"
 
-#define B PF_NATIVE_BUCKETS
+#define B NATIVE_BUCKETS
 #define START_LIMIT (1 << 20) /* |index| of any bucket at schema 8 is below 2^19 */
 
 /* bounds8[i]: the lower edge of schema 8's bucket i within [0.5, 1);
@@ -62,7 +62,7 @@ static int floor_div(int a, int b) /* b > 0 */
 	return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-int pf_native_bucket(double v, int schema)
+int native_bucket(double v, int schema)
 {
 	int inf = 0, exp, key;
 	double a = fabs(v);
@@ -90,7 +90,7 @@ int pf_native_bucket(double v, int schema)
 	return inf ? key + 1 : key;
 }
 
-double pf_native_upper(int index, int schema)
+double native_upper(int index, int schema)
 {
 	if (schema <= 0)
 		return ldexp(1, index * (1 << -schema));
@@ -98,7 +98,7 @@ double pf_native_upper(int index, int schema)
 	return ldexp(bounds8[(index - q * n) << (8 - schema)], q + 1);
 }
 
-int pf_native_halve(int index)
+int native_halve(int index)
 {
 	return index > 0 ? (index + 1) / 2 : index / 2; /* ceil(index / 2), as Go's (k+1)/2, k/2 */
 }
@@ -116,38 +116,38 @@ static int is_index(double c)
 /* The checks every operation needs to stay inside the cells. */
 static int header_ok(const double *c)
 {
-	return c[PF_NATIVE_SCHEMA] >= PF_NATIVE_SCHEMA_MIN && c[PF_NATIVE_SCHEMA] <= PF_NATIVE_SCHEMA_MAX &&
-	       c[PF_NATIVE_SCHEMA] == (double)(int)c[PF_NATIVE_SCHEMA] && c[PF_NATIVE_ZERO_THRESHOLD] >= 0 &&
-	       is_index(c[PF_NATIVE_POS_START]) && is_index(c[PF_NATIVE_NEG_START]);
+	return c[NATIVE_SCHEMA] >= PF_NATIVE_SCHEMA_MIN && c[NATIVE_SCHEMA] <= PF_NATIVE_SCHEMA_MAX &&
+	       c[NATIVE_SCHEMA] == (double)(int)c[NATIVE_SCHEMA] && c[NATIVE_ZERO_THRESHOLD] >= 0 &&
+	       is_index(c[NATIVE_POS_START]) && is_index(c[NATIVE_NEG_START]);
 }
 
-int pf_native_valid(const double *c)
+int native_valid(const double *c)
 {
-	if (!header_ok(c) || !(c[PF_NATIVE_COUNT] >= 0) || !is_count(c[PF_NATIVE_ZERO_COUNT]))
+	if (!header_ok(c) || !(c[NATIVE_COUNT] >= 0) || !is_count(c[NATIVE_ZERO_COUNT]))
 		return 0;
 	for (int j = 0; j < 2 * B; j++)
-		if (!is_count(c[PF_NATIVE_POS + j]))
+		if (!is_count(c[NATIVE_POS + j]))
 			return 0;
 	return 1;
 }
 
-int pf_native_init(double *c, int schema, double zero_threshold)
+int native_init(double *c, int schema, double zero_threshold)
 {
 	if (schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX || !(zero_threshold >= 0))
 		return -1;
-	memset(c, 0, PF_NATIVE_CELLS * sizeof *c);
-	c[PF_NATIVE_SCHEMA] = schema;
-	c[PF_NATIVE_ZERO_THRESHOLD] = zero_threshold;
+	memset(c, 0, NATIVE_CELLS * sizeof *c);
+	c[NATIVE_SCHEMA] = schema;
+	c[NATIVE_ZERO_THRESHOLD] = zero_threshold;
 	/* indexes -80..79: at schema 3, (2^(-81/8), 2^(79/8)], 0.9 ms to 15 minutes */
-	c[PF_NATIVE_POS_START] = c[PF_NATIVE_NEG_START] = -B / 2;
+	c[NATIVE_POS_START] = c[NATIVE_NEG_START] = -B / 2;
 	return 0;
 }
 
 /* One sign's window: its counts and the index of the first. */
 static double *window(double *c, int neg, int *start)
 {
-	*start = (int)c[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
-	return c + (neg ? PF_NATIVE_NEG : PF_NATIVE_POS);
+	*start = (int)c[neg ? NATIVE_NEG_START : NATIVE_POS_START];
+	return c + (neg ? NATIVE_NEG : NATIVE_POS);
 }
 
 /* The indexes of the first and last non-empty bucket; 0 if none. */
@@ -189,7 +189,7 @@ static int fit(double *c, int neg, int lo, int hi)
 		if (b[j] != 0)
 			moved[start + j - to] = b[j];
 	memcpy(b, moved, sizeof moved);
-	c[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START] = to;
+	c[neg ? NATIVE_NEG_START : NATIVE_POS_START] = to;
 	return 1;
 }
 
@@ -200,72 +200,72 @@ static void reduce_one(double *c)
 	for (int neg = 0; neg < 2; neg++) {
 		int start;
 		double *b = window(c, neg, &start), merged[B];
-		int to = pf_native_halve(start);
+		int to = native_halve(start);
 		memset(merged, 0, sizeof merged);
 		for (int j = 0; j < B; j++)
-			merged[pf_native_halve(start + j) - to] += b[j];
+			merged[native_halve(start + j) - to] += b[j];
 		memcpy(b, merged, sizeof merged);
-		c[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START] = to;
+		c[neg ? NATIVE_NEG_START : NATIVE_POS_START] = to;
 	}
-	c[PF_NATIVE_SCHEMA] -= 1;
+	c[NATIVE_SCHEMA] -= 1;
 }
 
-int pf_native_reduce(double *c, int schema)
+int native_reduce(double *c, int schema)
 {
-	if (!header_ok(c) || schema < PF_NATIVE_SCHEMA_MIN || schema > c[PF_NATIVE_SCHEMA])
+	if (!header_ok(c) || schema < PF_NATIVE_SCHEMA_MIN || schema > c[NATIVE_SCHEMA])
 		return -1;
-	while (c[PF_NATIVE_SCHEMA] > schema)
+	while (c[NATIVE_SCHEMA] > schema)
 		reduce_one(c);
 	return 0;
 }
 
-int pf_native_observe(double *c, double v)
+int native_observe(double *c, double v)
 {
 	if (!header_ok(c))
 		return -1;
 	int changed = 0;
 	if (isnan(v)) {
 		/* counted, in no bucket (as client_golang) */
-	} else if (fabs(v) <= c[PF_NATIVE_ZERO_THRESHOLD]) {
-		c[PF_NATIVE_ZERO_COUNT] += 1;
+	} else if (fabs(v) <= c[NATIVE_ZERO_THRESHOLD]) {
+		c[NATIVE_ZERO_COUNT] += 1;
 	} else {
-		int neg = v < 0, start, key = pf_native_bucket(v, (int)c[PF_NATIVE_SCHEMA]);
+		int neg = v < 0, start, key = native_bucket(v, (int)c[NATIVE_SCHEMA]);
 		double *b = window(c, neg, &start);
 		if (key < start || key >= start + B) {
 			while (fit(c, neg, key, key) < 0) {
-				if (c[PF_NATIVE_SCHEMA] <= PF_NATIVE_SCHEMA_MIN)
+				if (c[NATIVE_SCHEMA] <= PF_NATIVE_SCHEMA_MIN)
 					return -1; /* only buckets at impossible indexes get here */
 				reduce_one(c);
-				key = pf_native_bucket(v, (int)c[PF_NATIVE_SCHEMA]);
+				key = native_bucket(v, (int)c[NATIVE_SCHEMA]);
 			}
 			b = window(c, neg, &start);
 			changed = 1;
 		}
 		b[key - start] += 1;
 	}
-	c[PF_NATIVE_COUNT] += 1;
-	c[PF_NATIVE_SUM] += v;
+	c[NATIVE_COUNT] += 1;
+	c[NATIVE_SUM] += v;
 	return changed;
 }
 
 /* dst + sign * src into dst, or -1 (dst unchanged). */
 static int combine(double *dst, const double *src, int sign)
 {
-	if (!pf_native_valid(dst) || !pf_native_valid(src) ||
-	    dst[PF_NATIVE_ZERO_THRESHOLD] != src[PF_NATIVE_ZERO_THRESHOLD])
+	if (!native_valid(dst) || !native_valid(src) ||
+	    dst[NATIVE_ZERO_THRESHOLD] != src[NATIVE_ZERO_THRESHOLD])
 		return -1;
-	if (sign < 0 && src[PF_NATIVE_SCHEMA] < dst[PF_NATIVE_SCHEMA])
+	if (sign < 0 && src[NATIVE_SCHEMA] < dst[NATIVE_SCHEMA])
 		return -1;
-	double d[PF_NATIVE_CELLS], s[PF_NATIVE_CELLS];
+	double d[NATIVE_CELLS], s[NATIVE_CELLS];
 	memcpy(d, dst, sizeof d);
 	memcpy(s, src, sizeof s);
-	int schema = (int)(d[PF_NATIVE_SCHEMA] < s[PF_NATIVE_SCHEMA] ? d[PF_NATIVE_SCHEMA]
-	                                                              : s[PF_NATIVE_SCHEMA]);
+	int schema = (int)(d[NATIVE_SCHEMA] < s[NATIVE_SCHEMA] ? d[NATIVE_SCHEMA]
+	                                                              : s[NATIVE_SCHEMA]);
 	/* the schema at which both series' buckets of each sign fit one window:
 	 * halving is monotone, so the ends of the range in use stay its ends */
 	int lo[2], hi[2], any[2];
-	pf_native_reduce(d, schema);
-	pf_native_reduce(s, schema);
+	native_reduce(d, schema);
+	native_reduce(s, schema);
 	for (int neg = 0; neg < 2; neg++) {
 		int a, b, e, f, da, ds;
 		da = used(d, neg, &a, &b);
@@ -276,14 +276,14 @@ static int combine(double *dst, const double *src, int sign)
 	}
 	while ((any[0] && hi[0] - lo[0] + 1 > B) || (any[1] && hi[1] - lo[1] + 1 > B)) {
 		for (int neg = 0; neg < 2; neg++) {
-			lo[neg] = pf_native_halve(lo[neg]);
-			hi[neg] = pf_native_halve(hi[neg]);
+			lo[neg] = native_halve(lo[neg]);
+			hi[neg] = native_halve(hi[neg]);
 		}
 		if (--schema < PF_NATIVE_SCHEMA_MIN)
 			return -1; /* only buckets at impossible indexes get here */
 	}
-	pf_native_reduce(d, schema);
-	pf_native_reduce(s, schema);
+	native_reduce(d, schema);
+	native_reduce(s, schema);
 	for (int neg = 0; neg < 2; neg++) {
 		int ds, ss;
 		if (!any[neg])
@@ -299,49 +299,49 @@ static int combine(double *dst, const double *src, int sign)
 				return -1;
 		}
 	}
-	d[PF_NATIVE_COUNT] += sign * s[PF_NATIVE_COUNT];
-	d[PF_NATIVE_SUM] += sign * s[PF_NATIVE_SUM];
-	d[PF_NATIVE_ZERO_COUNT] += sign * s[PF_NATIVE_ZERO_COUNT];
-	if (d[PF_NATIVE_COUNT] < 0 || d[PF_NATIVE_ZERO_COUNT] < 0)
+	d[NATIVE_COUNT] += sign * s[NATIVE_COUNT];
+	d[NATIVE_SUM] += sign * s[NATIVE_SUM];
+	d[NATIVE_ZERO_COUNT] += sign * s[NATIVE_ZERO_COUNT];
+	if (d[NATIVE_COUNT] < 0 || d[NATIVE_ZERO_COUNT] < 0)
 		return -1;
 	memcpy(dst, d, sizeof d);
 	return 0;
 }
 
-int pf_native_merge(double *dst, const double *src)
+int native_merge(double *dst, const double *src)
 {
 	return combine(dst, src, 1);
 }
 
-int pf_native_subtract(double *dst, const double *src)
+int native_subtract(double *dst, const double *src)
 {
 	return combine(dst, src, -1);
 }
 
-/* The fast case of pf_native_add_diff: a and b (if any) of dst's schema
+/* The fast case of native_add_diff: a and b (if any) of dst's schema
  * and zero threshold, b's windows where a's are, and every bucket of a - b
  * inside dst's windows.  Checked whole before anything is written: 0 done,
  * 1 not this case (dst unchanged). */
 static int add_diff_in_place(double *dst, const double *a, const double *b)
 {
-	if (!header_ok(dst) || !header_ok(a) || a[PF_NATIVE_SCHEMA] != dst[PF_NATIVE_SCHEMA] ||
-	    a[PF_NATIVE_ZERO_THRESHOLD] != dst[PF_NATIVE_ZERO_THRESHOLD] ||
-	    !is_count(a[PF_NATIVE_ZERO_COUNT]) || !(a[PF_NATIVE_COUNT] >= 0))
+	if (!header_ok(dst) || !header_ok(a) || a[NATIVE_SCHEMA] != dst[NATIVE_SCHEMA] ||
+	    a[NATIVE_ZERO_THRESHOLD] != dst[NATIVE_ZERO_THRESHOLD] ||
+	    !is_count(a[NATIVE_ZERO_COUNT]) || !(a[NATIVE_COUNT] >= 0))
 		return 1;
-	if (b && (!header_ok(b) || b[PF_NATIVE_SCHEMA] != a[PF_NATIVE_SCHEMA] ||
-	          b[PF_NATIVE_ZERO_THRESHOLD] != a[PF_NATIVE_ZERO_THRESHOLD] ||
-	          b[PF_NATIVE_POS_START] != a[PF_NATIVE_POS_START] ||
-	          b[PF_NATIVE_NEG_START] != a[PF_NATIVE_NEG_START] ||
-	          !is_count(b[PF_NATIVE_ZERO_COUNT]) || !(b[PF_NATIVE_COUNT] >= 0) ||
-	          b[PF_NATIVE_ZERO_COUNT] > a[PF_NATIVE_ZERO_COUNT] ||
-	          b[PF_NATIVE_COUNT] > a[PF_NATIVE_COUNT]))
+	if (b && (!header_ok(b) || b[NATIVE_SCHEMA] != a[NATIVE_SCHEMA] ||
+	          b[NATIVE_ZERO_THRESHOLD] != a[NATIVE_ZERO_THRESHOLD] ||
+	          b[NATIVE_POS_START] != a[NATIVE_POS_START] ||
+	          b[NATIVE_NEG_START] != a[NATIVE_NEG_START] ||
+	          !is_count(b[NATIVE_ZERO_COUNT]) || !(b[NATIVE_COUNT] >= 0) ||
+	          b[NATIVE_ZERO_COUNT] > a[NATIVE_ZERO_COUNT] ||
+	          b[NATIVE_COUNT] > a[NATIVE_COUNT]))
 		return 1;
 	int off[2];
 	for (int neg = 0; neg < 2; neg++) {
 		int sa, sd;
-		const double *ab = a + (neg ? PF_NATIVE_NEG : PF_NATIVE_POS);
-		const double *bb = b ? b + (neg ? PF_NATIVE_NEG : PF_NATIVE_POS) : NULL;
-		sa = (int)a[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
+		const double *ab = a + (neg ? NATIVE_NEG : NATIVE_POS);
+		const double *bb = b ? b + (neg ? NATIVE_NEG : NATIVE_POS) : NULL;
+		sa = (int)a[neg ? NATIVE_NEG_START : NATIVE_POS_START];
 		window(dst, neg, &sd);
 		off[neg] = sa - sd;
 		for (int j = 0; j < B; j++) {
@@ -355,38 +355,38 @@ static int add_diff_in_place(double *dst, const double *a, const double *b)
 	for (int neg = 0; neg < 2; neg++) {
 		int sd;
 		double *db = window(dst, neg, &sd);
-		const double *ab = a + (neg ? PF_NATIVE_NEG : PF_NATIVE_POS);
-		const double *bb = b ? b + (neg ? PF_NATIVE_NEG : PF_NATIVE_POS) : NULL;
+		const double *ab = a + (neg ? NATIVE_NEG : NATIVE_POS);
+		const double *bb = b ? b + (neg ? NATIVE_NEG : NATIVE_POS) : NULL;
 		for (int j = 0; j < B; j++) {
 			double d = ab[j] - (bb ? bb[j] : 0);
 			if (d != 0)
 				db[j + off[neg]] += d;
 		}
 	}
-	dst[PF_NATIVE_COUNT] += a[PF_NATIVE_COUNT] - (b ? b[PF_NATIVE_COUNT] : 0);
-	dst[PF_NATIVE_SUM] += a[PF_NATIVE_SUM] - (b ? b[PF_NATIVE_SUM] : 0);
-	dst[PF_NATIVE_ZERO_COUNT] += a[PF_NATIVE_ZERO_COUNT] - (b ? b[PF_NATIVE_ZERO_COUNT] : 0);
+	dst[NATIVE_COUNT] += a[NATIVE_COUNT] - (b ? b[NATIVE_COUNT] : 0);
+	dst[NATIVE_SUM] += a[NATIVE_SUM] - (b ? b[NATIVE_SUM] : 0);
+	dst[NATIVE_ZERO_COUNT] += a[NATIVE_ZERO_COUNT] - (b ? b[NATIVE_ZERO_COUNT] : 0);
 	return 0;
 }
 
-int pf_native_add_diff(double *dst, const double *a, const double *b)
+int native_add_diff(double *dst, const double *a, const double *b)
 {
 	if (add_diff_in_place(dst, a, b) == 0)
 		return 0;
-	double d[PF_NATIVE_CELLS];
+	double d[NATIVE_CELLS];
 	memcpy(d, a, sizeof d);
-	if (b && pf_native_subtract(d, b) != 0)
+	if (b && native_subtract(d, b) != 0)
 		return -1;
-	return pf_native_merge(dst, d);
+	return native_merge(dst, d);
 }
 
-int pf_native_sparse(const double *cells, int negative, struct pf_native_sparse *out)
+int native_to_sparse(const double *cells, int negative, struct native_sparse *out)
 {
 	out->nspans = out->ndeltas = 0;
 	if (!header_ok(cells))
 		return -1;
-	int start = (int)cells[negative ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
-	const double *b = cells + (negative ? PF_NATIVE_NEG : PF_NATIVE_POS);
+	int start = (int)cells[negative ? NATIVE_NEG_START : NATIVE_POS_START];
+	const double *b = cells + (negative ? NATIVE_NEG : NATIVE_POS);
 	int64_t prev = 0;
 	int next = 0; /* the index after the last bucket written */
 	for (int j = 0; j < B; j++) {

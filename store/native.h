@@ -16,10 +16,10 @@
  * in the negative buckets (by |v|); NaN counts in count and sum only; +-Inf
  * one bucket past the largest finite value's.
  *
- * Cell layout of one native series (PF_NATIVE_CELLS = 327 cells, 2616
+ * Cell layout of one native series (NATIVE_CELLS = 327 cells, 2616
  * bytes): count, sum, zero count, zero threshold, schema, the index of the
  * first bucket of the positive window, the same for the negative window,
- * then PF_NATIVE_BUCKETS (160) positive bucket counts and 160 negative
+ * then NATIVE_BUCKETS (160) positive bucket counts and 160 negative
  * ones.  A window holds 160 consecutive bucket indexes, wherever they are.
  *
  * Resolution policy: when an observation (or a merge) needs a bucket
@@ -41,77 +41,77 @@
 
 #include "promfcgi.h" /* PF_NATIVE_SCHEMA_MIN, _MAX, _DEFAULT, PF_NATIVE_ZERO_THRESHOLD_DEFAULT */
 
-#define PF_NATIVE_BUCKETS 160 /* bucket window per sign */
+#define NATIVE_BUCKETS 160 /* bucket window per sign */
 
 enum {
-	PF_NATIVE_COUNT,          /* observations, NaN included */
-	PF_NATIVE_SUM,            /* sum of observations */
-	PF_NATIVE_ZERO_COUNT,     /* observations with |v| <= zero threshold */
-	PF_NATIVE_ZERO_THRESHOLD, /* >= 0 */
-	PF_NATIVE_SCHEMA,         /* -4..8 */
-	PF_NATIVE_POS_START,      /* bucket index of cell PF_NATIVE_POS */
-	PF_NATIVE_NEG_START,      /* bucket index of cell PF_NATIVE_NEG */
-	PF_NATIVE_POS,            /* PF_NATIVE_BUCKETS counts, v > threshold */
-	PF_NATIVE_NEG = PF_NATIVE_POS + PF_NATIVE_BUCKETS, /* v < -threshold, by |v| */
-	PF_NATIVE_CELLS = PF_NATIVE_NEG + PF_NATIVE_BUCKETS
+	NATIVE_COUNT,          /* observations, NaN included */
+	NATIVE_SUM,            /* sum of observations */
+	NATIVE_ZERO_COUNT,     /* observations with |v| <= zero threshold */
+	NATIVE_ZERO_THRESHOLD, /* >= 0 */
+	NATIVE_SCHEMA,         /* -4..8 */
+	NATIVE_POS_START,      /* bucket index of cell NATIVE_POS */
+	NATIVE_NEG_START,      /* bucket index of cell NATIVE_NEG */
+	NATIVE_POS,            /* NATIVE_BUCKETS counts, v > threshold */
+	NATIVE_NEG = NATIVE_POS + NATIVE_BUCKETS, /* v < -threshold, by |v| */
+	NATIVE_CELLS = NATIVE_NEG + NATIVE_BUCKETS
 };
 
 /* The bucket index of |v| at schema (v not 0, not NaN), as client_golang. */
-int pf_native_bucket(double v, int schema);
+int native_bucket(double v, int schema);
 /* The upper bound of bucket index at schema, the boundary client_golang
- * uses: pf_native_bucket(pf_native_upper(k, s), s) == k. */
-double pf_native_upper(int index, int schema);
+ * uses: native_bucket(native_upper(k, s), s) == k. */
+double native_upper(int index, int schema);
 /* The index of bucket k after the schema goes down by one: ceil(k / 2). */
-int pf_native_halve(int index);
+int native_halve(int index);
 
 /* An empty series: 0, or -1 for a schema out of -4..8 or a threshold < 0. */
-int pf_native_init(double *cells, int schema, double zero_threshold);
+int native_init(double *cells, int schema, double zero_threshold);
 /* Whether cells hold a consistent native series: schema and starts
  * integers in range, counts integers >= 0. */
-int pf_native_valid(const double *cells);
+int native_valid(const double *cells);
 
 /* Records v.  0: only count, sum and one bucket (or the zero count)
  * changed; 1: the window moved or the schema went down, so any cell may
  * have changed; -1: cells are not a valid series (v not recorded). */
-int pf_native_observe(double *cells, double v);
+int native_observe(double *cells, double v);
 /* Lowers the schema to `schema` (<= the current one), merging buckets
  * exactly.  0, or -1 if invalid. */
-int pf_native_reduce(double *cells, int schema);
+int native_reduce(double *cells, int schema);
 /* dst += src: both lowered to the smaller schema, then added bucket by
  * bucket, the windows moved or the schema lowered further as needed.
  * 0, or -1 if either is invalid or their zero thresholds differ (dst
  * unchanged). */
-int pf_native_merge(double *dst, const double *src);
+int native_merge(double *dst, const double *src);
 /* dst -= src, for src an earlier state of the same series (what a fold
  * adds is staged - folded): src is lowered to dst's schema first.  0, or
  * -1 if invalid, thresholds differ, src's schema is lower than dst's or a
  * count would go below 0 (dst unchanged). */
-int pf_native_subtract(double *dst, const double *src);
+int native_subtract(double *dst, const double *src);
 
 /* dst += a - b, for b an earlier state of a's series (b NULL: dst += a):
  * what a scrape adds for a worker, staged - folded.  The same as
- * pf_native_subtract then pf_native_merge, and as exact; without copies
+ * native_subtract then native_merge, and as exact; without copies
  * when a and b share their schema and windows and dst's windows take
  * every bucket of a - b (the common case).  0, or -1 (dst unchanged) if
  * either fails. */
-int pf_native_add_diff(double *dst, const double *a, const double *b);
+int native_add_diff(double *dst, const double *a, const double *b);
 
 /* Prometheus' sparse form of one sign's buckets: spans (the first one's
  * offset is its first index, each next one's the gap after the previous)
  * and counts delta-encoded (each against the previous, the first against
  * 0).  Gaps of one or two empty buckets are kept inside a span as zero
  * counts, as client_golang does (cheaper than a new span). */
-struct pf_native_span {
+struct native_span {
 	int32_t offset;
 	uint32_t length;
 };
-struct pf_native_sparse {
+struct native_sparse {
 	int nspans, ndeltas;
-	struct pf_native_span spans[PF_NATIVE_BUCKETS];
-	int64_t deltas[PF_NATIVE_BUCKETS];
+	struct native_span spans[NATIVE_BUCKETS];
+	int64_t deltas[NATIVE_BUCKETS];
 };
 /* negative: 0 for the positive buckets, 1 for the negative ones.  0, or -1
  * if cells are not a valid series. */
-int pf_native_sparse(const double *cells, int negative, struct pf_native_sparse *out);
+int native_to_sparse(const double *cells, int negative, struct native_sparse *out);
 
 #endif

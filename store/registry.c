@@ -52,7 +52,7 @@ static struct {
 	uint32_t nfamilies;
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
 	uint16_t hash[HASH_SIZE];                  /* slot + 1; 0 is empty (few pages: see pf_open) */
-	pf_series *errors[PF_OP_COUNT];            /* promfcgi_store_errors_total{op} */
+	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
 	int oneshot;                               /* a CGI process: journal.h */
@@ -133,12 +133,12 @@ static pf_family *errors_family(void)
 	                  labels);
 }
 
-static void count_error(enum pf_op op)
+static void count_error(enum log_op op)
 {
-	if (op >= PF_OP_COUNT)
+	if (op >= LOG_OP_COUNT)
 		return;
 	if (!reg.errors[op]) { /* a one-shot process defines it when it needs it */
-		const char *v[] = {pf_op_names[op], NULL};
+		const char *v[] = {log_op_names[op], NULL};
 		reg.errors[op] = pf_with(errors_family(), v);
 	}
 	pf_inc(reg.errors[op]);
@@ -146,7 +146,7 @@ static void count_error(enum pf_op op)
 
 static void define_own_families(void)
 {
-	pf_log_counter(count_error);
+	log_set_counter(count_error);
 	if (reg.oneshot) {
 		/* CPU only: the gauges would die with the process, and every
 		 * series defined costs a CGI request page faults */
@@ -158,8 +158,8 @@ static void define_own_families(void)
 		return;
 	}
 	pf_family *f = errors_family(); /* every op at zero from the start */
-	for (int op = 0; op < PF_OP_COUNT; op++) {
-		const char *v[] = {pf_op_names[op], NULL};
+	for (int op = 0; op < LOG_OP_COUNT; op++) {
+		const char *v[] = {log_op_names[op], NULL};
 		reg.errors[op] = pf_with(f, v);
 	}
 	define_process_families();
@@ -193,7 +193,7 @@ int pf_open(const char *db_path)
 		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
 		define_own_families();
-		pf_error(PF_OP_STAGE, "cannot create a staging file in %s: %s; counting in memory only",
+		log_error(LOG_STAGE, "cannot create a staging file in %s: %s; counting in memory only",
 		         dir, strerror(e));
 		return -1;
 	}
@@ -223,11 +223,11 @@ int pf_maintain(void)
 	case 0:
 		return 0;
 	case 1:
-		pf_error(PF_OP_STAGE, was_anonymous ? "staging file created in %s; counts kept"
+		log_error(LOG_STAGE, was_anonymous ? "staging file created in %s; counts kept"
 		                                    : "staging file was gone; recreated in %s", dir);
 		return 0;
 	default:
-		pf_error(PF_OP_STAGE, "cannot create a staging file in %s: %s; counting in memory",
+		log_error(LOG_STAGE, "cannot create a staging file in %s: %s; counting in memory",
 		         dir, strerror(errno));
 		return -1;
 	}
@@ -249,7 +249,7 @@ int pf_publish(void)
 	int fd = journal_mark(dir, reg.marker - 1, rec, len);
 	free(rec);
 	if (fd < 0) {
-		pf_error(PF_OP_STAGE, "cannot mark a request in flight in %s: %s", dir, strerror(errno));
+		log_error(LOG_STAGE, "cannot mark a request in flight in %s: %s", dir, strerror(errno));
 		reg.marker = 0;
 		return -1;
 	}
@@ -277,7 +277,7 @@ static int close_oneshot(void)
 	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0)
-			pf_error(PF_OP_STAGE, "cannot append to %s/%s: %s", dir, JOURNAL_FILE,
+			log_error(LOG_STAGE, "cannot append to %s/%s: %s", dir, JOURNAL_FILE,
 			         strerror(errno));
 		free(rec);
 	}
@@ -312,7 +312,7 @@ int pf_close(void)
 		if (stage_test_hook)
 			stage_test_hook("closing");
 		if (db_open(reg.db_path, 1000, &db, err, sizeof err) != 0) {
-			pf_error(PF_OP_OPEN, "%s", err);
+			log_error(LOG_OPEN, "%s", err);
 		} else {
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
@@ -328,11 +328,11 @@ int pf_close(void)
 							stage_test_hook("forgotten");
 						rc = 0;
 					} else {
-						pf_error(PF_OP_FOLD, "cannot remove %s: %s", reg.stage.path,
+						log_error(LOG_FOLD, "cannot remove %s: %s", reg.stage.path,
 						         strerror(errno));
 					}
 				} else {
-					pf_error(PF_OP_FOLD, "final fold: %s", db_errmsg(db));
+					log_error(LOG_FOLD, "final fold: %s", db_errmsg(db));
 				}
 				stage_snapshot_free(&snap);
 			}
@@ -348,7 +348,7 @@ static pf_family *define_def(const struct family_def *def)
 {
 	for (uint32_t i = 0; i < reg.nfamilies; i++)
 		if (strcmp(reg.families[i].def.name, def->name) == 0)
-			return pf_family_compat(&reg.families[i].def, def) == PF_SAME &&
+			return model_family_compat(&reg.families[i].def, def) == MODEL_SAME &&
 			               strcmp(reg.families[i].def.help, def->help) == 0
 			           ? &reg.families[i]
 			           : NULL;
@@ -367,7 +367,7 @@ static pf_family *define(int type, const char *name, const char *help, const cha
                          const double *buckets, int nbuckets)
 {
 	struct family_def def;
-	if (!reg.open || pf_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
+	if (!reg.open || names_build_family(&def, type, name, help, labels, buckets, nbuckets) != 0)
 		return NULL;
 	return define_def(&def);
 }
@@ -400,8 +400,8 @@ pf_family *pf_histogram_native(const char *name, const char *help, const char *c
 	if (!buckets)
 		nbuckets = 0;
 	if (!reg.open ||
-	    pf_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
-	    pf_build_native(&def, schema, zero_threshold) != 0)
+	    names_build_family(&def, PF_HISTOGRAM, name, help, labels, buckets, nbuckets) != 0 ||
+	    names_build_native(&def, schema, zero_threshold) != 0)
 		return NULL;
 	return define_def(&def);
 }
@@ -419,7 +419,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	char key[PF_KEY_MAX];
 	if (!f || !reg.stage.f)
 		return NULL;
-	int len = pf_encode_key(values, (int)f->def.nlabels, key, sizeof key);
+	int len = names_encode_key(values, (int)f->def.nlabels, key, sizeof key);
 	if (len < 0)
 		return NULL;
 	struct stage_file *file = reg.stage.f;
@@ -436,7 +436,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	if (slot < 0) {
 		/* every slot or cell of the file is taken: this series goes
 		 * unrecorded, which is said and counted like any store failure */
-		pf_error(PF_OP_STAGE, "no room for another series (of %s) in this process's staging file: "
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging file: "
 		         "not recorded", f->def.name);
 		return NULL;
 	}
@@ -497,46 +497,46 @@ int pf_set(pf_series *s, double v)
  * changes, added to the pending change; -1 (nothing added) if they do not
  * fit in it.  Most observations change the count, the sum and one bucket
  * (or the zero count); one outside its sign's window moves the window or
- * lowers the schema, which rewrites up to all PF_NATIVE_CELLS cells: the
+ * lowers the schema, which rewrites up to all NATIVE_CELLS cells: the
  * whole new state goes through the redo log like any change (stage.h). */
 static int observe_native(pf_series *s, double v, uint32_t room)
 {
 	const struct family_def *d = &s->family->def;
 	struct stage *st = &reg.stage;
 	uint32_t n0 = s->cell + d->nbuckets + 2, cell = UINT32_MAX;
-	double schema = stage_value(st, n0 + PF_NATIVE_SCHEMA);
+	double schema = stage_value(st, n0 + NATIVE_SCHEMA);
 	if (!(schema >= PF_NATIVE_SCHEMA_MIN && schema <= PF_NATIVE_SCHEMA_MAX))
 		return -1; /* never: the cells are this process's own */
 	if (isnan(v)) {
 		cell = UINT32_MAX - 1; /* count and sum only */
-	} else if (fabs(v) <= stage_value(st, n0 + PF_NATIVE_ZERO_THRESHOLD)) {
-		cell = n0 + PF_NATIVE_ZERO_COUNT;
+	} else if (fabs(v) <= stage_value(st, n0 + NATIVE_ZERO_THRESHOLD)) {
+		cell = n0 + NATIVE_ZERO_COUNT;
 	} else {
-		int neg = v < 0, key = pf_native_bucket(v, (int)schema);
-		double start = stage_value(st, n0 + (neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START));
-		if (key >= start && key < start + PF_NATIVE_BUCKETS)
-			cell = n0 + (uint32_t)(neg ? PF_NATIVE_NEG : PF_NATIVE_POS) + (uint32_t)(key - start);
+		int neg = v < 0, key = native_bucket(v, (int)schema);
+		double start = stage_value(st, n0 + (neg ? NATIVE_NEG_START : NATIVE_POS_START));
+		if (key >= start && key < start + NATIVE_BUCKETS)
+			cell = n0 + (uint32_t)(neg ? NATIVE_NEG : NATIVE_POS) + (uint32_t)(key - start);
 	}
 	if (cell != UINT32_MAX) { /* in the window: three cells */
 		if (room < 3)
 			return -1;
-		stage_add(st, n0 + PF_NATIVE_COUNT, 1);
-		stage_add(st, n0 + PF_NATIVE_SUM, v);
+		stage_add(st, n0 + NATIVE_COUNT, 1);
+		stage_add(st, n0 + NATIVE_SUM, v);
 		if (cell != UINT32_MAX - 1)
 			stage_add(st, cell, 1);
 		return 0;
 	}
-	double now[PF_NATIVE_CELLS], was[PF_NATIVE_CELLS];
-	stage_values(st, n0, PF_NATIVE_CELLS, was);
+	double now[NATIVE_CELLS], was[NATIVE_CELLS];
+	stage_values(st, n0, NATIVE_CELLS, was);
 	memcpy(now, was, sizeof now);
-	if (pf_native_observe(now, v) < 0)
+	if (native_observe(now, v) < 0)
 		return -1;
 	uint32_t changed = 0;
-	for (uint32_t i = 0; i < PF_NATIVE_CELLS; i++)
+	for (uint32_t i = 0; i < NATIVE_CELLS; i++)
 		changed += memcmp(&now[i], &was[i], sizeof now[i]) != 0;
 	if (changed > room)
 		return -1;
-	for (uint32_t i = 0; i < PF_NATIVE_CELLS; i++)
+	for (uint32_t i = 0; i < NATIVE_CELLS; i++)
 		if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
 			stage_assign(st, n0 + i, now[i]);
 	return 0;
@@ -574,10 +574,10 @@ int pf_observe(pf_series *s, double v)
 
 /* The exemplar of a change already pending for the series' bucket: 0, or 1
  * if it cannot be kept (invalid labels, no free slot, a full change). */
-static int exemplar(pf_series *s, uint32_t bucket, double v, const char *const *labels)
+static int keep_exemplar(pf_series *s, uint32_t bucket, double v, const char *const *labels)
 {
-	char enc[PF_EXEMPLAR_BYTES];
-	int len = pf_encode_exemplar(labels, enc);
+	char enc[MODEL_EXEMPLAR_BYTES];
+	int len = names_encode_exemplar(labels, enc);
 	uint32_t cell = s->cell + bucket;
 	if (len < 0 || cell >= STAGE_MAX_CELLS)
 		return 1;
@@ -602,7 +602,7 @@ int pf_add_exemplar(pf_series *s, double v, const char *const *labels)
 	pf_begin(); /* the count and its exemplar: one change */
 	int rc = stage_add(&reg.stage, s->cell, v);
 	if (rc == 0)
-		rc = exemplar(s, 0, v, labels);
+		rc = keep_exemplar(s, 0, v, labels);
 	pf_commit();
 	return rc;
 }
@@ -615,7 +615,7 @@ int pf_observe_exemplar(pf_series *s, double v, const char *const *labels)
 	pf_begin();
 	int rc = observe(s, v, b);
 	if (rc == 0)
-		rc = exemplar(s, b, v, labels);
+		rc = keep_exemplar(s, b, v, labels);
 	pf_commit();
 	return rc;
 }

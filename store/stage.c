@@ -245,7 +245,7 @@ int stage_add_slot(struct stage *s, uint32_t fam, const char *key, uint32_t keyl
 	/* a native part starts empty at its family's schema (the cells of a
 	 * file are zero, which is all any other series needs) */
 	if (s->f->families[fam].native)
-		pf_family_zero(&s->f->families[fam], &s->f->cells[cell]);
+		model_family_zero(&s->f->families[fam], &s->f->cells[cell]);
 	struct stage_slot *slot = &s->f->slots[n];
 	slot->family = fam;
 	slot->cell = cell;
@@ -339,14 +339,14 @@ int stage_add_exemplar(struct stage *s, uint32_t slot, uint32_t bucket)
 int stage_exemplar(struct stage *s, uint32_t index, double value, double timestamp,
                    const char *labels, uint32_t len)
 {
-	if (!s->f || index >= STAGE_MAX_EXEMPLARS || len > PF_EXEMPLAR_BYTES)
+	if (!s->f || index >= STAGE_MAX_EXEMPLARS || len > MODEL_EXEMPLAR_BYTES)
 		return -1;
 	struct stage_exemplar *e = &s->f->ex.e[index];
 	uint32_t next = e->sel == 1 ? 2 : 1;
 	struct stage_log_entry *p = stage_pending(s, STAGE_LOG_EXEMPLAR, index);
 	if (!p)
 		return -1;
-	struct pf_exemplar *c = &e->copy[next - 1];
+	struct exemplar *c = &e->copy[next - 1];
 	c->value = value;
 	c->timestamp = timestamp;
 	c->len = len;
@@ -402,12 +402,12 @@ void stage_commit_torn(struct stage *s, uint32_t napply)
 
 /* Copies one exemplar copy: its fields and the labels it uses (a length
  * past the buffer is kept, for stage_validate to refuse). */
-static void copy_exemplar(struct pf_exemplar *to, const struct pf_exemplar *from)
+static void copy_exemplar(struct exemplar *to, const struct exemplar *from)
 {
 	to->value = from->value;
 	to->timestamp = from->timestamp;
 	to->len = from->len;
-	memcpy(to->labels, from->labels, to->len <= PF_EXEMPLAR_BYTES ? to->len : 0);
+	memcpy(to->labels, from->labels, to->len <= MODEL_EXEMPLAR_BYTES ? to->len : 0);
 }
 
 /* Copies n exemplar slots: each one's current copy only (sel read once; the
@@ -540,9 +540,9 @@ static int valid_family(const struct family_def *f)
 	if ((f->type != PF_COUNTER && f->type != PF_GAUGE && f->type != PF_HISTOGRAM) ||
 	    f->nlabels > PF_LABELS_MAX || f->nbuckets > PF_BUCKETS_MAX ||
 	    (f->type != PF_HISTOGRAM && f->nbuckets) || !valid_native(f) ||
-	    f->ncells != (uint32_t)pf_family_cells((int)f->type, (int)f->nbuckets, (int)f->native) ||
+	    f->ncells != (uint32_t)model_family_cells((int)f->type, (int)f->nbuckets, (int)f->native) ||
 	    !terminated(f->name, sizeof f->name) || !terminated(f->help, sizeof f->help) ||
-	    !pf_valid_metric_name(f->name) || !f->help[0] || !pf_valid_utf8(f->help, strlen(f->help)))
+	    !pf_valid_metric_name(f->name) || !f->help[0] || !names_valid_utf8(f->help, strlen(f->help)))
 		return 0;
 	for (uint32_t i = 0; i < f->nlabels; i++)
 		if (!terminated(f->labels[i], sizeof f->labels[i]) || !pf_valid_label_name(f->labels[i]))
@@ -558,7 +558,7 @@ static int valid_slot(const struct stage_slot *s, const struct family_def *famil
 {
 	return s->family < nfamilies &&
 	       (uint64_t)s->cell + families[s->family].ncells <= ncells && s->keylen <= PF_KEY_MAX &&
-	       pf_valid_key(s->key, s->keylen, families[s->family].nlabels);
+	       names_valid_key(s->key, s->keylen, families[s->family].nlabels);
 }
 
 /* An exemplar slot names a series (of slots already checked) and one of its
@@ -570,12 +570,12 @@ static int valid_exemplar(const struct stage_exemplar *e, const struct family_de
 	if (e->slot >= nslots || e->sel > 2)
 		return 0;
 	const struct family_def *f = &families[slots[e->slot].family];
-	if (e->bucket >= (uint32_t)pf_family_exemplars((int)f->type, (int)f->nbuckets))
+	if (e->bucket >= (uint32_t)model_family_exemplars((int)f->type, (int)f->nbuckets))
 		return 0;
 	if (e->sel == 0)
 		return 1;
-	const struct pf_exemplar *x = &e->copy[e->sel - 1];
-	return x->len <= PF_EXEMPLAR_BYTES && pf_valid_exemplar(x->labels, x->len) &&
+	const struct exemplar *x = &e->copy[e->sel - 1];
+	return x->len <= MODEL_EXEMPLAR_BYTES && names_valid_exemplar(x->labels, x->len) &&
 	       !isnan(x->value) && isfinite(x->timestamp) && x->timestamp > 0;
 }
 

@@ -48,7 +48,7 @@
  * and native ones (343 cells each), or 16,384 of one without native. */
 #define STAGE_MAX_CELLS 262144
 /* Cell writes one change can hold.  An observation that moves a native
- * window or lowers its schema rewrites up to PF_NATIVE_CELLS (327) cells,
+ * window or lowers its schema rewrites up to NATIVE_CELLS (327) cells,
  * so one change holds three such rewrites and the rest of a request; an
  * observation that would not fit is refused whole (registry.c). */
 #define STAGE_LOG_MAX 1024
@@ -95,7 +95,7 @@ struct stage_exemplar {
 	uint32_t bucket; /* 0 for a counter; a histogram's bucket (nbuckets: +Inf) */
 	uint32_t sel;    /* 0: none yet; 1: copy[0] is current; 2: copy[1] */
 	uint32_t pad;
-	struct pf_exemplar copy[2];
+	struct exemplar copy[2];
 };
 
 struct stage_exemplars {
@@ -177,7 +177,7 @@ uint32_t stage_room(const struct stage *s);
  * -1 if all are taken (counted in ex.dropped). */
 int stage_add_exemplar(struct stage *s, uint32_t slot, uint32_t bucket);
 /* Writes an exemplar into slot index's spare copy and makes it current in
- * the pending change; labels as pf_encode_exemplar made them. */
+ * the pending change; labels as names_encode_exemplar made them. */
 int stage_exemplar(struct stage *s, uint32_t index, double value, double timestamp,
                    const char *labels, uint32_t len);
 /* Publishes the pending change atomically. */

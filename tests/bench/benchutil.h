@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * benchutil.h — small helpers shared by the scrape and churn benchmarks:
- * a monotonic clock, medians, one timed scrape (pf_scrape + render_text,
+ * a monotonic clock, medians, one timed scrape (scrape_collect + render_text,
  * what metrics.fcgi does per request, minus the FastCGI I/O), the disk use
  * of a store, and removing a store's files.  Header-only (static functions)
  * so each benchmark is one translation unit plus the promfcgi objects.
@@ -55,10 +55,10 @@ static inline double median(double *v, int n)
 }
 
 struct scrape_result {
-	double scrape_ms; /* pf_scrape: fold every staging file, retire the dead, read */
+	double scrape_ms; /* scrape_collect: fold every staging file, retire the dead, read */
 	double render_ms; /* render_text */
 	size_t bytes;     /* the /metrics body */
-	double pb_ms;     /* render_protobuf of the same collection (what Prometheus asks
+	double pb_ms;     /* protobuf_render of the same collection (what Prometheus asks
 	                   * for with native histograms on), timed apart */
 	size_t pb_bytes;
 	size_t series;    /* series of families whose name starts with prefix */
@@ -73,12 +73,12 @@ static int bench_collect;
  * prefix* is taken after the clock stops, to check the figures are exact. */
 static inline int timed_scrape(const char *db, const char *prefix, struct scrape_result *r)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[300];
 	if (bench_collect)
 		CALLGRIND_TOGGLE_COLLECT;
 	double t0 = now_ms();
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "scrape failed: %s\n", reason);
 		return -1;
 	}
@@ -89,7 +89,7 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	if (bench_collect)
 		CALLGRIND_TOGGLE_COLLECT;
 	struct buf pb = {0};
-	render_protobuf(&pb, &c, NULL);
+	protobuf_render(&pb, &c, NULL);
 	r->pb_ms = now_ms() - t2;
 	r->pb_bytes = pb.len;
 	int pb_oom = pb.oom;
@@ -100,7 +100,7 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	r->series = 0;
 	r->sum = 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (strncmp(f->name, prefix, strlen(prefix)) != 0)
 			continue;
 		r->series += f->nseries;
@@ -110,7 +110,7 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	}
 	int oom = b.oom || pb_oom;
 	buf_free(&b);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	if (oom) {
 		fprintf(stderr, "render: out of memory\n");
 		return -1;

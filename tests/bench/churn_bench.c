@@ -11,7 +11,7 @@
  * SCRAPE_EVERY lifetimes.  At each checkpoint it prints one TSV line:
  *   lifetimes scrape_ms db_bytes wal_bytes stage_bytes stage_files
  *   logical_bytes incarnation_rows folded_rows exact
- * scrape_ms is the median of 21 scrapes (pf_scrape + render_text); sizes are
+ * scrape_ms is the median of 21 scrapes (scrape_collect + render_text); sizes are
  * bytes allocated on disk; logical_bytes is the database's pages in use
  * (page_count - freelist_count, read through the WAL), which unlike the
  * files does not depend on when SQLite last checkpointed; exact is 1 when
@@ -116,19 +116,19 @@ static int checkpoint(const char *db, int lifetimes)
 		t[i] = r.scrape_ms + r.render_ms;
 	}
 	/* histogram count: a separate tally over request_duration_seconds */
-	struct pf_collection c;
+	struct collection c;
 	char reason[300];
 	double hcount = -1;
-	if (pf_scrape(db, &c, reason, sizeof reason) == 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) == 0) {
 		for (size_t i = 0; i < c.nfamilies; i++)
 			if (strcmp(c.families[i].name, "request_duration_seconds") == 0) {
 				hcount = 0;
-				const struct pf_family_data *f = &c.families[i];
+				const struct family_data *f = &c.families[i];
 				for (size_t j = 0; j < f->nseries; j++)
 					for (int b = 0; b <= f->nbuckets; b++)
 						hcount += f->series[j].cells[b];
 			}
-		pf_collection_free(&c);
+		model_collection_free(&c);
 	}
 	char path[4096 + 16];
 	sqlite3 *h;
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 				rc = 1;
 		}
 	}
-	pf_scrape_close();
+	scrape_close();
 	remove_store(db);
 	return rc;
 }

@@ -5,7 +5,7 @@
  * proto/io/prometheus/client/metrics.proto), on collections of 10,000
  * series: counters, classic histograms (14 buckets), native histograms
  * (schema 3, about 60 buckets in use), and a mix.  Both encode the same
- * pf_collection into length-delimited MetricFamily messages; the protobuf-c
+ * collection into length-delimited MetricFamily messages; the protobuf-c
  * side builds its message tree (from a bump arena, its cheapest
  * allocation) and packs it, which is what using it would cost.
  *
@@ -44,10 +44,10 @@ static int cmp(const void *a, const void *b)
 static char *one_label[] = {"handler"}, *two_labels[] = {"handler", "code"};
 static double classic_bounds[] = {.005, .01, .025, .05, .075, .1, .25, .5, .75, 1, 2.5, 5, 7.5, 10};
 
-static void add_family(struct pf_collection *c, const char *name, int type, int nlabels,
+static void add_family(struct collection *c, const char *name, int type, int nlabels,
                        int nbuckets, int native, long n)
 {
-	struct pf_family_data *f = &c->families[c->nfamilies++];
+	struct family_data *f = &c->families[c->nfamilies++];
 	memset(f, 0, sizeof *f);
 	f->name = strdup(name);
 	f->help = strdup("Benchmark family.");
@@ -59,12 +59,12 @@ static void add_family(struct pf_collection *c, const char *name, int type, int 
 	f->native = native;
 	f->native_schema = 3;
 	f->native_zero_threshold = PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
-	f->ncells = type == PF_HISTOGRAM ? nbuckets + 2 + (native ? PF_NATIVE_CELLS : 0) : 1;
+	f->ncells = type == PF_HISTOGRAM ? nbuckets + 2 + (native ? NATIVE_CELLS : 0) : 1;
 	f->series = calloc((size_t)n, sizeof *f->series);
 	f->nseries = f->cap = (size_t)n;
 	srand(42);
 	for (long i = 0; i < n; i++) {
-		struct pf_series_data *s = &f->series[i];
+		struct series_data *s = &f->series[i];
 		char key[64];
 		int len = snprintf(key, sizeof key, "/h/%ld", i) + 1;
 		if (nlabels == 2)
@@ -80,7 +80,7 @@ static void add_family(struct pf_collection *c, const char *name, int type, int 
 		}
 		double *nc = s->cells + nbuckets + 2;
 		if (native)
-			pf_native_init(nc, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+			native_init(nc, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 		for (int k = 0; k < 200; k++) { /* log-uniform over 1 ms .. 10 s */
 			double v = 0.001 * pow(10000, rand() / (double)RAND_MAX);
 			int b = 0;
@@ -89,15 +89,15 @@ static void add_family(struct pf_collection *c, const char *name, int type, int 
 			s->cells[b] += 1;
 			s->cells[nbuckets + 1] += v;
 			if (native)
-				pf_native_observe(nc, v);
+				native_observe(nc, v);
 		}
 	}
 }
 
-static void free_collection(struct pf_collection *c)
+static void free_collection(struct collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
-		struct pf_family_data *f = &c->families[i];
+		struct family_data *f = &c->families[i];
 		for (size_t j = 0; j < f->nseries; j++) {
 			free(f->series[j].key);
 			free(f->series[j].cells);
@@ -137,7 +137,7 @@ static Google__Protobuf__Timestamp *timestamp(double t)
 	return ts;
 }
 
-static void sparse_to_pbc(const struct pf_native_sparse *sp, size_t *nspans,
+static void sparse_to_pbc(const struct native_sparse *sp, size_t *nspans,
                           Io__Prometheus__Client__BucketSpan ***spans, size_t *ndeltas,
                           int64_t **deltas)
 {
@@ -156,8 +156,8 @@ static void sparse_to_pbc(const struct pf_native_sparse *sp, size_t *nspans,
 	memcpy(*deltas, sp->deltas, (size_t)sp->ndeltas * sizeof **deltas);
 }
 
-static Io__Prometheus__Client__Metric *metric_pbc(const struct pf_family_data *f,
-                                                  const struct pf_series_data *s)
+static Io__Prometheus__Client__Metric *metric_pbc(const struct family_data *f,
+                                                  const struct series_data *s)
 {
 	Io__Prometheus__Client__Metric *m =
 	    NEW(Io__Prometheus__Client__Metric, IO__PROMETHEUS__CLIENT__METRIC__INIT);
@@ -209,15 +209,15 @@ static Io__Prometheus__Client__Metric *metric_pbc(const struct pf_family_data *f
 	}
 	if (f->native) {
 		const double *nc = c + f->nbuckets + 2;
-		static struct pf_native_sparse sp;
+		static struct native_sparse sp;
 		h->has_schema = h->has_zero_threshold = h->has_zero_count = 1;
-		h->schema = (int32_t)nc[PF_NATIVE_SCHEMA];
-		h->zero_threshold = nc[PF_NATIVE_ZERO_THRESHOLD];
-		h->zero_count = (uint64_t)nc[PF_NATIVE_ZERO_COUNT];
-		pf_native_sparse(nc, 1, &sp);
+		h->schema = (int32_t)nc[NATIVE_SCHEMA];
+		h->zero_threshold = nc[NATIVE_ZERO_THRESHOLD];
+		h->zero_count = (uint64_t)nc[NATIVE_ZERO_COUNT];
+		native_to_sparse(nc, 1, &sp);
 		sparse_to_pbc(&sp, &h->n_negative_span, &h->negative_span, &h->n_negative_delta,
 		              &h->negative_delta);
-		pf_native_sparse(nc, 0, &sp);
+		native_to_sparse(nc, 0, &sp);
 		sparse_to_pbc(&sp, &h->n_positive_span, &h->positive_span, &h->n_positive_delta,
 		              &h->positive_delta);
 	}
@@ -238,10 +238,10 @@ static void put_varint(struct buf *b, uint64_t v)
 	buf_put(b, tmp, n);
 }
 
-static void render_pbc(struct buf *b, const struct pf_collection *c)
+static void render_pbc(struct buf *b, const struct collection *c)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
-		const struct pf_family_data *f = &c->families[i];
+		const struct family_data *f = &c->families[i];
 		arena_used = 0;
 		Io__Prometheus__Client__MetricFamily mf = IO__PROMETHEUS__CLIENT__METRIC_FAMILY__INIT;
 		mf.name = f->name;
@@ -270,14 +270,14 @@ static void render_pbc(struct buf *b, const struct pf_collection *c)
 
 /* ---- the measurement ---- */
 
-static void measure(const char *what, struct pf_collection *c, int rounds)
+static void measure(const char *what, struct collection *c, int rounds)
 {
 	double own[64], pbc[64];
 	struct buf a = {0}, b = {0};
 	for (int r = 0; r < rounds; r++) {
 		a.len = b.len = 0;
 		double t0 = now_ms();
-		render_protobuf(&a, c, NULL);
+		protobuf_render(&a, c, NULL);
 		double t1 = now_ms();
 		render_pbc(&b, c);
 		double t2 = now_ms();
@@ -313,7 +313,7 @@ int main(int argc, char **argv)
 	    {"mix", 4000, 1000, 3000, 2000, 0},
 	};
 	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-		struct pf_collection c = {.families = calloc(5, sizeof(struct pf_family_data)), .nfamilies = 0, .cap = 5};
+		struct collection c = {.families = calloc(5, sizeof(struct family_data)), .nfamilies = 0, .cap = 5};
 		if (sets[i].counters)
 			add_family(&c, "bench_requests_total", PF_COUNTER, 2, 0, 0, sets[i].counters);
 		if (sets[i].gauges)

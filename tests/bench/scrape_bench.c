@@ -13,7 +13,7 @@
  * HTTP layer's request_duration_seconds: 14 classic buckets and native ones).  A
  * histogram series holds 16 observations between 0.1 ms and 1 s at the start (16
  * native buckets or so), and each round adds one.  With KIND given, the line
- * starts with KIND and ends with pb_ms (render_protobuf, median over the changed
+ * starts with KIND and ends with pb_ms (protobuf_render, median over the changed
  * rounds, timed apart from the text) and pb_bytes.
  *
  * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
@@ -31,10 +31,10 @@
  *   render_ms   median of render_text alone (inside changed_ms);
  *   reread_ms   median of a scrape after another process changed the store
  *               (a loader folding one new series): the store is read again;
- *   fold_ms     median of pf_scrape_idle folding the live workers into the
+ *   fold_ms     median of scrape_idle folding the live workers into the
  *               store (the metrics program does it after an answer, once
- *               every PF_FOLD_SECONDS), every series changed.
- * Each time is pf_scrape + render_text in this process, as metrics.fcgi does.
+ *               every SCRAPE_FOLD_SECONDS), every series changed.
+ * Each time is scrape_collect + render_text in this process, as metrics.fcgi does.
  * exact is 1 when every scrape's sum over the bench families equals what the
  * workers and loaders recorded.
  */
@@ -286,8 +286,8 @@ int main(int argc, char **argv)
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
 	}
-	/* Every PF_FOLD_SECONDS the metrics program folds the live workers into
-	 * the store, after an answer (pf_scrape_idle): timed here with every
+	/* Every SCRAPE_FOLD_SECONDS the metrics program folds the live workers into
+	 * the store, after an answer (scrape_idle): timed here with every
 	 * series changed since the last fold. */
 	double *fold = calloc((size_t)rounds, sizeof *fold);
 	for (int k = 0; !failed && fold && k < rounds; k++) {
@@ -304,7 +304,7 @@ int main(int argc, char **argv)
 		if (profile && strcmp(profile, "fold") == 0)
 			CALLGRIND_TOGGLE_COLLECT;
 		double t0 = now_ms();
-		pf_scrape_idle();
+		scrape_idle();
 		fold[k] = now_ms() - t0;
 		if (profile && strcmp(profile, "fold") == 0)
 			CALLGRIND_TOGGLE_COLLECT;
@@ -329,7 +329,7 @@ int main(int argc, char **argv)
 		              (double)live_total * (2 * rounds);
 		exact &= r.series == (size_t)(nseries + k + 1) && r.sum == want;
 	}
-	pf_scrape_close();
+	scrape_close();
 	for (int w = 0; w < nworkers; w++) {
 		kill(pids[w], SIGKILL);
 		waitpid(pids[w], NULL, 0);

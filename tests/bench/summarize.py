@@ -112,7 +112,7 @@ def main():
     py = {(r["series"], r["workers"]): r for r in rows(out, "pyscrape.tsv")}
     chart = []  # series workers changed idle client_python
     if scrape:
-        lines.append("Scrape (ms, median; promfcgi = pf_scrape + render_text in-process; client_python = generate_latest)")
+        lines.append("Scrape (ms, median; promfcgi = scrape_collect + render_text in-process; client_python = generate_latest)")
         lines.append("  target per cell: changed and idle faster than client_python; 10k series < 10 ms; 100k series < 100 ms")
         lines.append("  (reread: after another process changed the store; fold: folding the live after an answer, once a minute)")
         lines.append("  %7s %7s %6s %8s %8s %8s %8s %8s %8s %8s  %-23s %s" % (
@@ -152,7 +152,7 @@ def main():
     hs = rows(out, "hscrape.tsv")
     if hs:
         lines.append("Scrape of 10,000 series by kind (ms, median; every series changed / nothing new; text = "
-                     "pf_scrape + render_text, protobuf = pf_scrape + render_protobuf, what Prometheus reads "
+                     "scrape_collect + render_text, protobuf = scrape_collect + protobuf_render, what Prometheus reads "
                      "with native histograms on)")
         lines.append("  %-9s %7s %6s %9s %9s %9s %9s %8s %8s %9s %9s %s" % (
             "kind", "workers", "live", "text", "protobuf", "idle txt", "idle pb", "reread", "fold", "text KiB", "pb KiB", "exact"))

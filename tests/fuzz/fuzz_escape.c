@@ -19,7 +19,7 @@ static void check_escaped(const char *in, size_t n, const struct buf *b, int quo
 {
 	if (b->oom)
 		abort();
-	if (!pf_valid_utf8(b->p, b->len) || memchr(b->p, '\n', b->len))
+	if (!names_valid_utf8(b->p, b->len) || memchr(b->p, '\n', b->len))
 		abort();
 	/* undo the escapes; where the input was valid UTF-8 it must come back */
 	char *back = malloc(b->len + 1);
@@ -39,7 +39,7 @@ static void check_escaped(const char *in, size_t n, const struct buf *b, int quo
 		else
 			abort(); /* a lone backslash */
 	}
-	if (pf_valid_utf8(in, n) && (m != n || memcmp(back, in, n) != 0))
+	if (names_valid_utf8(in, n) && (m != n || memcmp(back, in, n) != 0))
 		abort();
 	free(back);
 }
@@ -72,7 +72,7 @@ static void check_path(const char *s)
 	for (int i = 0; i < p.nseg; i++) {
 		const char *seg = p.buf + p.seg[i];
 		size_t len = strlen(seg);
-		if (len == 0 || !pf_valid_utf8(seg, len) || strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0)
+		if (len == 0 || !names_valid_utf8(seg, len) || strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0)
 			abort();
 		again[n++] = '/';
 		n += encode_segment(seg, again + n);

@@ -54,7 +54,7 @@ static char *text(struct reader *r, size_t n)
 
 static void check_lines(const struct buf *b, int om)
 {
-	if (b->oom || !pf_valid_utf8(b->p, b->len) || (b->len && b->p[b->len - 1] != '\n'))
+	if (b->oom || !names_valid_utf8(b->p, b->len) || (b->len && b->p[b->len - 1] != '\n'))
 		abort();
 	if (om && (b->len < 6 || memcmp(b->p + b->len - 6, "# EOF\n", 6) != 0))
 		abort();
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reader r = {data, size};
 	static char *label_names[] = {"a", "b", "c"};
-	struct pf_family_data f[4];
+	struct family_data f[4];
 	int nf = 1 + byte(&r) % 4;
 	memset(f, 0, sizeof f);
 	static const char *names[] = {"f0_total", "f1", "f2_seconds", "f3_bytes"};
@@ -87,11 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f[i].native = f[i].type == PF_HISTOGRAM && (byte(&r) & 1);
 		f[i].native_schema = byte(&r) % 13 - 4;
 		f[i].native_zero_threshold = byte(&r) & 1 ? 0 : PF_NATIVE_ZERO_THRESHOLD_DEFAULT;
-		f[i].ncells = pf_family_cells(f[i].type, f[i].nbuckets, f[i].native);
+		f[i].ncells = model_family_cells(f[i].type, f[i].nbuckets, f[i].native);
 		f[i].nseries = byte(&r) % 4;
 		f[i].series = calloc(f[i].nseries + 1, sizeof *f[i].series);
 		for (size_t j = 0; j < f[i].nseries; j++) {
-			struct pf_series_data *s = &f[i].series[j];
+			struct series_data *s = &f[i].series[j];
 			/* label values, NUL-terminated each; keylen may fall short */
 			size_t len = byte(&r) % 24;
 			s->key = calloc(len + 1, 1);
@@ -104,24 +104,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				                                                               : number(&r);
 			if (f[i].native) {
 				double *n = s->cells + f[i].nbuckets + 2;
-				pf_native_init(n, f[i].native_schema, f[i].native_zero_threshold);
+				native_init(n, f[i].native_schema, f[i].native_zero_threshold);
 				for (int k = byte(&r) % 8; k > 0; k--)
-					pf_native_observe(n, number(&r));
+					native_observe(n, number(&r));
 				if (byte(&r) & 1) /* damaged: any cell, any double */
-					n[byte(&r) % PF_NATIVE_CELLS] = number(&r);
+					n[byte(&r) % NATIVE_CELLS] = number(&r);
 			}
 			s->created = byte(&r) ? number(&r) : 0;
-			int nex = pf_family_exemplars(f[i].type, f[i].nbuckets);
+			int nex = model_family_exemplars(f[i].type, f[i].nbuckets);
 			if (nex && byte(&r) & 1) {
 				s->exemplars = calloc((size_t)nex, sizeof *s->exemplars);
 				for (int k = 0; k < nex; k++) {
-					struct pf_exemplar *x = &s->exemplars[k];
+					struct exemplar *x = &s->exemplars[k];
 					x->len = byte(&r) % 48;
 					for (uint32_t m = 0; m < x->len; m++) /* NULs and all */
 						x->labels[m] = (char)byte(&r);
 					if (byte(&r) & 1) { /* or a well-formed set, to reach the output */
 						char *v = text(&r, byte(&r) % 8);
-						int len = pf_encode_exemplar((const char *const[]){"trace_id", v, NULL},
+						int len = names_encode_exemplar((const char *const[]){"trace_id", v, NULL},
 						                             x->labels);
 						x->len = len < 0 ? 0 : (uint32_t)len;
 						free(v);
@@ -132,14 +132,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
-	struct pf_collection c = {.families = f, .nfamilies = (size_t)nf, .cap = (size_t)nf};
+	struct collection c = {.families = f, .nfamilies = (size_t)nf, .cap = (size_t)nf};
 	struct buf text_out = {0}, om_out = {0};
 	render_text(&text_out, &c, NULL);
 	render_openmetrics(&om_out, &c, NULL);
 	check_lines(&text_out, 0);
 	check_lines(&om_out, 1);
 	struct buf pb = {0}; /* protobuf, exemplars included: the sanitizers are the oracle */
-	render_protobuf(&pb, &c, NULL);
+	protobuf_render(&pb, &c, NULL);
 	buf_free(&pb);
 	struct buf bare = {0};
 	for (int i = 0; i < nf; i++) {
@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (f[i].native) { /* the same family without its native part */
 			f[i].native = 0;
-			f[i].ncells = pf_family_cells(f[i].type, f[i].nbuckets, 0);
+			f[i].ncells = model_family_cells(f[i].type, f[i].nbuckets, 0);
 		}
 	}
 	render_text(&bare, &c, NULL);

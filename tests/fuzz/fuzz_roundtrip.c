@@ -89,9 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				count_total += amount;
 		}
 	}
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "scrape failed: %s\n", reason);
 		abort();
 	}
@@ -100,19 +100,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_putc(&b, '\0');
 	double native_count = 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		for (size_t j = 0; f->native && j < f->nseries; j++) {
 			const double *n = f->series[j].cells + f->nbuckets + 2;
-			if (!pf_native_valid(n) || n[PF_NATIVE_COUNT] != f->series[j].cells[0])
+			if (!native_valid(n) || n[NATIVE_COUNT] != f->series[j].cells[0])
 				abort();
-			native_count += n[PF_NATIVE_COUNT];
+			native_count += n[NATIVE_COUNT];
 		}
 	}
 	if (native_count != native_total) {
 		fprintf(stderr, "native count %.17g want %.17g\n", native_count, native_total);
 		abort();
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	if (b.oom)
 		abort();
 	double counted = sum_samples(b.p, "fuzz_total");

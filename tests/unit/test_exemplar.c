@@ -55,12 +55,12 @@ static double now(void)
 }
 
 /* The exemplar of a bucket (0 for the counter) as a scrape sees it. */
-static int get(const char *family, int b, struct pf_exemplar *x)
+static int get(const char *family, int b, struct exemplar *x)
 {
 	return test_exemplar(db, family, route, b, x);
 }
 
-static const char *trace_of(const struct pf_exemplar *x)
+static const char *trace_of(const struct exemplar *x)
 {
 	return test_exemplar_label(x, "trace_id");
 }
@@ -68,14 +68,14 @@ static const char *trace_of(const struct pf_exemplar *x)
 static const char *om_page(void)
 {
 	static struct buf b;
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
 	buf_free(&b);
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return "";
 	render_openmetrics(&b, &c, NULL);
 	buf_putc(&b, '\0');
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return b.p;
 }
 
@@ -107,7 +107,7 @@ static void recorded_and_rendered(void)
 	CHECK(pf_add_exemplar(ctr, 2, a) == 0);
 	CHECK(pf_observe_exemplar(hist, 0.042, a) == 0);
 	double t1 = now();
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(get("ex_total", 0, &x) == 1);
 	CHECK_NUM(x.value, 2);
 	CHECK(x.timestamp >= t0 && x.timestamp <= t1);
@@ -151,16 +151,16 @@ static void text_format_never_shows_them(void)
 	define();
 	pf_add_exemplar(ctr, 1, a);
 	pf_observe_exemplar(hist, 2, a);
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
 	struct buf t = {0};
-	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0);
+	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0);
 	render_text(&t, &c, NULL);
 	buf_putc(&t, '\0');
 	CHECK(strstr(t.p, "trace_id") == NULL && strstr(t.p, " # ") == NULL);
 	CHECK(strstr(t.p, "ex_total{route=\"/\"} 1\n") != NULL);
 	buf_free(&t);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	CHECK(strstr(om_page(), "ex_seconds_bucket{route=\"/\",le=\"+Inf\"} 1 # {trace_id=\"abc\"} 2 ") != NULL);
 	pf_close();
 }
@@ -173,7 +173,7 @@ static void latest_wins(void)
 	fresh();
 	CHECK(pf_open(db) == 0);
 	define();
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(pf_add_exemplar(ctr, 1, a) == 0);
 	CHECK(pf_add_exemplar(ctr, 3, b) == 0);
 	CHECK(get("ex_total", 0, &x) == 1);
@@ -213,7 +213,7 @@ static void per_bucket(void)
 	pf_observe_exemplar(hist, 0.004, c); /* le 0.005 again: replaces a */
 	pf_observe_exemplar(hist, 50, d);    /* +Inf */
 	pf_observe(hist, 0.5);               /* le 1, no exemplar */
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(get("ex_seconds", 0, &x) == 1 && strcmp(trace_of(&x), "c") == 0);
 	CHECK_NUM(x.value, 0.004);
 	CHECK(get("ex_seconds", 1, &x) == 1 && strcmp(trace_of(&x), "b") == 0);
@@ -257,7 +257,7 @@ static void invalid_label_sets_refused(void)
 	fresh();
 	CHECK(pf_open(db) == 0);
 	define();
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(pf_add_exemplar(ctr, 1, ok128) == 0);
 	CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), v121) == 0);
 	CHECK(pf_observe_exemplar(hist, 0.1, utf8_128) == 0);
@@ -286,11 +286,11 @@ static void invalid_label_sets_refused(void)
 	CHECK_NUM(test_total(db, "ex_total", NULL), 1 + n);
 	CHECK_NUM(test_total(db, "ex_gauge", NULL), 0);
 	/* the checker itself, on encoded sets */
-	CHECK(pf_valid_exemplar("a\0b", 4));
-	CHECK(pf_valid_exemplar("a\0\0", 3)); /* an empty value is a value */
-	CHECK(!pf_valid_exemplar("a\0b", 3));  /* not NUL-terminated */
-	CHECK(!pf_valid_exemplar("a\0", 2));   /* no value */
-	CHECK(!pf_valid_exemplar("", 0));
+	CHECK(names_valid_exemplar("a\0b", 4));
+	CHECK(names_valid_exemplar("a\0\0", 3)); /* an empty value is a value */
+	CHECK(!names_valid_exemplar("a\0b", 3));  /* not NUL-terminated */
+	CHECK(!names_valid_exemplar("a\0", 2));   /* no value */
+	CHECK(!names_valid_exemplar("", 0));
 	pf_close();
 }
 
@@ -299,9 +299,9 @@ static void invalid_label_sets_refused(void)
  * the new exemplar is there whole, with its count. */
 static void torn_commit_leaves_old_or_new(void)
 {
-	char a[PF_EXEMPLAR_BYTES], b[PF_EXEMPLAR_BYTES];
-	int la = pf_encode_exemplar((const char *const[]){"trace_id", "old", NULL}, a);
-	int lb = pf_encode_exemplar((const char *const[]){"trace_id", "new", "x", "y", NULL}, b);
+	char a[MODEL_EXEMPLAR_BYTES], b[MODEL_EXEMPLAR_BYTES];
+	int la = names_encode_exemplar((const char *const[]){"trace_id", "old", NULL}, a);
+	int lb = names_encode_exemplar((const char *const[]){"trace_id", "new", "x", "y", NULL}, b);
 	CHECK(la > 0 && lb > 0);
 	for (int order = 0; order < 2; order++) {
 		for (uint32_t napply = 0; napply <= 3; napply++) {
@@ -332,7 +332,7 @@ static void torn_commit_leaves_old_or_new(void)
 				raise(SIGKILL);
 			}
 			waitpid(pid, NULL, 0);
-			struct pf_exemplar x;
+			struct exemplar x;
 			CHECK(test_exemplar(db, "t_total", NULL, 0, &x) == 1);
 			CHECK_NUM(x.timestamp, 2000.25);
 			CHECK_NUM(x.value, 2);
@@ -362,7 +362,7 @@ static void torn_commit_leaves_old_or_new(void)
 			}
 		if (!f || f == MAP_FAILED || f->ex.n != 1)
 			_exit(1);
-		struct pf_exemplar *spare = &f->ex.e[0].copy[f->ex.e[0].sel == 1 ? 1 : 0];
+		struct exemplar *spare = &f->ex.e[0].copy[f->ex.e[0].sel == 1 ? 1 : 0];
 		memset(spare->labels, 0xff, 40); /* as if killed mid-write */
 		spare->len = 9999;
 		raise(SIGKILL);
@@ -370,7 +370,7 @@ static void torn_commit_leaves_old_or_new(void)
 	int status;
 	waitpid(pid, &status, 0);
 	CHECK(WIFSIGNALED(status));
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(get("ex_total", 0, &x) == 1);
 	CHECK_STR(trace_of(&x), "old");
 	CHECK_NUM(test_total(db, "ex_total", NULL), 1);
@@ -397,7 +397,7 @@ static void recorder(void)
 	}
 }
 
-static double n_of(const struct pf_exemplar *x)
+static double n_of(const struct exemplar *x)
 {
 	const char *n = test_exemplar_label(x, "n");
 	return n ? strtod(n, NULL) : -1;
@@ -407,13 +407,13 @@ static double n_of(const struct pf_exemplar *x)
  * not; *changes gets how many changes it holds. */
 static int consistent(unsigned long *changes)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	const struct pf_series_data *cs = NULL, *hs = NULL;
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+	const struct series_data *cs = NULL, *hs = NULL;
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return fprintf(stderr, "  scrape: %s\n", reason), 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (f->nseries == 1 && strcmp(f->name, "ex_total") == 0)
 			cs = &f->series[0];
 		if (f->nseries == 1 && strcmp(f->name, "ex_seconds") == 0)
@@ -427,7 +427,7 @@ static int consistent(unsigned long *changes)
 		char want[33];
 		memset(want, "0123456789abcdef"[(unsigned long)n % 16], 32);
 		want[32] = '\0';
-		const struct pf_exemplar *x = cs->exemplars ? &cs->exemplars[0] : NULL;
+		const struct exemplar *x = cs->exemplars ? &cs->exemplars[0] : NULL;
 		const char *id = x ? test_exemplar_label(x, "trace_id") : NULL;
 		double best = -1, best_value = -1;
 		for (int b = 0; hs->exemplars && b < 4; b++)
@@ -447,7 +447,7 @@ static int consistent(unsigned long *changes)
 		}
 		*changes = (unsigned long)n;
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return ok;
 }
 
@@ -494,7 +494,7 @@ static void fold_of_dead_worker_keeps_them(void)
 		_exit(0); /* neither folded nor removed */
 	}
 	waitpid(pid, NULL, 0);
-	struct pf_exemplar x;
+	struct exemplar x;
 	for (int i = 0; i < 3; i++) { /* folded once, then from the store */
 		CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "dead") == 0);
 		CHECK(get("ex_seconds", 1, &x) == 1 && strcmp(trace_of(&x), "dead") == 0);
@@ -536,7 +536,7 @@ static void latest_over_store_and_live_workers(void)
 		_exit(0);
 	}
 	waitpid(early, NULL, WUNTRACED);
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "early") == 0); /* live only */
 	usleep(5000); /* timestamps are in milliseconds */
 	pid_t later = fork();
@@ -586,8 +586,8 @@ static void slots_are_bounded(void)
 	}
 	CHECK(kept == STAGE_MAX_EXEMPLARS && refused == 20);
 	CHECK_NUM(test_total(db, "many_total", NULL), n);
-	CHECK(pf_scrape_stats()->exemplars_dropped == 20);
-	struct pf_exemplar x;
+	CHECK(scrape_last_stats()->exemplars_dropped == 20);
+	struct exemplar x;
 	char last[16];
 	snprintf(last, sizeof last, "%d", STAGE_MAX_EXEMPLARS - 1);
 	CHECK(test_exemplar(db, "many_total", (const char *const[]){last, NULL}, 0, &x) == 1);
@@ -653,12 +653,12 @@ static void damaged_exemplars_are_refused(void)
 		if (!f)
 			continue;
 		struct stage_exemplar *e = &f->ex.e[0];
-		struct pf_exemplar *cur = &e->copy[e->sel - 1];
+		struct exemplar *cur = &e->copy[e->sel - 1];
 		switch (damage) {
 		case 0: e->sel = 3; break;
 		case 1: e->slot = f->hdr.nslots; break;
 		case 2: e->bucket = 1; break; /* a counter has one */
-		case 3: cur->len = PF_EXEMPLAR_BYTES + 1; break;
+		case 3: cur->len = MODEL_EXEMPLAR_BYTES + 1; break;
 		case 4: memcpy(cur->labels, "tr-ce", 5); break;
 		case 5: cur->labels[cur->len - 1] = 'x'; break;
 		case 6: cur->timestamp = NAN; break;
@@ -670,12 +670,12 @@ static void damaged_exemplars_are_refused(void)
 			break;
 		}
 		f->hdr.seq += 2;
-		struct pf_collection c;
+		struct collection c;
 		char reason[256];
-		CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0);
-		pf_collection_free(&c);
+		CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0);
+		model_collection_free(&c);
 		CHECK(files("damaged-") == 1 && files("w-") == 0);
-		struct pf_exemplar x;
+		struct exemplar x;
 		CHECK(get("ex_total", 0, &x) != 1);
 	}
 }
@@ -710,7 +710,7 @@ static void version_1_file_is_read(void)
 		CHECK_NUM(test_total(db, "ex_total", NULL), 5);
 		CHECK_NUM(test_total(db, "ex_seconds", NULL), 1);
 		CHECK(files("w-") == 0 && files("damaged-") == 0);
-		struct pf_exemplar x;
+		struct exemplar x;
 		CHECK(get("ex_seconds", 1, &x) == (version == 2 ? 1 : 0));
 	}
 }
@@ -749,7 +749,7 @@ static void schema_upgrade_from_v2(void)
 	define();
 	pf_add_exemplar(ctr, 1, (const char *const[]){"trace_id", "up", NULL});
 	CHECK(pf_close() == 0);
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "up") == 0);
 	CHECK_NUM(test_series(db, "ex_total", route), 43);
 }
@@ -793,7 +793,7 @@ static void oneshot_processes_carry_them(void)
 		usleep(3000); /* timestamps are in milliseconds */
 	}
 	unsetenv("REQUEST_METHOD");
-	struct pf_exemplar x;
+	struct exemplar x;
 	for (int i = 0; i < 2; i++) { /* from the journal, then from the store */
 		CHECK_NUM(test_total(db, "ex_total", NULL), 9);
 		CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "cgi-7") == 0);
@@ -816,11 +816,11 @@ static void oneshot_damaged_exemplar_refused(void)
 		struct stage s;
 		stage_create_anonymous(&s, 0);
 		struct family_def f;
-		CHECK(pf_build_family(&f, PF_COUNTER, "j_total", "J.", NULL, NULL, 0) == 0);
+		CHECK(names_build_family(&f, PF_COUNTER, "j_total", "J.", NULL, NULL, 0) == 0);
 		stage_add_family(&s, &f);
 		stage_add_slot(&s, 0, "", 0);
-		char enc[PF_EXEMPLAR_BYTES];
-		int len = pf_encode_exemplar((const char *const[]){"trace_id", "ok", NULL}, enc);
+		char enc[MODEL_EXEMPLAR_BYTES];
+		int len = names_encode_exemplar((const char *const[]){"trace_id", "ok", NULL}, enc);
 		int i = stage_add_exemplar(&s, 0, 0);
 		stage_add(&s, 0, 1);
 		stage_exemplar(&s, (uint32_t)i, 1, 1000 + damage, enc, (uint32_t)len);
@@ -830,7 +830,7 @@ static void oneshot_damaged_exemplar_refused(void)
 		CHECK(journal_pack(s.f, JOURNAL_TOTALS, &rec, &n) == 0);
 		CHECK(journal_append(dir, rec, n) == 0); /* a sound one */
 		free(rec);
-		struct pf_exemplar *x = &s.f->ex.e[i].copy[s.f->ex.e[i].sel - 1];
+		struct exemplar *x = &s.f->ex.e[i].copy[s.f->ex.e[i].sel - 1];
 		switch (damage) {
 		case 0: memcpy(x->labels, "tr-ce", 5); break;
 		case 1: x->labels[x->len - 1] = 'x'; break;
@@ -845,7 +845,7 @@ static void oneshot_damaged_exemplar_refused(void)
 		stage_destroy(&s, 0);
 	}
 	CHECK_NUM(test_total(db, "j_total", NULL), 6);
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(test_exemplar(db, "j_total", NULL, 0, &x) == 1);
 	CHECK_NUM(x.timestamp, 1005);
 	CHECK_STR(trace_of(&x), "ok");
@@ -859,26 +859,26 @@ static void protobuf_carries_them(void)
 {
 	static char *code[] = {"code"};
 	static double c[] = {3}, d[] = {2, 3, 4, 5.5}, bounds2[] = {0.1, 1};
-	struct pf_exemplar cx[1] = {{.value = 1, .timestamp = 1700000000.5}};
-	struct pf_exemplar dx[3] = {{.value = 0.05, .timestamp = 1700000001},
+	struct exemplar cx[1] = {{.value = 1, .timestamp = 1700000000.5}};
+	struct exemplar dx[3] = {{.value = 0.05, .timestamp = 1700000001},
 	                            {.value = 0},
 	                            {.value = 7, .timestamp = 1700000002.25}};
-	cx[0].len = (uint32_t)pf_encode_exemplar((const char *const[]){"trace_id", "abc", NULL},
+	cx[0].len = (uint32_t)names_encode_exemplar((const char *const[]){"trace_id", "abc", NULL},
 	                                         cx[0].labels);
-	dx[0].len = (uint32_t)pf_encode_exemplar((const char *const[]){"trace_id", "x", NULL},
+	dx[0].len = (uint32_t)names_encode_exemplar((const char *const[]){"trace_id", "x", NULL},
 	                                         dx[0].labels);
-	dx[2].len = (uint32_t)pf_encode_exemplar(
+	dx[2].len = (uint32_t)names_encode_exemplar(
 	    (const char *const[]){"trace_id", "y", "span", "z", NULL}, dx[2].labels);
-	struct pf_series_data cs = {"200\0", 4, c, 0, cx}, ds = {"", 0, d, 0, dx};
-	struct pf_family_data f[] = {
+	struct series_data cs = {"200\0", 4, c, 0, cx}, ds = {"", 0, d, 0, dx};
+	struct family_data f[] = {
 	    {.name = "d_seconds", .help = "D.", .type = PF_HISTOGRAM, .nbuckets = 2,
 	     .buckets = bounds2, .ncells = 4, .series = &ds, .nseries = 1},
 	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = code,
 	     .ncells = 1, .series = &cs, .nseries = 1},
 	};
-	struct pf_collection col = {.families = f, .nfamilies = 2, .cap = 2};
+	struct collection col = {.families = f, .nfamilies = 2, .cap = 2};
 	struct buf b = {0};
-	render_protobuf(&b, &col, NULL);
+	protobuf_render(&b, &col, NULL);
 	char path[512], cmd[1024];
 	snprintf(path, sizeof path, "%s/%d-ex.bin", getenv("PROMFCGI_TEST_DIR"), (int)getpid());
 	FILE *out = fopen(path, "wb");

@@ -103,7 +103,7 @@ static void corrupt_store_is_moved_aside(void)
 		define();
 		record(5);
 		CHECK_NUM(scraped("requests_total", NULL), 5);
-		pf_scrape_close(); /* last connection: the WAL is checkpointed into the file */
+		scrape_close(); /* last connection: the WAL is checkpointed into the file */
 		corrupt(at[i], 4000);
 		record(2);
 		CHECK_NUM(scraped("requests_total", NULL), 7);
@@ -195,7 +195,7 @@ static void full_disk(void)
 	CHECK_NUM(scraped("requests_total", NULL), 27);
 	CHECK(scraped("promfcgi_store_errors_total", NULL) >= 1);
 	pf_close();
-	pf_scrape_close();
+	scrape_close();
 	umount2(dir, MNT_DETACH);
 }
 
@@ -209,7 +209,7 @@ static void write_lock_held(void)
 	define();
 	record(5);
 	CHECK_NUM(scraped("requests_total", NULL), 5);
-	pf_scrape_close();
+	scrape_close();
 	snprintf(cmd, sizeof cmd,
 	         "(printf 'BEGIN IMMEDIATE;\nINSERT INTO family VALUES(999, \"lock_total\", 1, \"L.\", \"\", x\"\");\n"
 	         ".shell touch %s.locked; sleep 3\nROLLBACK;\n' | sqlite3 %s) >/dev/null 2>&1 &",
@@ -240,8 +240,8 @@ static void errors_logged_once_per_interval(void)
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved = dup(2);
 	dup2(fd, 2);
 	for (int i = 0; i < 100; i++)
-		pf_error(PF_OP_FOLD, "disk on fire %d", i);
-	pf_error(PF_OP_READ, "another kind");
+		log_error(LOG_FOLD, "disk on fire %d", i);
+	log_error(LOG_READ, "another kind");
 	fflush(stderr);
 	dup2(saved, 2);
 	close(fd);

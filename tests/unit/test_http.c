@@ -285,7 +285,7 @@ static void traceparent_exemplars(void)
 	/* a later version may append fields: still valid */
 	request(h, "POST", "/orders", "Status: 201 Created\r\n\r\n", 4096,
 	        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future");
-	struct pf_exemplar x;
+	struct exemplar x;
 	const char *const ok[] = {"GET", "/orders/{id}", "200", NULL};
 	CHECK(test_exemplar(db, "requests_total", ok, 0, &x) == 1);
 	CHECK_STR(test_exemplar_label(&x, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");

@@ -112,9 +112,9 @@ static void pack_and_merge(void)
 	struct family_def c, h, g;
 	stage_create_anonymous(&st, 0);
 	CHECK(st.f != NULL);
-	CHECK(pf_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
-	CHECK(pf_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);
-	CHECK(pf_build_family(&g, PF_GAUGE, "g", "G.", NULL, NULL, 0) == 0);
+	CHECK(names_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
+	CHECK(names_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);
+	CHECK(names_build_family(&g, PF_GAUGE, "g", "G.", NULL, NULL, 0) == 0);
 	int fc = stage_add_family(&st, &c), fh = stage_add_family(&st, &h), fg = stage_add_family(&st, &g);
 	int sc = stage_add_slot(&st, (uint32_t)fc, "/a", 3), sh = stage_add_slot(&st, (uint32_t)fh, "/a", 3);
 	int sg = stage_add_slot(&st, (uint32_t)fg, "", 0);

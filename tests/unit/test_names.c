@@ -36,35 +36,35 @@ static void label_names(void)
 
 static void utf8(void)
 {
-	CHECK(pf_valid_utf8("plain", 5));
-	CHECK(pf_valid_utf8("caf\xc3\xa9", 5));
-	CHECK(pf_valid_utf8("\xf0\x9f\x98\x80", 4));   /* U+1F600 */
-	CHECK(pf_valid_utf8("\xf4\x8f\xbf\xbf", 4));   /* U+10FFFF */
-	CHECK(!pf_valid_utf8("\xff", 1));
-	CHECK(!pf_valid_utf8("\xc0\x80", 2));           /* overlong NUL */
-	CHECK(!pf_valid_utf8("\xe0\x80\xaf", 3));       /* overlong '/' */
-	CHECK(!pf_valid_utf8("\xed\xa0\x80", 3));       /* surrogate */
-	CHECK(!pf_valid_utf8("\xf4\x90\x80\x80", 4));   /* past U+10FFFF */
-	CHECK(!pf_valid_utf8("\xc3", 1));               /* truncated */
-	CHECK(!pf_valid_utf8("a\xe2\x82", 3));
+	CHECK(names_valid_utf8("plain", 5));
+	CHECK(names_valid_utf8("caf\xc3\xa9", 5));
+	CHECK(names_valid_utf8("\xf0\x9f\x98\x80", 4));   /* U+1F600 */
+	CHECK(names_valid_utf8("\xf4\x8f\xbf\xbf", 4));   /* U+10FFFF */
+	CHECK(!names_valid_utf8("\xff", 1));
+	CHECK(!names_valid_utf8("\xc0\x80", 2));           /* overlong NUL */
+	CHECK(!names_valid_utf8("\xe0\x80\xaf", 3));       /* overlong '/' */
+	CHECK(!names_valid_utf8("\xed\xa0\x80", 3));       /* surrogate */
+	CHECK(!names_valid_utf8("\xf4\x90\x80\x80", 4));   /* past U+10FFFF */
+	CHECK(!names_valid_utf8("\xc3", 1));               /* truncated */
+	CHECK(!names_valid_utf8("a\xe2\x82", 3));
 }
 
 static void key_encoding(void)
 {
 	char key[PF_KEY_MAX];
 	const char *v[] = {"GET", "", "a\"b"};
-	int n = pf_encode_key(v, 3, key, sizeof key);
+	int n = names_encode_key(v, 3, key, sizeof key);
 	CHECK(n == 9);
 	CHECK(memcmp(key, "GET\0\0a\"b\0", 9) == 0);
 	const char *bad[] = {"ok", "\xff"};
-	CHECK(pf_encode_key(bad, 2, key, sizeof key) == -1);
+	CHECK(names_encode_key(bad, 2, key, sizeof key) == -1);
 	const char *missing[] = {"ok", NULL};
-	CHECK(pf_encode_key(missing, 2, key, sizeof key) == -1);
+	CHECK(names_encode_key(missing, 2, key, sizeof key) == -1);
 	char big[PF_KEY_MAX + 1];
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	const char *toolong[] = {big};
-	CHECK(pf_encode_key(toolong, 1, key, sizeof key) == -1);
+	CHECK(names_encode_key(toolong, 1, key, sizeof key) == -1);
 }
 
 const struct test names_tests[] = {

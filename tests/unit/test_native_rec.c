@@ -7,7 +7,7 @@
  * arithmetic (idempotent, across schemas), dead workers folded, the
  * scrape's live merge, the CGI journal, the store's schema 4 and a family
  * that gains native buckets, exemplars, and the limits of a change and of
- * a file.  The oracle is always the same: pf_native_observe applied to the
+ * a file.  The oracle is always the same: native_observe applied to the
  * same values, one series, in one process (store/native.c, tested on its
  * own in test_native.c).
  */
@@ -82,27 +82,27 @@ static double dense(long i)
 /* The count of bucket k of one sign, wherever its window is. */
 static double bucket(const double *c, int neg, int k)
 {
-	int start = (int)c[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
-	if (k < start || k >= start + PF_NATIVE_BUCKETS)
+	int start = (int)c[neg ? NATIVE_NEG_START : NATIVE_POS_START];
+	if (k < start || k >= start + NATIVE_BUCKETS)
 		return 0;
-	return c[(neg ? PF_NATIVE_NEG : PF_NATIVE_POS) + k - start];
+	return c[(neg ? NATIVE_NEG : NATIVE_POS) + k - start];
 }
 
 /* Whether two native parts hold the same series: schema, threshold,
  * counts, sum, every bucket (their windows may sit differently). */
 static int same_native(const double *a, const double *b)
 {
-	if (!pf_native_valid(a) || !pf_native_valid(b))
+	if (!native_valid(a) || !native_valid(b))
 		return 0;
-	if (a[PF_NATIVE_SCHEMA] != b[PF_NATIVE_SCHEMA] || a[PF_NATIVE_COUNT] != b[PF_NATIVE_COUNT] ||
-	    a[PF_NATIVE_ZERO_COUNT] != b[PF_NATIVE_ZERO_COUNT] ||
-	    a[PF_NATIVE_ZERO_THRESHOLD] != b[PF_NATIVE_ZERO_THRESHOLD] ||
-	    fabs(a[PF_NATIVE_SUM] - b[PF_NATIVE_SUM]) > 1e-9 * fabs(b[PF_NATIVE_SUM]))
+	if (a[NATIVE_SCHEMA] != b[NATIVE_SCHEMA] || a[NATIVE_COUNT] != b[NATIVE_COUNT] ||
+	    a[NATIVE_ZERO_COUNT] != b[NATIVE_ZERO_COUNT] ||
+	    a[NATIVE_ZERO_THRESHOLD] != b[NATIVE_ZERO_THRESHOLD] ||
+	    fabs(a[NATIVE_SUM] - b[NATIVE_SUM]) > 1e-9 * fabs(b[NATIVE_SUM]))
 		return 0;
 	for (int neg = 0; neg < 2; neg++)
 		for (const double *c = a; c; c = c == a ? b : NULL) {
-			int start = (int)c[neg ? PF_NATIVE_NEG_START : PF_NATIVE_POS_START];
-			for (int k = start; k < start + PF_NATIVE_BUCKETS; k++)
+			int start = (int)c[neg ? NATIVE_NEG_START : NATIVE_POS_START];
+			for (int k = start; k < start + NATIVE_BUCKETS; k++)
 				if (bucket(a, neg, k) != bucket(b, neg, k))
 					return 0;
 		}
@@ -112,43 +112,43 @@ static int same_native(const double *a, const double *b)
 static void say_native(const char *what, const double *c)
 {
 	fprintf(stderr, "  %s: schema %g count %g zero %g sum %.17g starts %g %g\n", what,
-	        c[PF_NATIVE_SCHEMA], c[PF_NATIVE_COUNT], c[PF_NATIVE_ZERO_COUNT], c[PF_NATIVE_SUM],
-	        c[PF_NATIVE_POS_START], c[PF_NATIVE_NEG_START]);
+	        c[NATIVE_SCHEMA], c[NATIVE_COUNT], c[NATIVE_ZERO_COUNT], c[NATIVE_SUM],
+	        c[NATIVE_POS_START], c[NATIVE_NEG_START]);
 }
 
 /* The reference: values first..last-1 of seq, observed by native.c alone. */
 static void reference(double *ref, double (*seq)(long), long from, long to)
 {
-	pf_native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+	native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 	for (long i = from; i < to; i++)
-		pf_native_observe(ref, seq(i));
+		native_observe(ref, seq(i));
 }
 
 /* One scrape: the cells of family's series whose first label value is
- * value (NULL: its only series) into cells (PF_CELLS_MAX), and the
+ * value (NULL: its only series) into cells (MODEL_CELLS_MAX), and the
  * family's nbuckets.  1 found, 0 not, -1 the scrape failed. */
 static int scraped(const char *family, const char *value, double *cells, int *nbuckets)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "  scrape failed: %s\n", reason);
 		return -1;
 	}
 	int found = 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (strcmp(f->name, family) != 0)
 			continue;
 		for (size_t j = 0; j < f->nseries && !found; j++)
 			if (!value || strcmp(f->series[j].key, value) == 0) {
-				found = f->native && f->ncells <= PF_CELLS_MAX;
+				found = f->native && f->ncells <= MODEL_CELLS_MAX;
 				if (found)
 					memcpy(cells, f->series[j].cells, (size_t)f->ncells * sizeof *cells);
 				*nbuckets = f->nbuckets;
 			}
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return found;
 }
 
@@ -156,7 +156,7 @@ static int scraped(const char *family, const char *value, double *cells, int *nb
  * classic count equal to the native count. */
 static int matches(const char *family, const char *value, const double *ref)
 {
-	double cells[PF_CELLS_MAX];
+	double cells[MODEL_CELLS_MAX];
 	int nb = 0;
 	if (scraped(family, value, cells, &nb) != 1) {
 		fprintf(stderr, "  %s: no native series\n", family);
@@ -166,7 +166,7 @@ static int matches(const char *family, const char *value, const double *ref)
 	for (int b = 0; b <= nb; b++)
 		classic += cells[b];
 	const double *n = cells + nb + 2;
-	if (!same_native(n, ref) || classic != n[PF_NATIVE_COUNT]) {
+	if (!same_native(n, ref) || classic != n[NATIVE_COUNT]) {
 		say_native("scraped", n);
 		say_native("wanted ", ref);
 		fprintf(stderr, "  classic count %g\n", classic);
@@ -219,7 +219,7 @@ static void definitions(void)
  * store alone: each time exactly what native.c makes of them. */
 static void observed_exactly(void)
 {
-	static double ref[PF_NATIVE_CELLS], ref2[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS], ref2[NATIVE_CELLS];
 	enum { N = 400 };
 	fresh();
 	CHECK(pf_open(db) == 0);
@@ -231,11 +231,11 @@ static void observed_exactly(void)
 	}
 	reference(ref, wide, 0, N);
 	reference(ref2, narrow, 0, N);
-	CHECK(ref[PF_NATIVE_SCHEMA] < 3); /* the sequence did lower it */
+	CHECK(ref[NATIVE_SCHEMA] < 3); /* the sequence did lower it */
 	CHECK(matches("nr_seconds", "/", ref)); /* live */
 	CHECK(matches("nr_only", NULL, ref2));
 	/* the classic buckets as a classic histogram has them */
-	double cells[PF_CELLS_MAX], sum = 0, want[4] = {0};
+	double cells[MODEL_CELLS_MAX], sum = 0, want[4] = {0};
 	int nb;
 	CHECK(scraped("nr_seconds", "/", cells, &nb) == 1 && nb == 3);
 	for (long i = 0; i < N; i++) {
@@ -258,17 +258,17 @@ static void observed_exactly(void)
 	b = pf_with(both_family(), slash);
 	for (long i = 0; i < 50; i++)
 		pf_observe(b, narrow(i));
-	double more[PF_NATIVE_CELLS];
+	double more[NATIVE_CELLS];
 	reference(more, narrow, 0, 50);
-	CHECK(pf_native_merge(ref, more) == 0);
+	CHECK(native_merge(ref, more) == 0);
 	CHECK(matches("nr_seconds", "/", ref));
 	CHECK(pf_close() == 0);
 	CHECK(matches("nr_seconds", "/", ref));
 	/* text 0.0.4 shows the classic lines of a classic-and-native family,
 	 * and +Inf, _sum and _count of a native-only one */
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0);
+	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0);
 	struct buf t = {0};
 	render_text(&t, &c, NULL);
 	buf_putc(&t, '\0');
@@ -277,7 +277,7 @@ static void observed_exactly(void)
 	CHECK(strstr(t.p, "nr_only_bucket{le=\"+Inf\"} 400\nnr_only_sum ") != NULL);
 	CHECK(strstr(t.p, "nr_only_count 400\n") != NULL);
 	buf_free(&t);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 }
 
 /* The path of this process's (or pid's) staging file, "" if none. */
@@ -302,16 +302,16 @@ static void stage_path(pid_t pid, char *path, size_t len)
  * counter of the same change.  Killed before the commit began: none of it. */
 static void torn_commits(void)
 {
-	static double ref[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS];
 	enum { BEFORE = 240 };
 	/* dense(0..BEFORE-1) fill 120 buckets of each sign; dense(BEFORE),
 	 * 2^40, lowers the schema: every one of them moves */
-	double probe[PF_NATIVE_CELLS], was[PF_NATIVE_CELLS];
+	double probe[NATIVE_CELLS], was[NATIVE_CELLS];
 	reference(probe, dense, 0, BEFORE);
 	memcpy(was, probe, sizeof was);
-	CHECK(pf_native_observe(probe, dense(BEFORE)) == 1);
+	CHECK(native_observe(probe, dense(BEFORE)) == 1);
 	int rewritten = 0;
-	for (int k = 0; k < PF_NATIVE_CELLS; k++)
+	for (int k = 0; k < NATIVE_CELLS; k++)
 		rewritten += probe[k] != was[k];
 	CHECK(rewritten > 200); /* a real rewrite: many cells in one change */
 	int cases = 0;
@@ -347,7 +347,7 @@ static void torn_commits(void)
 			CHECK(WIFSIGNALED(status));
 			reference(ref, dense, 0, BEFORE);
 			if (kind < 2)
-				pf_native_observe(ref, v);
+				native_observe(ref, v);
 			for (int again = 0; again < 2; again++) { /* the dead file, then the store */
 				CHECK_NUM(test_total(db, "nr_total", NULL), BEFORE + (kind < 2));
 				if (!matches("nr_seconds", "/", ref)) {
@@ -396,12 +396,12 @@ static void recorder(void)
  * 1 consistent; *changes gets n. */
 static int consistent(long *changes)
 {
-	static double ref[PF_NATIVE_CELLS];
-	struct pf_collection c;
+	static double ref[NATIVE_CELLS];
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return fprintf(stderr, "  scrape: %s\n", reason), 0;
-	const struct pf_family_data *hist = NULL;
+	const struct family_data *hist = NULL;
 	double n = 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
 		if (strcmp(c.families[i].name, "nr_total") == 0 && c.families[i].nseries == 1)
@@ -421,19 +421,19 @@ static int consistent(long *changes)
 	}
 	for (size_t j = 0; ok && hist && j < hist->nseries; j++) {
 		long k = strtol(hist->series[j].key + 1, NULL, 10);
-		pf_native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+		native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 		for (long i = k * PER; i < (k + 1) * PER && i < (long)n; i++)
-			pf_native_observe(ref, dense(i % PER));
+			native_observe(ref, dense(i % PER));
 		const double *cells = hist->series[j].cells;
 		double classic = cells[0] + cells[1] + cells[2] + cells[3];
-		if (!same_native(cells + 5, ref) || classic != ref[PF_NATIVE_COUNT]) {
+		if (!same_native(cells + 5, ref) || classic != ref[NATIVE_COUNT]) {
 			fprintf(stderr, "  %g changes: series s%ld not its values'\n", n, k);
 			say_native("scraped", cells + 5);
 			say_native("wanted ", ref);
 			ok = 0;
 		}
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	*changes = (long)n;
 	return ok;
 }
@@ -485,7 +485,7 @@ static void sigkill_at_any_instant(void)
  * a second worker at schema 3 merges into the same aggregate. */
 static void folds_across_schemas(void)
 {
-	static double ref[PF_NATIVE_CELLS], other[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS], other[NATIVE_CELLS];
 	fresh();
 	CHECK(pf_open(db) == 0);
 	pf_series *b = pf_with(both_family(), slash);
@@ -507,8 +507,8 @@ static void folds_across_schemas(void)
 	for (long i = 0; i < 300; i++) /* now its schema goes down */
 		pf_observe(b, wide(i));
 	for (long i = 0; i < 300; i++)
-		pf_native_observe(ref, wide(i));
-	CHECK(ref[PF_NATIVE_SCHEMA] < 3);
+		native_observe(ref, wide(i));
+	CHECK(ref[NATIVE_SCHEMA] < 3);
 	CHECK(stage_snapshot(path, &snap) == 0);
 	CHECK(db_fold(h, &snap, 0) == DB_FOLDED);
 	CHECK(db_fold(h, &snap, 0) == DB_FOLDED); /* the same snapshot: nothing */
@@ -535,7 +535,7 @@ static void folds_across_schemas(void)
 	}
 	waitpid(pid, NULL, 0);
 	reference(other, narrow, 1000, 1070);
-	CHECK(pf_native_merge(ref, other) == 0);
+	CHECK(native_merge(ref, other) == 0);
 	CHECK(matches("nr_seconds", "/", ref)); /* its dead file */
 	CHECK(matches("nr_seconds", "/", ref)); /* the store */
 }
@@ -545,7 +545,7 @@ static void folds_across_schemas(void)
  * native arithmetic. */
 static void oneshot_journal(void)
 {
-	static double ref[PF_NATIVE_CELLS], one[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS], one[NATIVE_CELLS];
 	fresh();
 	setenv("REQUEST_METHOD", "GET", 1);
 	reference(ref, wide, 0, 0);
@@ -563,7 +563,7 @@ static void oneshot_journal(void)
 		waitpid(pid, &status, 0);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		reference(one, k % 2 ? wide : narrow, 40 * k, 40 * k + 30);
-		CHECK(pf_native_merge(ref, one) == 0);
+		CHECK(native_merge(ref, one) == 0);
 		if (k == 3) /* some records folded before the others are written */
 			CHECK(matches("nr_seconds", "/", ref));
 	}
@@ -621,9 +621,9 @@ static void store_gains_native_buckets(void)
 	pf_series *b = pf_with(both_family(), slash);
 	for (long i = 0; i < 20; i++)
 		pf_observe(b, narrow(i));
-	static double ref[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS];
 	reference(ref, narrow, 0, 20);
-	double cells[PF_CELLS_MAX];
+	double cells[MODEL_CELLS_MAX];
 	int nb;
 	CHECK(scraped("nr_seconds", "/", cells, &nb) == 1);
 	CHECK(same_native(cells + nb + 2, ref));
@@ -663,7 +663,7 @@ static void store_gains_native_buckets(void)
 	snprintf(cmd, sizeof cmd,
 	         "test \"$(sqlite3 %s \"SELECT count(*) FROM series WHERE typeof(cells) = 'blob'"
 	         " AND length(cells) = %d\")\" = 2",
-	         db, (int)((5 + PF_NATIVE_CELLS) * sizeof(double)));
+	         db, (int)((5 + NATIVE_CELLS) * sizeof(double)));
 	CHECK(system(cmd) == 0);
 }
 
@@ -677,12 +677,12 @@ static void exemplars(void)
 	const char *const l[] = {"trace_id", "0af7651916cd43dd8448eb211c80319c", NULL};
 	CHECK(pf_observe_exemplar(b, 0.5, l) == 0);
 	CHECK(pf_observe_exemplar(o, 0.5, l) == 0);
-	struct pf_exemplar x;
+	struct exemplar x;
 	CHECK(test_exemplar(db, "nr_seconds", slash, 1, &x) == 1 && x.value == 0.5);
 	CHECK(test_exemplar(db, "nr_only", NULL, 0, &x) == 1 && x.value == 0.5);
-	static double ref[PF_NATIVE_CELLS];
+	static double ref[NATIVE_CELLS];
 	reference(ref, narrow, 0, 0);
-	pf_native_observe(ref, 0.5);
+	native_observe(ref, 0.5);
 	CHECK(matches("nr_seconds", "/", ref));
 	CHECK(matches("nr_only", NULL, ref));
 	CHECK(pf_close() == 0);
@@ -695,7 +695,7 @@ static void exemplars(void)
 static void full_change_refuses_whole(void)
 {
 	enum { SERIES = 6 };
-	static double ref[SERIES][PF_NATIVE_CELLS];
+	static double ref[SERIES][NATIVE_CELLS];
 	fresh();
 	CHECK(pf_open(db) == 0);
 	pf_family *f = both_family();
@@ -705,12 +705,12 @@ static void full_change_refuses_whole(void)
 	for (int k = 0; k < SERIES; k++) {
 		snprintf(names[k], sizeof names[k], "s%d", k);
 		s[k] = pf_with(f, (const char *[]){names[k]});
-		pf_native_init(ref[k], 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+		native_init(ref[k], 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 		for (int j = 0; j < 150; j++)
 			for (int sign = -1; sign <= 1; sign += 2) {
 				double v = sign * ldexp(1.01, j / 8 - 9) * pow(2, (j % 8) / 8.0);
 				CHECK(pf_observe(s[k], v) == 0);
-				pf_native_observe(ref[k], v);
+				native_observe(ref[k], v);
 			}
 	}
 	int took = 0, refused = 0;
@@ -719,7 +719,7 @@ static void full_change_refuses_whole(void)
 		double v = ldexp(1, 60); /* far above: the schema goes down */
 		int rc = pf_observe(s[k], v);
 		if (rc == 0) {
-			pf_native_observe(ref[k], v);
+			native_observe(ref[k], v);
 			took++;
 		} else {
 			refused += rc == -1;
@@ -750,8 +750,8 @@ static void series_per_file(void)
 			break;
 		pf_observe(s, 0.01);
 	}
-	fprintf(stderr, "  %d series of %d cells in one file\n", n, 16 + PF_NATIVE_CELLS);
-	CHECK(n >= 760 && n <= STAGE_MAX_CELLS / (16 + PF_NATIVE_CELLS));
+	fprintf(stderr, "  %d series of %d cells in one file\n", n, 16 + NATIVE_CELLS);
+	CHECK(n >= 760 && n <= STAGE_MAX_CELLS / (16 + NATIVE_CELLS));
 	CHECK_NUM(test_total(db, "nr_many_seconds", NULL), n);
 	/* the series that did not fit, said and counted (once per pf_with) */
 	const char *const stage_op[] = {"stage", NULL};

@@ -55,9 +55,9 @@ static void protobuf(void)
 	CHECK(negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
 	                       "encoding=delimited;q=0") == FORMAT_TEXT);
 	struct name_filter f;
-	filter_parse(&f, "format=protobuf&name[]=x");
+	negotiate_filter_parse(&f, "format=protobuf&name[]=x");
 	CHECK(f.format == FORMAT_PROTOBUF && f.n == 1);
-	filter_free(&f);
+	negotiate_filter_free(&f);
 }
 
 static void gzip(void)
@@ -72,27 +72,27 @@ static void gzip(void)
 static void names(void)
 {
 	struct name_filter f;
-	filter_parse(&f, "name[]=a_total&x=1&name%5B%5D=b%3Ac&name[]=");
+	negotiate_filter_parse(&f, "name[]=a_total&x=1&name%5B%5D=b%3Ac&name[]=");
 	CHECK(f.n == 3);
-	CHECK(filter_match(&f, "a_total"));
-	CHECK(filter_match(&f, "b:c"));
-	CHECK(!filter_match(&f, "c"));
-	filter_free(&f);
-	filter_parse(&f, "");
-	CHECK(f.n == 0 && filter_match(&f, "anything"));
-	filter_parse(&f, NULL);
+	CHECK(negotiate_filter_match(&f, "a_total"));
+	CHECK(negotiate_filter_match(&f, "b:c"));
+	CHECK(!negotiate_filter_match(&f, "c"));
+	negotiate_filter_free(&f);
+	negotiate_filter_parse(&f, "");
+	CHECK(f.n == 0 && negotiate_filter_match(&f, "anything"));
+	negotiate_filter_parse(&f, NULL);
 	CHECK(f.n == 0);
 	CHECK(f.format == -1);
-	filter_parse(&f, "format=text&name[]=x");
+	negotiate_filter_parse(&f, "format=text&name[]=x");
 	CHECK(f.format == FORMAT_TEXT && f.n == 1);
-	filter_free(&f);
-	filter_parse(&f, "format=openmetrics");
+	negotiate_filter_free(&f);
+	negotiate_filter_parse(&f, "format=openmetrics");
 	CHECK(f.format == FORMAT_OPENMETRICS);
-	filter_parse(&f, "format=xml");
+	negotiate_filter_parse(&f, "format=xml");
 	CHECK(f.format == -1);
-	filter_parse(&f, "name[]=%zz%4");
-	CHECK(f.n == 1 && filter_match(&f, "%zz%4")); /* bad escapes stay as they are */
-	filter_free(&f);
+	negotiate_filter_parse(&f, "name[]=%zz%4");
+	CHECK(f.n == 1 && negotiate_filter_match(&f, "%zz%4")); /* bad escapes stay as they are */
+	negotiate_filter_free(&f);
 }
 
 const struct test negotiate_tests[] = {

@@ -247,10 +247,10 @@ static void only_listening_stream_sockets(void)
 /* ---- the pool gauges at scrape time --------------------------------------- */
 
 /* The value of family name's series {program="program"}; NaN if none. */
-static double gauge(const struct pf_collection *c, const char *name, const char *program)
+static double gauge(const struct collection *c, const char *name, const char *program)
 {
 	for (size_t i = 0; i < c->nfamilies; i++) {
-		const struct pf_family_data *f = &c->families[i];
+		const struct family_data *f = &c->families[i];
 		if (strcmp(f->name, name) != 0)
 			continue;
 		for (size_t j = 0; j < f->nseries; j++)
@@ -260,7 +260,7 @@ static double gauge(const struct pf_collection *c, const char *name, const char 
 	return 0.0 / 0.0;
 }
 
-static int has_family(const struct pf_collection *c, const char *name)
+static int has_family(const struct collection *c, const char *name)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
 		if (strcmp(c->families[i].name, name) == 0)
@@ -302,7 +302,7 @@ static void poolstat_from_facts(void)
 	    facts("app.fcgi", 99, &app, 1), facts("other.fcgi", 0, &gone, 3),
 	    facts("cgi.fcgi", 0, NULL, 0),
 	};
-	struct pf_collection c;
+	struct collection c;
 	memset(&c, 0, sizeof c);
 	const char *key[] = {"app.fcgi"};
 	const double one = 1;
@@ -331,19 +331,19 @@ static void poolstat_from_facts(void)
 	int more[6];
 	for (int i = 0; i < 6; i++)
 		CHECK((more[i] = unix_client(path)) >= 0);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	memset(&c, 0, sizeof c);
 	CHECK(poolstat_add(&c, w, 3, 100.0) == 0);
 	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue", "app.fcgi"), 8);
 	CHECK_NUM(gauge(&c, "promfcgi_pool_listen_queue_max", "app.fcgi"), 8);
 	for (size_t i = 1; i < c.nfamilies; i++)
 		CHECK(strcmp(c.families[i - 1].name, c.families[i].name) < 0);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	/* no worker: no family */
 	memset(&c, 0, sizeof c);
 	CHECK(poolstat_add(&c, w, 0, 100.0) == 0);
 	CHECK(c.nfamilies == 0);
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	for (int i = 0; i < 6; i++)
 		close(more[i]);
 	close(c1);

@@ -41,7 +41,7 @@ static void varints(void)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct buf b = {0};
-		pb_varint(&b, cases[i].v);
+		protobuf_varint(&b, cases[i].v);
 		CHECK_STR(hex(&b), cases[i].bytes);
 		buf_free(&b);
 	}
@@ -53,12 +53,12 @@ static void varints(void)
 static void counter_bytes(void)
 {
 	double one[] = {2.5};
-	struct pf_series_data s = {"", 0, one, 0, NULL};
-	struct pf_family_data f = {.name = "a_total", .help = "A.", .type = PF_COUNTER, .ncells = 1,
+	struct series_data s = {"", 0, one, 0, NULL};
+	struct family_data f = {.name = "a_total", .help = "A.", .type = PF_COUNTER, .ncells = 1,
 	                           .series = &s, .nseries = 1};
-	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
+	struct collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	struct buf b = {0};
-	render_protobuf(&b, &c, NULL);
+	protobuf_render(&b, &c, NULL);
 	/* 2.5 = 0x4004000000000000, little-endian */
 	CHECK_STR(hex(&b), "1c 0a 07 61 5f 74 6f 74 61 6c 12 02 41 2e 18 00 22 0b 1a 09 09 00 00 00 00 00 "
 	                   "00 04 40");
@@ -70,49 +70,49 @@ static char *l_counter[] = {"method", "code"}, *l_route[] = {"route"};
 static double d_buckets[] = {0.1, 1}, b_buckets[] = {1};
 static double c1[] = {3}, c2[] = {1.5};
 static double d1[] = {2, 3, 4, 5.5};
-static double n1[2 + PF_NATIVE_CELLS], b1[3 + PF_NATIVE_CELLS];
-static struct pf_series_data counter_series[] = {
+static double n1[2 + NATIVE_CELLS], b1[3 + NATIVE_CELLS];
+static struct series_data counter_series[] = {
     {"GET\0" "200\0", 8, c1, 1700000000.25, NULL},
     {"POST\0" "bad\xff\0", 10, c2, 0, NULL},
 };
-static struct pf_series_data d_series[] = {{"/\0", 2, d1, 1700000001, NULL}};
-static struct pf_series_data n_series[] = {{"", 0, n1, 0, NULL}};
-static struct pf_series_data b_series[] = {{"/x\0", 3, b1, 1700000002.5, NULL}};
-static struct pf_family_data families[] = {
+static struct series_data d_series[] = {{"/\0", 2, d1, 1700000001, NULL}};
+static struct series_data n_series[] = {{"", 0, n1, 0, NULL}};
+static struct series_data b_series[] = {{"/x\0", 3, b1, 1700000002.5, NULL}};
+static struct family_data families[] = {
     {.name = "http_requests_total", .help = "Requests.", .type = PF_COUNTER, .nlabels = 2,
      .labels = l_counter, .ncells = 1, .series = counter_series, .nseries = 2},
     {.name = "temperature_celsius", .help = "Now.", .type = PF_GAUGE, .ncells = 1},
     {.name = "d_seconds", .help = "Classic.", .type = PF_HISTOGRAM, .nlabels = 1,
      .labels = l_route, .nbuckets = 2, .buckets = d_buckets, .ncells = 4, .series = d_series,
      .nseries = 1},
-    {.name = "n_seconds", .help = "Native only.", .type = PF_HISTOGRAM, .ncells = 2 + PF_NATIVE_CELLS,
+    {.name = "n_seconds", .help = "Native only.", .type = PF_HISTOGRAM, .ncells = 2 + NATIVE_CELLS,
      .series = n_series, .nseries = 1, .native = 1, .native_schema = 3,
      .native_zero_threshold = PF_NATIVE_ZERO_THRESHOLD_DEFAULT},
     {.name = "b_seconds", .help = "Both.", .type = PF_HISTOGRAM, .nlabels = 1, .labels = l_route,
-     .nbuckets = 1, .buckets = b_buckets, .ncells = 3 + PF_NATIVE_CELLS, .series = b_series,
+     .nbuckets = 1, .buckets = b_buckets, .ncells = 3 + NATIVE_CELLS, .series = b_series,
      .nseries = 1, .native = 1},
     {.name = "empty_seconds", .help = "No observation yet.", .type = PF_HISTOGRAM,
-     .ncells = 2 + PF_NATIVE_CELLS, .native = 1, .native_schema = 2},
+     .ncells = 2 + NATIVE_CELLS, .native = 1, .native_schema = 2},
 };
-static struct pf_collection sample = {.families = families, .nfamilies = 6, .cap = 6};
+static struct collection sample = {.families = families, .nfamilies = 6, .cap = 6};
 
 static void fill_sample(void)
 {
 	/* n_seconds, schema 3, threshold 2^-128: 0.25 is index -16, 0.3125
 	 * -13, 0.5 -8 (twice), 1 0, -2 negative 8, 0 the zero bucket */
 	static const double nv[] = {0.25, 0.3125, 0.5, 0.5, 1, -2, 0};
-	pf_native_init(n1 + 2, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+	native_init(n1 + 2, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
 	for (size_t i = 0; i < sizeof nv / sizeof nv[0]; i++) {
-		pf_native_observe(n1 + 2, nv[i]);
+		native_observe(n1 + 2, nv[i]);
 		n1[0] += 1; /* the classic part: the +Inf count and the sum */
 		n1[1] += nv[i];
 	}
 	/* b_seconds, classic le=1 and native schema 0, threshold 0: 0.5 is
 	 * index -1, 3 is 2, -0.25 negative -2 */
 	static const double bv[] = {0.5, 3, -0.25};
-	pf_native_init(b1 + 3, 0, 0);
+	native_init(b1 + 3, 0, 0);
 	for (size_t i = 0; i < sizeof bv / sizeof bv[0]; i++) {
-		pf_native_observe(b1 + 3, bv[i]);
+		native_observe(b1 + 3, bv[i]);
 		b1[bv[i] <= 1 ? 0 : 1] += 1;
 		b1[2] += bv[i];
 	}
@@ -288,7 +288,7 @@ static void decode_protoc(void)
 	need("protoc");
 	fill_sample();
 	struct buf b = {0};
-	render_protobuf(&b, &sample, NULL);
+	protobuf_render(&b, &sample, NULL);
 	CHECK(!b.oom);
 	size_t pos = 0, i = 0;
 	while (pos < b.len && i < sizeof expected / sizeof expected[0]) {
@@ -319,7 +319,7 @@ static void decode_python(void)
 	need("/usr/bin/python3");
 	fill_sample();
 	struct buf b = {0}, want = {0};
-	render_protobuf(&b, &sample, NULL);
+	protobuf_render(&b, &sample, NULL);
 	const char *path = tmp_path("stream.bin");
 	write_file(path, b.p, b.len);
 	char cmd[1024];
@@ -341,23 +341,23 @@ static void filter_and_invalid(void)
 {
 	fill_sample();
 	struct name_filter f;
-	filter_parse(&f, "name[]=d_seconds");
+	negotiate_filter_parse(&f, "name[]=d_seconds");
 	struct buf b = {0}, one = {0};
-	render_protobuf(&b, &sample, &f);
-	struct pf_collection just = {.families = &families[2], .nfamilies = 1, .cap = 1};
-	render_protobuf(&one, &just, NULL);
+	protobuf_render(&b, &sample, &f);
+	struct collection just = {.families = &families[2], .nfamilies = 1, .cap = 1};
+	protobuf_render(&one, &just, NULL);
 	CHECK(b.len == one.len && memcmp(b.p, one.p, b.len) == 0);
-	filter_free(&f);
+	negotiate_filter_free(&f);
 	buf_free(&b);
-	struct pf_family_data bad = {.name = "bad name", .help = "x", .type = PF_GAUGE, .ncells = 1};
-	struct pf_collection c = {.families = &bad, .nfamilies = 1, .cap = 1};
-	render_protobuf(&b, &c, NULL);
+	struct family_data bad = {.name = "bad name", .help = "x", .type = PF_GAUGE, .ncells = 1};
+	struct collection c = {.families = &bad, .nfamilies = 1, .cap = 1};
+	protobuf_render(&b, &c, NULL);
 	CHECK(b.len == 0);
 	bad.name = "short_cells";
 	bad.type = PF_HISTOGRAM;
 	bad.native = 1;
 	bad.ncells = 2; /* too few for its native block */
-	render_protobuf(&b, &c, NULL);
+	protobuf_render(&b, &c, NULL);
 	CHECK(b.len == 0);
 	buf_free(&b);
 	buf_free(&one);
@@ -368,7 +368,7 @@ static void filter_and_invalid(void)
 static void native_in_text(void)
 {
 	fill_sample();
-	struct pf_collection c = {.families = &families[3], .nfamilies = 3, .cap = 3};
+	struct collection c = {.families = &families[3], .nfamilies = 3, .cap = 3};
 	struct buf b = {0};
 	render_text(&b, &c, NULL);
 	buf_putc(&b, '\0');
@@ -403,17 +403,17 @@ static void native_in_text(void)
 static void gained_native_buckets(void)
 {
 	need("protoc");
-	static double g1[3 + PF_NATIVE_CELLS] = {2, 1, 3.25};
-	pf_native_init(g1 + 3, 0, 0);
-	pf_native_observe(g1 + 3, 3); /* index 2 */
-	struct pf_series_data g_series[] = {{"/g\0", 3, g1, 0, NULL}};
-	struct pf_family_data g = {.name = "g_seconds", .help = "Gained.", .type = PF_HISTOGRAM,
+	static double g1[3 + NATIVE_CELLS] = {2, 1, 3.25};
+	native_init(g1 + 3, 0, 0);
+	native_observe(g1 + 3, 3); /* index 2 */
+	struct series_data g_series[] = {{"/g\0", 3, g1, 0, NULL}};
+	struct family_data g = {.name = "g_seconds", .help = "Gained.", .type = PF_HISTOGRAM,
 	                           .nlabels = 1, .labels = l_route, .nbuckets = 1, .buckets = b_buckets,
-	                           .ncells = 3 + PF_NATIVE_CELLS, .series = g_series, .nseries = 1,
+	                           .ncells = 3 + NATIVE_CELLS, .series = g_series, .nseries = 1,
 	                           .native = 1};
-	struct pf_collection c = {.families = &g, .nfamilies = 1, .cap = 1};
+	struct collection c = {.families = &g, .nfamilies = 1, .cap = 1};
 	struct buf b = {0};
-	render_protobuf(&b, &c, NULL);
+	protobuf_render(&b, &c, NULL);
 	CHECK(b.len > 1 && (unsigned char)b.p[0] == b.len - 1); /* one message, a one-byte length */
 	char *text = protoc_decode(b.p + 1, b.len - 1);
 	CHECK_STR(text, "name: \"g_seconds\"\n"

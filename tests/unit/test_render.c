@@ -103,7 +103,7 @@ static void help_escaping(void)
 	buf_free(&b);
 }
 
-static const char *render(const struct pf_collection *c)
+static const char *render(const struct collection *c)
 {
 	static struct buf b;
 	buf_free(&b);
@@ -117,11 +117,11 @@ static void histogram(void)
 	double buckets[] = {0.1, 1};
 	char *labels[] = {"route"};
 	double cells[] = {2, 3, 4, 5.5}; /* per bucket: <=0.1, <=1, +Inf; then sum */
-	struct pf_series_data s = {"/\0", 2, cells, 0, NULL};
-	struct pf_family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
+	struct series_data s = {"/\0", 2, cells, 0, NULL};
+	struct family_data f = {.name = "d_seconds", .help = "Durations.", .type = PF_HISTOGRAM,
 	                           .nlabels = 1, .labels = labels, .nbuckets = 2,
 	                           .buckets = buckets, .ncells = 4, .series = &s, .nseries = 1};
-	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
+	struct collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	CHECK_STR(render(&c), "# HELP d_seconds Durations.\n"
 	                      "# TYPE d_seconds histogram\n"
 	                      "d_seconds_bucket{route=\"/\",le=\"0.1\"} 2\n"
@@ -133,12 +133,12 @@ static void histogram(void)
 
 static void unlabelled_families_start_at_zero(void)
 {
-	struct pf_family_data f[] = {
+	struct family_data f[] = {
 	    {.name = "g", .help = "A gauge.", .type = PF_GAUGE, .ncells = 1},
 	    {.name = "h_seconds", .help = "H.", .type = PF_HISTOGRAM, .nbuckets = 1,
 	     .buckets = (double[]){0.5}, .ncells = 3},
 	};
-	struct pf_collection c = {.families = f, .nfamilies = 2, .cap = 2};
+	struct collection c = {.families = f, .nfamilies = 2, .cap = 2};
 	CHECK_STR(render(&c), "# HELP g A gauge.\n# TYPE g gauge\ng 0\n"
 	                      "# HELP h_seconds H.\n# TYPE h_seconds histogram\n"
 	                      "h_seconds_bucket{le=\"0.5\"} 0\nh_seconds_bucket{le=\"+Inf\"} 0\n"
@@ -149,17 +149,17 @@ static void labelled_counter(void)
 {
 	char *labels[] = {"method", "path"};
 	double one[] = {1}, two[] = {2.5};
-	struct pf_series_data s[] = {{"GET\0a\"\\\n\0", 10, one, 0, NULL}, {"PUT\0\0", 5, two, 0, NULL}};
-	struct pf_family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
+	struct series_data s[] = {{"GET\0a\"\\\n\0", 10, one, 0, NULL}, {"PUT\0\0", 5, two, 0, NULL}};
+	struct family_data f = {.name = "c_total", .help = "C.", .type = PF_COUNTER,
 	                           .nlabels = 2, .labels = labels, .ncells = 1, .series = s,
 	                           .nseries = 2};
-	struct pf_collection c = {.families = &f, .nfamilies = 1, .cap = 1};
+	struct collection c = {.families = &f, .nfamilies = 1, .cap = 1};
 	CHECK_STR(render(&c), "# HELP c_total C.\n# TYPE c_total counter\n"
 	                      "c_total{method=\"GET\",path=\"a\\\"\\\\\\n\"} 1\n"
 	                      "c_total{method=\"PUT\",path=\"\"} 2.5\n");
 }
 
-static const char *render_om(const struct pf_collection *c, const struct name_filter *filter)
+static const char *render_om(const struct collection *c, const struct name_filter *filter)
 {
 	static struct buf b;
 	buf_free(&b);
@@ -173,15 +173,15 @@ static void openmetrics(void)
 {
 	char *labels[] = {"code"};
 	double n[] = {3}, h[] = {1, 0, 0.25};
-	struct pf_series_data cs = {"200\0", 4, n, 1700000000.5, NULL};
-	struct pf_series_data hs = {"", 0, h, 1700000001, NULL};
-	struct pf_family_data f[] = {
+	struct series_data cs = {"200\0", 4, n, 1700000000.5, NULL};
+	struct series_data hs = {"", 0, h, 1700000001, NULL};
+	struct family_data f[] = {
 	    {.name = "d_seconds", .help = "A \"quoted\" help.", .type = PF_HISTOGRAM,
 	     .nbuckets = 1, .buckets = (double[]){1}, .ncells = 3, .series = &hs, .nseries = 1},
 	    {.name = "r_total", .help = "R.", .type = PF_COUNTER, .nlabels = 1, .labels = labels,
 	     .ncells = 1, .series = &cs, .nseries = 1},
 	};
-	struct pf_collection c = {.families = f, .nfamilies = 2, .cap = 2};
+	struct collection c = {.families = f, .nfamilies = 2, .cap = 2};
 	CHECK_STR(render_om(&c, NULL), "# HELP d_seconds A \\\"quoted\\\" help.\n"
 	                                "# TYPE d_seconds histogram\n"
 	                                "# UNIT d_seconds seconds\n"

@@ -52,14 +52,14 @@ static void cache_after_nothing_new_freezes(void)
 	define();
 	pf_inc(req);
 	CHECK_NUM(scraped("requests_total"), 1);
-	pf_scrape_close(); /* the metrics program restarts; the worker is idle */
+	scrape_close(); /* the metrics program restarts; the worker is idle */
 	CHECK_NUM(scraped("requests_total"), 1);
 	pf_inc(req);
 	CHECK_NUM(scraped("requests_total"), 2);
 	pf_inc(req);
 	CHECK_NUM(scraped("requests_total"), 3);
 	pf_close();
-	pf_scrape_close();
+	scrape_close();
 	CHECK_NUM(scraped("requests_total"), 3);
 }
 
@@ -147,7 +147,7 @@ static void close_with_missing_file_loses(void)
 	for (int i = 0; i < 5; i++)
 		pf_inc(req);
 	CHECK_NUM(scraped("requests_total"), 5);
-	pf_scrape_close();
+	scrape_close();
 	snprintf(cmd, sizeof cmd, "rm -rf %s.stage", db);
 	CHECK(system(cmd) == 0);
 	for (int i = 0; i < 3; i++)
@@ -218,10 +218,10 @@ static void hostile_slot_cell_wraps(void)
 	CHECK(s >= 0);
 	f->slots[s].cell = 0xFFFFFFFFu; /* + ncells 1 wraps to 0 <= snap->ncells */
 	f->hdr.seq += 2;
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* crashed before */
-	pf_collection_free(&c);
+	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* crashed before */
+	model_collection_free(&c);
 	CHECK(count_files("damaged-") == 1 && count_files("w-") == 0); /* dead: set aside */
 }
 
@@ -240,10 +240,10 @@ static void hostile_gauge_keylen(void)
 	int s = slot_of(f, "g");
 	CHECK(s >= 0);
 	f->slots[s].keylen = 200000000u;
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* read out of bounds before */
-	pf_collection_free(&c);
+	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* read out of bounds before */
+	model_collection_free(&c);
 	CHECK(count_files("w-") == 1); /* live: skipped, not moved */
 }
 
@@ -310,10 +310,10 @@ static void hostile_family_name_unterminated(void)
 	memset(last->labels, 'c', sizeof last->labels);
 	memset(last->buckets, 'd', sizeof last->buckets);
 	f->hdr.seq += 2;
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	CHECK(pf_scrape(db, &c, reason, sizeof reason) == 0); /* read past the array before */
-	pf_collection_free(&c);
+	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* read past the array before */
+	model_collection_free(&c);
 }
 
 

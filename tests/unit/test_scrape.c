@@ -55,15 +55,15 @@ static void request(int i)
 /* requests_total and the histogram's count, from one scrape. */
 static int scrape2(double *count, double *hcount)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "  scrape failed: %s\n", reason);
 		return -1;
 	}
 	*count = *hcount = 0;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		for (size_t j = 0; j < f->nseries; j++) {
 			if (strcmp(f->name, "requests_total") == 0)
 				*count += f->series[j].cells[0];
@@ -72,7 +72,7 @@ static int scrape2(double *count, double *hcount)
 					*hcount += f->series[j].cells[b];
 		}
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return 0;
 }
 
@@ -153,7 +153,7 @@ static double in_store(const char *family)
 {
 	struct db *h;
 	char err[256];
-	struct pf_collection c;
+	struct collection c;
 	double sum = NAN;
 	if (db_open(db, 1000, &h, err, sizeof err) != 0)
 		return NAN;
@@ -163,7 +163,7 @@ static double in_store(const char *family)
 			if (strcmp(c.families[i].name, family) == 0)
 				for (size_t j = 0; j < c.families[i].nseries; j++)
 					sum += c.families[i].series[j].cells[0];
-		pf_collection_free(&c);
+		model_collection_free(&c);
 	}
 	db_close(h);
 	return sum;
@@ -295,7 +295,7 @@ static void final_fold_races_scrape(void)
 		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		CHECK(scrape2(&n, &h) == 0 && n == EACH && h == EACH);
 		CHECK(files("w-") == 0);
-		pf_scrape_close();
+		scrape_close();
 	}
 }
 
@@ -363,7 +363,7 @@ static void mappings_kept_and_dropped(void)
 	CHECK_NUM(test_total(db, "requests_total", NULL), 7);
 	CHECK(mapped() == 0);
 	CHECK(files("w-") == 0);
-	pf_scrape_close();
+	scrape_close();
 	CHECK(mapped() == 0);
 }
 
@@ -411,7 +411,7 @@ static void store_read_again_when_changed(void)
 }
 
 /* Live workers are folded into the store every PROMFCGI_FOLD_SECONDS, not
- * at every scrape: by pf_scrape_idle (the metrics program calls it after
+ * at every scrape: by scrape_idle (the metrics program calls it after
  * each answer), by a scrape only when twice that has passed; the
  * exposition is exact before and after. */
 static void live_folded_on_interval(void)
@@ -439,16 +439,16 @@ static void live_folded_on_interval(void)
 	CHECK_NUM(test_total(db, "requests_total", NULL), 10); /* never folded: a scrape does */
 	CHECK_NUM(in_store("requests_total"), 10);
 	char stamp[700];
-	snprintf(stamp, sizeof stamp, "%s%s", db, PF_FOLD_STAMP);
+	snprintf(stamp, sizeof stamp, "%s%s", db, SCRAPE_FOLD_STAMP);
 	CHECK(access(stamp, F_OK) == 0);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 20); /* read from the file */
-	pf_scrape_idle();                                       /* not due yet */
+	scrape_idle();                                       /* not due yet */
 	CHECK_NUM(in_store("requests_total"), 10);
 	usleep(2500000); /* due, not overdue */
 	CHECK_NUM(test_total(db, "requests_total", NULL), 20);
-	CHECK_NUM(in_store("requests_total"), 10); /* a scrape leaves it to pf_scrape_idle */
-	pf_scrape_idle();
+	CHECK_NUM(in_store("requests_total"), 10); /* a scrape leaves it to scrape_idle */
+	scrape_idle();
 	CHECK_NUM(in_store("requests_total"), 20); /* folded while it lives */
 	CHECK_NUM(test_total(db, "requests_total", NULL), 20);
 	CHECK(files("w-") == 1);
@@ -541,18 +541,18 @@ static void liveness_with_and_without_pidfds(void)
 			pid_t a = parked_worker(2), b = parked_worker(3);
 			CHECK_NUM(test_total(db, "requests_total", NULL), 5);
 			CHECK(pidfds() - before == (no_pidfd ? 0 : 2));
-			CHECK(pf_scrape_stats()->live == 2);
+			CHECK(scrape_last_stats()->live == 2);
 			kill(a, SIGKILL);
 			waitpid(a, NULL, 0);
 			CHECK_NUM(test_total(db, "requests_total", NULL), 5);
 			CHECK(files("w-") == 1); /* a's folded and gone */
 			CHECK(pidfds() - before == (no_pidfd ? 0 : 1));
-			CHECK(pf_scrape_stats()->live == 1);
+			CHECK(scrape_last_stats()->live == 1);
 			kill(b, SIGKILL);
 			waitpid(b, NULL, 0);
 			CHECK_NUM(test_total(db, "requests_total", NULL), 5);
 			CHECK(files("w-") == 0 && pidfds() == before);
-			CHECK(pf_scrape_stats()->live == 0);
+			CHECK(scrape_last_stats()->live == 0);
 			_exit(test_failures ? 1 : 0);
 		}
 		int st;

@@ -28,7 +28,7 @@ static void fresh_store(void)
 	test_new_store(db_path, sizeof db_path, "store");
 }
 
-static const struct pf_family_data *family(const struct pf_collection *c, const char *name)
+static const struct family_data *family(const struct collection *c, const char *name)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
 		if (strcmp(c->families[i].name, name) == 0)
@@ -153,14 +153,14 @@ static void schema_upgrade_from_v1(void)
 	char err[256];
 	CHECK(db_open(db_path, 1000, &db, err, sizeof err) == 0);
 	CHECK(db_schema_version(db) == DB_SCHEMA_VERSION);
-	struct pf_collection c;
+	struct collection c;
 	CHECK(db_read(db, &c) == 0);
 	CHECK(c.nfamilies == 1 && c.families[0].nseries == 1);
 	if (c.nfamilies == 1 && c.families[0].nseries == 1) {
 		CHECK_NUM(c.families[0].series[0].cells[0], 42);
 		CHECK_NUM(c.families[0].series[0].created, 0);
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	db_close(db);
 }
 
@@ -204,10 +204,10 @@ static void exact_totals_and_buckets(void)
 	define_app_metrics();
 	for (int i = 0; i < 1000; i++)
 		record(i % 2 ? 0.003 : 0.2); /* 500 in le=0.005, 500 in le=0.25 */
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	CHECK(pf_scrape(db_path, &c, reason, sizeof reason) == 0);
-	const struct pf_family_data *h = family(&c, "request_duration_seconds");
+	CHECK(scrape_collect(db_path, &c, reason, sizeof reason) == 0);
+	const struct family_data *h = family(&c, "request_duration_seconds");
 	CHECK(h && h->nseries == 1 && h->nbuckets == 14);
 	if (h && h->nseries == 1) {
 		const double *cells = h->series[0].cells;
@@ -216,7 +216,7 @@ static void exact_totals_and_buckets(void)
 		CHECK_NUM(cells[14], 0);  /* +Inf only */
 		CHECK(fabs(cells[15] - (500 * 0.003 + 500 * 0.2)) < 1e-9);
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	CHECK_NUM(total("requests_total"), 1000);
 	pf_close();
 }
@@ -322,16 +322,16 @@ static void torn_change_is_replayed(void)
 			raise(SIGKILL);
 		}
 		waitpid(pid, NULL, 0);
-		struct pf_collection c;
+		struct collection c;
 		char reason[256];
-		CHECK(pf_scrape(db_path, &c, reason, sizeof reason) == 0);
-		const struct pf_family_data *h = family(&c, "t_seconds");
+		CHECK(scrape_collect(db_path, &c, reason, sizeof reason) == 0);
+		const struct family_data *h = family(&c, "t_seconds");
 		CHECK(h && h->nseries == 1);
 		if (h && h->nseries == 1) {
 			CHECK_NUM(h->series[0].cells[0], 2);
 			CHECK_NUM(h->series[0].cells[2], 1.0);
 		}
-		pf_collection_free(&c);
+		model_collection_free(&c);
 	}
 }
 
@@ -468,10 +468,10 @@ static void wal_stays_small(void)
 		for (int i = 0; i < 3000; i++)
 			pf_inc(s[i]);
 		CHECK_NUM(total("wal_total"), 3000.0 * (round + 1));
-		if (pf_scrape_stats()->wal_bytes > most)
-			most = pf_scrape_stats()->wal_bytes;
+		if (scrape_last_stats()->wal_bytes > most)
+			most = scrape_last_stats()->wal_bytes;
 	}
-	CHECK(most <= PF_WAL_TRIM_BYTES);
+	CHECK(most <= SCRAPE_WAL_TRIM_BYTES);
 	pf_close();
 }
 

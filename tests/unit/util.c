@@ -26,15 +26,15 @@ void test_new_store(char *db, size_t len, const char *tag)
 
 double test_total(const char *db, const char *family, const char *key)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0) {
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
 		fprintf(stderr, "  scrape failed: %s\n", reason);
 		return NAN;
 	}
 	double sum = NAN;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (strcmp(f->name, family) != 0)
 			continue;
 		sum = 0;
@@ -45,7 +45,7 @@ double test_total(const char *db, const char *family, const char *key)
 				sum += f->series[j].cells[b];
 		}
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return sum;
 }
 
@@ -60,13 +60,13 @@ double test_series(const char *db, const char *family, const char *const *values
 		memcpy(key + n, values[i], l);
 		n += l;
 	}
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return NAN;
 	double v = NAN;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (strcmp(f->name, family) != 0)
 			continue;
 		v = 0;
@@ -75,7 +75,7 @@ double test_series(const char *db, const char *family, const char *const *values
 				for (int b = 0; b < (f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1); b++)
 					v += f->series[j].cells[b];
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return v;
 }
 
@@ -93,36 +93,36 @@ static size_t encode(const char *const *values, char *key, size_t cap)
 }
 
 int test_exemplar(const char *db, const char *family, const char *const *values, int b,
-                  struct pf_exemplar *out)
+                  struct exemplar *out)
 {
 	char key[PF_KEY_MAX];
 	size_t n = encode(values, key, sizeof key);
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (n == (size_t)-1 || pf_scrape(db, &c, reason, sizeof reason) != 0)
+	if (n == (size_t)-1 || scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return -1;
 	int rc = -1;
 	for (size_t i = 0; i < c.nfamilies; i++) {
-		const struct pf_family_data *f = &c.families[i];
+		const struct family_data *f = &c.families[i];
 		if (strcmp(f->name, family) != 0)
 			continue;
 		for (size_t j = 0; j < f->nseries; j++) {
-			const struct pf_series_data *s = &f->series[j];
+			const struct series_data *s = &f->series[j];
 			if (s->keylen != n || memcmp(s->key, key, n) != 0)
 				continue;
 			rc = 0;
-			if (s->exemplars && b < pf_family_exemplars(f->type, f->nbuckets) &&
+			if (s->exemplars && b < model_family_exemplars(f->type, f->nbuckets) &&
 			    s->exemplars[b].timestamp > 0) {
 				*out = s->exemplars[b];
 				rc = 1;
 			}
 		}
 	}
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return rc;
 }
 
-const char *test_exemplar_label(const struct pf_exemplar *x, const char *name)
+const char *test_exemplar_label(const struct exemplar *x, const char *name)
 {
 	for (uint32_t at = 0; at < x->len && at < sizeof x->labels;) {
 		const char *k = x->labels + at, *v = k + strlen(k) + 1;
@@ -135,15 +135,15 @@ const char *test_exemplar_label(const struct pf_exemplar *x, const char *name)
 
 int test_nseries(const char *db, const char *family)
 {
-	struct pf_collection c;
+	struct collection c;
 	char reason[256];
-	if (pf_scrape(db, &c, reason, sizeof reason) != 0)
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0)
 		return -1;
 	int n = -1;
 	for (size_t i = 0; i < c.nfamilies; i++)
 		if (strcmp(c.families[i].name, family) == 0)
 			n = (int)c.families[i].nseries;
-	pf_collection_free(&c);
+	model_collection_free(&c);
 	return n;
 }
 

@@ -26,11 +26,11 @@ int test_nseries(const char *db, const char *family);
 /* The exemplar of bucket b (0 for a counter) of the series of family whose
  * label values are exactly values, from a scrape: 1 found (copied to *out),
  * 0 none, -1 if the scrape fails or there is no such family or series. */
-struct pf_exemplar;
+struct exemplar;
 int test_exemplar(const char *db, const char *family, const char *const *values, int b,
-                  struct pf_exemplar *out);
+                  struct exemplar *out);
 /* The label value of name in an exemplar, or NULL. */
-const char *test_exemplar_label(const struct pf_exemplar *x, const char *name);
+const char *test_exemplar_label(const struct exemplar *x, const char *name);
 
 /* Rewrites this release's staging file at path (at rest, within the old
  * limits) as a release of version 1 or 2 would have left it: their layout

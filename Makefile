@@ -24,11 +24,15 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 # journal, SQLite, the recording API); http/ measures requests (route templates, the request
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
-STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/proc.c \
-          store/listener.c store/stage.c store/pool.c store/journal.c store/sqlite.c store/db.c store/registry.c
+STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
+          store/path.c store/proc.c store/listener.c store/stage.c store/stage_write.c \
+          store/stage_valid.c store/stage_read.c store/pool.c store/journal.c store/journal_pack.c \
+          store/journal_read.c store/sqlite.c store/db.c store/db_family.c \
+          store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
 HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
-METRICS = metrics/scrape.c metrics/negotiate.c metrics/render.c metrics/protobuf.c metrics/own.c \
-          metrics/poolstat.c metrics/expose.c
+METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
+          metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
+          metrics/protobuf.c metrics/own.c metrics/poolstat.c metrics/expose.c metrics/tool.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
@@ -38,7 +42,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
           tests/unit/test_pool.c \
-          tests/unit/util.c
+          tests/unit/util.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
 # The release, from the header; and the ABI version of the shared library (the soname

@@ -6,25 +6,15 @@
  * short-lived needs no staging file); gauges set here persist in the store,
  * and live workers' values of the same gauge are added to them.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "store/buf.h"
-#include "metrics/own.h"
-#include "metrics/protobuf.h"
-#include "metrics/render.h"
-#include "store/db.h"
-#include "store/names.h"
+#include "metrics/tool.h" /* the tool's interface to the library: not the public API */
 #include "promfcgi.h"
-#include "metrics/scrape.h"
-#include "store/stage.h"
 
 static const char usage[] =
     "usage: promfcgi [--db PATH] COMMAND ...\n"
@@ -45,14 +35,14 @@ static int usage_error(const char *why)
 	return 2;
 }
 
-static int open_store(const char *path, struct db **db)
+/* A command's end: its exit status, its error line if it failed. */
+static int done(int rc, const char *err)
 {
-	char err[512];
-	if (db_open(path, 5000, db, err, sizeof err) != 0) {
+	if (rc == TOOL_USAGE)
+		return usage_error(err);
+	if (rc != TOOL_OK && err[0])
 		fprintf(stderr, "promfcgi: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* Splits "a,b,c" in place into at most max pointers. */
@@ -123,52 +113,17 @@ static int cmd_define(const char *path, int argc, char **argv)
 		nbuckets = pf_default_nbuckets;
 		memcpy(buckets, pf_default_buckets, sizeof(double) * (size_t)nbuckets);
 	}
-	struct family_def def;
-	if (names_build_family(&def, t, name, help, (const char *const *)labels, buckets,
-	                    nbuckets < 0 ? 0 : nbuckets) != 0 ||
-	    (native && names_build_native(&def, (int)schema, zero_threshold) != 0))
-		return usage_error("invalid definition: TYPE is counter, gauge or histogram; names"
-		                   " follow Prometheus' rules; HELP is required");
-	struct db *db;
-	if (open_store(path, &db) != 0)
-		return 1;
-	int rc = db_define(db, &def);
-	if (rc == DB_CLASH)
-		fprintf(stderr, "promfcgi: %s is already defined differently\n", name);
-	else if (rc != 0)
-		fprintf(stderr, "promfcgi: %s\n", db_errmsg(db));
-	db_close(db);
-	return rc == 0 ? 0 : 1;
-}
-
-/* LABEL=VALUE arguments, in the family's label order, as a series key. */
-static int build_key(const struct family_def *def, int argc, char **argv, char *key, int cap)
-{
-	const char *values[PF_LABELS_MAX] = {0};
-	for (int i = 0; i < argc; i++) {
-		char *eq = strchr(argv[i], '=');
-		int found = 0;
-		for (uint32_t j = 0; eq && j < def->nlabels; j++)
-			if (strlen(def->labels[j]) == (size_t)(eq - argv[i]) &&
-			    strncmp(def->labels[j], argv[i], (size_t)(eq - argv[i])) == 0) {
-				values[j] = eq + 1;
-				found = 1;
-			}
-		if (!found) {
-			fprintf(stderr, "promfcgi: %s: not a label of %s\n", argv[i], def->name);
-			return -1;
-		}
-	}
-	for (uint32_t j = 0; j < def->nlabels; j++)
-		if (!values[j]) {
-			fprintf(stderr, "promfcgi: %s needs %s=VALUE\n", def->name, def->labels[j]);
-			return -1;
-		}
-	int n = names_encode_key(values, (int)def->nlabels, key, (size_t)cap);
-	if (n < 0)
-		fprintf(stderr, "promfcgi: label values must be UTF-8 without NUL, %d bytes in all\n",
-		        PF_KEY_MAX);
-	return n;
+	struct tool_definition def = {.type = t,
+	                              .name = name,
+	                              .help = help,
+	                              .labels = (const char *const *)labels,
+	                              .buckets = buckets,
+	                              .nbuckets = nbuckets < 0 ? 0 : nbuckets,
+	                              .native = native,
+	                              .schema = (int)schema,
+	                              .zero_threshold = zero_threshold};
+	char err[512];
+	return done(tool_define(path, &def, err, sizeof err), err);
 }
 
 static int cmd_record(const char *path, const char *cmd, int argc, char **argv)
@@ -179,28 +134,10 @@ static int cmd_record(const char *path, const char *cmd, int argc, char **argv)
 	double v = 1;
 	if (with_value && parse_number(argv[2], &v) != 0)
 		return usage_error("the value is not a number");
-	enum db_op op = strcmp(cmd, "set") == 0 ? DB_SET : strcmp(cmd, "observe") == 0 ? DB_OBSERVE : DB_ADD;
-	struct db *db;
-	struct family_def def;
-	char key[PF_KEY_MAX];
-	if (open_store(path, &db) != 0)
-		return 1;
-	int rc = db_family(db, argv[1], &def), n = -1;
-	if (rc == 1)
-		n = build_key(&def, argc - 2 - with_value, argv + 2 + with_value, key, sizeof key);
-	else
-		fprintf(stderr, "promfcgi: %s: %s\n", argv[1], rc == 0 ? "no such family (define it first)" : db_errmsg(db));
-	if (n >= 0) {
-		rc = db_record(db, argv[1], key, (uint32_t)n, op, v);
-		if (rc == DB_WRONG_OP)
-			fprintf(stderr, "promfcgi: %s %s: not for a %s\n", cmd, argv[1],
-			        def.type == PF_COUNTER ? "counter (or a negative amount)" :
-			        def.type == PF_GAUGE ? "gauge" : "histogram");
-		else if (rc != 0)
-			fprintf(stderr, "promfcgi: %s\n", db_errmsg(db));
-	}
-	db_close(db);
-	return n >= 0 && rc == 0 ? 0 : 1;
+	char err[512];
+	return done(tool_record(path, cmd, argv[1], v, argc - 2 - with_value, argv + 2 + with_value,
+	                        err, sizeof err),
+	            err);
 }
 
 static int cmd_dump(const char *path, int argc, char **argv)
@@ -209,60 +146,16 @@ static int cmd_dump(const char *path, int argc, char **argv)
 	int pb = argc == 2 && strcmp(argv[1], "--protobuf") == 0;
 	if (argc > 1 && !om && !pb)
 		return usage_error("dump takes only --openmetrics or --protobuf");
-	struct collection c;
-	char reason[512];
-	if (scrape_collect(path, &c, reason, sizeof reason) != 0) {
-		fprintf(stderr, "promfcgi: %s\n", reason);
-		return 1;
-	}
-	own_add(&c, scrape_last_stats());
-	struct buf b = {0};
-	if (om)
-		render_openmetrics(&b, &c, NULL);
-	else if (pb)
-		protobuf_render(&b, &c, NULL);
-	else
-		render_text(&b, &c, NULL);
-	model_collection_free(&c);
-	int ok = !b.oom && fwrite(b.p, 1, b.len, stdout) == b.len && fflush(stdout) == 0;
-	buf_free(&b);
-	scrape_close();
-	return ok ? 0 : 1;
+	char err[512];
+	return done(tool_dump(path, om ? "openmetrics" : pb ? "protobuf" : "text", stdout, err,
+	                      sizeof err),
+	            err);
 }
 
 static int cmd_check(const char *path)
 {
-	struct db *db;
-	struct stat st;
-	char dir[4096];
-	if (stat(path, &st) != 0) {
-		printf("store: %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	if (open_store(path, &db) != 0)
-		return 1;
-	int sound = db_check(db) == 0;
-	printf("store: %s\nschema: %d\nintegrity: %s\nbytes: %lld\n", path, db_schema_version(db),
-	       sound ? "ok" : db_errmsg(db), (long long)st.st_size);
-	db_close(db);
-	int live = 0, dead = 0;
-	stage_dir(path, dir, sizeof dir);
-	DIR *d = opendir(dir);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		char file[4400];
-		struct stage_snapshot snap;
-		if (strncmp(e->d_name, "w-", 2) != 0)
-			continue;
-		snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-		if (stage_snapshot(file, &snap) == 0) {
-			snap.live ? live++ : dead++;
-			stage_snapshot_free(&snap);
-		}
-	}
-	if (d)
-		closedir(d);
-	printf("workers: %d live, %d dead not yet folded\n", live, dead);
-	return sound ? 0 : 1;
+	char err[512];
+	return done(tool_check(path, stdout, err, sizeof err), err);
 }
 
 int main(int argc, char **argv)

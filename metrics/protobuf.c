@@ -26,25 +26,6 @@
 enum { VARINT = 0, FIXED64 = 1, LEN = 2 };
 enum { MT_COUNTER = 0, MT_GAUGE = 1, MT_UNTYPED = 3, MT_HISTOGRAM = 4 }; /* MetricType */
 
-static int reserve(struct buf *b, size_t n)
-{
-	if (b->oom)
-		return -1;
-	if (b->cap - b->len >= n)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < n)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (!p) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
 static size_t varint_at(unsigned char *p, uint64_t v)
 {
 	size_t n = 0;
@@ -58,7 +39,7 @@ static size_t varint_at(unsigned char *p, uint64_t v)
 
 void protobuf_varint(struct buf *b, uint64_t v)
 {
-	if (reserve(b, 10) == 0)
+	if (buf_reserve(b, 10) == 0)
 		b->len += varint_at((unsigned char *)b->p + b->len, v);
 }
 
@@ -88,7 +69,7 @@ static void f_double(struct buf *b, int field, double v)
 	uint64_t u;
 	memcpy(&u, &v, sizeof u);
 	tag(b, field, FIXED64);
-	if (reserve(b, 8))
+	if (buf_reserve(b, 8))
 		return;
 	for (int i = 0; i < 8; i++) /* little-endian, whatever the host */
 		b->p[b->len++] = (char)(u >> (8 * i));
@@ -107,7 +88,7 @@ static void f_bytes(struct buf *b, int field, const char *s, size_t n)
  * message's field. */
 static size_t message_open(struct buf *b)
 {
-	if (reserve(b, 1))
+	if (buf_reserve(b, 1))
 		return 0;
 	b->p[b->len++] = 0;
 	return b->len;
@@ -127,7 +108,7 @@ static void message_close(struct buf *b, size_t body)
 	unsigned char len[10];
 	size_t k = varint_at(len, n);
 	if (k > 1) {
-		if (reserve(b, k - 1))
+		if (buf_reserve(b, k - 1))
 			return;
 		memmove(b->p + body + k - 1, b->p + body, n);
 		b->len += k - 1;
@@ -269,7 +250,7 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 		count += cells[i];
 	/* the count and sum of a native histogram are its native part's: they
 	 * are the classic ones, but for a family that gained native buckets
-	 * (whose native part counts from then on: db.c) or took an earlier
+	 * (whose native part counts from then on: db_family.c) or took an earlier
 	 * release's classic counts, where the native buckets must add up */
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;

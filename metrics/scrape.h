@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scrape.h — fold the staging files and collect every family for /metrics.
+ * scrape.h — fold the staging files and collect every family for /metrics
+ * (scrape.c).  One store per process at a time: the metrics program's, or
+ * the command-line tool's.
  */
 #ifndef PROMFCGI_SCRAPE_H
 #define PROMFCGI_SCRAPE_H
@@ -8,15 +10,10 @@
 #include <stddef.h>
 
 #include "store/model.h"
+#include "metrics/clock.h" /* CLOCK_FOLD_SECONDS, CLOCK_FOLD_STAMP */
 
 /* How long a scrape waits for a worker holding the store's write lock. */
 #define SCRAPE_BUSY_MS 2000
-/* Live workers are folded into the store this often (seconds;
- * PROMFCGI_FOLD_SECONDS overrides), durably: what a power cut can lose.
- * The file <db>.folded-at (SCRAPE_FOLD_STAMP) tells when it was last done
- * (by scrape_idle; by a scrape if twice that has passed). */
-#define SCRAPE_FOLD_SECONDS 60
-#define SCRAPE_FOLD_STAMP ".folded-at" /* after the store's path */
 /* A scrape truncates the WAL when it has grown past this. */
 #define SCRAPE_WAL_TRIM_BYTES (1024 * 1024)
 
@@ -24,10 +21,11 @@
 int scrape_collect(const char *db_path, struct collection *out, char *reason, size_t len);
 void scrape_close(void);
 
-/* Between requests (pf_serve calls it after each): folds the live workers
- * into the store when SCRAPE_FOLD_SECONDS have passed since that was last done,
- * so that a scrape never pays for it; does nothing in a process that has
- * not scraped. */
+/* Between requests (pf_serve's loop calls it after each, as the hook
+ * pf_metrics_respond sets: http/serve.h): folds the live workers into the
+ * store when CLOCK_FOLD_SECONDS have passed since that was last done, so
+ * that a scrape never pays for it; does nothing in a process that has not
+ * scraped. */
 void scrape_idle(void);
 
 /* What the last scrape_collect of this process did. */

@@ -7,23 +7,36 @@
 
 #include "store/buf.h"
 
-void buf_put_grow(struct buf *b, const char *s, size_t n)
+int buf_reserve(struct buf *b, size_t n)
 {
 	if (b->oom)
-		return;
-	if (b->cap - b->len < n) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap - b->len < n)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
+		return -1;
+	if (b->cap - b->len >= n)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < n) {
+		if (cap > SIZE_MAX / 2) {
 			b->oom = 1;
-			return;
+			return -1;
 		}
-		b->p = p;
-		b->cap = cap;
+		cap *= 2;
 	}
-	memcpy(b->p + b->len, s, n);
+	char *p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+void buf_put_grow(struct buf *b, const char *s, size_t n)
+{
+	if (buf_reserve(b, n) != 0)
+		return;
+	if (n)
+		memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
 

@@ -24,6 +24,9 @@ struct buf {
 	int oom;
 };
 
+/* Room for n more bytes, the buffer grown (doubling) if needed: 0, or -1
+ * with oom set.  For writers that fill the room themselves (protobuf.c). */
+int buf_reserve(struct buf *b, size_t n);
 /* Appends past the end of the room there is (grows the buffer). */
 void buf_put_grow(struct buf *b, const char *s, size_t n);
 void buf_free(struct buf *b);

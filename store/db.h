@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db.h — the SQLite store: schema, folds, reads.  db.c is the only file in
- * promfcgi that speaks SQL.
+ * db.h — the SQLite store: schema, folds, reads.  store/db*.c are the only
+ * files in promfcgi that speak SQL, and they know nothing of staging files
+ * or journals: a fold hands them plain rows (struct db_incarnation; fold.h
+ * makes them from a staging snapshot).
  */
 #ifndef PROMFCGI_DB_H
 #define PROMFCGI_DB_H
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "store/model.h"
-#include "store/stage.h"
 
 #define DB_SCHEMA_VERSION 4
 
@@ -31,16 +34,46 @@ int db_trim_wal(struct db *db, int busy_ms);
 /* PRAGMA quick_check: 0 if sound. */
 int db_check(struct db *db);
 /* Moves a corrupt store (and its -wal, -shm) aside as
- * <path>.corrupt-<UTC time>-<pid>; moved receives the new name. */
-int db_quarantine(const char *path, char *moved, size_t len);
+ * <path>.corrupt-<UTC time>-<pid>; moved (PATH_BYTES) receives the new name. */
+int db_quarantine(const char *path, char *moved);
 
 enum { DB_FOLD_ERROR = -1, DB_FOLDED = 0, DB_FOLD_SKIPPED = 1, DB_FOLD_UNCHANGED = 2 /* internal */ };
 
-/* Adds what snap holds beyond what was already folded for its incarnation,
- * in one transaction; with retire, also marks the incarnation retired, after
- * which it is never folded again.  Skipped when the file is gone, the
- * incarnation is retired, or a newer snapshot was folded already. */
-int db_fold(struct db *db, const struct stage_snapshot *snap, int retire);
+/* What a fold hands the store: an incarnation's totals (cumulative since it
+ * began) as plain rows.  A row is one series: its family (an index into
+ * families), its number in the incarnation (the key of what was folded of
+ * it), its label values and its cells (its family's ncells; NULL: the row
+ * is unreadable, which fails the fold).  An exemplar row is the latest
+ * exemplar of one row's bucket (0 for a counter). */
+struct db_row {
+	uint32_t family, slot;
+	const char *key;
+	uint32_t keylen;
+	const double *cells;
+	double created; /* when the series began (Unix seconds; 0: unknown) */
+};
+struct db_exemplar_row {
+	uint32_t row, bucket;
+	const struct exemplar *x;
+};
+struct db_incarnation {
+	const char *name; /* the incarnation's identity */
+	const char *path; /* its file: the fold is skipped once it is gone */
+	uint64_t seq;     /* of the totals: a fold never goes back to an older one */
+	const struct family_def *families;
+	uint32_t nfamilies;
+	const struct db_row *rows;
+	uint32_t nrows;
+	const struct db_exemplar_row *exemplars;
+	uint32_t nexemplars;
+};
+
+/* Adds what inc holds beyond what was already folded for it, in one
+ * transaction; with retire, also marks the incarnation retired, after which
+ * it is never folded again (and its exemplars join the store's).  Skipped
+ * when the file is gone, the incarnation is retired, or a newer seq was
+ * folded already. */
+int db_fold(struct db *db, const struct db_incarnation *inc, int retire);
 
 /* Several folds in one transaction (a scrape's batch): db_begin (BEGIN
  * IMMEDIATE, waiting at most busy_ms for the write lock), any number of
@@ -63,7 +96,7 @@ int db_begin(struct db *db);
 int db_begin_now(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
-int db_fold_in(struct db *db, const struct stage_snapshot *snap, int retire,
+int db_fold_in(struct db *db, const struct db_incarnation *inc, int retire,
                const struct db_known *known);
 int db_forget_in(struct db *db, const char *name);
 /* synchronous = FULL (a commit is on disk when it returns) or NORMAL. */
@@ -111,12 +144,6 @@ int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
 
 /* Drops the per-incarnation rows of name.  Call only after its file is gone. */
 int db_forget(struct db *db, const char *name);
-
-/* Calls fn for each incarnation the store knows. */
-int db_each_incarnation(struct db *db, int (*fn)(void *arg, const char *name), void *arg);
-
-/* Reads every family and the aggregated series of counters and histograms. */
-int db_read(struct db *db, struct collection *out);
 
 /* Test hook: the schema version a file has (PRAGMA user_version). */
 int db_schema_version(struct db *db);

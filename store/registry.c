@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,12 @@
 #include <unistd.h>
 
 #include "store/model.h"
-#include "store/db.h"
+#include "store/fold.h"
+#include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/names.h"
+#include "store/path.h"
 #include "promfcgi.h"
 #include "store/stage.h"
 
@@ -42,16 +45,14 @@ struct pf_series {
 	uint32_t cell;
 };
 
-#define HASH_SIZE (2 * STAGE_MAX_SLOTS) /* power of two, load <= 0.5 */
-
 static struct {
 	struct stage stage;
-	char db_path[4096];
+	char db_path[PATH_BYTES];
 	int open;
 	struct pf_family families[STAGE_MAX_FAMILIES];
 	uint32_t nfamilies;
 	struct pf_series series[STAGE_MAX_SLOTS]; /* by slot index */
-	uint16_t hash[HASH_SIZE];                  /* slot + 1; 0 is empty (few pages: see pf_open) */
+	struct hash_table by_key;                  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
 	time_t last_check;                         /* of the staging file, by pf_maintain */
@@ -176,8 +177,9 @@ int pf_open(const char *db_path)
 		db_path = getenv("PROMFCGI_DB");
 	if (!db_path || !db_path[0])
 		db_path = PROMFCGI_DEFAULT_DB;
-	snprintf(reg.db_path, sizeof reg.db_path, "%s", db_path);
-	char dir[4096];
+	/* too long: "", which no file name is made from (stage_dir refuses it) */
+	path_format(reg.db_path, "%s", db_path);
+	char dir[PATH_BYTES];
 	int rc = 0;
 	if (proc_is_cgi()) {
 		/* One request, then exit: no staging file to create, map and
@@ -188,7 +190,7 @@ int pf_open(const char *db_path)
 		define_own_families();
 		return reg.stage.f ? 0 : -1;
 	}
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0 || stage_create(&reg.stage, dir) != 0) {
+	if (stage_dir(reg.db_path, dir) != 0 || stage_create(&reg.stage, dir) != 0) {
 		int e = errno;
 		stage_create_anonymous(&reg.stage, 1);
 		reg.open = 1;
@@ -205,7 +207,7 @@ int pf_open(const char *db_path)
 int pf_maintain(void)
 {
 	struct timespec now;
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open || !reg.stage.f)
 		return -1;
 	if (reg.oneshot)
@@ -216,7 +218,7 @@ int pf_maintain(void)
 	reg.last_check = now.tv_sec;
 	if (reg.cpu)
 		record_process();
-	if (stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (stage_dir(reg.db_path, dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
 	switch (stage_check(&reg.stage, dir)) {
@@ -240,9 +242,9 @@ const char *pf_db_path(void)
 
 int pf_publish(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
-	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir, sizeof dir) != 0)
+	if (!reg.oneshot || !reg.stage.f || stage_dir(reg.db_path, dir) != 0)
 		return 0;
 	if (journal_pack(reg.stage.f, JOURNAL_GAUGES, &rec, &len) != 0)
 		return -1;
@@ -262,7 +264,7 @@ int pf_publish(void)
  * response was not complete); after: all of it. */
 static int close_oneshot(void)
 {
-	char dir[4096], *rec;
+	char dir[PATH_BYTES], *rec;
 	size_t len;
 	struct rusage ru;
 	int rc = -1;
@@ -273,7 +275,7 @@ static int close_oneshot(void)
 		                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 		pf_commit();
 	}
-	if (reg.stage.f && stage_dir(reg.db_path, dir, sizeof dir) == 0 &&
+	if (reg.stage.f && stage_dir(reg.db_path, dir) == 0 &&
 	    journal_pack(reg.stage.f, JOURNAL_TOTALS, &rec, &len) == 0) {
 		rc = journal_append(dir, rec, len);
 		if (rc != 0)
@@ -290,7 +292,7 @@ static int close_oneshot(void)
 
 int pf_close(void)
 {
-	char dir[4096];
+	char dir[PATH_BYTES];
 	if (!reg.open)
 		return 0;
 	if (reg.oneshot)
@@ -300,7 +302,7 @@ int pf_close(void)
 		record_process(); /* the last word on this process's CPU time */
 	/* A file gone, or never made, is put back first: its totals are all the
 	 * store has not yet seen of this process. */
-	if (stage_dir(reg.db_path, dir, sizeof dir) == 0)
+	if (stage_dir(reg.db_path, dir) == 0)
 		stage_check(&reg.stage, dir);
 	if (reg.stage.path[0]) {
 		struct stage_snapshot snap;
@@ -317,7 +319,7 @@ int pf_close(void)
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
-				if (db_fold(db, &snap, 1) != DB_FOLD_ERROR) {
+				if (fold_snapshot(db, &snap, 1) != DB_FOLD_ERROR) {
 					if (stage_test_hook)
 						stage_test_hook("folded");
 					if (unlink(reg.stage.path) == 0 || errno == ENOENT) {
@@ -340,6 +342,7 @@ int pf_close(void)
 		}
 	}
 	stage_destroy(&reg.stage, 0);
+	hash_free(&reg.by_key);
 	memset(&reg, 0, sizeof reg);
 	return rc;
 }
@@ -406,12 +409,24 @@ pf_family *pf_histogram_native(const char *name, const char *help, const char *c
 	return define_def(&def);
 }
 
-static uint32_t hash_key(uint32_t family, const char *key, int len)
+static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
 {
-	uint32_t h = 2166136261u ^ family; /* FNV-1a */
-	for (int i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 16777619u;
-	return h;
+	return hash_fnv1a(HASH_FNV_BASIS ^ family, key, len);
+}
+
+/* Room in the table for one more slot than the file has (every slot put
+ * back to grow it): 0, or -1 out of memory. */
+static int slot_room(const struct stage_file *file)
+{
+	uint32_t n = atomic_load_explicit(&file->hdr.nslots, memory_order_relaxed);
+	if (!hash_full(&reg.by_key, n))
+		return 0;
+	if (hash_reset(&reg.by_key, n + 1) != 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		hash_put(&reg.by_key,
+		         series_hash(file->slots[i].family, file->slots[i].key, file->slots[i].keylen), i);
+	return 0;
 }
 
 pf_series *pf_with(pf_family *f, const char *const *values)
@@ -423,24 +438,22 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 	if (len < 0)
 		return NULL;
 	struct stage_file *file = reg.stage.f;
-	uint32_t h = hash_key(f->index, key, len) & (HASH_SIZE - 1);
-	for (;; h = (h + 1) & (HASH_SIZE - 1)) {
-		int32_t slot = (int32_t)reg.hash[h] - 1;
-		if (slot < 0)
-			break;
-		struct stage_slot *s = &file->slots[slot];
+	uint32_t h = series_hash(f->index, key, (uint32_t)len), probe = h, at;
+	while ((at = hash_next(&reg.by_key, &probe)) != HASH_NONE) {
+		struct stage_slot *s = &file->slots[at];
 		if (s->family == f->index && s->keylen == (uint32_t)len && memcmp(s->key, key, (size_t)len) == 0)
-			return &reg.series[slot];
+			return &reg.series[at];
 	}
-	int slot = stage_add_slot(&reg.stage, f->index, key, (uint32_t)len);
+	int slot = slot_room(file) == 0 ? stage_add_slot(&reg.stage, f->index, key, (uint32_t)len) : -2;
 	if (slot < 0) {
-		/* every slot or cell of the file is taken: this series goes
-		 * unrecorded, which is said and counted like any store failure */
-		log_error(LOG_STAGE, "no room for another series (of %s) in this process's staging file: "
-		         "not recorded", f->def.name);
+		/* every slot or cell of the file is taken (or no memory for its
+		 * index): this series goes unrecorded, which is said and counted
+		 * like any store failure */
+		log_error(LOG_STAGE, "no room for another series (of %s) in this process's %s: "
+		          "not recorded", f->def.name, slot == -2 ? "memory" : "staging file");
 		return NULL;
 	}
-	reg.hash[h] = (uint16_t)(slot + 1);
+	hash_put(&reg.by_key, h, (uint32_t)slot);
 	reg.series[slot].family = f;
 	reg.series[slot].cell = file->slots[slot].cell;
 	return &reg.series[slot];

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sqlite.h — SQLite, loaded when a store is first opened instead of when
- * the program starts.  Include it instead of <sqlite3.h>; db.c is the only
- * file that does.
+ * the program starts.  Include it instead of <sqlite3.h>; store/db*.c (by
+ * db_internal.h) are the only files that do.
  *
  * Why: a CGI program starts for every request, and most of its starts
  * never open the store (a CGI request appends to the journal, journal.c).
@@ -12,8 +12,8 @@
  * only processes that fold or read the store (the metrics program, a
  * worker's last fold, the command-line tool) load it.
  *
- * Every function db.c uses is listed in SQLITE_FUNCTIONS; each name below
- * becomes a call through the table.  A function missing from the list is
+ * Every function store/db*.c use is listed in SQLITE_FUNCTIONS; each name
+ * below becomes a call through the table.  A function missing from the list is
  * a link error (nothing links -lsqlite3), never a silent second path.
  */
 #ifndef PROMFCGI_SQLITE_H

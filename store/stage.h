@@ -10,7 +10,7 @@
  * redo log holds STAGE_LOG_MAX entries, 262,144 cells).  A file of version
  * 2 (32 log entries, 65,536 cells, families without native buckets) or 1
  * (the same without exemplars), left by a killed worker of an earlier
- * release, is read too (stage.c: struct stage_layout).
+ * release, is read too (stage_read.c: struct stage_layout).
  * Cells hold totals *cumulative since the incarnation began* (never deltas),
  * so folding them is idempotent: the store adds staged - already_folded.
  *
@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "store/model.h"
+#include "store/path.h"
 #include "store/proc.h"
 
 #define STAGE_MAGIC 0x31474650u /* "PFG1" */
@@ -112,14 +113,14 @@ struct stage_file {
 	struct stage_exemplars ex; /* version 2 */
 };
 
-/* Sizes of the files of earlier versions (stage.c checks them). */
+/* Sizes of the files of earlier versions (stage_read.c checks them). */
 #define STAGE_V2_SIZE 2778728u
 #define STAGE_V1_SIZE 1664608u
 
 /* A process's own, writable staging area. */
 struct stage {
 	struct stage_file *f;
-	char path[4096]; /* "" when anonymous (not persisted) */
+	char path[PATH_BYTES]; /* "" when anonymous (not persisted) */
 	dev_t dev;       /* the file's identity, to notice it being replaced */
 	ino_t ino;
 	struct stage_log_entry pending[STAGE_LOG_MAX];
@@ -129,8 +130,8 @@ struct stage {
 
 /* A consistent copy of an incarnation's file, taken by a reader. */
 struct stage_snapshot {
-	char path[4096];
-	char name[256]; /* file name: the incarnation's identity in the store */
+	char path[PATH_BYTES];
+	char name[NAME_BYTES]; /* file name: the incarnation's identity in the store */
 	int64_t pid;
 	uint64_t start_time;
 	char boot_id[STAGE_BOOT_ID_MAX];
@@ -145,8 +146,9 @@ struct stage_snapshot {
 	int live;
 };
 
-/* The staging directory for a store: "<db_path>.stage". */
-int stage_dir(const char *db_path, char *out, size_t len);
+/* The staging directory for a store: "<db_path>.stage", into out
+ * (PATH_BYTES): 0, or -1 if it is too long. */
+int stage_dir(const char *db_path, char *out);
 
 int stage_create(struct stage *s, const char *dir);
 /* Counts in this process's memory only.  identity: fill in the header's

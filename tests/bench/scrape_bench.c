@@ -33,7 +33,7 @@
  *               (a loader folding one new series): the store is read again;
  *   fold_ms     median of scrape_idle folding the live workers into the
  *               store (the metrics program does it after an answer, once
- *               every SCRAPE_FOLD_SECONDS), every series changed.
+ *               every CLOCK_FOLD_SECONDS), every series changed.
  * Each time is scrape_collect + render_text in this process, as metrics.fcgi does.
  * exact is 1 when every scrape's sum over the bench families equals what the
  * workers and loaders recorded.
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		idle[k] = r.scrape_ms + r.render_ms;
 		exact &= r.sum == want;
 	}
-	/* Every SCRAPE_FOLD_SECONDS the metrics program folds the live workers into
+	/* Every CLOCK_FOLD_SECONDS the metrics program folds the live workers into
 	 * the store, after an answer (scrape_idle): timed here with every
 	 * series changed since the last fold. */
 	double *fold = calloc((size_t)rounds, sizeof *fold);

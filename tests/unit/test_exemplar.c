@@ -310,7 +310,7 @@ static void torn_commit_leaves_old_or_new(void)
 			if (pid == 0) {
 				struct stage s;
 				char dir[600];
-				stage_dir(db, dir, sizeof dir);
+				stage_dir(db, dir);
 				if (stage_create(&s, dir) != 0)
 					_exit(1);
 				struct family_def f = {.type = PF_COUNTER, .ncells = 1, .name = "t_total",

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/db.h"
+#include "store/fold.h"
 #include "store/journal.h"
 #include "store/names.h"
 #include "promfcgi.h"
@@ -276,7 +276,7 @@ static void fold_then_crash_before_unlink(void)
 	struct db *h;
 	char err[256];
 	CHECK(db_open(db, 1000, &h, err, sizeof err) == 0);
-	CHECK(db_fold(h, &snap, 1) == DB_FOLDED); /* committed; "crash": no unlink */
+	CHECK(fold_snapshot(h, &snap, 1) == DB_FOLDED); /* committed; "crash": no unlink */
 	db_close(h);
 	stage_snapshot_free(&snap);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 5);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "store/buf.h"
-#include "store/db.h"
+#include "store/fold.h"
 #include "store/native.h"
 #include "promfcgi.h"
 #include "metrics/render.h"
@@ -499,7 +499,7 @@ static void folds_across_schemas(void)
 	struct stage_snapshot snap;
 	for (int i = 0; i < 2; i++) {
 		CHECK(stage_snapshot(path, &snap) == 0);
-		CHECK(db_fold(h, &snap, 0) == DB_FOLDED);
+		CHECK(fold_snapshot(h, &snap, 0) == DB_FOLDED);
 		stage_snapshot_free(&snap);
 	}
 	reference(ref, narrow, 0, 40);
@@ -510,14 +510,14 @@ static void folds_across_schemas(void)
 		native_observe(ref, wide(i));
 	CHECK(ref[NATIVE_SCHEMA] < 3);
 	CHECK(stage_snapshot(path, &snap) == 0);
-	CHECK(db_fold(h, &snap, 0) == DB_FOLDED);
-	CHECK(db_fold(h, &snap, 0) == DB_FOLDED); /* the same snapshot: nothing */
+	CHECK(fold_snapshot(h, &snap, 0) == DB_FOLDED);
+	CHECK(fold_snapshot(h, &snap, 0) == DB_FOLDED); /* the same snapshot: nothing */
 	stage_snapshot_free(&snap);
 	/* another series changes, so the file's seq moves on: this series'
 	 * staged - folded, taken at its lowered schema, must add nothing */
 	pf_inc(pf_with(pf_counter("nr_total", "Other.", NULL), NULL));
 	CHECK(stage_snapshot(path, &snap) == 0);
-	CHECK(db_fold(h, &snap, 0) == DB_FOLDED);
+	CHECK(fold_snapshot(h, &snap, 0) == DB_FOLDED);
 	stage_snapshot_free(&snap);
 	db_close(h);
 	CHECK(matches("nr_seconds", "/", ref));

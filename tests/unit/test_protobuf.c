@@ -396,7 +396,7 @@ static void native_in_text(void)
 	buf_free(&b);
 }
 
-/* A histogram that gained native buckets (db.c): its classic part counts
+/* A histogram that gained native buckets (db_family.c): its classic part counts
  * 3 observations from before, its native part 1 since.  Protobuf carries
  * the native part alone (classic buckets of 2 and 3 under a count of 1
  * would be a histogram no scraper takes); text keeps the classic lines. */

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/db.h"
+#include "db_read.h"
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "store/stage.h"
@@ -439,7 +439,7 @@ static void live_folded_on_interval(void)
 	CHECK_NUM(test_total(db, "requests_total", NULL), 10); /* never folded: a scrape does */
 	CHECK_NUM(in_store("requests_total"), 10);
 	char stamp[700];
-	snprintf(stamp, sizeof stamp, "%s%s", db, SCRAPE_FOLD_STAMP);
+	snprintf(stamp, sizeof stamp, "%s%s", db, CLOCK_FOLD_STAMP);
 	CHECK(access(stamp, F_OK) == 0);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 20); /* read from the file */

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/db.h"
+#include "db_read.h"
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "store/stage.h"
@@ -306,7 +306,7 @@ static void torn_change_is_replayed(void)
 		if (pid == 0) {
 			struct stage s;
 			char dir[600];
-			stage_dir(db_path, dir, sizeof dir);
+			stage_dir(db_path, dir);
 			if (stage_create(&s, dir) != 0)
 				_exit(1);
 			struct family_def f = {.type = PF_HISTOGRAM, .nbuckets = 1, .ncells = 3,

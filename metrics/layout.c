@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * layout.c — the view in output order (see layout.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics/layout.h"
+
+static int by_family_name(const void *a, const void *b, void *arg)
+{
+	const struct view_family *fams = arg;
+	return strcmp(fams[*(const uint32_t *)a].def.name, fams[*(const uint32_t *)b].def.name);
+}
+
+/* Series in output order: by family name, then label values (as SQLite
+ * orders blobs: bytes, then length). */
+static int series_cmp(const struct view *v, uint32_t a, uint32_t b)
+{
+	const struct view_series *x = &v->sers[a], *y = &v->sers[b];
+	if (x->fam != y->fam)
+		return v->layout.rank[x->fam] < v->layout.rank[y->fam] ? -1 : 1;
+	uint32_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(v->keys + x->key, v->keys + y->key, n);
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static int by_series(const void *a, const void *b, void *arg)
+{
+	return series_cmp(arg, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+/* The store's cells at their places in the output, a new series' empty
+ * cells (model_family_zero) elsewhere and after a row that lacks the native
+ * part its family has gained. */
+static void lay_base(struct view *v)
+{
+	struct view_layout *l = &v->layout;
+	if (l->base_laid)
+		return;
+	for (uint32_t i = 0; i < v->nsers; i++) {
+		const struct view_series *s = &v->sers[i];
+		const struct family_def *d = &v->fams[s->fam].def;
+		size_t n = d->ncells;
+		if (s->base != VIEW_NO_CELLS && s->base_n == n) {
+			memcpy(&l->out_base[s->out], &v->base[s->base], n * sizeof *l->out_base);
+			continue;
+		}
+		model_family_zero(d, &l->out_base[s->out]);
+		if (s->base != VIEW_NO_CELLS && s->base_n < n)
+			memcpy(&l->out_base[s->out], &v->base[s->base], s->base_n * sizeof *l->out_base);
+	}
+	l->base_laid = 1;
+}
+
+/* Families by name (every family's rank), when there are new ones:
+ * returns how many series of the last layout keep their order (0: all are
+ * sorted again). */
+static uint32_t order_families(struct view *v)
+{
+	struct view_layout *l = &v->layout;
+	if (v->nfams == l->nfams_laid && l->sorted)
+		return l->nsers_laid;
+	for (uint32_t i = 0; i < v->nfams; i++)
+		l->order[i] = i;
+	qsort_r(l->order, v->nfams, sizeof *l->order, by_family_name, v->fams);
+	for (uint32_t i = 0; i < v->nfams; i++)
+		l->rank[l->order[i]] = i;
+	return 0;
+}
+
+/* Series in output order into sorted (room for every series): the new
+ * ones (from old on) sorted, then merged with the last layout's order.
+ * Returns sorted, or another array holding the merge (sorted freed), or
+ * NULL out of memory (sorted freed). */
+static uint32_t *order_series(struct view *v, uint32_t *sorted, uint32_t old)
+{
+	uint32_t nnew = v->nsers - old;
+	uint32_t *fresh = sorted + old; /* scratch: the tail of sorted */
+	for (uint32_t i = 0; i < nnew; i++)
+		fresh[i] = old + i;
+	qsort_r(fresh, nnew, sizeof *fresh, by_series, v);
+	if (!old)
+		return sorted;
+	uint32_t *merged = malloc((v->nsers ? v->nsers : 1) * sizeof *merged);
+	if (merged) {
+		const uint32_t *was = v->layout.sorted;
+		uint32_t i = 0, j = 0, k = 0;
+		while (i < old && j < nnew)
+			merged[k++] = series_cmp(v, was[i], fresh[j]) <= 0 ? was[i++] : fresh[j++];
+		while (i < old)
+			merged[k++] = was[i++];
+		while (j < nnew)
+			merged[k++] = fresh[j++];
+	}
+	free(sorted);
+	return merged;
+}
+
+/* Each family's first series and count, each series' place in the output
+ * cells, and room for them: 0, or -1. */
+static int place_cells(struct view *v)
+{
+	struct view_layout *l = &v->layout;
+	for (uint32_t i = 0; i < v->nfams; i++)
+		v->fams[i].nseries = 0;
+	size_t ncells = 0;
+	for (uint32_t i = 0; i < v->nsers; i++) {
+		struct view_series *s = &v->sers[l->sorted[i]];
+		struct view_family *f = &v->fams[s->fam];
+		if (!f->nseries++)
+			f->first = i;
+		s->out = ncells;
+		ncells += f->def.ncells;
+	}
+	double *base = realloc(l->out_base, (ncells ? ncells : 1) * sizeof *base);
+	if (!base)
+		return -1;
+	l->out_base = base;
+	l->ncells = ncells;
+	return 0;
+}
+
+int layout_update(struct view *v)
+{
+	struct view_layout *l = &v->layout;
+	if (l->laid_out) {
+		lay_base(v);
+		return 0;
+	}
+	size_t nf = v->nfams ? v->nfams : 1, ns = v->nsers ? v->nsers : 1;
+	uint32_t *order = realloc(l->order, nf * sizeof *order);
+	if (order)
+		l->order = order;
+	uint32_t *rank = realloc(l->rank, nf * sizeof *rank);
+	if (rank)
+		l->rank = rank;
+	uint32_t *sorted = malloc(ns * sizeof *sorted);
+	if (!order || !rank || !sorted) {
+		free(sorted);
+		return -1;
+	}
+	uint32_t old = order_families(v);
+	if (!(sorted = order_series(v, sorted, old)))
+		return -1;
+	free(l->sorted);
+	l->sorted = sorted;
+	if (place_cells(v) != 0)
+		return -1;
+	l->nfams_laid = v->nfams;
+	l->nsers_laid = v->nsers;
+	l->laid_out = 1;
+	l->base_laid = 0;
+	lay_base(v);
+	return 0;
+}

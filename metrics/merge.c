@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * merge.c — what each worker adds to the store's aggregate in one scrape
+ * (see merge.h), with S the view's snapshot of the store.
+ *
+ * Which part of a worker's file counts ("the rule").  Rows of an
+ * incarnation are retired (its final fold) and forgotten only once its file
+ * was unlinked, and only by its own final fold (after it set `closing` in
+ * its header) or by a metrics program that saw it dead.  For a worker W,
+ * with F = W's rows in S and everything below read after S:
+ *   - F retired: its counts are all in the aggregate: W adds nothing;
+ *   - W live and not closing, or W's file listed in the directory: F is
+ *     what was folded of W (absent: nothing yet): W adds staged - F;
+ *   - otherwise (dead or closing, file gone): W's file was unlinked before
+ *     we looked, so its final fold (if any) committed before; if the store
+ *     still has S's version, S saw that commit: F absent means forgotten,
+ *     W adds nothing; F present and not retired (a file deleted by hand)
+ *     adds staged - F.  If the version moved, the scrape starts over.
+ * Gauges are not folded: a live worker adds its gauges, a dead one none.
+ *
+ * Exemplars: per series and bucket, the latest (by timestamp) of the
+ * store's (of workers that ended, folded with their last counts) and of
+ * every worker's file; never summed, so no rule is needed: a worker whose
+ * exemplar is also in the store offers the same one twice.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/journal.h"
+#include "store/native.h"
+#include "metrics/merge.h"
+
+/* What worker w adds this scrape (the rule, above): sets w->mode; 1 if
+ * only a store that has not moved since S can tell. */
+static int decide_one(struct worker *w)
+{
+	const struct incarnation *c = w->inc;
+	int closing = stage_view_closing(&w->v);
+	if (c && (c->retired || (long long)w->v.snap.seq < c->folded_seq))
+		w->mode = ADD_NONE; /* all in the aggregate already */
+	else if (w->present || (w->live && !closing))
+		w->mode = c ? ADD_DELTA : ADD_STAGED;
+	else if (c)
+		w->mode = ADD_DELTA; /* its file deleted by hand, not retired */
+	else
+		return 1; /* forgotten before S, or after: ask the store */
+	return 0;
+}
+
+int merge_decide(struct workers *ws, struct view *v, struct db *db)
+{
+	int recheck = 0;
+	for (uint32_t i = 0; i < ws->n; i++) {
+		struct worker *w = ws->w[i];
+		w->mode = ADD_NONE;
+		if (w->damaged || w->done)
+			continue;
+		int rc = stage_view_read(&w->v, w->live);
+		if (rc == STAGE_INVALID) {
+			w->damaged = 1;
+			w->done = !w->live;
+			worker_set_aside(w->v.snap.path, w->v.snap.name, w->live);
+			continue;
+		}
+		if (rc != 0 && w->v.snap.seq == 0)
+			continue; /* never read whole */
+		workers_map(w, v);
+		recheck |= decide_one(w);
+	}
+	long long version;
+	/* a store that cannot say keeps the view: the next scrape reads it */
+	return recheck && db_data_version(db, &version) == 0 && version != v->version;
+}
+
+/* Adds one worker's counters and gauges to out. */
+static void merge_worker(const struct worker *w, const struct view *v, double *out)
+{
+	const struct stage_snapshot *s = &w->v.snap;
+	for (uint32_t j = 0; j < w->nmapped; j++) {
+		uint32_t at = w->slot_ser[j];
+		if (at == VIEW_NONE)
+			continue;
+		const struct stage_slot *slot = &s->slots[j];
+		const struct family_def *f = &s->families[slot->family];
+		const double *staged = &s->cells[slot->cell];
+		double *to = &out[v->sers[at].out];
+		if (f->type == PF_GAUGE) {
+			if (w->live)
+				to[0] += staged[0];
+			continue;
+		}
+		if (w->mode == ADD_NONE)
+			continue;
+		const double *was = NULL;
+		if (w->mode == ADD_DELTA)
+			was = view_folded_row(v, w->inc, j, f->ncells);
+		uint32_t counts = f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1;
+		uint32_t classic = f->type == PF_HISTOGRAM ? f->nbuckets + 2 : f->ncells;
+		for (uint32_t k = 0; k < classic; k++) {
+			double d = was ? staged[k] - was[k] : staged[k];
+			/* counts never go back (db_fold.c folds the same way) */
+			to[k] += k < counts && d < 0 ? 0 : d;
+		}
+		/* the native part: staged - folded, the native way; nothing if
+		 * the file is older than what was folded (or damaged), as in
+		 * db_fold.c.  A worker's family without native buckets (an earlier
+		 * release's) adds its classic cells only. */
+		if (f->native && v->fams[v->sers[at].fam].def.native &&
+		    !(was && memcmp(staged + classic, was + classic,
+		                    NATIVE_CELLS * sizeof *staged) == 0))
+			native_add_diff(to + classic, staged + classic, was ? was + classic : NULL);
+	}
+}
+
+void merge_workers(const struct workers *ws, const struct view *v, double *out)
+{
+	for (uint32_t i = 0; i < ws->n; i++) {
+		const struct worker *w = ws->w[i];
+		if (!w->damaged && !w->done && w->gen == v->gen && (w->mode != ADD_NONE || w->live))
+			merge_worker(w, v, out);
+	}
+}
+
+/* ---- exemplars ------------------------------------------------------------ */
+
+/* Offers exemplar x for bucket b of view series ser: the latest wins.
+ * ex[ser] is made when its series gets its first. */
+static int offer_exemplar(const struct view *v, struct exemplar **ex, uint32_t ser, uint32_t b,
+                          const struct exemplar *x)
+{
+	const struct family_def *d = &v->fams[v->sers[ser].fam].def;
+	int n = model_family_exemplars((int)d->type, (int)d->nbuckets);
+	if (b >= (uint32_t)n)
+		return 0;
+	if (!ex[ser] && !(ex[ser] = calloc((size_t)n, sizeof *ex[ser])))
+		return -1;
+	if (x->timestamp > ex[ser][b].timestamp)
+		ex[ser][b] = *x;
+	return 0;
+}
+
+int merge_exemplars(const struct workers *ws, const struct view *v, struct exemplar ***out,
+                    unsigned *dropped)
+{
+	int any = v->nexs > 0;
+	*out = NULL;
+	for (uint32_t i = 0; i < ws->n; i++) {
+		const struct worker *w = ws->w[i];
+		if (!w->damaged && !w->done && w->gen == v->gen) {
+			any |= w->v.snap.nexemplars > 0;
+			*dropped += w->present && w->live ? w->v.snap.exemplars_dropped : 0;
+		}
+	}
+	if (!any)
+		return 0; /* the common case: nothing to do, nothing allocated */
+	struct exemplar **ex = calloc(v->nsers ? v->nsers : 1, sizeof *ex);
+	if (!ex)
+		return -1;
+	*out = ex;
+	for (uint32_t i = 0; i < v->nexs; i++)
+		if (offer_exemplar(v, ex, v->exs[i].ser, v->exs[i].bucket, &v->exs[i].x) != 0)
+			return -1;
+	for (uint32_t i = 0; i < ws->n; i++) {
+		const struct worker *w = ws->w[i];
+		if (w->damaged || w->done || w->gen != v->gen)
+			continue;
+		const struct stage_snapshot *s = &w->v.snap;
+		for (uint32_t j = 0; j < s->nexemplars; j++) {
+			const struct stage_exemplar *e = &s->exemplars[j];
+			if ((e->sel != 1 && e->sel != 2) || e->slot >= w->nmapped ||
+			    w->slot_ser[e->slot] == VIEW_NONE)
+				continue;
+			offer_exemplar(v, ex, w->slot_ser[e->slot], e->bucket, &e->copy[e->sel - 1]);
+		}
+	}
+	return 0;
+}
+
+void merge_exemplars_free(struct exemplar **ex, uint32_t nsers)
+{
+	for (uint32_t i = 0; ex && i < nsers; i++)
+		free(ex[i]);
+	free(ex);
+}
+
+/* ---- one-shot processes' gauges -------------------------------------------- */
+
+uint32_t merge_read_markers(struct view *v, const char *dir, const struct round *r,
+                            struct marker **out)
+{
+	char path[PATH_BYTES];
+	uint32_t n = 0;
+	*out = r->markers.n ? calloc(r->markers.n, sizeof **out) : NULL;
+	for (uint32_t i = 0; *out && i < r->markers.n; i++) {
+		struct marker *m = &(*out)[n];
+		if (path_join(path, dir, r->markers.v[i]) != 0 ||
+		    journal_read_marker(path, &m->snap) != 1)
+			continue;
+		if (!(m->ser = malloc((m->snap.nslots ? m->snap.nslots : 1) * sizeof *m->ser))) {
+			stage_snapshot_free(&m->snap);
+			continue;
+		}
+		for (uint32_t j = 0; j < m->snap.nslots; j++) {
+			const struct stage_slot *slot = &m->snap.slots[j];
+			const struct family_def *d = &m->snap.families[slot->family];
+			uint32_t f = d->type == PF_GAUGE ? view_add_family(v, d, 0) : VIEW_NONE;
+			m->ser[j] = f == VIEW_NONE ? VIEW_NONE : view_add_series(v, f, slot->key, slot->keylen, 0);
+		}
+		n++;
+	}
+	return n;
+}
+
+void merge_markers(const struct view *v, const struct marker *m, uint32_t n, double *out)
+{
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < m[i].snap.nslots; j++)
+			if (m[i].ser[j] != VIEW_NONE)
+				out[v->sers[m[i].ser[j]].out] += m[i].snap.cells[m[i].snap.slots[j].cell];
+}
+
+void merge_markers_free(struct marker *m, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		stage_snapshot_free(&m[i].snap);
+		free(m[i].ser);
+	}
+	free(m);
+}

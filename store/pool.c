@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.c — the pool facts of a worker's staging file, and the count of a
- * killed worker's end (see pool.h).
+ * worker's end (see pool.h).
  *
  * Both read a copy of the file (stage_snapshot), which was written by
  * another process: a fact that is not a finite number reads as absent.
@@ -61,15 +61,16 @@ int pool_facts_read(const struct stage_snapshot *s, struct pool_facts *out)
 	return found;
 }
 
-int pool_count_killed(struct stage_snapshot *snap)
+int pool_count_end(struct stage_snapshot *snap, int closing)
 {
+	const char *want = closing ? "exit" : "signal";
 	int f = family_index(snap, POOL_DEATHS, PF_COUNTER);
 	if (f < 0 || snap->families[f].nlabels != 2)
 		return 0;
 	for (uint32_t i = 0; i < snap->nslots; i++) {
 		const struct stage_slot *slot = &snap->slots[i];
 		const char *how = slot->family == (uint32_t)f ? second_value(slot) : NULL;
-		if (!how || strcmp(how, "signal") != 0 || slot->cell >= snap->ncells)
+		if (!how || strcmp(how, want) != 0 || slot->cell >= snap->ncells)
 			continue;
 		if (snap->cells[slot->cell] >= 1)
 			return 0; /* counted already: this copy was marked before */

@@ -65,14 +65,17 @@ struct pool_facts {
  * holds none (a process of an earlier release, a CGI process's marker). */
 int pool_facts_read(const struct stage_snapshot *s, struct pool_facts *out);
 
-/* A killed worker's end, counted by whoever folds its file for the last
- * time: in snap (a private copy of a dead worker's file that was never
- * marked closing), POOL_DEATHS{how="signal"} of its program becomes 1 and
- * seq moves on by one change, as if the worker had recorded it (a fold
- * adds staged - folded, and skips a file whose seq it has folded).
- * Returns 1 if it changed snap, 0 if the file has no such series.  A
- * worker that closes its store counts its own end (how="exit") before it
- * marks its file closing. */
-int pool_count_killed(struct stage_snapshot *snap);
+/* A worker's end, counted by whoever folds its file for the last time (the
+ * worker itself in pf_close, or the metrics program that finds it dead):
+ * in snap, a private copy of its file, POOL_DEATHS{how} of its program
+ * becomes 1 (how "exit" if the file was marked closing: the process left
+ * through pf_close; "signal" if not: killed, or crashed) and seq moves on
+ * by one change, as if the worker had recorded it (a fold adds staged -
+ * folded, and skips a file whose seq it has folded already: a worker
+ * killed after the periodic fold of its last request is counted all the
+ * same).  The fold that retires the file commits the count with the rest
+ * of it: once, whoever makes it.  Returns 1 if it changed snap, 0 if the
+ * file has no such series (a process of an earlier release, not a worker). */
+int pool_count_end(struct stage_snapshot *snap, int closing);
 
 #endif

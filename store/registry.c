@@ -26,8 +26,11 @@
 #include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
+#include "store/listener.h"
 #include "store/names.h"
 #include "store/path.h"
+#include "store/pool.h"
+#include "store/registry.h"
 #include "promfcgi.h"
 #include "store/stage.h"
 
@@ -55,6 +58,12 @@ static struct {
 	struct hash_table by_key;                  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT];            /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds;           /* process_*{program} */
+	struct {                                   /* a FastCGI worker's pool metrics (pool.h) */
+		pf_series *start, *queue_max;          /* its facts: a request's start, the most waiting */
+		pf_series *busy, *slow, *queue;        /* busy seconds, slow requests, queue time */
+		struct listener listener;              /* fd 0 */
+		double slow_after, most_waiting;
+	} pool;
 	time_t last_check;                         /* of the staging file, by pf_maintain */
 	int oneshot;                               /* a CGI process: journal.h */
 	int marker;                                /* fd of its marker + 1, 0 if none */
@@ -127,6 +136,86 @@ static void record_process(void)
 	pf_commit();
 }
 
+/* Pool metrics, for a FastCGI worker (fd 0 a listening socket) only: a
+ * CGI process is no pool, and another process (a tool, a test) no worker.
+ * Its start, and its end at zero (counted by the fold that retires its
+ * file: pool.h); the facts the metrics program reads from its file (its
+ * listener now; its request's start and the most connections it saw
+ * waiting as it goes); the request counters the HTTP layer adds to.  All
+ * in one change: a scrape sees a worker whole or not at all. */
+static void define_pool_families(void)
+{
+	static const char *const by_program[] = {"program", NULL};
+	static const char *const facts[] = {"program", "fact", NULL};
+	static const char *const ends[] = {"program", "how", NULL};
+	static const double queue_buckets[] = POOL_QUEUE_BUCKETS;
+	const char *p = program_invocation_short_name;
+	if (listener_of_fd(0, &reg.pool.listener) != 0)
+		return;
+	pf_family *f = pf_gauge(POOL_FACTS, POOL_FACTS_HELP, facts);
+	pf_family *d = pf_counter(POOL_DEATHS, POOL_DEATHS_HELP, ends);
+	pf_begin();
+	pf_set(pf_with(f, (const char *[]){p, POOL_FACT_LISTENER_FAMILY}), reg.pool.listener.family);
+	pf_set(pf_with(f, (const char *[]){p, POOL_FACT_LISTENER_INODE}),
+	       (double)reg.pool.listener.inode);
+	reg.pool.start = pf_with(f, (const char *[]){p, POOL_FACT_REQUEST_START});
+	reg.pool.queue_max = pf_with(f, (const char *[]){p, POOL_FACT_QUEUE_MAX});
+	pf_inc(pf_with(pf_counter(POOL_STARTS, POOL_STARTS_HELP, by_program), &p));
+	pf_with(d, (const char *[]){p, "exit"});
+	pf_with(d, (const char *[]){p, "signal"});
+	reg.pool.busy = pf_with(pf_counter(POOL_BUSY, POOL_BUSY_HELP, by_program), &p);
+	reg.pool.slow = pf_with(pf_counter(POOL_SLOW, POOL_SLOW_HELP, by_program), &p);
+	reg.pool.queue = pf_with(pf_histogram_native(POOL_QUEUE, POOL_QUEUE_HELP, by_program,
+	                                             queue_buckets, POOL_QUEUE_NBUCKETS,
+	                                             PF_NATIVE_SCHEMA_DEFAULT,
+	                                             PF_NATIVE_ZERO_THRESHOLD_DEFAULT),
+	                         &p);
+	pf_commit();
+	const char *slow = getenv("PROMFCGI_SLOW_SECONDS");
+	char *end = NULL;
+	reg.pool.slow_after = slow && *slow ? strtod(slow, &end) : POOL_SLOW_DEFAULT;
+	if (!slow || !*slow || *end || !(reg.pool.slow_after > 0))
+		reg.pool.slow_after = POOL_SLOW_DEFAULT;
+}
+
+/* Once a second at most, after a request (pf_maintain): the listener's
+ * queue, its most kept.  Four system calls (a netlink socket, a dump, its
+ * answer, close), and none when the listener cannot be read. */
+static void sample_listen_queue(void)
+{
+	struct listener_queue q;
+	unsigned char found = 0;
+	if (!reg.pool.queue_max || listener_read(&reg.pool.listener, 1, &q, &found) < 0 || !found ||
+	    q.waiting <= reg.pool.most_waiting)
+		return;
+	reg.pool.most_waiting = q.waiting;
+	pf_set(reg.pool.queue_max, q.waiting);
+}
+
+void registry_request_begin(double start, double queue)
+{
+	if (!reg.pool.start)
+		return;
+	pf_begin();
+	stage_assign(&reg.stage, reg.pool.start->cell, start);
+	if (queue >= 0)
+		pf_observe(reg.pool.queue, queue);
+	pf_commit();
+}
+
+void registry_request_end(double seconds)
+{
+	if (!reg.pool.start)
+		return;
+	pf_begin();
+	stage_assign(&reg.stage, reg.pool.start->cell, 0);
+	if (seconds > 0)
+		stage_add(&reg.stage, reg.pool.busy->cell, seconds);
+	if (seconds > reg.pool.slow_after)
+		stage_add(&reg.stage, reg.pool.slow->cell, 1);
+	pf_commit();
+}
+
 static pf_family *errors_family(void)
 {
 	static const char *const labels[] = {"op", NULL};
@@ -166,6 +255,7 @@ static void define_own_families(void)
 	define_process_families();
 	if (reg.cpu)
 		record_process();
+	define_pool_families();
 }
 
 int pf_open(const char *db_path)
@@ -218,6 +308,7 @@ int pf_maintain(void)
 	reg.last_check = now.tv_sec;
 	if (reg.cpu)
 		record_process();
+	sample_listen_queue();
 	if (stage_dir(reg.db_path, dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
@@ -317,6 +408,8 @@ int pf_close(void)
 			log_error(LOG_OPEN, "%s", err);
 		} else {
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
+				/* this end, how="exit", in the retiring fold (pool.h) */
+				pool_count_end(&snap, 1);
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
 				if (fold_snapshot(db, &snap, 1) != DB_FOLD_ERROR) {

@@ -14,13 +14,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "promfcgi_http.h"
 #include "http/queue.h"
 #include "metrics/own.h"
 #include "metrics/poolstat.h"
+#include "metrics/scrape.h"
 #include "store/listener.h"
+#include "store/stage.h"
 #include "test.h"
+#include "util.h"
 
 /* ---- listen queues ------------------------------------------------------ */
 
@@ -352,6 +357,311 @@ static void poolstat_from_facts(void)
 	unlink(path);
 }
 
+/* ---- recorded by workers, read by a scrape ------------------------------- */
+
+/* A scrape of db as /metrics makes it (scrape_collect, then the pool
+ * gauges): the value of family's series whose label values are values
+ * (a histogram: its count; several labels: NUL-separated in key, keylen
+ * bytes); NaN if the scrape fails, or there is no such series. */
+static double scraped(const char *db, const char *family, const char *key, size_t keylen)
+{
+	struct collection c;
+	char reason[256];
+	if (scrape_collect(db, &c, reason, sizeof reason) != 0) {
+		fprintf(stderr, "  scrape failed: %s\n", reason);
+		return 0.0 / 0.0;
+	}
+	const struct scrape_stats *st = scrape_last_stats();
+	poolstat_add(&c, st->pool, st->npool, st->pool_now);
+	double v = 0.0 / 0.0;
+	for (size_t i = 0; i < c.nfamilies; i++) {
+		const struct family_data *f = &c.families[i];
+		for (size_t j = 0; strcmp(f->name, family) == 0 && j < f->nseries; j++)
+			if (f->series[j].keylen == keylen && memcmp(f->series[j].key, key, keylen) == 0) {
+				v = 0;
+				for (int b = 0; b < (f->type == PF_HISTOGRAM ? f->nbuckets + 1 : 1); b++)
+					v += f->series[j].cells[b];
+			}
+	}
+	model_collection_free(&c);
+	return v;
+}
+
+/* This process's program label value, and a (program, how) key. */
+#define PROGRAM program_invocation_short_name
+static double of_program(const char *db, const char *family)
+{
+	return scraped(db, family, PROGRAM, strlen(PROGRAM) + 1);
+}
+static double deaths(const char *db, const char *how)
+{
+	char key[256];
+	size_t n = (size_t)snprintf(key, sizeof key, "%s%c%s", PROGRAM, 0, how) + 1;
+	return scraped(db, "promfcgi_pool_worker_deaths_total", key, n);
+}
+
+/* A worker's set-up: a unix listener on fd 0 (as spawn-fcgi gives one),
+ * then the store opened.  Returns the listener's path in path. */
+static void become_worker(const char *db, char *path, size_t len)
+{
+	int s = unix_listener(path, len, 8);
+	CHECK(s >= 0 && dup2(s, 0) == 0);
+	close(s);
+	CHECK(pf_open(db) == 0);
+}
+
+/* One request through the HTTP layer, in pieces: begin (with a stamp, if
+ * any), then end. */
+static char *request_env[8];
+static char env_method[] = "REQUEST_METHOD=GET", env_uri[256], env_stamp[256];
+static FCGX_Request fake;
+
+static void request_begin(pf_http *h, pf_request *r, const char *uri, const char *stamp)
+{
+	int n = 0;
+	snprintf(env_uri, sizeof env_uri, "REQUEST_URI=%s", uri);
+	request_env[n++] = env_method;
+	request_env[n++] = env_uri;
+	if (stamp) {
+		snprintf(env_stamp, sizeof env_stamp, "HTTP_X_REQUEST_START=%s", stamp);
+		request_env[n++] = env_stamp;
+	}
+	request_env[n] = NULL;
+	memset(&fake, 0, sizeof fake);
+	fake.envp = request_env;
+	fake.listen_sock = 0;
+	pf_request_begin(h, r, &fake);
+}
+
+/* The worker's own scrape sees itself: a worker of its program, idle, then
+ * busy with a request whose age grows, then idle again with its busy time
+ * counted; a skipped route's time too; the queue time of stamped requests. */
+static void requests_make_busy_time(void)
+{
+	static const char *const routes[] = {"/", "/healthz", NULL};
+	static const char *const skip[] = {"/healthz", NULL};
+	char db[512], path[512], stamp[64];
+	test_new_store(db, sizeof db, "pool-busy");
+	become_worker(db, path, sizeof path);
+	struct pf_http_options o = {.skip = skip};
+	pf_http *h = pf_http_new(routes, &o);
+	CHECK(h != NULL);
+	CHECK_NUM(of_program(db, "promfcgi_pool_workers"), 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_idle_workers"), 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_worker_starts_total"), 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_seconds_total"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_listen_queue_limit"), 8);
+	pf_request r;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(stamp, sizeof stamp, "t=%lld", (long long)now.tv_sec - 2); /* 2 s ago, at least */
+	request_begin(h, &r, "/", stamp);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_idle_workers"), 0);
+	double a1 = of_program(db, "promfcgi_pool_oldest_request_seconds");
+	usleep(20000);
+	double a2 = of_program(db, "promfcgi_pool_oldest_request_seconds");
+	CHECK(a1 >= 0 && a2 >= a1 + 0.02);
+	CHECK_NUM(of_program(db, "promfcgi_pool_queue_seconds"), 1);
+	double q = scraped(db, "promfcgi_pool_queue_seconds", PROGRAM, strlen(PROGRAM) + 1);
+	CHECK(q == 1);
+	pf_request_end(&r);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_oldest_request_seconds"), 0);
+	double busy = of_program(db, "promfcgi_pool_busy_seconds_total");
+	CHECK(busy >= a2);
+	/* a skipped route: not a request of requests_total, but busy time all the same */
+	request_begin(h, &r, "/healthz", NULL);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 1);
+	usleep(20000);
+	pf_request_end(&r);
+	CHECK(of_program(db, "promfcgi_pool_busy_seconds_total") >= busy + 0.02);
+	CHECK_NUM(test_total(db, "requests_total", NULL), 1);
+	/* hostile stamps: the requests are counted, their waits are not */
+	const char *bad[] = {"", "abc", "t=1000000000000000000000000000000", "t=-5", "t=1e9",
+	                     "t=9999999999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		request_begin(h, &r, "/", bad[i]);
+		pf_request_end(&r);
+	}
+	CHECK_NUM(test_total(db, "requests_total", NULL), 7);
+	CHECK_NUM(of_program(db, "promfcgi_pool_queue_seconds"), 1);
+	/* slow requests: over PROMFCGI_SLOW_SECONDS (5 by default) only */
+	CHECK_NUM(of_program(db, "promfcgi_pool_slow_requests_total"), 0);
+	pf_http_free(h);
+	pf_close();
+	scrape_close();
+	unlink(path);
+}
+
+/* PROMFCGI_SLOW_SECONDS sets the threshold of slow requests. */
+static void slow_requests_over_threshold(void)
+{
+	static const char *const routes[] = {"/", NULL};
+	char db[512], path[512];
+	test_new_store(db, sizeof db, "pool-slow");
+	setenv("PROMFCGI_SLOW_SECONDS", "0.01", 1);
+	become_worker(db, path, sizeof path);
+	pf_http *h = pf_http_new(routes, NULL);
+	pf_request r;
+	request_begin(h, &r, "/", NULL);
+	pf_request_end(&r); /* fast */
+	request_begin(h, &r, "/", NULL);
+	usleep(30000);
+	pf_request_end(&r); /* slow */
+	CHECK_NUM(of_program(db, "promfcgi_pool_slow_requests_total"), 1);
+	pf_http_free(h);
+	pf_close();
+	scrape_close();
+	unlink(path);
+}
+
+/* The most connections a worker saw waiting (at most once a second, after
+ * a request: pf_maintain) stays when the queue is gone. */
+static void worker_keeps_the_most_waiting(void)
+{
+	char db[512], path[512];
+	int c[5];
+	test_new_store(db, sizeof db, "pool-most");
+	become_worker(db, path, sizeof path);
+	for (int i = 0; i < 5; i++)
+		CHECK((c[i] = unix_client(path)) >= 0);
+	CHECK(pf_maintain() == 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_listen_queue"), 5);
+	for (int i = 0; i < 5; i++) {
+		int a = accept(0, NULL, NULL);
+		CHECK(a >= 0);
+		close(a);
+		close(c[i]);
+	}
+	CHECK_NUM(of_program(db, "promfcgi_pool_listen_queue"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_listen_queue_max"), 5);
+	pf_close();
+	scrape_close();
+	unlink(path);
+}
+
+/* A worker in the middle of a request is stopped (SIGSTOP): its request's
+ * age, read from its file, grows at every scrape while it cannot say
+ * anything, and goes when it is continued and ends the request; then it
+ * exits through pf_close: a death, how="exit". */
+static void stopped_worker_ages(void)
+{
+	char db[512], path[512];
+	int done[2], go[2];
+	test_new_store(db, sizeof db, "pool-stop");
+	CHECK(pipe(done) == 0 && pipe(go) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		static const char *const routes[] = {"/", NULL};
+		pf_request r;
+		char c;
+		close(done[0]);
+		close(go[1]);
+		become_worker(db, path, sizeof path);
+		pf_http *h = pf_http_new(routes, NULL);
+		request_begin(h, &r, "/", NULL);
+		raise(SIGSTOP);
+		pf_request_end(&r);
+		CHECK(write(done[1], "e", 1) == 1);
+		CHECK(read(go[0], &c, 1) == 0); /* the parent has looked: closed */
+		pf_http_free(h);
+		pf_close();
+		unlink(path);
+		_exit(test_failures ? 1 : 0);
+	}
+	close(done[1]);
+	close(go[0]);
+	int status;
+	CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
+	double a1 = of_program(db, "promfcgi_pool_oldest_request_seconds");
+	usleep(100000);
+	double a2 = of_program(db, "promfcgi_pool_oldest_request_seconds");
+	usleep(100000);
+	double a3 = of_program(db, "promfcgi_pool_oldest_request_seconds");
+	CHECK(a1 >= 0 && a2 >= a1 + 0.1 && a3 >= a2 + 0.1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 1);
+	kill(pid, SIGCONT);
+	char e;
+	CHECK(read(done[0], &e, 1) == 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_busy_workers"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_oldest_request_seconds"), 0);
+	close(go[1]);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(done[0]);
+	CHECK_NUM(deaths(db, "exit"), 1);
+	CHECK_NUM(deaths(db, "signal"), 0);
+	CHECK_NUM(of_program(db, "promfcgi_pool_worker_starts_total"), 1);
+	scrape_close();
+}
+
+static void killed_here(const char *where)
+{
+	if (strcmp(where, "closing") == 0)
+		raise(SIGKILL);
+}
+
+/* A worker killed by a signal, its last request already folded by the
+ * periodic live fold (nothing in its file newer than the store has): its
+ * end is counted all the same, once, how="signal"; a worker killed in
+ * pf_close after it marked its file closing ended by its own exit. */
+static void killed_worker_counted_once(void)
+{
+	char db[512], path[512], c;
+	int ready[2];
+	test_new_store(db, sizeof db, "pool-kill");
+	CHECK(pipe(ready) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		become_worker(db, path, sizeof path);
+		CHECK(write(ready[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	close(ready[0]);
+	close(ready[1]);
+	CHECK_NUM(of_program(db, "promfcgi_pool_workers"), 1); /* the child (and no other worker) */
+	setenv("PROMFCGI_FOLD_SECONDS", "0", 1);               /* every scrape folds the live */
+	CHECK_NUM(of_program(db, "promfcgi_pool_worker_starts_total"), 1);
+	unsetenv("PROMFCGI_FOLD_SECONDS");
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	CHECK_NUM(deaths(db, "signal"), 1);
+	CHECK_NUM(deaths(db, "exit"), 0);
+	CHECK_NUM(deaths(db, "signal"), 1); /* folded once: the file is gone */
+	CHECK(of_program(db, "promfcgi_pool_workers") != of_program(db, "promfcgi_pool_workers"));
+	CHECK_NUM(of_program(db, "promfcgi_pool_worker_starts_total"), 1);
+	pid = fork();
+	if (pid == 0) {
+		become_worker(db, path, sizeof path);
+		stage_test_hook = killed_here; /* at "closing": killed there */
+		pf_close();
+		_exit(0);
+	}
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	CHECK_NUM(deaths(db, "exit"), 1);
+	CHECK_NUM(deaths(db, "signal"), 1);
+	CHECK_NUM(of_program(db, "promfcgi_pool_worker_starts_total"), 2);
+	scrape_close();
+}
+
+/* A process whose fd 0 is no listening socket is no worker: none of it. */
+static void not_a_worker_records_none(void)
+{
+	char db[512];
+	test_new_store(db, sizeof db, "pool-none");
+	int null = open("/dev/null", O_RDONLY);
+	CHECK(null >= 0 && dup2(null, 0) == 0);
+	CHECK(pf_open(db) == 0);
+	CHECK(of_program(db, "promfcgi_pool_workers") != of_program(db, "promfcgi_pool_workers"));
+	CHECK(test_total(db, "promfcgi_pool_worker_starts_total", NULL) !=
+	      test_total(db, "promfcgi_pool_worker_starts_total", NULL));
+	pf_close();
+	scrape_close();
+}
+
 /* ---- X-Request-Start ------------------------------------------------------ */
 
 /* now: 2023-11-14T22:13:20.5Z */
@@ -422,6 +732,12 @@ const struct test pool_tests[] = {
     {"pool/several_listeners_in_one_read", several_listeners_in_one_read},
     {"pool/only_listening_stream_sockets", only_listening_stream_sockets},
     {"pool/poolstat_from_facts", poolstat_from_facts},
+    {"pool/requests_make_busy_time", requests_make_busy_time},
+    {"pool/slow_requests_over_threshold", slow_requests_over_threshold},
+    {"pool/worker_keeps_the_most_waiting", worker_keeps_the_most_waiting},
+    {"pool/stopped_worker_ages", stopped_worker_ages},
+    {"pool/killed_worker_counted_once", killed_worker_counted_once},
+    {"pool/not_a_worker_records_none", not_a_worker_records_none},
     {"pool/stamp_units_told_by_magnitude", stamp_units_told_by_magnitude},
     {"pool/hostile_stamps_record_nothing", hostile_stamps_record_nothing},
     {NULL, NULL},

@@ -4,7 +4,9 @@
  * instructions: N requests through pf_request_begin / the app's answer /
  * pf_request_end / pf_maintain, as pf_serve runs them, with the parameters
  * nginx's fastcgi_params sends (and, with "stamped", nginx's
- * X-Request-Start), but no socket.  Run under callgrind by
+ * X-Request-Start), on a worker's unix listener (fd 0, as spawn-fcgi gives
+ * it: what makes the process a worker with pool metrics) but no connection.
+ * Run under callgrind by
  * tests/bench/request_profile, which counts only the loop (a callgrind
  * toggle around it).
  *
@@ -13,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)
@@ -76,6 +81,17 @@ int main(int argc, char **argv)
 	               "HTTP_USER_AGENT=curl/7.88.1", "HTTP_ACCEPT=*/*", NULL, NULL};
 	if (strcmp(argv[3], "stamped") == 0)
 		env[sizeof env / sizeof env[0] - 2] = stamp;
+	/* a listener on fd 0, beside the store: a worker's */
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%.90s.sock", argv[1]);
+	unlink(a.sun_path);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 16) != 0 ||
+	    dup2(s, 0) != 0) {
+		perror("request_bench: listener");
+		return 1;
+	}
+	close(s);
 	if (pf_open(argv[1]) != 0)
 		return 1;
 	pf_http *h = pf_http_new(routes, NULL);
@@ -97,5 +113,6 @@ int main(int argc, char **argv)
 	CALLGRIND_TOGGLE_COLLECT;
 	pf_http_free(h);
 	pf_close();
+	unlink(a.sun_path);
 	return 0;
 }

@@ -19,6 +19,13 @@ bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	tests/bench/run $(BENCH_DIR)
 
+# `make pool-chart`: docs/pool.png, the pool figures of a saturation run (2 workers behind nginx,
+# light load, 20 clients, a worker SIGSTOPped) read back from a real Prometheus; about a minute.
+.PHONY: pool-chart
+pool-chart: bench-deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/pool_chart docs
+
 # No promfcgi object in the baselines: they must cost exactly what libfcgi costs.
 $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi: $(BENCH_DIR)/%: tests/bench/%.c
 	@mkdir -p $(@D)

@@ -63,10 +63,9 @@ static void replace_with_500(FCGX_Request *req, pf_request *r)
 static void handle_request(pf_http *h, pf_handler handler, void *arg, FCGX_Request *req)
 {
 	pf_request r;
-	if (h)
-		pf_request_begin(h, &r, req);
-	else
-		memset(&r, 0, sizeof r), r.route = -1;
+	/* h NULL (the metrics program): no request metrics, but the worker's
+	 * pool metrics all the same (busy, its request's age, queue time) */
+	pf_request_begin(h, &r, req);
 	if (handler(req, &r, arg) < 0)
 		replace_with_500(req, &r);
 	pf_request_end(&r);

@@ -77,8 +77,9 @@ t_idle_pool() {
     assert_equal "limit $(metric promfcgi_pool_listen_queue_limit)" "limit $backlog"
     assert_equal "starts $(metric promfcgi_pool_worker_starts_total)" "starts 2"
     assert_equal "deaths $(metric promfcgi_pool_worker_deaths_total)" "deaths 0"
-    # the metrics program is a pool of its own
+    # the metrics program is a pool of its own, busy with this very scrape
     assert_equal "metrics workers $(metric_sum promfcgi_pool_workers 'program="metrics.fcgi"')" "metrics workers 1"
+    assert_equal "metrics busy $(metric_sum promfcgi_pool_busy_workers 'program="metrics.fcgi"')" "metrics busy 1"
     # the hidden per-worker facts never show
     run grep -c promfcgi_pool_worker_facts <<<"$page"
     assert_output 0

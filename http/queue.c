@@ -65,8 +65,9 @@ int queue_stamp_wait(const char *value, const struct timespec *now, double *seco
 	uint64_t whole, frac, ns;
 	if (!value)
 		return -1;
-	const char *t = strstr(value, "t=");
-	const char *p = t ? t + 2 : value; /* "t=..." anywhere, as New Relic reads it, or a bare number */
+	/* "t=..." first (what the templates send), else anywhere, as New Relic reads it */
+	const char *t = value[0] == 't' && value[1] == '=' ? value : strstr(value, "t=");
+	const char *p = t ? t + 2 : value; /* or a bare number */
 	while (!t && (*p == ' ' || *p == '\t'))
 		p++;
 	if (number(p, &whole, &frac) != 0 || stamp_ns(whole, frac, &ns) != 0 || now->tv_sec < 0)

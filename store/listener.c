@@ -156,7 +156,7 @@ static int dump(int nl, int family, uint32_t seq, const struct listener *l, size
 			errno = EMSGSIZE;
 			return -1;
 		}
-		int len = (int)got;
+		unsigned len = (unsigned)got; /* NLMSG_OK compares it with nlmsg_len, a __u32 */
 		for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len);
 		     h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq != seq || from.nl_pid != 0)

@@ -28,15 +28,15 @@ APP        ?=
 # layer, the accept loop, pf_serve); metrics/ aggregates and renders (the scrape, the
 # exposition formats, the /metrics responder).  The programs link the library and nothing else.
 STORE   = store/notice.c store/native.c store/model.c store/names.c store/log.c store/buf.c \
-          store/pool.c store/hash.c store/path.c store/proc.c store/beacon.c store/stage.c \
+          store/blocks.c store/hash.c store/path.c store/proc.c store/listener.c store/beacon.c store/stage.c \
           store/stage_write.c store/stage_valid.c store/stage_snap.c store/stage_old.c \
-          store/stage_read.c store/journal.c store/journal_pack.c store/journal_unpack.c \
+          store/stage_read.c store/pool.c store/journal.c store/journal_pack.c store/journal_unpack.c \
           store/journal_read.c store/sqlite.c store/db.c store/db_family.c \
           store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
-HTTP    = http/route.c http/http.c http/accept.c http/serve.c
+HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
-          metrics/protobuf.c metrics/own.c metrics/expose.c metrics/tool.c
+          metrics/protobuf.c metrics/own.c metrics/poolstat.c metrics/expose.c metrics/tool.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
 # tests/integration/apps/: programs only the integration tests run, built like the others (and
 # in the ASan flavour) so that each run tests its own build.
@@ -49,6 +49,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_scrape.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_accept.c \
           tests/unit/test_mistakes.c tests/unit/test_beacon.c tests/unit/test_growth.c \
+          tests/unit/test_pool.c \
           tests/unit/util.c tests/unit/legacy.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/journal.h"
 #include "store/log.h"
@@ -59,6 +60,8 @@ struct scraper {
 	struct block *spare; /* the last collection's block, for the next scrape */
 	struct scrape_stats stats;
 	unsigned idle_retired, idle_errors; /* by scrape_idle: told by the next scrape */
+	struct pool_facts *pool; /* stats.pool's room */
+	size_t cap_pool;
 };
 
 static struct scraper scraper;
@@ -250,6 +253,31 @@ static int output(struct scraper *s, const char *dir, const struct round *r,
 	return rc;
 }
 
+/* The pool facts of the live workers, as their files were read for this
+ * scrape, and the time to age their requests by. */
+static void gather_pool(struct scraper *s)
+{
+	struct timespec now;
+	s->stats.pool = NULL;
+	s->stats.npool = 0;
+	if (s->cap_pool < s->workers.n) {
+		struct pool_facts *p = realloc(s->pool, s->workers.n * sizeof *p);
+		if (!p)
+			return; /* no pool gauges this scrape; everything else is shown */
+		s->pool = p;
+		s->cap_pool = s->workers.n;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (uint32_t i = 0; i < s->workers.n; i++) {
+		const struct worker *w = s->workers.w[i];
+		if (w->present && w->live && !w->damaged && !w->done && w->v.snap.seq &&
+		    pool_facts_read(&w->v.snap, &s->pool[s->stats.npool]))
+			s->stats.npool++;
+	}
+	s->stats.pool = s->pool;
+	s->stats.pool_now = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
 static int scrape_once(struct scraper *s, const char *dir, struct collection *out, char *reason,
                        size_t len)
 {
@@ -263,6 +291,7 @@ static int scrape_once(struct scraper *s, const char *dir, struct collection *ou
 		s->stats.files = r.files;
 		for (uint32_t i = 0; i < s->workers.n; i++)
 			s->stats.live += s->workers.w[i]->present && s->workers.w[i]->live;
+		gather_pool(s);
 		if ((rc = output(s, dir, &r, out)) != SCRAPE_OK)
 			snprintf(reason, len, "out of memory");
 	}
@@ -339,4 +368,9 @@ void scrape_close(void)
 	workers_sweep(&s->workers, 1);
 	free(s->spare);
 	s->spare = NULL;
+	free(s->pool);
+	s->pool = NULL;
+	s->cap_pool = 0;
+	s->stats.pool = NULL;
+	s->stats.npool = 0;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "store/model.h"
+#include "store/pool.h"
 #include "metrics/clock.h" /* CLOCK_FOLD_SECONDS, CLOCK_FOLD_STAMP */
 
 /* How long a scrape waits for a worker holding the store's write lock. */
@@ -36,6 +37,11 @@ struct scrape_stats {
 	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
 	unsigned exemplars_dropped; /* by live workers, for lack of an exemplar slot */
 	double db_bytes, wal_bytes;
+	/* the pool facts of the live workers that have them (store/pool.h),
+	 * read with their files, and when (CLOCK_MONOTONIC seconds) */
+	const struct pool_facts *pool;
+	size_t npool;
+	double pool_now;
 };
 const struct scrape_stats *scrape_last_stats(void);
 

@@ -124,5 +124,8 @@ struct collection {
 };
 
 void model_collection_free(struct collection *c);
+/* Removes the family of that name from c, if it has one (its series' cells
+ * and keys stay in c's block, freed with it). */
+void model_collection_drop(struct collection *c, const char *name);
 
 #endif

@@ -27,8 +27,9 @@ PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
 STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c store/hash.c \
           store/path.c store/proc.c store/stage.c store/stage_write.c store/stage_valid.c \
           store/stage_read.c store/journal.c store/journal_pack.c store/journal_read.c \
-          store/sqlite.c store/db.c store/db_family.c \
-          store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
+          store/sqlite.c store/db_cells.c store/db.c store/db_family.c store/db_series.c \
+          store/db_checkpoint.c store/db_fold.c store/db_load.c store/db_record.c store/fold.c \
+          store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
@@ -40,7 +41,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
-          tests/unit/test_exemplar.c tests/unit/test_native_rec.c \
+          tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_fold.c \
           tests/unit/util.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

@@ -30,27 +30,40 @@ static int by_series(const void *a, const void *b, void *arg)
 	return series_cmp(arg, *(const uint32_t *)a, *(const uint32_t *)b);
 }
 
-/* The store's cells at their places in the output, a new series' empty
- * cells (model_family_zero) elsewhere and after a row that lacks the native
- * part its family has gained. */
+/* A series' store cells at its place in the output, a new series' empty
+ * cells (model_family_zero) where it has none and after a row that lacks
+ * the native part its family has gained. */
+static void lay_series(struct view *v, uint32_t i)
+{
+	struct view_layout *l = &v->layout;
+	const struct view_series *s = &v->sers[i];
+	const struct family_def *d = &v->fams[s->fam].def;
+	size_t n = d->ncells;
+	if (s->base != VIEW_NO_CELLS && s->base_n == n) {
+		memcpy(&l->out_base[s->out], &v->base[s->base], n * sizeof *l->out_base);
+		return;
+	}
+	model_family_zero(d, &l->out_base[s->out]);
+	if (s->base != VIEW_NO_CELLS && s->base_n < n)
+		memcpy(&l->out_base[s->out], &v->base[s->base], s->base_n * sizeof *l->out_base);
+}
+
+/* The store's cells laid out: all of them after a layout, else only those
+ * the reads since changed. */
 static void lay_base(struct view *v)
 {
 	struct view_layout *l = &v->layout;
-	if (l->base_laid)
-		return;
-	for (uint32_t i = 0; i < v->nsers; i++) {
-		const struct view_series *s = &v->sers[i];
-		const struct family_def *d = &v->fams[s->fam].def;
-		size_t n = d->ncells;
-		if (s->base != VIEW_NO_CELLS && s->base_n == n) {
-			memcpy(&l->out_base[s->out], &v->base[s->base], n * sizeof *l->out_base);
-			continue;
-		}
-		model_family_zero(d, &l->out_base[s->out]);
-		if (s->base != VIEW_NO_CELLS && s->base_n < n)
-			memcpy(&l->out_base[s->out], &v->base[s->base], s->base_n * sizeof *l->out_base);
+	if (!l->base_laid) {
+		for (uint32_t i = 0; i < v->nsers; i++)
+			lay_series(v, i);
+	} else if (l->base_changed) {
+		for (uint32_t i = 0; i < v->nchanged; i++)
+			if (v->changed[i] < v->nsers)
+				lay_series(v, v->changed[i]);
 	}
 	l->base_laid = 1;
+	l->base_changed = 0;
+	v->nchanged = 0;
 }
 
 /* Families by name (every family's rank), when there are new ones:
@@ -150,7 +163,7 @@ int layout_update(struct view *v)
 	l->nfams_laid = v->nfams;
 	l->nsers_laid = v->nsers;
 	l->laid_out = 1;
-	l->base_laid = 0;
+	l->base_laid = 0; /* every series' place may have moved */
 	lay_base(v);
 	return 0;
 }

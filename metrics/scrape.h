@@ -35,6 +35,7 @@ struct scrape_stats {
 	unsigned retired;  /* dead workers folded for the last time and removed */
 	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
 	unsigned exemplars_dropped; /* by live workers, for lack of an exemplar slot */
+	unsigned store_rows; /* series rows read from the store (only those that changed) */
 	double db_bytes, wal_bytes;
 };
 const struct scrape_stats *scrape_last_stats(void);

@@ -50,11 +50,14 @@ static void bind_native(sqlite3_stmt *st, int col, const struct family_def *f)
 }
 
 /* The store's family of f's name gains f's native buckets: the definition,
- * and an empty native part at the end of every series' cells. */
+ * and an empty native part (packed: db_cells.c) at the end of every
+ * series' cells, at this transaction's generation. */
 static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
 {
-	double empty[NATIVE_CELLS];
-	if (native_init(empty, f->schema, f->zero_threshold) != 0)
+	double empty[DB_PACKED_MAX];
+	size_t n = db_cells_packed_empty(f, empty);
+	sqlite3_int64 gen = db_gen(db);
+	if (n == 0 || gen < 0)
 		return -1;
 	sqlite3_stmt *fam = db->st[S_FAM_WIDEN], *ser = db->st[S_SERIES_WIDEN];
 	sqlite3_bind_int64(fam, 1, id);
@@ -62,8 +65,9 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
 	if (db_run(db, S_FAM_WIDEN) != 0)
 		return -1;
 	sqlite3_bind_int64(ser, 1, id);
-	sqlite3_bind_blob(ser, 2, empty, (int)sizeof empty, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(ser, 2, empty, (int)(n * sizeof(double)), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(ser, 3, (sqlite3_int64)(f->nbuckets + 2) * (sqlite3_int64)sizeof(double));
+	sqlite3_bind_int64(ser, 4, gen);
 	return db_run(db, S_SERIES_WIDEN);
 }
 
@@ -174,5 +178,16 @@ int db_family_get(struct db *db, const char *name, struct family_def *def, sqlit
 		                                        (int)def->native);
 	}
 	db_done(db, S_FAM_GET);
+	return r;
+}
+
+int db_family_by_id(struct db *db, sqlite3_int64 id, struct family_def *def)
+{
+	sqlite3_stmt *get = db->st[S_FAM_BY_ID];
+	sqlite3_bind_int64(get, 1, id);
+	int r = db_row(db, S_FAM_BY_ID);
+	if (r == 1 && db_family_row(get, def) != 0)
+		r = 0; /* a damaged row defines nothing */
+	db_done(db, S_FAM_BY_ID);
 	return r;
 }

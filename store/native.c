@@ -415,3 +415,41 @@ int native_to_sparse(const double *cells, int negative, struct native_sparse *ou
 	}
 	return 0;
 }
+
+static inline uint64_t bits_of(const double *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
+/* The first and one past the last bucket of b whose bits are not all zero
+ * (a count of 0 is +0.0: all zero bits), four at a time where they are. */
+static void range_of_window(const double *b, uint16_t *lo, uint16_t *hi)
+{
+	int i = 0, j = B;
+	while (i + 4 <= j && (bits_of(b + i) | bits_of(b + i + 1) | bits_of(b + i + 2) |
+	                      bits_of(b + i + 3)) == 0)
+		i += 4;
+	while (i < j && bits_of(b + i) == 0)
+		i++;
+	while (j - 4 >= i && (bits_of(b + j - 1) | bits_of(b + j - 2) | bits_of(b + j - 3) |
+	                      bits_of(b + j - 4)) == 0)
+		j -= 4;
+	while (j > i && bits_of(b + j - 1) == 0)
+		j--;
+	*lo = (uint16_t)i;
+	*hi = (uint16_t)j;
+}
+
+void native_range_of(const double *cells, struct native_range *r)
+{
+	range_of_window(cells + NATIVE_POS, &r->lo[0], &r->hi[0]);
+	range_of_window(cells + NATIVE_NEG, &r->lo[1], &r->hi[1]);
+}
+
+void native_range_all(struct native_range *r)
+{
+	r->lo[0] = r->lo[1] = 0;
+	r->hi[0] = r->hi[1] = B;
+}

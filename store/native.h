@@ -114,4 +114,16 @@ struct native_sparse {
  * if cells are not a valid series. */
 int native_to_sparse(const double *cells, int negative, struct native_sparse *out);
 
+/* Where a native part's non-zero buckets are, per sign (0: positive, 1:
+ * negative): window offsets [lo, hi), lo == hi when none.  What a reader
+ * needs to touch of a window: a merge, a copy, an encoding cost what the
+ * series holds, not its 320 buckets. */
+struct native_range {
+	uint16_t lo[2], hi[2];
+};
+/* The range of cells' native part, found by a scan. */
+void native_range_of(const double *cells, struct native_range *r);
+/* Both windows whole: for a part whose range is not known. */
+void native_range_all(struct native_range *r);
+
 #endif

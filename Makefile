@@ -32,8 +32,8 @@ STORE   = store/native.c store/model.c store/names.c store/log.c store/buf.c sto
           store/registry.c
 HTTP    = http/route.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
-          metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/render.c \
-          metrics/protobuf.c metrics/own.c metrics/expose.c metrics/tool.c
+          metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/decimal.c \
+          metrics/render.c metrics/protobuf.c metrics/own.c metrics/expose.c metrics/tool.c
 LIB     = $(STORE) $(HTTP) $(METRICS)
 PROGRAMS = app/hello.fcgi app/orders.fcgi app/api.fcgi metrics/metrics.fcgi cli/promfcgi
 UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \

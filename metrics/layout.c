@@ -32,20 +32,31 @@ static int by_series(const void *a, const void *b, void *arg)
 
 /* A series' store cells at its place in the output, a new series' empty
  * cells (model_family_zero) where it has none and after a row that lacks
- * the native part its family has gained. */
+ * the native part its family has gained.  Of a native part only the
+ * header: its windows go from the view's base straight into the output,
+ * where they hold buckets (collect_base), never through out_base. */
 static void lay_series(struct view *v, uint32_t i)
 {
 	struct view_layout *l = &v->layout;
-	const struct view_series *s = &v->sers[i];
+	struct view_series *s = &v->sers[i];
 	const struct family_def *d = &v->fams[s->fam].def;
-	size_t n = d->ncells;
-	if (s->base != VIEW_NO_CELLS && s->base_n == n) {
-		memcpy(&l->out_base[s->out], &v->base[s->base], n * sizeof *l->out_base);
+	double *to = &l->out_base[s->out];
+	size_t n = d->native ? d->nbuckets + 2 + NATIVE_POS : d->ncells;
+	int whole = s->base != VIEW_NO_CELLS && s->base_n == d->ncells;
+	if (whole) {
+		memcpy(to, &v->base[s->base], n * sizeof *to);
 		return;
 	}
-	model_family_zero(d, &l->out_base[s->out]);
-	if (s->base != VIEW_NO_CELLS && s->base_n < n)
-		memcpy(&l->out_base[s->out], &v->base[s->base], s->base_n * sizeof *l->out_base);
+	/* an empty native part, whatever the store had (none of it) */
+	memset(&s->base_range, 0, sizeof s->base_range);
+	if (d->native) {
+		memset(to, 0, (d->nbuckets + 2) * sizeof *to);
+		native_init_header(to + d->nbuckets + 2, d->schema, d->zero_threshold);
+	} else {
+		model_family_zero(d, to);
+	}
+	if (s->base != VIEW_NO_CELLS && s->base_n < d->ncells)
+		memcpy(to, &v->base[s->base], (s->base_n < n ? s->base_n : n) * sizeof *to);
 }
 
 /* The store's cells laid out: all of them after a layout, else only those
@@ -130,7 +141,12 @@ static int place_cells(struct view *v)
 	if (!base)
 		return -1;
 	l->out_base = base;
+	struct native_range *r = realloc(l->out_range, (v->nsers ? v->nsers : 1) * sizeof *r);
+	if (!r)
+		return -1;
+	l->out_range = r;
 	l->ncells = ncells;
+	l->epoch++; /* every block filled before has series at other places */
 	return 0;
 }
 

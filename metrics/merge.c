@@ -120,7 +120,9 @@ static int read_absent(const struct workers *ws, struct view *v, struct db *db, 
 	return moved;
 }
 
-static void merge_absent(const struct view *v, const struct absent *a, double *out)
+static void add_native(struct view *v, uint32_t at, double *to, const double *a, const double *b);
+
+static void merge_absent(struct view *v, const struct absent *a, double *out)
 {
 	for (uint32_t i = 0; a && i < a->n; i++) {
 		const struct absent_row *r = &a->rows[i];
@@ -131,7 +133,7 @@ static void merge_absent(const struct view *v, const struct absent *a, double *o
 		for (uint32_t k = 0; k < classic && k < r->ncells; k++)
 			to[k] += cells[k];
 		if (d->native && r->ncells == d->ncells)
-			native_add_diff(to + classic, cells + classic, NULL);
+			add_native(v, r->ser, to + classic, cells + classic, NULL);
 	}
 }
 
@@ -161,8 +163,45 @@ int merge_decide(struct workers *ws, struct view *v, struct db *db, struct absen
 	return recheck && db_data_version(db, &version) == 0 && version != v->version;
 }
 
+/* r grows to hold t too. */
+static void range_union(struct native_range *r, const struct native_range *t)
+{
+	for (int neg = 0; neg < 2; neg++) {
+		if (t->lo[neg] >= t->hi[neg])
+			continue;
+		if (r->lo[neg] >= r->hi[neg]) {
+			r->lo[neg] = t->lo[neg];
+			r->hi[neg] = t->hi[neg];
+			continue;
+		}
+		if (t->lo[neg] < r->lo[neg])
+			r->lo[neg] = t->lo[neg];
+		if (t->hi[neg] > r->hi[neg])
+			r->hi[neg] = t->hi[neg];
+	}
+}
+
+/* to += a - b (b NULL: a), native parts, over the buckets they hold; the
+ * output series at's range grows by what changed.  The result of
+ * native_add_diff, which fails (adding nothing) on a part that cannot take
+ * it or a file older than what was folded. */
+static void add_native(struct view *v, uint32_t at, double *to, const double *a, const double *b)
+{
+	struct native_range r, t;
+	native_range_of(a, &r);
+	if (b) {
+		struct native_range rb;
+		native_range_of(b, &rb);
+		range_union(&r, &rb);
+	}
+	if (native_add_diff_range(to, a, b, &r, &t) == 0)
+		range_union(&v->layout.out_range[at], &t);
+	else
+		native_range_all(&v->layout.out_range[at]); /* unknown: may have moved */
+}
+
 /* Adds one worker's counters and gauges to out. */
-static void merge_worker(const struct worker *w, const struct view *v, double *out)
+static void merge_worker(const struct worker *w, struct view *v, double *out)
 {
 	const struct stage_snapshot *s = &w->v.snap;
 	for (uint32_t j = 0; j < w->nmapped; j++) {
@@ -197,11 +236,11 @@ static void merge_worker(const struct worker *w, const struct view *v, double *o
 		if (f->native && v->fams[v->sers[at].fam].def.native &&
 		    !(was && memcmp(staged + classic, was + classic,
 		                    NATIVE_CELLS * sizeof *staged) == 0))
-			native_add_diff(to + classic, staged + classic, was ? was + classic : NULL);
+			add_native(v, at, to + classic, staged + classic, was ? was + classic : NULL);
 	}
 }
 
-void merge_workers(const struct workers *ws, const struct view *v, const struct absent *a,
+void merge_workers(const struct workers *ws, struct view *v, const struct absent *a,
                    double *out)
 {
 	for (uint32_t i = 0; i < ws->n; i++) {

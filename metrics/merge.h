@@ -33,7 +33,7 @@ void merge_absent_free(struct absent *a);
 int merge_decide(struct workers *ws, struct view *v, struct db *db, struct absent *a);
 /* Adds the workers' parts and those checkpoints to out (the store's cells
  * laid out). */
-void merge_workers(const struct workers *ws, const struct view *v, const struct absent *a,
+void merge_workers(const struct workers *ws, struct view *v, const struct absent *a,
                    double *out);
 
 /* Each series' latest exemplars over the store and every worker: *out gets

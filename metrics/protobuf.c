@@ -222,10 +222,21 @@ static void spans(struct buf *b, const struct native_sparse *sp, int span_field,
 		f_sint(b, delta_field, sp->deltas[i]);
 }
 
-static void native(struct buf *b, const double *nc)
+/* Where a series' native buckets may be: the scrape knows (ranges), else
+ * anywhere in the windows. */
+static const struct native_range *range_of(const struct family_data *f,
+                                           const struct series_data *s, struct native_range *all)
+{
+	if (s && f->ranges && s >= f->series && s < f->series + f->nseries)
+		return &f->ranges[s - f->series];
+	native_range_all(all);
+	return all;
+}
+
+static void native(struct buf *b, const double *nc, const struct native_range *r)
 {
 	struct native_sparse neg, pos;
-	if (native_to_sparse(nc, 1, &neg) != 0 || native_to_sparse(nc, 0, &pos) != 0 ||
+	if (native_to_sparse_range(nc, 1, r, &neg) != 0 || native_to_sparse_range(nc, 0, r, &pos) != 0 ||
 	    !is_uint(nc[NATIVE_ZERO_COUNT]))
 		return; /* a damaged native block: the classic part only */
 	f_sint(b, 5, (int64_t)nc[NATIVE_SCHEMA]);
@@ -254,8 +265,10 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 	 * release's classic counts, where the native buckets must add up */
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;
+	struct native_range all;
+	const struct native_range *range = range_of(f, s, &all);
 	int classic = 1;
-	if (nc && native_valid(nc)) {
+	if (nc && native_valid_range(nc, range)) {
 		sample_count = nc[NATIVE_COUNT];
 		sum = nc[NATIVE_SUM];
 		/* where the parts disagree the classic buckets would pass the
@@ -289,7 +302,7 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 	if (!is_uint(sample_count))
 		f_double(b, 4, sample_count);
 	if (f->native)
-		native(b, cells + f->nbuckets + 2);
+		native(b, cells + f->nbuckets + 2, range);
 	if (s && s->created > 0)
 		f_timestamp(b, 15, s->created);
 }

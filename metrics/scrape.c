@@ -236,7 +236,7 @@ static int output(struct scraper *s, const char *dir, const struct round *r,
 	    (blk = collect_block(&s->spare, v->layout.ncells * sizeof(double) +
 	                                        collect_keys_bytes(v) + 1)) &&
 	    merge_exemplars(&s->workers, v, &ex, &s->stats.exemplars_dropped) == 0) {
-		memcpy(blk->data, v->layout.out_base, v->layout.ncells * sizeof(double));
+		collect_base(v, blk);
 		merge_workers(&s->workers, v, &s->absent, blk->data);
 		merge_markers(v, markers, nmarkers, blk->data);
 		if (collect(out, v, blk, ex) == 0)

@@ -55,14 +55,17 @@ void view_free(struct view *v)
 	free(v->layout.rank);
 	free(v->layout.sorted);
 	free(v->layout.out_base);
+	free(v->layout.out_range);
 	free(v->exs);
 	/* the generations go on: workers must not take a new view for the old */
 	uint32_t gen = v->gen, inc_gen = v->inc_gen;
 	unsigned long rows_read = v->rows_read;
+	uint64_t epoch = v->layout.epoch;
 	memset(v, 0, sizeof *v);
 	v->gen = gen;
 	v->inc_gen = inc_gen;
 	v->rows_read = rows_read;
+	v->layout.epoch = epoch + 1; /* a block filled before is of no layout now */
 	v->store_gen = -1;
 }
 

@@ -72,6 +72,13 @@ struct view_layout {
 	uint32_t *sorted; /* series in output order (a family's from fams[f].first) */
 	size_t ncells;    /* output cells */
 	double *out_base; /* the store's cells laid out, zeros for the others */
+	/* Native parts in the output are written where they hold buckets only
+	 * (collect_base, merge.c): out_range[series] says where the block
+	 * last filled has them, so the next fill of the same block clears those
+	 * and nothing else.  epoch moves on with every layout (series' places
+	 * move), fills with every fill. */
+	struct native_range *out_range;
+	uint64_t epoch, fills;
 };
 
 struct view {

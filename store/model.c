@@ -64,6 +64,7 @@ void model_collection_free(struct collection *c)
 		free(f->name);
 		free(f->help);
 		free(f->buckets);
+		free(f->ranges);
 		free(f->arena);
 	}
 	free(c->families);

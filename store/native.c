@@ -27,6 +27,15 @@
 #define B NATIVE_BUCKETS
 #define START_LIMIT (1 << 20) /* |index| of any bucket at schema 8 is below 2^19 */
 
+static const struct native_range every_bucket = {{0, 0}, {B, B}};
+
+static inline uint64_t bits_of(const double *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
 /* bounds8[i]: the lower edge of schema 8's bucket i within [0.5, 1);
  * schema s uses every 2^(8-s)-th entry. */
 static double bounds8[256];
@@ -123,19 +132,35 @@ static int header_ok(const double *c)
 
 int native_valid(const double *c)
 {
+	return native_valid_range(c, &every_bucket);
+}
+
+int native_valid_range(const double *c, const struct native_range *r)
+{
 	if (!header_ok(c) || !(c[NATIVE_COUNT] >= 0) || !is_count(c[NATIVE_ZERO_COUNT]))
 		return 0;
-	for (int j = 0; j < 2 * B; j++)
-		if (!is_count(c[NATIVE_POS + j]))
-			return 0;
+	for (int neg = 0; neg < 2; neg++) {
+		const double *b = c + (neg ? NATIVE_NEG : NATIVE_POS);
+		for (int j = r->lo[neg]; j < r->hi[neg]; j++)
+			if (!is_count(b[j]))
+				return 0;
+	}
 	return 1;
 }
 
 int native_init(double *c, int schema, double zero_threshold)
 {
+	if (native_init_header(c, schema, zero_threshold) != 0)
+		return -1;
+	memset(c + NATIVE_POS, 0, 2 * B * sizeof *c);
+	return 0;
+}
+
+int native_init_header(double *c, int schema, double zero_threshold)
+{
 	if (schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX || !(zero_threshold >= 0))
 		return -1;
-	memset(c, 0, NATIVE_CELLS * sizeof *c);
+	memset(c, 0, NATIVE_POS * sizeof *c);
 	c[NATIVE_SCHEMA] = schema;
 	c[NATIVE_ZERO_THRESHOLD] = zero_threshold;
 	/* indexes -80..79: at schema 3, (2^(-81/8), 2^(79/8)], 0.9 ms to 15 minutes */
@@ -320,9 +345,12 @@ int native_subtract(double *dst, const double *src)
 
 /* The fast case of native_add_diff: a and b (if any) of dst's schema
  * and zero threshold, b's windows where a's are, and every bucket of a - b
- * inside dst's windows.  Checked whole before anything is written: 0 done,
- * 1 not this case (dst unchanged). */
-static int add_diff_in_place(double *dst, const double *a, const double *b)
+ * inside dst's windows.  Only the buckets in r (a's and b's: outside it
+ * both are 0) are looked at.  Checked whole before anything is written: 0
+ * done (touched, if not NULL: r in dst's windows), 1 not this case (dst
+ * unchanged). */
+static int add_diff_in_place(double *dst, const double *a, const double *b,
+                             const struct native_range *r, struct native_range *touched)
 {
 	if (!header_ok(dst) || !header_ok(a) || a[NATIVE_SCHEMA] != dst[NATIVE_SCHEMA] ||
 	    a[NATIVE_ZERO_THRESHOLD] != dst[NATIVE_ZERO_THRESHOLD] ||
@@ -336,7 +364,11 @@ static int add_diff_in_place(double *dst, const double *a, const double *b)
 	          b[NATIVE_ZERO_COUNT] > a[NATIVE_ZERO_COUNT] ||
 	          b[NATIVE_COUNT] > a[NATIVE_COUNT]))
 		return 1;
-	int off[2];
+	/* the buckets that differ, found first: nothing is written unless
+	 * all of them can be (most of a range is empty buckets, skipped by
+	 * their bits) */
+	int off[2], n[2];
+	uint8_t at[2][B];
 	for (int neg = 0; neg < 2; neg++) {
 		int sa, sd;
 		const double *ab = a + (neg ? NATIVE_NEG : NATIVE_POS);
@@ -344,12 +376,16 @@ static int add_diff_in_place(double *dst, const double *a, const double *b)
 		sa = (int)a[neg ? NATIVE_NEG_START : NATIVE_POS_START];
 		window(dst, neg, &sd);
 		off[neg] = sa - sd;
-		for (int j = 0; j < B; j++) {
+		n[neg] = 0;
+		for (int j = r->lo[neg]; j < r->hi[neg]; j++) {
+			if (!bb && bits_of(ab + j) == 0)
+				continue;
 			double x = ab[j], y = bb ? bb[j] : 0;
 			if (x == y)
 				continue;
 			if (!is_count(x) || !is_count(y) || x < y || j + off[neg] < 0 || j + off[neg] >= B)
 				return 1;
+			at[neg][n[neg]++] = (uint8_t)j;
 		}
 	}
 	for (int neg = 0; neg < 2; neg++) {
@@ -357,10 +393,14 @@ static int add_diff_in_place(double *dst, const double *a, const double *b)
 		double *db = window(dst, neg, &sd);
 		const double *ab = a + (neg ? NATIVE_NEG : NATIVE_POS);
 		const double *bb = b ? b + (neg ? NATIVE_NEG : NATIVE_POS) : NULL;
-		for (int j = 0; j < B; j++) {
-			double d = ab[j] - (bb ? bb[j] : 0);
-			if (d != 0)
-				db[j + off[neg]] += d;
+		for (int i = 0; i < n[neg]; i++) {
+			int j = at[neg][i];
+			db[j + off[neg]] += ab[j] - (bb ? bb[j] : 0);
+		}
+		if (touched) {
+			int lo = r->lo[neg] + off[neg], hi = r->hi[neg] + off[neg];
+			touched->lo[neg] = (uint16_t)(r->lo[neg] < r->hi[neg] ? lo : 0);
+			touched->hi[neg] = (uint16_t)(r->lo[neg] < r->hi[neg] ? hi : 0);
 		}
 	}
 	dst[NATIVE_COUNT] += a[NATIVE_COUNT] - (b ? b[NATIVE_COUNT] : 0);
@@ -371,7 +411,7 @@ static int add_diff_in_place(double *dst, const double *a, const double *b)
 
 int native_add_diff(double *dst, const double *a, const double *b)
 {
-	if (add_diff_in_place(dst, a, b) == 0)
+	if (add_diff_in_place(dst, a, b, &every_bucket, NULL) == 0)
 		return 0;
 	double d[NATIVE_CELLS];
 	memcpy(d, a, sizeof d);
@@ -380,7 +420,22 @@ int native_add_diff(double *dst, const double *a, const double *b)
 	return native_merge(dst, d);
 }
 
+int native_add_diff_range(double *dst, const double *a, const double *b,
+                          const struct native_range *r, struct native_range *touched)
+{
+	if (add_diff_in_place(dst, a, b, r, touched) == 0)
+		return 0;
+	*touched = every_bucket; /* moved windows, a lower schema: anything may have changed */
+	return native_add_diff(dst, a, b);
+}
+
 int native_to_sparse(const double *cells, int negative, struct native_sparse *out)
+{
+	return native_to_sparse_range(cells, negative, &every_bucket, out);
+}
+
+int native_to_sparse_range(const double *cells, int negative, const struct native_range *r,
+                           struct native_sparse *out)
 {
 	out->nspans = out->ndeltas = 0;
 	if (!header_ok(cells))
@@ -389,7 +444,7 @@ int native_to_sparse(const double *cells, int negative, struct native_sparse *ou
 	const double *b = cells + (negative ? NATIVE_NEG : NATIVE_POS);
 	int64_t prev = 0;
 	int next = 0; /* the index after the last bucket written */
-	for (int j = 0; j < B; j++) {
+	for (int j = r->lo[negative]; j < r->hi[negative]; j++) {
 		if (b[j] == 0)
 			continue;
 		if (!is_count(b[j])) { /* this sign's counts are checked; the other's not read */
@@ -414,13 +469,6 @@ int native_to_sparse(const double *cells, int negative, struct native_sparse *ou
 		next = k + 1;
 	}
 	return 0;
-}
-
-static inline uint64_t bits_of(const double *p)
-{
-	uint64_t w;
-	memcpy(&w, p, sizeof w);
-	return w;
 }
 
 /* The first and one past the last bucket of b whose bits are not all zero

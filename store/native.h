@@ -66,6 +66,9 @@ int native_halve(int index);
 
 /* An empty series: 0, or -1 for a schema out of -4..8 or a threshold < 0. */
 int native_init(double *cells, int schema, double zero_threshold);
+/* The same for the header cells alone (NATIVE_COUNT .. NATIVE_NEG_START):
+ * the windows are left as they are (a reader that knows they are 0). */
+int native_init_header(double *cells, int schema, double zero_threshold);
 /* Whether cells hold a consistent native series: schema and starts
  * integers in range, counts integers >= 0. */
 int native_valid(const double *cells);
@@ -125,5 +128,14 @@ struct native_range {
 void native_range_of(const double *cells, struct native_range *r);
 /* Both windows whole: for a part whose range is not known. */
 void native_range_all(struct native_range *r);
+/* The same as native_add_diff, looking only at the buckets of r (a's,
+ * and b's too: both are 0 outside it); touched gets where dst's windows
+ * changed (both whole when the windows moved or the schema went down). */
+int native_add_diff_range(double *dst, const double *a, const double *b,
+                          const struct native_range *r, struct native_range *touched);
+/* native_valid and native_to_sparse for a part that is 0 outside r. */
+int native_valid_range(const double *cells, const struct native_range *r);
+int native_to_sparse_range(const double *cells, int negative, const struct native_range *r,
+                           struct native_sparse *out);
 
 #endif

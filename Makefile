@@ -17,7 +17,8 @@ PORT       ?= 8080
 SERVER     ?= lighttpd
 MODE       ?= fastcgi
 WORKERS    ?= 2
-PROMFCGI_DB ?= $(CURDIR)/run/promfcgi.db
+RUNDIR     ?= $(CURDIR)/run
+PROMFCGI_DB ?= $(RUNDIR)/promfcgi.db
 
 # The library, in layers, as the data flows (a file uses only what is listed before it; see
 # tests/layers): store/ records and keeps (the data model, names, staging files, the CGI
@@ -41,7 +42,8 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_negotiate.c tests/unit/test_robust.c tests/unit/test_http.c \
           tests/unit/test_journal.c tests/unit/test_native.c tests/unit/test_protobuf.c \
           tests/unit/test_scrape.c \
-          tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_fold.c \
+          tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_accept.c \
+          tests/unit/test_fold.c \
           tests/unit/util.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 
@@ -142,11 +144,13 @@ deps:
 	@scripts/deps
 
 # SERVER=lighttpd|nginx|apache|caddy MODE=fastcgi|cgi (cgi: lighttpd, apache): the arguments are
-# checked first, so a wrong one is refused before anything is installed or built.
+# checked first, so a wrong one is refused before anything is installed or built.  Ctrl-C (or
+# SIGTERM to the stack's pid, which it prints) stops everything it started and ends `make run`
+# with status 0; the store in RUNDIR is handed to whoever serves the next run (scripts/stack).
 run:
-	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	@scripts/stack --check --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(RUNDIR)'
 	@$(MAKE) --no-print-directory deps all
-	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(CURDIR)/run'
+	scripts/stack --mode '$(MODE)' '$(SERVER)' '$(PORT)' '$(WORKERS)' '$(PROMFCGI_DB)' '$(RUNDIR)'
 
 unit: all build/release/unit asan
 	tests/run unit

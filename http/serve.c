@@ -5,7 +5,8 @@
  *
  * FastCGI: the accept loop of accept.c; each request measured from accept
  * to just before FCGX_Finish_r; at a stop signal, the store is closed (the
- * worker's totals folded) and the program exits 0.
+ * worker's totals folded) and the program exits 0; if the listening socket
+ * fails, the same, but it exits 1 after saying why.
  *
  * CGI (RFC 3875): one request from the environment, stdin and stdout.  The
  * handler writes to the same FCGX_Stream interface as under FastCGI: the
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "promfcgi_http.h"
+#include "store/log.h"
+#include "http/accept.h"
 #include "http/route.h"
 #include "http/serve.h"
 
@@ -161,7 +164,9 @@ static int serve_cgi(pf_http *h, pf_handler handler, void *arg)
 {
 	static struct cgi_stream in, out, err;
 	FCGX_Request req;
-	signal(SIGPIPE, SIG_IGN); /* a client gone is a failed write, not a dead process */
+	/* a client gone is a failed write, not a dead process */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		log_line("serve: ignoring SIGPIPE: %s", strerror(errno));
 	cgi_stream_init(&in, 0, 1);
 	cgi_stream_init(&out, 1, 0);
 	cgi_stream_init(&err, 2, 0);
@@ -201,14 +206,22 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 		pf_close();
 		return 1;
 	}
-	while (pf_accept_next(&req)) {
+	enum accept_result r;
+	while ((r = accept_next(&req)) == ACCEPT_REQUEST) {
 		handle_request(h, handler, arg, &req);
 		FCGX_Finish_r(&req);
 		pf_maintain();
 		if (idle_hook)
 			idle_hook(); /* the metrics program's folds, after the answer left */
 	}
+	/* a stop signal: 0; a listening socket that failed (accept_next said
+	 * why): 1, so that a supervisor sees a worker that could not go on */
 	pf_close();
+	if (r == ACCEPT_ERROR) {
+		log_line("%s: stops serving: its listening socket failed; exit 1",
+		         program_invocation_short_name);
+		return 1;
+	}
 	return 0;
 }
 

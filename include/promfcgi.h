@@ -8,7 +8,8 @@
  * through the handles.  Recording never touches SQLite and never blocks:
  * it writes into the process's own memory-mapped staging file, whose pages
  * outlive the process if it is killed.  The store folds staging files into
- * the shared SQLite database (metrics/scrape.c); the metrics program renders it.
+ * the shared SQLite database (store/db_fold.c, in a scrape: metrics/batch.c);
+ * the metrics program renders it.
  *
  * Every function is safe to call when the store is unavailable: a failed
  * definition returns NULL, and recording through a NULL handle does nothing.

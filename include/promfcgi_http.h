@@ -122,7 +122,9 @@ PF_API int pf_serve(pf_http *h, pf_handler handler, void *arg);
  * in hand is always finished (libfcgi takes an EINTR while reading a
  * request as its end).  pf_accept_init: 0, or -1 if FastCGI cannot be set
  * up on fd 0.  pf_accept_next: 1 when a request is accepted (finish it with
- * FCGX_Finish_r), 0 at a stop signal or a socket failure. */
+ * FCGX_Finish_r), 0 at a stop signal or a socket failure.  Every failure,
+ * there or in pf_accept_init or pf_accept_wait, is logged on stderr with its
+ * reason; pf_serve then exits 1, and 0 at a stop signal. */
 PF_API int pf_accept_init(FCGX_Request *req);
 PF_API int pf_accept_next(FCGX_Request *req);
 /* For fcgi_stdio.h apps (FCGI_Accept): call pf_accept_init(NULL) once, then

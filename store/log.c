@@ -43,3 +43,13 @@ int log_error(enum log_op op, const char *fmt, ...)
 	suppressed[op] = 0;
 	return 1;
 }
+
+void log_line(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "promfcgi[%ld]: %s\n", (long)getpid(), msg);
+}

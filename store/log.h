@@ -17,6 +17,11 @@ extern const char *const log_op_names[LOG_OP_COUNT];
  * was written. */
 int log_error(enum log_op op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One line to stderr, "promfcgi[pid]: " and the message, always: never
+ * rate-limited nor counted.  For what happens once in a process's life,
+ * such as why it stops serving. */
+void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Where errors are counted: the recording API (registry.c) installs a
  * function that adds one to promfcgi_store_errors_total{op}.  A hook, so
  * that this bottom layer never calls the layers built on it. */

@@ -120,7 +120,7 @@ struct collection {
 	struct family_data *families;
 	size_t nfamilies, cap;
 	/* When set: one allocation holding the cells and keys of the families
-	 * marked in_block (a scrape's: metrics/scrape.c), handed to recycle when
+	 * marked in_block (a scrape's: metrics/collect.c), handed to recycle when
 	 * the collection is freed (to free, or to keep for the next scrape). */
 	void *block;
 	void (*recycle)(void *block);

@@ -309,7 +309,7 @@ int pf_close(void)
 		struct db *db;
 		char err[256];
 		/* No change after this: from here on the rows may be retired and
-		 * forgotten, which a scrape must know (scrape.c, "the rule") */
+		 * forgotten, which a scrape must know (metrics/merge.c, "the rule") */
 		stage_mark_closing(&reg.stage);
 		if (stage_test_hook)
 			stage_test_hook("closing");

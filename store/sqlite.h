@@ -5,7 +5,7 @@
  * db_internal.h) are the only files that do.
  *
  * Why: a CGI program starts for every request, and most of its starts
- * never open the store (a CGI request appends to the journal, journal.c).
+ * never open the store (a CGI request appends to the journal, store/journal.c).
  * Linking libsqlite3 makes every start map and relocate it: about 0.2 ms
  * of the ~1 ms a CGI request costs here (docs/performance.md).  So the
  * library calls SQLite through a table filled by dlopen on first use, and

@@ -85,7 +85,7 @@ struct stage_header {
 	uint32_t nlog;
 	/* Set by the process before its final fold (pf_close), after its last
 	 * change: from then on its rows in the store may be retired and
-	 * forgotten at any moment (scrape.c relies on it). */
+	 * forgotten at any moment (metrics/merge.c, "the rule", relies on it). */
 	_Atomic uint32_t closing;
 	struct stage_log_entry log[STAGE_LOG_MAX];
 };
@@ -187,7 +187,7 @@ void stage_commit(struct stage *s);
 
 /* Test hook: called, when set, at named points of a final fold (registry.c:
  * "closing", "folded", "unlinked", "forgotten") and of a scrape's batch of folds
- * (scrape.c: "batch-committed"), where a test stops or kills the process. */
+ * (metrics/batch.c: "batch-committed"), where a test stops or kills the process. */
 extern void (*stage_test_hook)(const char *where);
 
 /* Test hook: a commit interrupted after napply cell writes. */

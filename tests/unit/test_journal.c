@@ -353,7 +353,7 @@ static void clashing_definitions(void)
 }
 
 /* Records of one program repeat their definitions byte for byte, and the
- * drain builds each once (journal.c, def_cache); a record whose definition
+ * drain builds each once (journal_read.c, def_cache); a record whose definition
  * differs, here by a name no longer valid under a checksum made right
  * again, is checked afresh and refused, not matched to the others'. */
 static void repeated_definitions_checked_once_each(void)
@@ -367,7 +367,7 @@ static void repeated_definitions_checked_once_each(void)
 	memcpy(&len, rec + 4, 4);
 	CHECK(len == one);
 	rec[16 + 8] = '-'; /* the first family's name: no metric name starts so */
-	uint32_t h = 2166136261u; /* FNV-1a of what follows the check, as journal.c */
+	uint32_t h = 2166136261u; /* FNV-1a of what follows the check, as journal_pack.c */
 	for (size_t i = 12; i < one; i++)
 		h = (h ^ rec[i]) * 16777619u;
 	memcpy(rec + 8, &h, 4);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_scrape.c — the scrape that reads live workers' files instead of
- * folding them (metrics/scrape.c): exact and monotonic while workers record,
+ * folding them (metrics/scrape.c, merge.c): exact and monotonic while workers record,
  * exit and are killed; a worker's own final fold racing a scrape at each of
  * its steps; files mapped once and unmapped when they go; the store read
  * again when another process changed it; live workers folded every

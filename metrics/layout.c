@@ -65,8 +65,14 @@ static void lay_base(struct view *v)
 {
 	struct view_layout *l = &v->layout;
 	if (!l->base_laid) {
-		for (uint32_t i = 0; i < v->nsers; i++)
-			lay_series(v, i);
+		for (uint32_t i = 0; i < v->nsers; i++) {
+			const struct view_series *s = &v->sers[i];
+			if (v->fams[s->fam].def.ncells == 1) /* a counter's: the common case, inline */
+				l->out_base[s->out] =
+				    s->base != VIEW_NO_CELLS && s->base_n == 1 ? v->base[s->base] : 0;
+			else
+				lay_series(v, i);
+		}
 	} else if (l->base_changed) {
 		for (uint32_t i = 0; i < v->nchanged; i++)
 			if (v->changed[i] < v->nsers)

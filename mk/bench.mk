@@ -12,7 +12,8 @@ bench-deps:
 	@scripts/deps
 	@scripts/deps-bench
 
-bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench
+bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench \
+             $(BENCH_DIR)/store_bench
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build

@@ -112,15 +112,17 @@ int decimal_shortest(char out[32], double v)
 	double a = fabs(v);
 	if (!(a >= 1e-6 && a < 1e15))
 		return 0;
-	int exp;
-	double frac = frexp(a, &exp); /* a = frac * 2^exp, frac in [0.5, 1) */
-	uint64_t m = (uint64_t)ldexp(frac, 53); /* 2^52 <= m < 2^53: the ulp is 2^-s */
-	int s = 53 - exp;
+	uint64_t bits;
+	memcpy(&bits, &a, sizeof bits);
+	int biased = (int)(bits >> 52); /* a >= 1e-6: a normal double */
+	uint64_t m = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52); /* 2^52 <= m < 2^53 */
+	int s = 1075 - biased; /* a = m * 2^-s: the ulp is 2^-s */
 	if (s <= 0 || s > 72 || m == (uint64_t)1 << 52 || a == floor(a))
 		return 0; /* an integer (printed as one before), or a power of two */
-	/* E exactly: 10^E <= v < 10^(E+1), which log10 may miss by one; 15
+	/* E exactly: 10^E <= v < 10^(E+1); from the binary exponent
+	 * (78913 / 2^18 is log10(2) from below) it is that or one more, which 15
 	 * truncated digits tell */
-	int e = (int)floor(log10(a)), found = 0;
+	int e = ((biased - 1023) * 78913) >> 18, found = 0;
 	for (int tries = 0; tries < 3 && !found; tries++) {
 		uint64_t t;
 		if (14 - e < 0 || 14 - e > 22)

@@ -53,6 +53,45 @@ static int decide_one(struct worker *w)
 	return 0;
 }
 
+/* ---- native parts, over the buckets they hold ---------------------------------- */
+
+/* r grows to hold t too. */
+static void range_union(struct native_range *r, const struct native_range *t)
+{
+	for (int neg = 0; neg < 2; neg++) {
+		if (t->lo[neg] >= t->hi[neg])
+			continue;
+		if (r->lo[neg] >= r->hi[neg]) {
+			r->lo[neg] = t->lo[neg];
+			r->hi[neg] = t->hi[neg];
+			continue;
+		}
+		if (t->lo[neg] < r->lo[neg])
+			r->lo[neg] = t->lo[neg];
+		if (t->hi[neg] > r->hi[neg])
+			r->hi[neg] = t->hi[neg];
+	}
+}
+
+/* to += a - b (b NULL: a), native parts, over the buckets they hold; the
+ * output series at's range grows by what changed.  The result of
+ * native_add_diff, which fails (adding nothing) on a part that cannot take
+ * it or a file older than what was folded. */
+static void add_native(struct view *v, uint32_t at, double *to, const double *a, const double *b)
+{
+	struct native_range r, t;
+	native_range_of(a, &r);
+	if (b) {
+		struct native_range rb;
+		native_range_of(b, &rb);
+		range_union(&r, &rb);
+	}
+	if (native_add_diff_range(to, a, b, &r, &t) == 0)
+		range_union(&v->layout.out_range[at], &t);
+	else
+		native_range_all(&v->layout.out_range[at]); /* unknown: may have moved */
+}
+
 /* ---- checkpoints no worker stands for --------------------------------------- */
 
 void merge_absent_free(struct absent *a)
@@ -120,8 +159,6 @@ static int read_absent(const struct workers *ws, struct view *v, struct db *db, 
 	return moved;
 }
 
-static void add_native(struct view *v, uint32_t at, double *to, const double *a, const double *b);
-
 static void merge_absent(struct view *v, const struct absent *a, double *out)
 {
 	for (uint32_t i = 0; a && i < a->n; i++) {
@@ -161,43 +198,6 @@ int merge_decide(struct workers *ws, struct view *v, struct db *db, struct absen
 	long long version;
 	/* a store that cannot say keeps the view: the next scrape reads it */
 	return recheck && db_data_version(db, &version) == 0 && version != v->version;
-}
-
-/* r grows to hold t too. */
-static void range_union(struct native_range *r, const struct native_range *t)
-{
-	for (int neg = 0; neg < 2; neg++) {
-		if (t->lo[neg] >= t->hi[neg])
-			continue;
-		if (r->lo[neg] >= r->hi[neg]) {
-			r->lo[neg] = t->lo[neg];
-			r->hi[neg] = t->hi[neg];
-			continue;
-		}
-		if (t->lo[neg] < r->lo[neg])
-			r->lo[neg] = t->lo[neg];
-		if (t->hi[neg] > r->hi[neg])
-			r->hi[neg] = t->hi[neg];
-	}
-}
-
-/* to += a - b (b NULL: a), native parts, over the buckets they hold; the
- * output series at's range grows by what changed.  The result of
- * native_add_diff, which fails (adding nothing) on a part that cannot take
- * it or a file older than what was folded. */
-static void add_native(struct view *v, uint32_t at, double *to, const double *a, const double *b)
-{
-	struct native_range r, t;
-	native_range_of(a, &r);
-	if (b) {
-		struct native_range rb;
-		native_range_of(b, &rb);
-		range_union(&r, &rb);
-	}
-	if (native_add_diff_range(to, a, b, &r, &t) == 0)
-		range_union(&v->layout.out_range[at], &t);
-	else
-		native_range_all(&v->layout.out_range[at]); /* unknown: may have moved */
 }
 
 /* Adds one worker's counters and gauges to out. */

@@ -31,17 +31,20 @@
  *       the rows up to generation G reads only those after (db_load).
  *       Gauges have no rows: they are read live from the staging files of
  *       running workers.
- *   incarnation(id, name UNIQUE, folded_seq, retired, checkpoint, aggregated)
+ *   incarnation(id, name UNIQUE, folded_seq, retired, aggregated)
  *       a worker incarnation (its staging file's name) and the seq of the
- *       snapshot last folded.  A live incarnation's folds write its
- *       checkpoint: its totals (cumulative since it began) packed whole,
- *       outside the aggregate, one statement however many series changed
- *       (db_checkpoint.c).  Its last fold (retired = 1) adds its totals to
- *       the aggregate and drops the checkpoint, in one transaction; the
+ *       snapshot last folded.  Its last fold (retired = 1) adds its totals
+ *       to the aggregate and drops its checkpoint, in one transaction; the
  *       row is deleted once its file is gone.  aggregated = 1: an
  *       incarnation folded before schema 5, whose folds went into the
  *       aggregate at once, with folded rows saying how much; it is folded
  *       that way until it ends.
+ *   checkpoint(incarnation_id PRIMARY KEY, cells)
+ *       a live incarnation's totals (cumulative since it began) as of its
+ *       folded_seq, packed whole (db_checkpoint.c): what its folds write,
+ *       outside the aggregate, one statement however many series changed.
+ *       A table of its own: the incarnation rows, read at every reread,
+ *       stay small (a column after a blob is reached through its pages).
  *   folded(incarnation_id, slot, cells)
  *       for aggregated incarnations only: what has been added to series
  *       from each slot, so that a fold adds staged - folded: running it
@@ -98,8 +101,8 @@ static const char *const migrations[] = {
      * (aggregated); native parts packed by migrate_v5 after this */
     ("ALTER TABLE series ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;"
      "CREATE INDEX series_by_gen ON series(gen);"
-     "ALTER TABLE incarnation ADD COLUMN checkpoint BLOB;"
      "ALTER TABLE incarnation ADD COLUMN aggregated INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE checkpoint(incarnation_id INTEGER PRIMARY KEY, cells BLOB NOT NULL);"
      "UPDATE incarnation SET aggregated = 1;"),
 };
 
@@ -108,16 +111,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_INC_GET] = "SELECT id, folded_seq, retired, aggregated, checkpoint IS NOT NULL"
-                  " FROM incarnation WHERE name = ?1",
+    [S_INC_GET] = "SELECT i.id, i.folded_seq, i.retired, i.aggregated, c.incarnation_id IS NOT NULL"
+                  " FROM incarnation i LEFT JOIN checkpoint c ON c.incarnation_id = i.id"
+                  " WHERE i.name = ?1",
     [S_INC_ADD] = "INSERT INTO incarnation(name, folded_seq, retired) VALUES(?1, -1, 0)",
     [S_INC_SET] = "UPDATE incarnation SET folded_seq = ?2 WHERE id = ?1",
-    [S_INC_RETIRE] = "UPDATE incarnation SET folded_seq = ?2, retired = 1, checkpoint = NULL"
-                     " WHERE id = ?1",
-    [S_INC_CHECKPOINT] = "UPDATE incarnation SET folded_seq = ?2, checkpoint = ?3 WHERE id = ?1",
+    [S_INC_RETIRE] = "UPDATE incarnation SET folded_seq = ?2, retired = 1 WHERE id = ?1",
+    [S_CHECKPOINT_PUT] = "INSERT INTO checkpoint(incarnation_id, cells) VALUES(?1, ?2)"
+                         " ON CONFLICT(incarnation_id) DO UPDATE SET cells = excluded.cells",
+    [S_CHECKPOINT_DROP] = "DELETE FROM checkpoint WHERE incarnation_id = ?1",
     [S_INC_DROP] = "DELETE FROM incarnation WHERE id = ?1",
     [S_FOLDED_DROP] = "DELETE FROM folded WHERE incarnation_id = ?1",
-    [S_CHECKPOINT_GET] = "SELECT checkpoint FROM incarnation WHERE id = ?1",
+    [S_CHECKPOINT_GET] = "SELECT cells FROM checkpoint WHERE incarnation_id = ?1",
     [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets, native_schema,"
                   " zero_threshold) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO NOTHING",
     [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold"
@@ -141,8 +146,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
                    " zero_threshold FROM family",
     [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series WHERE gen > ?1",
-    [S_LOAD_INC] = "SELECT id, name, folded_seq, retired, aggregated, checkpoint IS NOT NULL"
-                   " FROM incarnation ORDER BY id",
+    [S_LOAD_INC] = "SELECT i.id, i.name, i.folded_seq, i.retired, i.aggregated,"
+                   " c.incarnation_id IS NOT NULL FROM incarnation i"
+                   " LEFT JOIN checkpoint c ON c.incarnation_id = i.id ORDER BY i.id",
     [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
@@ -417,6 +423,7 @@ void db_close(struct db *db)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(db->st[i]);
 	sqlite3_close(db->h);
+	free(db->seen);
 	free(db);
 }
 
@@ -428,6 +435,7 @@ int db_run(struct db *db, enum db_stmt s)
 	if (s == S_BEGIN) {
 		db->last_msg[0] = '\0'; /* a new transaction, a new first failure */
 		db->gen = 0;             /* and its own generation */
+		db->nseen = 0;           /* what it has defined: nothing yet */
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/buf.h"
 #include "store/db_internal.h"
 
 static void join_labels(const struct family_def *f, char *out, size_t len)
@@ -77,7 +78,37 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
  * (widen_family); one with native buckets takes f without them as a
  * narrower definition of itself.  *kept, if not NULL, gets the store's
  * definition (f's shape, with the store's native part). */
+/* The answer this transaction already gave for f's definition, or NULL. */
+static const struct db_family_seen *seen(const struct db *db, const struct family_def *f)
+{
+	for (uint32_t i = 0; i < db->nseen; i++)
+		if (strcmp(db->seen[i].def.name, f->name) == 0 &&
+		    model_family_compat(&db->seen[i].def, f) == MODEL_SAME)
+			return &db->seen[i];
+	return NULL;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept);
+
 sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct family_def *kept)
+{
+	const struct db_family_seen *e = seen(db, f);
+	if (e) {
+		if (kept)
+			*kept = e->kept;
+		return e->id;
+	}
+	struct family_def store;
+	sqlite3_int64 id = family_put(db, f, &store);
+	if (id >= 0 && array_grow32((void **)&db->seen, &db->cap_seen, db->nseen + 1,
+	                            sizeof *db->seen) == 0)
+		db->seen[db->nseen++] = (struct db_family_seen){*f, store, id};
+	if (kept && id >= 0)
+		*kept = store;
+	return id;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept)
 {
 	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
 	join_labels(f, labels, sizeof labels);
@@ -113,6 +144,7 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 		if (widen_family(db, id, f) != 0)
 			return -1;
 		store = *f;
+		db->nseen = 0; /* the answers given for the narrower one no longer hold */
 	}
 	if (kept)
 		*kept = store;

@@ -254,7 +254,9 @@ static int fold_body(struct db *db, const struct db_incarnation *inc, int retire
 	sqlite3_stmt *set = db->st[S_INC_RETIRE];
 	sqlite3_bind_int64(set, 1, c.id);
 	sqlite3_bind_int64(set, 2, (sqlite3_int64)inc->seq);
-	return db_run(db, S_INC_RETIRE) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
+	return db_run(db, S_INC_RETIRE) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 ? DB_FOLDED
+	                                                                          : DB_FOLD_ERROR;
 }
 
 int db_fold(struct db *db, const struct db_incarnation *inc, int retire)
@@ -287,6 +289,10 @@ int db_forget_in(struct db *db, const char *name)
 	if (!c.retired && !c.aggregated && c.checkpoint && retire_totals(db, NULL, &c) != 0)
 		return -1;
 	sqlite3_bind_int64(db->st[S_FOLDED_DROP], 1, c.id);
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
 	sqlite3_bind_int64(db->st[S_INC_DROP], 1, c.id);
-	return db_run(db, S_FOLDED_DROP) == 0 && db_run(db, S_INC_DROP) == 0 ? 0 : -1;
+	return db_run(db, S_FOLDED_DROP) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 &&
+	               db_run(db, S_INC_DROP) == 0
+	           ? 0
+	           : -1;
 }

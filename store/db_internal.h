@@ -18,8 +18,8 @@
  * no SQL is ever built from input. */
 enum db_stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
-	S_INC_GET, S_INC_ADD, S_INC_SET, S_INC_RETIRE, S_INC_CHECKPOINT, S_INC_DROP,
-	S_FOLDED_DROP, S_CHECKPOINT_GET,
+	S_INC_GET, S_INC_ADD, S_INC_SET, S_INC_RETIRE, S_INC_DROP,
+	S_FOLDED_DROP, S_CHECKPOINT_GET, S_CHECKPOINT_PUT, S_CHECKPOINT_DROP,
 	S_FAM_ADD, S_FAM_GET, S_FAM_BY_ID, S_FOLDED_GET, S_FOLDED_PUT,
 	S_SERIES_GET, S_SERIES_ADD, S_SERIES_SET, S_SERIES_TOUCH, S_GEN_NEXT, S_GEN_LAST,
 	S_VERSION, S_LOAD_FAM, S_LOAD_SERIES, S_LOAD_INC, S_LOAD_FOLDED, S_SYNC_FULL, S_SYNC_NORMAL,
@@ -38,6 +38,14 @@ struct db {
 	 * writes (db_gen); 0 until its first */
 	sqlite3_int64 gen;
 	int compacted; /* db_compact made this store's file shrink by itself */
+	/* db_family_put's answers in this write transaction (emptied at its
+	 * BEGIN and by a widening): a fold of 128 workers asks the same dozen
+	 * definitions 128 times */
+	struct db_family_seen {
+		struct family_def def, kept;
+		sqlite3_int64 id;
+	} *seen;
+	uint32_t nseen, cap_seen;
 };
 
 /* The generation of the series rows this write transaction writes: one

@@ -244,8 +244,8 @@ static int add_checkpoint_row(struct family_data *f, const struct family_def *sh
 /* The checkpoints of the incarnations that live, added to their series. */
 static int add_checkpoints(struct db *db, struct collection *out, const sqlite3_int64 *ids)
 {
-	sqlite3_stmt *st = prepare(db, "SELECT id FROM incarnation WHERE checkpoint IS NOT NULL"
-	                               " AND retired = 0 AND aggregated = 0");
+	sqlite3_stmt *st = prepare(db, "SELECT i.id FROM incarnation i JOIN checkpoint c"
+	                               " ON c.incarnation_id = i.id WHERE retired = 0 AND aggregated = 0");
 	sqlite3_int64 inc[64];
 	int n = 0, r;
 	while (st && (r = step(db, st)) == 1 && n < 64)

@@ -113,7 +113,7 @@ static void at_batch_commit(const char *where)
 	if (strcmp(where, "batch-committed") != 0)
 		return;
 	hooked_folded = (int)query("SELECT count(*) FROM folded");
-	hooked_checkpoints = (int)query("SELECT count(*) FROM incarnation WHERE checkpoint IS NOT NULL");
+	hooked_checkpoints = (int)query("SELECT count(*) FROM checkpoint");
 	hooked_retired = (int)query("SELECT count(*) FROM incarnation WHERE retired = 1");
 	hooked_total = (double)query("SELECT count(*) FROM series");
 }
@@ -128,7 +128,7 @@ static void retiring_fold_writes_nothing_it_deletes(void)
 	CHECK(read(ready[0], &c, 1) == 1);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 10);
 	fold_live();
-	CHECK(query("SELECT count(*) FROM incarnation WHERE checkpoint IS NOT NULL") == 1);
+	CHECK(query("SELECT count(*) FROM checkpoint") == 1);
 	CHECK(query("SELECT count(*) FROM series") == 0); /* the aggregate has only the ended */
 	CHECK(query("SELECT count(*) FROM folded") == 0);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);
@@ -369,7 +369,7 @@ static void reread_reads_what_changed(void)
 	int st;
 	CHECK(waitpid(other, &st, 0) == other && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK_NUM(test_total(db, "requests_total", NULL), 1007);
-	CHECK(query("SELECT count(*) FROM incarnation WHERE checkpoint IS NOT NULL") == 1);
+	CHECK(query("SELECT count(*) FROM checkpoint") == 1);
 	CHECK(scrape_last_stats()->store_rows == 0);
 	kill(w, SIGKILL);
 	waitpid(w, NULL, 0);
@@ -477,7 +477,7 @@ static void upgrade_from_v4(void)
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM folded WHERE slot = %u AND cells = x'%s'",
 	         slot, ten_hex);
 	CHECK(query(sql) == 1);
-	CHECK(query("SELECT count(*) FROM incarnation WHERE checkpoint IS NOT NULL") == 0);
+	CHECK(query("SELECT count(*) FROM checkpoint") == 0);
 	CHECK(query("PRAGMA auto_vacuum") == 2); /* made to give pages back, once */
 	CHECK_NUM(test_total(db, "requests_total", NULL), 110);
 	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1);

@@ -245,6 +245,10 @@ static int remove_retired(struct batch *b, struct drains *d)
 		if (!ok)
 			db_rollback(b->db);
 		log_error(LOG_FOLD, "forget: %s", db_errmsg(b->db)); /* orphans, later */
+	} else {
+		/* the pages the forgotten rows took go back: the file does not
+		 * keep the high-water mark of a burst of deaths (busy: later) */
+		db_compact(b->db, 0);
 	}
 	return 1;
 }

@@ -57,6 +57,7 @@ struct scraper {
 	struct view view;
 	struct workers workers;
 	struct fold_clock clock;
+	struct absent absent; /* checkpoints this scrape adds (merge.h) */
 	struct block *spare; /* the last collection's block, for the next scrape */
 	struct scrape_stats stats;
 	unsigned idle_retired, idle_errors; /* by scrape_idle: told by the next scrape */
@@ -213,7 +214,7 @@ static int settle(struct scraper *s, const char *dir, struct round *r, char *rea
 			rc = SCRAPE_CORRUPT;
 			break;
 		}
-		if (!merge_decide(&s->workers, &s->view, s->db) || round >= 4)
+		if (!merge_decide(&s->workers, &s->view, s->db, &s->absent) || round >= 4)
 			break;
 	}
 	s->stats.retired += b.retired;
@@ -238,8 +239,8 @@ static int output(struct scraper *s, const char *dir, const struct round *r,
 	    (blk = collect_block(&s->spare, v->layout.ncells * sizeof(double) +
 	                                        collect_keys_bytes(v) + 1)) &&
 	    merge_exemplars(&s->workers, v, &ex, &s->stats.exemplars_dropped) == 0) {
-		memcpy(blk->data, v->layout.out_base, v->layout.ncells * sizeof(double));
-		merge_workers(&s->workers, v, blk->data);
+		collect_base(v, blk);
+		merge_workers(&s->workers, v, &s->absent, blk->data);
 		merge_markers(v, markers, nmarkers, blk->data);
 		if (collect(out, v, blk, ex) == 0)
 			rc = SCRAPE_OK;
@@ -317,7 +318,9 @@ int scrape_collect(const char *db_path, struct collection *out, char *reason, si
 		s->idle_retired = s->idle_errors = 0;
 		if (ensure_db(s, db_path, reason, len) != 0)
 			return -1;
+		unsigned long rows = s->view.rows_read;
 		int rc = scrape_once(s, dir, out, reason, len);
+		s->stats.store_rows = (unsigned)(s->view.rows_read - rows);
 		if (rc == SCRAPE_CORRUPT && attempt == 0) {
 			reset_db(s);
 			quarantine(db_path);
@@ -354,6 +357,8 @@ void scrape_idle(void)
 			s->view.stale = 1; /* the next scrape reads the store again */
 		if (b.corrupt)
 			reset_db(s); /* the next scrape moves it aside */
+		else if (db_compact(s->db, 1) > 0) /* once: a store of an earlier release */
+			s->view.stale = 1;
 	}
 	s->idle_retired += b.retired;
 	s->idle_errors += b.errors;
@@ -366,6 +371,7 @@ void scrape_close(void)
 	struct scraper *s = &scraper;
 	reset_db(s);
 	workers_sweep(&s->workers, 1);
+	merge_absent_free(&s->absent);
 	free(s->spare);
 	s->spare = NULL;
 	free(s->pool);

@@ -36,6 +36,7 @@ struct scrape_stats {
 	unsigned retired;  /* dead workers folded for the last time and removed */
 	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
 	unsigned exemplars_dropped; /* by live workers, for lack of an exemplar slot */
+	unsigned store_rows; /* series rows read from the store (only those that changed) */
 	double db_bytes, wal_bytes;
 	/* the pool facts of the live workers that have them (store/pool.h),
 	 * read with their files, and when (CLOCK_MONOTONIC seconds) */

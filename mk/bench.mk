@@ -14,7 +14,8 @@ bench-deps:
 
 bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench \
              $(BENCH_DIR)/growth_bench $(BENCH_DIR)/request_cost \
-             $(BENCH_DIR)/request_bench
+             $(BENCH_DIR)/request_bench \
+             $(BENCH_DIR)/store_bench
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build

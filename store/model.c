@@ -62,6 +62,7 @@ static void family_data_free(struct family_data *f)
 	free(f->name);
 	free(f->help);
 	free(f->buckets);
+	free(f->ranges);
 	free(f->arena);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "store/notice.h"
 #include "store/names.h"
 #include "http/route.h"
 
@@ -122,14 +123,20 @@ int route_compile(struct route_template *t, const char *text)
 {
 	memset(t, 0, sizeof *t);
 	size_t len = text ? strlen(text) : 0;
-	if (len == 0 || text[0] != '/' || len > PF_PATH_MAX || !names_valid_utf8(text, len))
-		return -1;
+	if (len == 0 || text[0] != '/')
+		return notice_why("a template begins with \"/\"");
+	if (len > PF_PATH_MAX)
+		return notice_why("longer than %d bytes (PF_PATH_MAX)", PF_PATH_MAX);
+	if (!names_valid_utf8(text, len))
+		return notice_why("not valid UTF-8");
 	t->text = strdup(text);
 	t->store = malloc(len + 1);
 	t->kind = malloc(PF_SEGMENTS_MAX);
 	t->seg = malloc(PF_SEGMENTS_MAX * sizeof *t->seg);
-	if (!t->text || !t->store || !t->kind || !t->seg)
+	if (!t->text || !t->store || !t->kind || !t->seg) {
+		notice_why("out of memory");
 		goto fail;
+	}
 	size_t used = 0;
 	for (size_t i = 1; i <= len;) {
 		size_t n = strcspn(text + i, "/");
@@ -138,23 +145,33 @@ int route_compile(struct route_template *t, const char *text)
 		if (n == 0) {
 			if (i > len) /* a trailing "/" means nothing: "/a/" is "/a" */
 				break;
+			notice_why("an empty segment (\"//\")");
 			goto fail; /* "//" in a template is a mistake */
 		}
-		if (t->nseg == PF_SEGMENTS_MAX)
+		if (t->nseg == PF_SEGMENTS_MAX) {
+			notice_why("more than %d segments (PF_SEGMENTS_MAX)", PF_SEGMENTS_MAX);
 			goto fail;
+		}
 		int kind = SEG_LITERAL;
 		if (n == 1 && s[0] == '*') {
-			if (i <= len) /* only as the last segment */
+			if (i <= len) { /* only as the last segment */
+				notice_why("\"*\" is allowed as the last segment only");
 				goto fail;
+			}
 			kind = SEG_REST;
 		} else if (s[0] == '{' && s[n - 1] == '}') {
-			if (!valid_param_name(s + 1, n - 2))
+			if (!valid_param_name(s + 1, n - 2)) {
+				notice_why("\"%.*s\" is not {name} with a name of [a-zA-Z_][a-zA-Z0-9_]*",
+				           (int)n, s);
 				goto fail;
+			}
 			kind = SEG_PARAM;
 			s++;
 			n -= 2;
 		} else if (memchr(s, '{', n) || memchr(s, '}', n) || memchr(s, '*', n) ||
 		           (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
+			notice_why("segment \"%.*s\": a segment is literal text (no { } * . ..), {name} or a "
+			           "last *", (int)n, s);
 			goto fail;
 		}
 		t->kind[t->nseg] = (uint8_t)kind;
@@ -166,8 +183,10 @@ int route_compile(struct route_template *t, const char *text)
 	for (int a = 0; a < t->nseg; a++) /* one name, one segment */
 		for (int b = 0; b < a; b++)
 			if (t->kind[a] == SEG_PARAM && t->kind[b] == SEG_PARAM &&
-			    strcmp(t->seg[a], t->seg[b]) == 0)
+			    strcmp(t->seg[a], t->seg[b]) == 0) {
+				notice_why("{%s} appears twice", t->seg[a]);
 				goto fail;
+			}
 	return 0;
 fail:
 	route_template_free(t);

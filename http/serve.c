@@ -28,8 +28,10 @@
 #include "promfcgi_http.h"
 #include "store/log.h"
 #include "http/accept.h"
+#include "http/http.h"
 #include "http/route.h"
 #include "http/serve.h"
+#include "store/notice.h"
 
 extern char **environ;
 
@@ -41,34 +43,14 @@ void serve_set_idle(void (*idle)(void))
 	idle_hook = idle;
 }
 
-/* The answer when a handler fails before any of its own left the buffer;
- * once some has, the status on the wire stands and is what is counted. */
-static void replace_with_500(FCGX_Request *req, pf_request *r)
-{
-	static const char msg[] = "Status: 500 Internal Server Error\r\n"
-	                          "Content-Type: text/plain; charset=utf-8\r\n"
-	                          "Content-Length: 22\r\n\r\nInternal Server Error\n";
-	if (r->out && r->flushed)
-		return;
-	if (r->out) {
-		r->out->wrNext = r->first; /* drop what the handler left unsent */
-		r->mark = r->first;
-		r->state = r->linelen = r->location = 0;
-		r->scanned = 0;
-	}
-	r->status = 500;
-	FCGX_PutStr(msg, sizeof msg - 1, req->out);
-}
-
 static void handle_request(pf_http *h, pf_handler handler, void *arg, FCGX_Request *req)
 {
 	pf_request r;
-	if (h)
-		pf_request_begin(h, &r, req);
-	else
-		memset(&r, 0, sizeof r), r.route = -1;
+	/* h NULL (the metrics program): no request metrics, but the worker's
+	 * pool metrics all the same (busy, its request's age, queue time) */
+	pf_request_begin(h, &r, req);
 	if (handler(req, &r, arg) < 0)
-		replace_with_500(req, &r);
+		request_answer_500(req, &r);
 	pf_request_end(&r);
 }
 
@@ -227,6 +209,16 @@ static int serve(pf_http *h, pf_handler handler, void *arg)
 
 int pf_serve(pf_http *h, pf_handler handler, void *arg)
 {
+	if (!handler) {
+		notice("pf_serve: handler is NULL: nothing would answer the requests; not serving");
+		pf_http_free(h);
+		return 2;
+	}
+	/* The app is the point: serve it without request metrics rather than
+	 * take the site down for a mistake in its routes, and say so once. */
+	if (!h && http_new_refused())
+		notice("pf_serve: serving without request metrics: pf_http_new refused its routes "
+		        "(the line above says why) and gave NULL");
 	int rc = serve(h, handler, arg);
 	pf_http_free(h);
 	return rc;

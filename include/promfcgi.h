@@ -13,7 +13,16 @@
  *
  * Every function is safe to call when the store is unavailable: a failed
  * definition returns NULL, and recording through a NULL handle does nothing.
- * The API is not thread-safe: record from one thread, or serialise calls.
+ * A call refused for a caller's mistake (an invalid name, a clash with an
+ * earlier definition, a wrong number of label values, a negative amount on
+ * a counter, ...) writes one line to stderr naming the call, the argument
+ * and the rule, e.g. "promfcgi[812]: pf_counter: name "notes-created" is not
+ * a valid metric name (...)"; each distinct line at most once per 10 s.
+ * Recording through a NULL handle logs nothing: the refusal that made it
+ * NULL was logged.  The store's own failures are logged and counted in
+ * promfcgi_store_errors_total.  The API is not thread-safe: record from one
+ * thread, or serialise calls.  The reference, with what each function
+ * returns on each failure, is promfcgi(3).
  */
 #ifndef PROMFCGI_H
 #define PROMFCGI_H
@@ -48,7 +57,7 @@
 #define PF_NATIVE_SCHEMA_DEFAULT 3
 #define PF_NATIVE_ZERO_THRESHOLD_DEFAULT 0x1p-128
 
-#define PROMFCGI_VERSION "0.3.0"
+#define PROMFCGI_VERSION "0.4.0"
 
 /* What a family is (the values of the OpenMetrics types promfcgi keeps).
  * PF_SUMMARY: a count and a sum (pf_observe), no quantiles: quantiles of
@@ -105,10 +114,14 @@ PF_API const char *pf_db_path(void);
  * totals counted so far into a new one, so recording resumes by itself. */
 PF_API int pf_maintain(void);
 
-/* Defines a family.  labels is a NULL-terminated array of label names (NULL
- * for none).  Defining the same family again returns the same pointer.
- * Returns NULL if a name is invalid, help is empty, the definition clashes
- * with an earlier one, or the staging file is full. */
+/* Defines a family, after pf_open (or pf_http_new, which opens the store).
+ * labels is a NULL-terminated array of label names (NULL for none).
+ * Defining the same family again, the same way, returns the same pointer.
+ * Returns NULL (and logs why) if the store is not open, a name is invalid,
+ * help is empty, a histogram's buckets do not increase, the definition
+ * clashes with an earlier one of the same name, or there is no room for it
+ * (memory, or the disk of the staging file, which grows with what a process
+ * defines: logged and counted). */
 PF_API pf_family *pf_counter(const char *name, const char *help, const char *const *labels);
 PF_API pf_family *pf_gauge(const char *name, const char *help, const char *const *labels);
 PF_API pf_family *pf_histogram(const char *name, const char *help, const char *const *labels,
@@ -133,20 +146,33 @@ PF_API pf_family *pf_histogram(const char *name, const char *help, const char *c
  * and largest value of one sign.  NULL if a name is invalid, the schema is
  * outside PF_NATIVE_SCHEMA_MIN..PF_NATIVE_SCHEMA_MAX, the threshold is
  * not a finite number >= 0, the definition clashes with an earlier one, or
- * the staging file is full.  A series takes 327 cells more than a classic
- * one (2.6 KB), of the 262,144 a process has. */
+ * there is no room for it.  A series takes 327 cells more than a classic
+ * one (2.6 KB). */
 PF_API pf_family *pf_histogram_native(const char *name, const char *help,
                                       const char *const *labels, const double *buckets,
                                       int nbuckets, int schema, double zero_threshold);
 
-/* The series of family f for the given label values (one per label name, in
- * order; valid UTF-8 without NUL).  Returns NULL when f is NULL, a value is
- * invalid, or there is no room for another series (counted as dropped). */
+/* The series of family f for the given label values: one per label name,
+ * in order, then NULL, as the label names were given (NULL, or {NULL}, for
+ * a family without labels); valid UTF-8.  Resolve it once and keep it:
+ * recording through the handle is a few memory stores.  Returns NULL when f
+ * is NULL (silently: its definition's refusal was logged), and NULL with a
+ * logged reason when the number of values is not the number of label names,
+ * a value is not UTF-8, the values are too long (PF_KEY_MAX), or there is
+ * no room for another series: a process holds as many as memory and disk
+ * allow (a full disk refuses the new series, logged and counted; the others
+ * go on). */
 PF_API pf_series *pf_with(pf_family *f, const char *const *values);
 
 /* Recording.  Each call is atomic; between pf_begin() and pf_commit() the
- * calls form one atomic change (a reader, or a kill, sees all or none).
- * pf_add on a counter rejects negative and NaN amounts (returns -1). */
+ * calls form one atomic change (a reader, or a kill, sees all or none), of
+ * at most 1,024 cell writes.  Each returns 0, or -1 when nothing was
+ * recorded: a NULL handle (silently), or, logged, a call that does not fit
+ * the family's type (pf_inc and pf_add on a counter or gauge, pf_dec and
+ * pf_set on a gauge, pf_observe on a histogram), a negative amount on a
+ * counter, NaN (pf_set takes it), an observation that does not fit in what
+ * is left of the change, or no store open.  pf_commit without pf_begin is
+ * logged and does nothing. */
 PF_API int pf_inc(pf_series *s);
 PF_API int pf_add(pf_series *s, double v);
 PF_API int pf_dec(pf_series *s);
@@ -164,8 +190,8 @@ PF_API void pf_commit(void);
  * unique, at least one pair; values valid UTF-8; names and values together
  * at most PF_EXEMPLAR_RUNES_MAX characters.
  * Returns 0 when both the value and the exemplar are recorded; 1 when the
- * value is recorded without the exemplar (invalid labels, or the staging
- * file's exemplar slots are all taken: counted as dropped), so a bad trace
+ * value is recorded without the exemplar (invalid labels, or no room for
+ * its record: counted as dropped), so a bad trace
  * id never loses a count; -1 when nothing is recorded (as pf_add /
  * pf_observe refuse: NULL handle, wrong type, negative or NaN amount). */
 PF_API int pf_add_exemplar(pf_series *s, double v, const char *const *labels);

@@ -9,6 +9,7 @@
  *
  *   static int handle(FCGX_Request *req, pf_request *r, void *arg)
  *   {
+ *       (void)arg;
  *       switch (pf_request_route_index(r)) {        // -1: no template matched
  *       case 2: ...  pf_request_param(r, "id") ...
  *       }
@@ -52,9 +53,16 @@
 
 typedef struct pf_http pf_http;
 
-/* Options; a NULL pointer, or a zeroed struct, gives the defaults: the
- * families and names of the hello app. */
+/* Options.  A NULL pointer gives the defaults: the families and names of
+ * the hello app.  Set size to sizeof (struct pf_http_options), e.g.
+ *   struct pf_http_options o = {.size = sizeof o, .prefix = "myapp_"};
+ * and leave the fields you do not use zero: later releases add fields at
+ * the end, and the library reads the first size bytes, so a program built
+ * against this header keeps working with them (docs/abi.md).  size 0 is
+ * refused (logged); a size larger than the library's, with the part it does
+ * not know set, is refused too (the program needs a newer library). */
 struct pf_http_options {
+	size_t size;                     /* sizeof (struct pf_http_options) */
 	const char *prefix;              /* prepended to the family names; NULL: none */
 	const char *const *const_labels; /* "name", "value", ..., NULL: on every series */
 	const double *buckets;           /* classic duration buckets; NULL: pf_default_buckets */
@@ -62,24 +70,31 @@ struct pf_http_options {
 	const char *const *skip;         /* templates whose requests are not recorded */
 };
 
-/* Declares the app's routes (NULL-terminated templates) once, after
- * pf_open (pf_serve opens the store itself).  Returns NULL if a template is
- * invalid or two are the same shape, a name or label is invalid, or the
- * families cannot be defined (a clash with an earlier definition). */
+/* Declares the app's routes (NULL-terminated templates; NULL for none)
+ * once, after any fork: it opens the store (pf_open(NULL): PROMFCGI_DB) if
+ * no pf_open came before, so the app's own families may be defined right
+ * after it, before pf_serve.  Returns NULL, and logs one line naming the
+ * template or option and the rule, if a template is invalid, two templates
+ * have the same shape (they would match the same paths), there are more
+ * than PF_ROUTES_MAX, an option is invalid (size, prefix, const_labels,
+ * buckets, skip), or the families cannot be defined (a clash with an
+ * earlier definition of the same names: logged by pf_counter and the like). */
 PF_API pf_http *pf_http_new(const char *const *routes, const struct pf_http_options *opt);
 PF_API void pf_http_free(pf_http *h);
 
-/* One request being measured.  Opaque; lives on the caller's stack. */
+/* One request being measured: declare one (on the stack) and hand it to
+ * pf_request_begin.  Its contents are the library's, and private: this
+ * release uses fewer than PF_REQUEST_SIZE bytes of it, so later ones may
+ * keep more per request without changing its size, which is the ABI
+ * (docs/abi.md). */
+#define PF_REQUEST_SIZE 512
 typedef struct pf_request {
-	pf_http *http;
-	struct timespec start;
-	int method, route, status, skip;
-	char trace_id[33];           /* from HTTP_TRACEPARENT, "" if none valid */
-	FCGX_Stream *out;            /* whose output the status is read from */
-	unsigned char *mark, *first; /* unread output; where it began */
-	int state, linelen, flushed, location;
-	long scanned;
-	char line[24];               /* the start of a header line cut by a buffer's end */
+	union {
+		unsigned char bytes[PF_REQUEST_SIZE];
+		void *align_pointer;
+		long double align_long_double;
+		long long align_long_long;
+	} reserved;
 } pf_request;
 
 /* Starts measuring the request in req: matches its route, raises
@@ -91,7 +106,8 @@ PF_API void pf_request_begin(pf_http *h, pf_request *r, FCGX_Request *req);
  * as the server gave them (path may hold a query string); the app must then
  * give its status with pf_request_status. */
 PF_API void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path);
-/* The status the app sends, if it would rather say it than have it read. */
+/* The status the app sends, if it would rather say it than have it read:
+ * 100 to 599; another is logged and counted as 500. */
 PF_API void pf_request_status(pf_request *r, int code);
 /* Records the request: count, duration, active_requests back down, with an
  * exemplar if the request carried a valid traceparent.  Call it before
@@ -100,7 +116,8 @@ PF_API void pf_request_end(pf_request *r);
 
 /* The template that matched (as declared), or NULL; its index in routes,
  * or -1; the decoded value of a {name} segment, or of "*" as "*" (the rest
- * of the path, from its first segment), or NULL. */
+ * of the path, from its first segment), or NULL if the matched template has
+ * no such segment (or none matched). */
 PF_API const char *pf_request_route(const pf_request *r);
 PF_API int pf_request_route_index(const pf_request *r);
 PF_API const char *pf_request_param(const pf_request *r, const char *name);
@@ -113,8 +130,11 @@ typedef int (*pf_handler)(FCGX_Request *req, pf_request *r, void *arg);
 /* The whole program: opens the store, then serves FastCGI requests until a
  * stop signal (SIGTERM, SIGINT, SIGUSR1), or, when fd 0 is not a listening
  * socket, exactly one CGI request (RFC 3875); closes the store.  h may be
- * NULL: no request metrics (the metrics program's own loop).  Frees h.
- * Returns the process's exit status. */
+ * NULL: no request metrics (the metrics program's own loop).  A NULL h
+ * after pf_http_new refused its routes is served all the same, the app
+ * being the point, with one more line on stderr saying it runs without
+ * request metrics.  A NULL handler is refused (logged): exit status 2.
+ * Frees h.  Returns the process's exit status. */
 PF_API int pf_serve(pf_http *h, pf_handler handler, void *arg);
 
 /* The accept loop pf_serve uses, for apps that keep their own.  Stop

@@ -15,10 +15,14 @@
 
 #include <zlib.h>
 
+#include "store/beacon.h"
+#include "store/notice.h"
 #include "store/buf.h"
+#include "store/registry.h"
 #include "http/serve.h"
 #include "metrics/negotiate.h"
 #include "metrics/own.h"
+#include "metrics/poolstat.h"
 #include "promfcgi_http.h"
 #include "metrics/protobuf.h"
 #include "metrics/render.h"
@@ -73,6 +77,30 @@ static void count_retired(unsigned n)
 		pf_add(retired, n);
 }
 
+/* A process that cannot record says so (store/beacon.c): its errors are
+ * counted in this program's own promfcgi_store_errors_total, which this
+ * scrape shows, and its reason is logged. */
+static void heard(const struct beacon_report *r, void *arg)
+{
+	(void)arg;
+	registry_add_errors(r->errors);
+	notice("process %ld (uid %u) of this store cannot record: %s", (long)r->pid,
+	       (unsigned)r->uid, r->reason);
+}
+
+/* Listens while this program runs (bound at its first answer; tried again
+ * at each while another process holds the name). */
+static void hear_reports(void)
+{
+	static int fd = -1;
+	if (pf_is_cgi()) /* one process per scrape: gone before anyone calls */
+		return;
+	if (fd < 0)
+		fd = beacon_listen(pf_db_path());
+	if (fd >= 0)
+		beacon_drain(fd, heard, NULL);
+}
+
 int pf_metrics_respond(FCGX_Request *req)
 {
 	static const char text_plain[] = "text/plain; charset=utf-8";
@@ -85,6 +113,7 @@ int pf_metrics_respond(FCGX_Request *req)
 		return 405;
 	}
 	serve_set_idle(scrape_idle); /* the periodic fold, after answers (serve.h) */
+	hear_reports();
 	struct collection c;
 	char reason[300];
 	if (scrape_collect(pf_db_path(), &c, reason, sizeof reason - 1) != 0) {
@@ -94,6 +123,8 @@ int pf_metrics_respond(FCGX_Request *req)
 	}
 	count_retired(scrape_last_stats()->retired);
 	own_add(&c, scrape_last_stats());
+	poolstat_add(&c, scrape_last_stats()->pool, scrape_last_stats()->npool,
+	             scrape_last_stats()->pool_now);
 	enum format format = negotiate_format(FCGX_GetParam("HTTP_ACCEPT", req->envp));
 	struct name_filter filter;
 	negotiate_filter_parse(&filter, FCGX_GetParam("QUERY_STRING", req->envp));

@@ -22,7 +22,7 @@ static void define_metrics(void)
 	pf_family *f = pf_counter("promfcgi_metric_handler_requests_total",
 	                          "Requests to the metrics endpoint, by HTTP status.", labels);
 	for (int c = 0; c < C_COUNT; c++) {
-		const char *v[] = {code_names[c]};
+		const char *v[] = {code_names[c], NULL};
 		scrapes[c] = pf_with(f, v); /* pre-initialised, as promhttp does */
 	}
 	scrape_seconds = pf_with(pf_histogram("promfcgi_scrape_duration_seconds",

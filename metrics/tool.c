@@ -15,9 +15,11 @@
 #include "store/buf.h"
 #include "store/db.h"
 #include "store/names.h"
+#include "store/notice.h"
 #include "store/path.h"
 #include "store/stage.h"
 #include "metrics/own.h"
+#include "metrics/poolstat.h"
 #include "metrics/protobuf.h"
 #include "metrics/render.h"
 #include "metrics/scrape.h"
@@ -77,7 +79,7 @@ int tool_define(const char *db_path, const struct tool_definition *d, char *err,
 		return TOOL_USAGE;
 	}
 	if (names_build_kind(&def, d->mode, d->unit, d->states) != 0) {
-		snprintf(err, len, "define %s: %s", d->name, names_kind_reason());
+		snprintf(err, len, "define %s: %s", d->name, notice_reason());
 		return TOOL_USAGE;
 	}
 	struct db *db;
@@ -219,6 +221,8 @@ int tool_dump(const char *db_path, const char *format, FILE *out, char *err, siz
 	if (scrape_collect(db_path, &c, err, len) != 0)
 		return TOOL_FAILED;
 	own_add(&c, scrape_last_stats());
+	poolstat_add(&c, scrape_last_stats()->pool, scrape_last_stats()->npool,
+	             scrape_last_stats()->pool_now);
 	struct buf b = {0};
 	if (strcmp(format, "openmetrics") == 0)
 		render_openmetrics(&b, &c, NULL);

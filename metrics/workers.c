@@ -52,6 +52,7 @@ static void worker_free(struct worker *w)
 	stage_view_close(&w->v);
 	if (w->pidfd >= 0)
 		close(w->pidfd);
+	free(w->fam_map);
 	free(w->slot_ser);
 	free(w);
 }
@@ -229,6 +230,9 @@ void workers_map(struct worker *w, struct view *v)
 		w->inc_gen = v->inc_gen;
 		w->inc = view_incarnation(v, s->name);
 	}
+	if (w->nfam_mapped < s->nfamilies &&
+	    array_grow32((void **)&w->fam_map, &w->cap_fam_map, s->nfamilies, sizeof *w->fam_map))
+		return;
 	for (; w->nfam_mapped < s->nfamilies; w->nfam_mapped++)
 		w->fam_map[w->nfam_mapped] = view_add_family(v, &s->families[w->nfam_mapped], 0);
 	if (w->nmapped < s->nslots &&

@@ -31,9 +31,9 @@ struct worker {
 	uint32_t gen;   /* the view's gen its maps were made for */
 	uint32_t inc_gen; /* the view's inc_gen its rows were found for */
 	uint32_t nfam_mapped, nmapped;
-	uint32_t fam_map[STAGE_MAX_FAMILIES]; /* file family -> view family, VIEW_NONE */
-	uint32_t *slot_ser;                   /* slot -> view series, VIEW_NONE */
-	uint32_t cap_slot_ser;
+	uint32_t *fam_map;  /* file family -> view family, VIEW_NONE */
+	uint32_t *slot_ser; /* slot -> view series, VIEW_NONE */
+	uint32_t cap_fam_map, cap_slot_ser;
 	const struct incarnation *inc; /* its rows in the view (of gen), NULL: none */
 	enum worker_adds mode;         /* what its counters add this scrape */
 };

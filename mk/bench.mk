@@ -13,11 +13,26 @@ bench-deps:
 	@scripts/deps-bench
 
 bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench \
-             $(BENCH_DIR)/mode_cost
+             $(BENCH_DIR)/growth_bench $(BENCH_DIR)/request_cost \
+             $(BENCH_DIR)/request_bench \
+             $(BENCH_DIR)/store_bench $(BENCH_DIR)/mode_cost
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	tests/bench/run $(BENCH_DIR)
+
+# `make bench-scrape`: the scrape matrix in the real shape alone (every worker holding the same
+# series, against client_python): tests/bench/scrape_matrix; SCRAPE_CELLS="S:W ..." picks cells.
+.PHONY: bench-scrape
+bench-scrape: bench-deps
+	@$(MAKE) --no-print-directory bench-build
+	tests/bench/scrape_matrix $(BENCH_DIR)
+# `make pool-chart`: docs/pool.png, the pool figures of a saturation run (2 workers behind nginx,
+# light load, 20 clients, a worker SIGSTOPped) read back from a real Prometheus; about a minute.
+.PHONY: pool-chart
+pool-chart: bench-deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/pool_chart docs
 
 # No promfcgi object in the baselines: they must cost exactly what libfcgi costs.
 $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi: $(BENCH_DIR)/%: tests/bench/%.c

@@ -9,7 +9,7 @@
 #   /usr/bin/...                                 command-line tools listed in INSTALL_BIN (if any)
 #   /usr/include/promfcgi.h, promfcgi_http.h     the C API (recording; the HTTP layer)
 #   /usr/lib/libpromfcgi.a                       static library (LIBDIR)
-#   /usr/lib/libpromfcgi.so.0.3.0, .so.0, .so    shared library, its soname link, its link-time name
+#   /usr/lib/libpromfcgi.so.0.4.0, .so.1, .so    shared library, its soname link, its link-time name
 #   /usr/lib/pkgconfig/promfcgi.pc               pkg-config file
 #   /usr/share/promfcgi/...                      deploy files: web server configs, Prometheus
 #                                                rules + dashboard, spawn-fcgi example
@@ -19,6 +19,7 @@
 #                                                units go to share/promfcgi/systemd/ instead, where
 #                                                systemd does not look, to be copied by hand)
 #   /usr/share/man/man1/*.1, man3/*.3            man pages from man/*.1 (commands), man/*.3 (C API)
+#   /var/lib/promfcgi/ (0750, owner promfcgi)    the store's default directory (STATEDIR, below)
 #
 # Why lib/promfcgi and not bin/ or sbin/: hello.fcgi and metrics.fcgi are not commands for a
 # user or an administrator to type; they are started by a web server, spawn-fcgi or systemd
@@ -32,6 +33,14 @@
 # libpromfcgi.so.$(SOVERSION) from LIBDIR instead (the Debian packages: a fix in the library
 # reaches them); the dynamic linker must then find LIBDIR. The CLI is always linked statically:
 # it uses the library's internals, which the shared library does not export.
+#
+# STATEDIR: the directory of the default store, PROMFCGI_DEFAULT_DB (/var/lib/promfcgi/promfcgi.db,
+# compiled into the library, so the same for every PREFIX). A worker started without PROMFCGI_DB
+# records there, and cannot when the directory is missing. Installed into the live system as root,
+# it is made 0750 and given to STORE_USER, the account the units and spawn-fcgi.sh run the
+# programs as (promfcgi: created first, if missing, from the sysusers.d file, as the package
+# does). An existing directory is left as it is; uninstall removes it only if empty (the store is
+# data, not a file install put). STATEDIR= (empty) skips it.
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -46,6 +55,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL     ?= install
 INSTALL_BIN ?=
 PROGRAMS_LINK ?= static
+STATEDIR    ?= /var/lib/promfcgi
+STORE_USER  ?= promfcgi
 # The FastCGI programs installed to LIBEXECDIR, and the files they are installed from.
 INSTALL_FCGI = app/hello.fcgi app/api.fcgi metrics/metrics.fcgi
 INSTALL_FCGI_FROM = $(if $(filter shared,$(PROGRAMS_LINK)),$(addprefix build/shared/,$(INSTALL_FCGI)),$(INSTALL_FCGI))
@@ -59,7 +70,8 @@ SYSUSERSDIR    ?= $(DATADIR)/systemd
 endif
 
 # Sources of what gets installed. The systemd units, nginx-site.conf and spawn-fcgi.sh name the
-# FastCGI programs as /usr/lib/promfcgi/...; install rewrites that to LIBEXECDIR.
+# FastCGI programs as /usr/lib/promfcgi/... (and the docs, /usr/share/...); install rewrites
+# those to LIBEXECDIR, DATADIR and DOCDIR (fix_paths).
 INST_UNITS    = $(wildcard deploy/systemd/*.socket deploy/systemd/*.service)
 INST_SYSUSERS = deploy/systemd/promfcgi.conf
 INST_DEPLOY   = deploy/lighttpd.conf.in deploy/nginx.conf.in deploy/render \
@@ -86,9 +98,31 @@ INSTALLED = $(addprefix $(LIBEXECDIR)/,$(notdir $(INSTALL_FCGI))) \
 # Directories that belong to promfcgi alone; uninstall removes them once empty (deepest first).
 OWN_DIRS = $(DATADIR)/prometheus/rules $(DATADIR)/prometheus/targets $(DATADIR)/prometheus/grafana \
            $(DATADIR)/prometheus $(DATADIR)/systemd $(DATADIR) $(LIBEXECDIR) $(DOCDIR)
+# (STATEDIR last: removed only once empty, after the store's files went.)
+OWN_DIRS += $(STATEDIR)
 
-# Rewrites the documented default program path to the one this install uses.
-fix_paths = sed -e 's|/usr/lib/promfcgi/|$(LIBEXECDIR)/|g'
+# Rewrites the documented default paths (PREFIX=/usr) to the ones this install uses: the
+# programs' directory, the deploy files and the docs, wherever they are named (with or without a
+# trailing slash: spawn-fcgi.sh's LIBEXECDIR=${LIBEXECDIR:-/usr/lib/promfcgi}).
+path_end = \([^A-Za-z0-9_.-]\|$$\)
+fix_paths = sed -e 's,/usr/lib/promfcgi$(path_end),$(LIBEXECDIR)\1,g' \
+                -e 's,/usr/share/promfcgi$(path_end),$(DATADIR)\1,g' \
+                -e 's,/usr/share/doc/promfcgi$(path_end),$(DOCDIR)\1,g'
+
+# The store's directory (see STATEDIR above). Into a DESTDIR: the directory only (its owner is the
+# package's business: debian/promfcgi.postinst). Live, as root: the account first, then the
+# directory, which is made only when missing.
+make_statedir = \
+	if [ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ]; then \
+	    $(INSTALL) -d -m 0750 $(DESTDIR)$(STATEDIR); \
+	elif [ ! -e $(STATEDIR) ]; then \
+	    if ! id -u $(STORE_USER) >/dev/null 2>&1 && [ $(STORE_USER) = promfcgi ]; then \
+	        if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(abspath $(INST_SYSUSERS)); \
+	        else useradd --system --user-group --home-dir /var/lib/promfcgi --no-create-home \
+	                 --shell /usr/sbin/nologin promfcgi; fi; \
+	    fi; \
+	    $(INSTALL) -d -m 0750 -o $(STORE_USER) -g "$$(id -gn $(STORE_USER))" $(STATEDIR); \
+	fi
 
 # ldconfig after installing or removing the shared library into the live system (no DESTDIR),
 # so that programs find libpromfcgi.so.$(SOVERSION) in LIBDIR (e.g. /usr/local/lib) at once.
@@ -150,6 +184,9 @@ endif
 ifneq ($(strip $(INST_MAN3)),)
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
 	$(INSTALL) -m 0644 $(INST_MAN3) $(DESTDIR)$(MANDIR)/man3/
+endif
+ifneq ($(strip $(STATEDIR)),)
+	$(make_statedir)
 endif
 	$(run_ldconfig)
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/buf.h"
 #include "store/db_internal.h"
 #include "store/names.h"
 
@@ -96,11 +97,14 @@ static void bind_kind(sqlite3_stmt *st, int col, const struct family_def *f, cha
 }
 
 /* The store's family of f's name gains f's native buckets: the definition,
- * and an empty native part at the end of every series' cells. */
+ * and an empty native part (packed: db_cells.c) at the end of every
+ * series' cells, at this transaction's generation. */
 static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
 {
-	double empty[NATIVE_CELLS];
-	if (native_init(empty, f->schema, f->zero_threshold) != 0)
+	double empty[DB_PACKED_MAX];
+	size_t n = db_cells_packed_empty(f, empty);
+	sqlite3_int64 gen = db_gen(db);
+	if (n == 0 || gen < 0)
 		return -1;
 	sqlite3_stmt *fam = db->st[S_FAM_WIDEN], *ser = db->st[S_SERIES_WIDEN];
 	sqlite3_bind_int64(fam, 1, id);
@@ -108,17 +112,12 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
 	if (db_run(db, S_FAM_WIDEN) != 0)
 		return -1;
 	sqlite3_bind_int64(ser, 1, id);
-	sqlite3_bind_blob(ser, 2, empty, (int)sizeof empty, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(ser, 2, empty, (int)(n * sizeof(double)), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(ser, 3, (sqlite3_int64)(f->nbuckets + 2) * (sqlite3_int64)sizeof(double));
+	sqlite3_bind_int64(ser, 4, gen);
 	return db_run(db, S_SERIES_WIDEN);
 }
 
-/* Defines the family in the store if new; returns its id, or 0 if a family
- * of that name exists with another type, labels, buckets or native schema
- * and zero threshold.  A store family without native buckets gains f's
- * (widen_family); one with native buckets takes f without them as a
- * narrower definition of itself.  *kept, if not NULL, gets the store's
- * definition (f's shape, with the store's native part). */
 /* The store's family gets f's unit if it stated none: the first
  * definition that states one gives it. */
 static int adopt_unit(struct db *db, sqlite3_int64 id, const struct family_def *f,
@@ -133,7 +132,44 @@ static int adopt_unit(struct db *db, sqlite3_int64 id, const struct family_def *
 	return db_run(db, S_FAM_UNIT);
 }
 
+/* The answer this transaction already gave for f's definition, or NULL. */
+static const struct db_family_seen *seen(const struct db *db, const struct family_def *f)
+{
+	for (uint32_t i = 0; i < db->nseen; i++)
+		if (strcmp(db->seen[i].def.name, f->name) == 0 &&
+		    strcmp(db->seen[i].def.unit, f->unit) == 0 && /* a unit adopted once */
+		    model_family_compat(&db->seen[i].def, f) == MODEL_SAME)
+			return &db->seen[i];
+	return NULL;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept);
+
+/* Defines the family in the store if new; returns its id, or 0 if a family
+ * of that name exists with another type, labels, buckets or native schema
+ * and zero threshold.  A store family without native buckets gains f's
+ * (widen_family); one with native buckets takes f without them as a
+ * narrower definition of itself.  *kept, if not NULL, gets the store's
+ * definition (f's shape, with the store's native part). */
 sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct family_def *kept)
+{
+	const struct db_family_seen *e = seen(db, f);
+	if (e) {
+		if (kept)
+			*kept = e->kept;
+		return e->id;
+	}
+	struct family_def store;
+	sqlite3_int64 id = family_put(db, f, &store);
+	if (id >= 0 && array_grow32((void **)&db->seen, &db->cap_seen, db->nseen + 1,
+	                            sizeof *db->seen) == 0)
+		db->seen[db->nseen++] = (struct db_family_seen){*f, store, id};
+	if (kept && id >= 0)
+		*kept = store;
+	return id;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept)
 {
 	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX], states[PF_STATES_MAX * PF_STATE_MAX];
 	join_labels(f, labels, sizeof labels);
@@ -174,6 +210,7 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 		store = *f;
 		if (unit[0])
 			memcpy(store.unit, unit, sizeof unit);
+		db->nseen = 0; /* the answers given for the narrower one no longer hold */
 	}
 	if (id > 0 && adopt_unit(db, id, f, &store) != 0)
 		return -1;
@@ -241,5 +278,16 @@ int db_family_get(struct db *db, const char *name, struct family_def *def, sqlit
 		def->ncells = (uint32_t)model_def_cells(def);
 	}
 	db_done(db, S_FAM_GET);
+	return r;
+}
+
+int db_family_by_id(struct db *db, sqlite3_int64 id, struct family_def *def)
+{
+	sqlite3_stmt *get = db->st[S_FAM_BY_ID];
+	sqlite3_bind_int64(get, 1, id);
+	int r = db_row(db, S_FAM_BY_ID);
+	if (r == 1 && db_family_row(get, def) != 0)
+		r = 0; /* a damaged row defines nothing */
+	db_done(db, S_FAM_BY_ID);
 	return r;
 }

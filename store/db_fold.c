@@ -1,95 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db_fold.c — folds: what an incarnation holds beyond what was already
- * folded of it is added to the store's aggregate (staged - folded, per
- * row), and what was folded moves on, in one transaction, so that a fold
- * run twice adds nothing.  Then the incarnation is retired (its last fold)
- * and forgotten (once its file is gone).  Gauges, infos and state sets
- * fold by their mode's rule (store/gauge.h): a sum as a count that may go
- * down, a last value once, at retirement, a live mode never.
+ * db_fold.c — folds: an incarnation's totals made durable while it lives
+ * (its checkpoint: db_checkpoint.c), added to the store's aggregate when it
+ * ends (retired, in the same transaction), and its row forgotten once its
+ * file is gone.  A fold run twice adds nothing: a live one writes the same
+ * checkpoint, a retired incarnation is never folded again.
+ *
+ * An incarnation folded before schema 5 (aggregated) is folded the way it
+ * was until it ends: what it holds beyond what was already folded of it is
+ * added to the aggregate (staged - folded, per row), and what was folded
+ * moves on.  Its last fold writes no folded rows: it drops them.
+ *
+ * Gauges, infos and state sets keep their mode's meaning (store/gauge.h):
+ * a live incarnation's checkpoint holds the values of the modes that keep
+ * an ended process's, and at its retirement they join the series' ended
+ * participant (db_gauge.c); a live mode is never folded.  An aggregated
+ * incarnation's sum gauge is folded as its counts are (staged - folded),
+ * free to go down; its last values join at its last fold.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/db_internal.h"
 #include "store/gauge.h"
-
-int db_update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
-                     const char *key, uint32_t keylen, db_apply_fn apply, void *arg,
-                     double created)
-{
-	sqlite3_stmt *get = db->st[S_SERIES_GET];
-	double sum[MODEL_CELLS_MAX];
-	int ncells = (int)model_store_cells(def);
-	size_t bytes = (size_t)ncells * sizeof(double);
-	if (ncells < 1 || ncells > MODEL_CELLS_MAX)
-		return -1;
-	memset(sum, 0, bytes);
-	model_family_zero(def, sum);
-	sqlite3_bind_int64(get, 1, fam);
-	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
-	int found = db_row(db, S_SERIES_GET);
-	sqlite3_int64 id = 0;
-	if (found == 1) {
-		id = sqlite3_column_int64(get, 0);
-		if ((size_t)sqlite3_column_bytes(get, 1) == bytes)
-			memcpy(sum, sqlite3_column_blob(get, 1), bytes);
-		else
-			found = -2; /* a row of another shape: refuse rather than guess */
-	}
-	if (found == -2 && !db->last_msg[0]) {
-		db->last_rc = SQLITE_MISMATCH;
-		snprintf(db->last_msg, sizeof db->last_msg,
-		         "a series row of %d bytes where its family has %zu", sqlite3_column_bytes(get, 1),
-		         bytes);
-	}
-	db_done(db, S_SERIES_GET);
-	if (found < 0 || apply(sum, def, arg) != 0)
-		return -1;
-	if (found) {
-		sqlite3_stmt *set = db->st[S_SERIES_SET];
-		sqlite3_bind_int64(set, 1, id);
-		sqlite3_bind_blob(set, 2, sum, (int)bytes, SQLITE_STATIC);
-		return db_run(db, S_SERIES_SET);
-	}
-	sqlite3_stmt *add = db->st[S_SERIES_ADD];
-	sqlite3_bind_int64(add, 1, fam);
-	sqlite3_bind_blob(add, 2, key, (int)keylen, SQLITE_STATIC);
-	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	sqlite3_bind_double(add, 4, created > 0 ? created
-	                                        : (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3);
-	return db_run(db, S_SERIES_ADD);
-}
-
-/* What a fold adds to an aggregate: the classic cells of delta (the first
- * classic of them), and, with native, staged - prev of the native parts
- * that follow them (native_add_diff: the schema may have gone down
- * since prev); added says whether it was. */
-struct fold_delta {
-	const double *delta, *staged, *prev;
-	uint32_t classic; /* classic cells */
-	int native, added;
-};
-
-static int apply_fold(double *cells, const struct family_def *def, void *arg)
-{
-	struct fold_delta *d = arg;
-	for (uint32_t i = 0; i < d->classic; i++)
-		cells[i] += d->delta[i];
-	/* a file older than what was folded (a count would go below zero), or
-	 * a damaged one, adds nothing to the native part; nor does a row whose
-	 * native part cannot take it (only a damaged store has one): the fold,
-	 * and every other series', goes on */
-	d->added = d->native && def->native &&
-	           native_add_diff(cells + d->classic, d->staged + d->classic,
-	                              d->prev + d->classic) == 0;
-	return 0;
-}
 
 /* What the store has folded of the row (into prev when it is of ncells
  * cells): 1 a folded row, 0 none, -1 error. */
@@ -114,7 +48,7 @@ static int folded_in_store(struct db *db, sqlite3_int64 inc, uint32_t slot, uint
  * definition of the row's family (f, or f with native buckets). */
 static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sqlite3_int64 fam,
                     const struct family_def *f, const struct family_def *kept,
-                    const struct db_known *known)
+                    const struct db_known *known, int retire)
 {
 	int ncells = (int)f->ncells;
 	if (ncells > MODEL_CELLS_MAX || !r->cells || r->keylen > PF_KEY_MAX)
@@ -142,7 +76,8 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 		put[i] = i < counts && staged[i] < prev[i] ? prev[i] : staged[i];
 		delta[i] = put[i] - prev[i];
 	}
-	struct fold_delta d = {delta, staged, prev, (uint32_t)classic, f->native, 0};
+	struct db_add d = {delta, (uint32_t)classic, f->native ? staged + classic : NULL,
+	                   prev + classic, 0};
 	if (f->native) /* as staged for now: what it is if the native part is added */
 		memcpy(put + classic, staged + classic, NATIVE_CELLS * sizeof *put);
 	/* NaN never equals itself: a NaN gauge-like sum still counts as news */
@@ -150,8 +85,10 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 		changed = 1;
 	if (!changed)
 		return 0;
-	if (db_update_series(db, fam, kept, r->key, r->keylen, apply_fold, &d, r->created) != 0)
+	if (db_update_series(db, fam, kept, r->key, r->keylen, db_apply_add, &d, r->created) != 0)
 		return -1;
+	if (retire)
+		return 0; /* no folded row: it is dropped with the retirement */
 	if (f->native && !d.added) /* nothing added: what was folded stays the base */
 		memcpy(put + classic, prev + classic, NATIVE_CELLS * sizeof *put);
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
@@ -161,37 +98,15 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 	return db_run(db, S_FOLDED_PUT);
 }
 
-/* ---- gauges, infos, state sets (store/gauge.h) --------------------------
- * Their store row holds the tool's participant, then the ended's: a fold
- * changes only the ended's, by the mode's rule, and only in the modes that
- * keep an ended process's value (the others are read live, never folded). */
+/* ---- an aggregated incarnation's gauges, infos, state sets ---------------- */
 
-struct fold_gauge {
-	const struct family_def *f;
-	const double *from; /* a sum's staged - folded; a last value's cells */
-};
-
-static int apply_sum(double *cells, const struct family_def *def, void *arg)
-{
-	const struct fold_gauge *g = arg;
-	cells[def->ncells] += g->from[0];
-	return 0;
-}
-
-static int apply_last(double *cells, const struct family_def *def, void *arg)
-{
-	const struct fold_gauge *g = arg;
-	gauge_combine((int)def->type, (int)def->mode, cells + def->ncells, g->from);
-	return 0;
-}
-
-/* A sum gauge's row: folded like a count (staged - folded, what was folded
- * moving on with it), but free to go down. */
+/* A sum gauge's row: staged - folded into the ended participant, what was
+ * folded moving on with it (not at the last fold: its rows are dropped). */
 static int fold_sum_row(struct db *db, sqlite3_int64 inc, const struct db_row *r,
                         sqlite3_int64 fam, const struct family_def *f,
-                        const struct family_def *kept, const struct db_known *known)
+                        const struct family_def *kept, const struct db_known *known, int retire)
 {
-	double prev[1] = {0}, delta[1];
+	double prev[1] = {0};
 	int found;
 	if (f->ncells != 1 || kept->ncells != 1 || !r->cells || r->keylen > PF_KEY_MAX)
 		return -1;
@@ -206,10 +121,10 @@ static int fold_sum_row(struct db *db, sqlite3_int64 inc, const struct db_row *r
 	}
 	if (found && memcmp(r->cells, prev, sizeof prev) == 0)
 		return 0;
-	delta[0] = r->cells[0] - prev[0];
-	struct fold_gauge g = {f, delta};
-	if (db_update_series(db, fam, kept, r->key, r->keylen, apply_sum, &g, r->created) != 0)
+	if (db_gauge_add(db, fam, kept, r, r->cells[0] - prev[0]) != 0)
 		return -1;
+	if (retire)
+		return 0;
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
 	sqlite3_bind_int64(st, 1, inc);
 	sqlite3_bind_int64(st, 2, r->slot);
@@ -217,23 +132,9 @@ static int fold_sum_row(struct db *db, sqlite3_int64 inc, const struct db_row *r
 	return db_run(db, S_FOLDED_PUT);
 }
 
-/* An ending process's last value of a max, min or most recent gauge, or of
- * a state set, joins the ended's: once, as the fold that does it retires
- * the incarnation.  A value it never set changes nothing. */
-static int fold_last_row(struct db *db, const struct db_row *r, sqlite3_int64 fam,
-                         const struct family_def *f, const struct family_def *kept)
-{
-	if (f->ncells != 2 || kept->ncells != 2 || !r->cells || r->keylen > PF_KEY_MAX)
-		return -1;
-	if (!r->cells[1])
-		return 0;
-	struct fold_gauge g = {f, r->cells};
-	return db_update_series(db, fam, kept, r->key, r->keylen, apply_last, &g, r->created);
-}
-
-/* What a fold does with a row of a gauge, an info or a state set: changed
- * says the incarnation's totals moved on since its last fold, retire that
- * this fold is its last. */
+/* What an aggregated incarnation's fold does with a row of a gauge, an info
+ * or a state set: changed says its totals moved on since its last fold,
+ * retire that this fold is its last. */
 static int fold_gauge_row(struct db *db, sqlite3_int64 inc, const struct db_row *r,
                           sqlite3_int64 fam, const struct family_def *f,
                           const struct family_def *kept, const struct db_known *known,
@@ -241,35 +142,25 @@ static int fold_gauge_row(struct db *db, sqlite3_int64 inc, const struct db_row 
 {
 	switch (gauge_keep((int)f->type, (int)f->mode)) {
 	case GAUGE_KEEP_DELTA:
-		return changed ? fold_sum_row(db, inc, r, fam, f, kept, known) : 0;
+		return changed ? fold_sum_row(db, inc, r, fam, f, kept, known, retire) : 0;
 	case GAUGE_KEEP_LAST:
-		return retire ? fold_last_row(db, r, fam, f, kept) : 0;
+		return retire ? db_gauge_retire(db, fam, kept, f, r, r->cells) : 0;
 	default:
 		return 0;
 	}
 }
 
-/* Finds or creates the incarnation row; *seq is the last folded seq. */
-static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
-                            sqlite3_int64 *seq, int *retired)
+/* Finds or creates the incarnation row (a new one: folded_seq -1, neither
+ * retired nor aggregated). */
+static int fold_incarnation(struct db *db, const char *name, struct db_inc *c)
 {
-	sqlite3_stmt *get = db->st[S_INC_GET];
-	sqlite3_bind_text(get, 1, name, -1, SQLITE_STATIC);
-	int r = db_row(db, S_INC_GET);
-	if (r == 1) {
-		*id = sqlite3_column_int64(get, 0);
-		*seq = sqlite3_column_int64(get, 1);
-		*retired = sqlite3_column_int(get, 2);
-	}
-	db_done(db, S_INC_GET);
+	int r = db_inc_get(db, name, c);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	sqlite3_bind_text(db->st[S_INC_ADD], 1, name, -1, SQLITE_STATIC);
 	if (db_run(db, S_INC_ADD) != 0)
 		return -1;
-	*id = sqlite3_last_insert_rowid(db->h);
-	*seq = -1;
-	*retired = 0;
+	*c = (struct db_inc){.id = sqlite3_last_insert_rowid(db->h), .folded_seq = -1};
 	return 0;
 }
 
@@ -316,14 +207,18 @@ static int fold_exemplars(struct db *db, const struct db_incarnation *inc)
 		sqlite3_bind_double(put, 5, x->timestamp);
 		sqlite3_bind_blob(put, 6, x->labels, (int)x->len, SQLITE_STATIC);
 		rc = db_run(db, S_EXEMPLAR_PUT);
+		/* a changed exemplar: its series is read again by whoever has it */
+		if (rc == 0 && sqlite3_changes(db->h) > 0)
+			rc = db_touch_series(db, fam_ids[fi], r->key, r->keylen);
 	}
 	free(fam_ids);
 	return rc;
 }
 
-/* Folds the rows of inc into the families the store keeps: counts and sum
- * gauges if its totals moved on (changed), the last values gauge.h keeps
- * of an ended process if this is its last fold (retire): 0, or -1. */
+/* An aggregated incarnation's fold: its rows into the families the store
+ * keeps: counts and sum gauges if its totals moved on (changed), the last
+ * values gauge.h keeps of an ended process if this is its last fold
+ * (retire): 0, or -1. */
 static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnation *inc,
                      const struct db_known *known, int changed, int retire)
 {
@@ -351,42 +246,82 @@ static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnatio
 			rc = fold_gauge_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known,
 			                    changed, retire);
 		else if (changed)
-			rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known);
+			rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known, retire);
 	}
 	free(fam_ids);
 	free(kept);
 	return rc;
 }
 
+/* An aggregated incarnation (folded before schema 5): staged - folded into
+ * the aggregate; its last fold drops its folded rows. */
+static int fold_aggregated(struct db *db, const struct db_incarnation *inc, int retire,
+                           const struct db_known *known, const struct db_inc *c)
+{
+	if (!known_valid(known, c->id, c->folded_seq))
+		known = NULL;
+	int changed = (sqlite3_int64)inc->seq > c->folded_seq;
+	if (!changed && !retire)
+		return DB_FOLD_UNCHANGED;
+	if (fold_rows(db, c->id, inc, known, changed, retire) != 0)
+		return DB_FOLD_ERROR;
+	if (!retire) {
+		sqlite3_stmt *set = db->st[S_INC_SET];
+		sqlite3_bind_int64(set, 1, c->id);
+		sqlite3_bind_int64(set, 2, (sqlite3_int64)inc->seq);
+		return db_run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	}
+	sqlite3_bind_int64(db->st[S_FOLDED_DROP], 1, c->id);
+	return db_run(db, S_FOLDED_DROP) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+}
+
+/* An incarnation's totals added to the aggregate, its file's (inc, or NULL
+ * when it has none left) with its checkpoint's if it has one: 0, or -1. */
+static int retire_totals(struct db *db, const struct db_incarnation *inc, const struct db_inc *c)
+{
+	struct db_checkpoint ck;
+	int have = c->checkpoint ? db_checkpoint_get(db, c->id, &ck) : 0;
+	if (have < 0)
+		return -1;
+	int rc = db_checkpoint_retire(db, inc, have ? &ck : NULL);
+	if (have)
+		db_checkpoint_free(&ck);
+	return rc;
+}
+
 static int fold_body(struct db *db, const struct db_incarnation *inc, int retire,
                      const struct db_known *known)
 {
-	sqlite3_int64 id = 0, folded_seq = 0;
-	int retired = 0;
+	struct db_inc c;
 	/* The file is checked under the write lock: a retiring worker unlinks it
 	 * before forgetting its rows, so a fold that finds the file also finds
 	 * the rows, and an older snapshot is never folded a second time. */
 	if (access(inc->path, F_OK) != 0)
 		return DB_FOLD_SKIPPED;
-	if (fold_incarnation(db, inc->name, &id, &folded_seq, &retired) != 0)
+	if (fold_incarnation(db, inc->name, &c) != 0)
 		return DB_FOLD_ERROR;
-	if (retired || (sqlite3_int64)inc->seq < folded_seq)
+	if (c.retired || (sqlite3_int64)inc->seq < c.folded_seq)
 		return DB_FOLD_SKIPPED;
-	if (!known_valid(known, id, folded_seq))
-		known = NULL;
-	int changed = (sqlite3_int64)inc->seq > folded_seq;
-	if (!changed && !retire)
-		return DB_FOLD_UNCHANGED;
-	if (fold_rows(db, id, inc, known, changed, retire) != 0)
-		return DB_FOLD_ERROR;
+	int rc;
+	if (c.aggregated)
+		rc = fold_aggregated(db, inc, retire, known, &c);
+	else if (!retire) /* live: its checkpoint, if its totals moved */
+		return (sqlite3_int64)inc->seq == c.folded_seq ? DB_FOLD_UNCHANGED
+		       : db_checkpoint_put(db, c.id, inc) == 0 ? DB_FOLDED
+		                                                 : DB_FOLD_ERROR;
+	else
+		rc = retire_totals(db, inc, &c) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	if (rc != DB_FOLDED || !retire)
+		return rc;
 	/* a live worker's exemplars are read from its file at each scrape */
-	if (retire && fold_exemplars(db, inc) != 0)
+	if (fold_exemplars(db, inc) != 0)
 		return DB_FOLD_ERROR;
-	sqlite3_stmt *set = db->st[S_INC_SET];
-	sqlite3_bind_int64(set, 1, id);
+	sqlite3_stmt *set = db->st[S_INC_RETIRE];
+	sqlite3_bind_int64(set, 1, c.id);
 	sqlite3_bind_int64(set, 2, (sqlite3_int64)inc->seq);
-	sqlite3_bind_int(set, 3, retire);
-	return db_run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
+	return db_run(db, S_INC_RETIRE) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 ? DB_FOLDED
+	                                                                          : DB_FOLD_ERROR;
 }
 
 int db_fold(struct db *db, const struct db_incarnation *inc, int retire)
@@ -409,7 +344,20 @@ int db_fold_in(struct db *db, const struct db_incarnation *inc, int retire,
 
 int db_forget_in(struct db *db, const char *name)
 {
-	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
-	return db_run(db, S_FORGET_FOLDED) == 0 && db_run(db, S_FORGET_INC) == 0 ? 0 : -1;
+	struct db_inc c;
+	int r = db_inc_get(db, name, &c);
+	if (r <= 0)
+		return r;
+	/* a checkpoint not yet in the aggregate (an incarnation whose file is
+	 * gone without its last fold) is added to it first: its totals as of
+	 * its last fold are all the store has of it */
+	if (!c.retired && !c.aggregated && c.checkpoint && retire_totals(db, NULL, &c) != 0)
+		return -1;
+	sqlite3_bind_int64(db->st[S_FOLDED_DROP], 1, c.id);
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
+	sqlite3_bind_int64(db->st[S_INC_DROP], 1, c.id);
+	return db_run(db, S_FOLDED_DROP) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 &&
+	               db_run(db, S_INC_DROP) == 0
+	           ? 0
+	           : -1;
 }

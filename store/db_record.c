@@ -115,10 +115,14 @@ static int drop_other_info(struct db *db, sqlite3_int64 fam, const struct family
 		rows[n++].cells[0] = 0;
 	}
 	db_done(db, S_SERIES_OF);
+	sqlite3_int64 gen = n ? db_gen(db) : 0; /* readers read the rows again */
+	if (gen < 0)
+		r = -1;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		sqlite3_stmt *set = db->st[S_SERIES_SET];
 		sqlite3_bind_int64(set, 1, rows[i].id);
 		sqlite3_bind_blob(set, 2, rows[i].cells, (int)bytes, SQLITE_STATIC);
+		sqlite3_bind_int64(set, 3, gen);
 		r = db_run(db, S_SERIES_SET);
 	}
 	free(rows);
@@ -176,9 +180,7 @@ int db_forget(struct db *db, const char *name)
 {
 	if (db_run(db, S_BEGIN) != 0)
 		return -1;
-	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
-	if (db_run(db, S_FORGET_FOLDED) == 0 && db_run(db, S_FORGET_INC) == 0 && db_run(db, S_COMMIT) == 0)
+	if (db_forget_in(db, name) == 0 && db_run(db, S_COMMIT) == 0)
 		return 0;
 	db_run(db, S_ROLLBACK);
 	return -1;

@@ -2,7 +2,7 @@
 /*
  * fold.c — a staging snapshot as the store's plain rows (see fold.h): each
  * slot a row (its cells, or NULL where they would lie past the snapshot's),
- * each exemplar slot's current copy an exemplar row.
+ * each series' bucket's current exemplar an exemplar row.
  */
 #include <stdlib.h>
 
@@ -22,21 +22,23 @@ static int rows_of(const struct stage_snapshot *snap, struct rows *r)
 		return -1;
 	for (uint32_t i = 0; i < snap->nslots; i++) {
 		const struct stage_slot *s = &snap->slots[i];
-		uint32_t ncells = s->family < snap->nfamilies ? snap->families[s->family].ncells : 0;
+		uint64_t ncells = s->family < snap->nfamilies ? snap->families[s->family].ncells : 0;
 		r->rows[i] = (struct db_row){
 		    .family = s->family,
 		    .slot = i,
 		    .key = s->key,
 		    .keylen = s->keylen,
-		    .cells = (uint64_t)s->cell + ncells <= snap->ncells ? &snap->cells[s->cell] : NULL,
+		    .cells = s->cell <= snap->ncells && ncells <= snap->ncells - s->cell
+		                 ? &snap->cells[s->cell]
+		                 : NULL,
 		    .created = s->created,
 		};
 	}
 	uint32_t nx = 0;
 	for (uint32_t i = 0; i < snap->nexemplars; i++) {
 		const struct stage_exemplar *e = &snap->exemplars[i];
-		if (e->sel == 1 || e->sel == 2)
-			r->exemplars[nx++] = (struct db_exemplar_row){e->slot, e->bucket, &e->copy[e->sel - 1]};
+		if (e->sel)
+			r->exemplars[nx++] = (struct db_exemplar_row){e->slot, e->bucket, &e->x};
 	}
 	r->inc = (struct db_incarnation){
 	    .name = snap->name,

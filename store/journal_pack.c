@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * journal_pack.c — a one-shot process's totals (or its gauges, for its
- * marker) packed into one journal record, laid out as journal.h says, to
- * be written with one write(2).
+ * marker) packed into one journal record, laid out as journal.h says
+ * (version 2), to be written with one write(2).  A native part goes out
+ * sparse: its head and its non-empty buckets only (a request's one
+ * observation: one bucket of 320).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,115 +20,133 @@ static int wanted(const struct family_def *f, enum journal_part part)
 
 static size_t family_bytes(const struct family_def *f)
 {
-	size_t n = 8 + strlen(f->name) + strlen(f->help);
+	size_t n = 12 + strlen(f->name) + strlen(f->help);
 	for (uint32_t i = 0; i < f->nlabels; i++)
 		n += 1 + strlen(f->labels[i]);
-	return JOURNAL_PAD8(n) + f->nbuckets * sizeof(double) + (f->native ? 16 : 0);
+	return JOURNAL_PAD8(n) + f->nbuckets * sizeof(double) + (f->native ? 8 + 16 : 0);
+}
+
+/* Cells of a series of f before its native part. */
+static uint32_t classic_cells(const struct family_def *f)
+{
+	return f->native ? f->ncells - NATIVE_CELLS : f->ncells;
+}
+
+/* How many buckets of a native part are not empty. */
+static uint32_t native_used(const double *native)
+{
+	uint32_t n = 0;
+	for (uint32_t j = 0; j < 2 * NATIVE_BUCKETS; j++)
+		n += native[NATIVE_POS + j] != 0;
+	return n;
+}
+
+static size_t series_bytes(const struct stage *s, const struct stage_slot_rec *slot,
+                           const struct family_def *f)
+{
+	size_t n = 8 + JOURNAL_PAD8(slot->keylen) + classic_cells(f) * sizeof(double);
+	if (f->native) {
+		uint32_t used = native_used(stage_cell(s, slot->cell) + classic_cells(f));
+		n += NATIVE_POS * sizeof(double) + 8 + JOURNAL_PAD8(2 * used) + used * sizeof(double);
+	}
+	return n;
 }
 
 static void put_bytes(unsigned char **p, const void *s, size_t n)
 {
-	memcpy(*p, s, n);
+	if (n)
+		memcpy(*p, s, n);
 	*p += n;
 }
 
-/* The exemplars a record carries: the current ones of its series. */
-static const struct stage_exemplar *packed_exemplar(const struct stage_file *f, uint32_t i,
-                                                    const int32_t *series_of)
+static void pad(unsigned char **p, unsigned char *rec)
 {
-	const struct stage_exemplar *e = &f->ex.e[i];
-	if (e->sel < 1 || e->sel > 2 || e->slot >= STAGE_MAX_SLOTS || series_of[e->slot] < 0 ||
-	    e->copy[e->sel - 1].len > MODEL_EXEMPLAR_BYTES)
+	*p = rec + JOURNAL_PAD8((size_t)(*p - rec));
+}
+
+static const struct stage_ex_rec *ex_record(const struct stage *s, unsigned c, uint64_t i)
+{
+	return stage_elem(s, (enum stage_array)(STAGE_EXEMPLARS + c), i);
+}
+
+/* A record's current exemplar copy, or NULL if it has none (or is of a
+ * series the record leaves out). */
+static const struct stage_ex_copy *current(const struct stage_ex_rec *r, const int64_t *series_of,
+                                           uint64_t nslots)
+{
+	if (!r->sel || r->slot >= nslots || series_of[r->slot] < 0)
 		return NULL;
-	return e;
+	const struct stage_ex_copy *x = (const struct stage_ex_copy *)(const void *)(
+	    (const unsigned char *)(r + 1) + (r->sel & 1) * (sizeof *x + r->cap));
+	return x->len <= r->cap ? x : NULL;
 }
 
-/* The exemplar part (see the layout above) of the series packed
- * (series_of: file slot -> series in the record, or -1): its size, 0 if
- * there is none; with p, also written there. */
-static size_t pack_exemplars(const struct stage_file *f, const int32_t *series_of,
-                             unsigned char **p)
-{
-	uint32_t n = 0, nx = f->ex.n < STAGE_MAX_EXEMPLARS ? f->ex.n : STAGE_MAX_EXEMPLARS;
-	size_t size = 8;
-	unsigned char *count = p ? *p : NULL;
-	if (p)
-		*p += 8; /* the count, filled in below */
-	for (uint32_t i = 0; i < nx; i++) {
-		const struct stage_exemplar *e = packed_exemplar(f, i, series_of);
-		if (!e)
-			continue;
-		const struct exemplar *x = &e->copy[e->sel - 1];
-		size += 24 + JOURNAL_PAD8(x->len);
-		n++;
-		if (!p)
-			continue;
-		uint16_t head[2] = {(uint16_t)series_of[e->slot], (uint16_t)e->bucket};
-		unsigned char *start = *p;
-		put_bytes(p, head, 4);
-		put_bytes(p, &x->len, 4);
-		put_bytes(p, &x->value, 8);
-		put_bytes(p, &x->timestamp, 8);
-		put_bytes(p, x->labels, x->len);
-		*p = start + 24 + JOURNAL_PAD8(x->len);
-	}
-	if (count)
-		memcpy(count, &n, 4);
-	return n ? size : 0; /* none: no part at all, the record as before exemplars */
-}
-
-/* What a record of f holds: which families (in record order) and series. */
+/* What a record of s holds: which families (in record order) and series. */
 struct pack_plan {
-	int16_t index[STAGE_MAX_FAMILIES]; /* family in the file -> in the record, or -1 */
-	int32_t *series_of;                /* slot in the file -> series in the record, or -1 */
-	uint16_t nfamilies, nseries;
-	size_t size, ex_size;
+	int64_t *index;     /* family in the file -> in the record, or -1 */
+	int64_t *series_of; /* slot in the file -> series in the record, or -1 */
+	uint32_t nfamilies, nseries, nexemplars;
+	uint64_t size;
 };
 
-/* The first pass: what goes in and the record's size.  0, or -1. */
-static int plan_record(const struct stage_file *f, enum journal_part part, struct pack_plan *p)
+static void plan_free(struct pack_plan *p)
 {
-	uint32_t nf = f->hdr.nfamilies, ns = f->hdr.nslots;
-	memset(p->index, -1, sizeof p->index);
-	p->series_of = NULL;
-	p->nfamilies = p->nseries = 0;
-	p->size = JOURNAL_HEADER_BYTES;
-	p->ex_size = 0;
-	for (uint32_t i = 0; i < ns && i < STAGE_MAX_SLOTS; i++) {
-		const struct stage_slot *s = &f->slots[i];
+	free(p->index);
+	free(p->series_of);
+}
+
+/* The first pass: what goes in and the record's size.  0, or -1. */
+static int plan_record(const struct stage *s, enum journal_part part, struct pack_plan *p)
+{
+	uint64_t nf = stage_count(s, STAGE_FAMILIES), ns = stage_count(s, STAGE_SLOTS);
+	memset(p, 0, sizeof *p);
+	p->size = JOURNAL_HEADER_BYTES + 16;
+	p->index = malloc((nf ? nf : 1) * sizeof *p->index);
+	p->series_of = malloc((ns ? ns : 1) * sizeof *p->series_of);
+	if (!p->index || !p->series_of)
+		return -1;
+	for (uint64_t i = 0; i < nf; i++)
+		p->index[i] = -1;
+	for (uint64_t i = 0; i < ns; i++) {
+		const struct stage_slot_rec *slot = stage_slot(s, i);
+		const struct family_def *f = stage_family(s, slot->family);
+		p->series_of[i] = -1;
 		/* the totals name the gauges' families too (no values): a family is
 		 * in the store as soon as a process defined it, whatever its type */
-		if (s->family >= nf || (part == JOURNAL_GAUGES && !wanted(&f->families[s->family], part)))
+		if (part == JOURNAL_GAUGES && !wanted(f, part))
 			continue;
-		if (p->index[s->family] < 0) {
-			p->index[s->family] = (int16_t)p->nfamilies++;
-			p->size += family_bytes(&f->families[s->family]);
+		if (p->index[slot->family] < 0) {
+			p->index[slot->family] = p->nfamilies++;
+			p->size += family_bytes(f);
 		}
-		if (!wanted(&f->families[s->family], part))
+		if (!wanted(f, part))
 			continue;
-		p->size += 8 + JOURNAL_PAD8(s->keylen) + f->families[s->family].ncells * sizeof(double);
-		p->nseries++;
+		p->size += series_bytes(s, slot, f);
+		p->series_of[i] = p->nseries++;
 	}
-	if (part != JOURNAL_TOTALS || !f->ex.n)
-		return 0;
-	if (!(p->series_of = malloc(STAGE_MAX_SLOTS * sizeof *p->series_of)))
+	for (unsigned c = 0; part == JOURNAL_TOTALS && c < STAGE_EX_CLASSES; c++)
+		for (uint64_t i = 0; i < stage_count(s, (enum stage_array)(STAGE_EXEMPLARS + c)); i++) {
+			const struct stage_ex_copy *x = current(ex_record(s, c, i), p->series_of, ns);
+			if (x) {
+				p->size += 32 + JOURNAL_PAD8(x->len);
+				p->nexemplars++;
+			}
+		}
+	if (p->size > UINT32_MAX) {
+		errno = EFBIG;
 		return -1;
-	int32_t next = 0;
-	for (uint32_t i = 0; i < STAGE_MAX_SLOTS; i++)
-		p->series_of[i] = i < ns && f->slots[i].family < nf &&
-		                          wanted(&f->families[f->slots[i].family], part)
-		                      ? next++
-		                      : -1;
-	p->size += p->ex_size = pack_exemplars(f, p->series_of, NULL);
+	}
 	return 0;
 }
 
-static void pack_family(unsigned char **p, const struct family_def *d)
+static void pack_family(unsigned char **p, unsigned char *rec, const struct family_def *d)
 {
 	unsigned char *start = *p;
+	uint32_t bytes = (uint32_t)family_bytes(d);
 	uint16_t nl = (uint16_t)strlen(d->name), hl = (uint16_t)strlen(d->help);
 	unsigned char head[4] = {(unsigned char)d->type, (unsigned char)d->nlabels,
-	                         (unsigned char)d->nbuckets, d->native ? 1 : 0};
+	                         (unsigned char)d->nbuckets, 0};
+	put_bytes(p, &bytes, 4);
 	put_bytes(p, head, 4);
 	put_bytes(p, &nl, 2);
 	put_bytes(p, &hl, 2);
@@ -136,60 +157,102 @@ static void pack_family(unsigned char **p, const struct family_def *d)
 		put_bytes(p, &ll, 1);
 		put_bytes(p, d->labels[l], ll);
 	}
-	*p = start + JOURNAL_PAD8((size_t)(*p - start));
+	pad(p, rec);
 	put_bytes(p, d->buckets, d->nbuckets * sizeof(double));
 	if (d->native) {
+		uint16_t tag[2] = {JOURNAL_TAG_NATIVE, 16};
 		uint32_t zero = 0;
+		put_bytes(p, tag, 4);
+		put_bytes(p, &zero, 4);
 		put_bytes(p, &d->schema, 4);
 		put_bytes(p, &zero, 4);
 		put_bytes(p, &d->zero_threshold, 8);
 	}
+	*p = start + bytes;
 }
 
-/* One series (fam: its family in the record); rec: the record's start,
- * which its cells are aligned to. */
-static void pack_series(unsigned char **p, unsigned char *rec, const struct stage_file *f,
-                        const struct stage_slot *s, uint16_t fam)
+/* One series (fam: its family in the record). */
+static void pack_series(unsigned char **p, unsigned char *rec, const struct stage *s,
+                        const struct stage_slot_rec *slot, uint32_t fam)
 {
-	uint16_t kl = (uint16_t)s->keylen;
-	uint32_t zero = 0;
-	put_bytes(p, &fam, 2);
-	put_bytes(p, &kl, 2);
+	const struct family_def *f = stage_family(s, slot->family);
+	const double *cells = stage_cell(s, slot->cell);
+	uint32_t zero = 0, classic = classic_cells(f);
+	put_bytes(p, &fam, 4);
+	put_bytes(p, &slot->keylen, 4);
+	put_bytes(p, stage_key(s, slot), slot->keylen);
+	pad(p, rec);
+	put_bytes(p, cells, classic * sizeof(double));
+	if (!f->native)
+		return;
+	const double *native = cells + classic;
+	uint32_t used = native_used(native);
+	put_bytes(p, native, NATIVE_POS * sizeof(double));
+	put_bytes(p, &used, 4);
 	put_bytes(p, &zero, 4);
-	put_bytes(p, s->key, kl);
-	*p = rec + JOURNAL_PAD8((size_t)(*p - rec));
-	put_bytes(p, &f->cells[s->cell], f->families[s->family].ncells * sizeof(double));
+	unsigned char *at = *p, *counts = rec + JOURNAL_PAD8((size_t)(at + 2 * used - rec));
+	for (uint16_t j = 0; j < 2 * NATIVE_BUCKETS; j++)
+		if (native[NATIVE_POS + j] != 0) {
+			memcpy(at, &j, 2);
+			memcpy(counts, &native[NATIVE_POS + j], 8);
+			at += 2;
+			counts += 8;
+		}
+	*p = counts;
 }
 
-int journal_pack(const struct stage_file *f, enum journal_part part, char **out, size_t *len)
+static void pack_exemplars(unsigned char **p, unsigned char *rec, const struct stage *s,
+                           const struct pack_plan *plan)
+{
+	uint64_t ns = stage_count(s, STAGE_SLOTS);
+	for (unsigned c = 0; c < STAGE_EX_CLASSES; c++)
+		for (uint64_t i = 0; i < stage_count(s, (enum stage_array)(STAGE_EXEMPLARS + c)); i++) {
+			const struct stage_ex_rec *r = ex_record(s, c, i);
+			const struct stage_ex_copy *x = current(r, plan->series_of, ns);
+			if (!x)
+				continue;
+			uint32_t head[4] = {(uint32_t)plan->series_of[r->slot], r->bucket, x->len, 0};
+			put_bytes(p, head, 16);
+			put_bytes(p, &x->value, 8);
+			put_bytes(p, &x->timestamp, 8);
+			put_bytes(p, x + 1, x->len);
+			pad(p, rec);
+		}
+}
+
+int journal_pack(const struct stage *s, enum journal_part part, char **out, size_t *len)
 {
 	struct pack_plan plan;
-	uint32_t nf = f->hdr.nfamilies, ns = f->hdr.nslots;
-	if (plan_record(f, part, &plan) != 0)
+	if (plan_record(s, part, &plan) != 0) {
+		plan_free(&plan);
 		return -1;
-	unsigned char *rec = calloc(1, plan.size), *p = rec + JOURNAL_HEADER_BYTES;
+	}
+	unsigned char *rec = calloc(1, plan.size), *p = rec + JOURNAL_HEADER_BYTES + 16;
 	if (!rec) {
-		free(plan.series_of);
+		plan_free(&plan);
 		return -1;
 	}
-	for (int16_t want = 0; want < (int16_t)plan.nfamilies; want++) /* in record order */
-		for (uint32_t i = 0; i < nf; i++)
-			if (plan.index[i] == want)
-				pack_family(&p, &f->families[i]);
-	for (uint32_t i = 0; i < ns && i < STAGE_MAX_SLOTS; i++) {
-		const struct stage_slot *s = &f->slots[i];
-		if (s->family < nf && plan.index[s->family] >= 0 && wanted(&f->families[s->family], part))
-			pack_series(&p, rec, f, s, (uint16_t)plan.index[s->family]);
+	uint64_t nf = stage_count(s, STAGE_FAMILIES), ns = stage_count(s, STAGE_SLOTS);
+	/* in record order: a family is numbered by its first series */
+	for (uint64_t i = 0, next = 0; i < ns; i++) {
+		const struct stage_slot_rec *slot = stage_slot(s, i);
+		if (slot->family < nf && plan.index[slot->family] == (int64_t)next) {
+			pack_family(&p, rec, stage_family(s, slot->family));
+			next++;
+		}
 	}
-	if (plan.ex_size)
-		pack_exemplars(f, plan.series_of, &p);
-	free(plan.series_of);
-	uint32_t magic = JOURNAL_MAGIC, length = (uint32_t)plan.size;
-	memcpy(rec, &magic, 4);
-	memcpy(rec + 4, &length, 4);
-	memcpy(rec + 12, &plan.nfamilies, 2);
-	memcpy(rec + 14, &plan.nseries, 2);
-	uint32_t check = hash_fnv1a(HASH_FNV_BASIS, rec + 12, plan.size - 12);
+	for (uint64_t i = 0; i < ns; i++)
+		if (plan.series_of[i] >= 0) {
+			const struct stage_slot_rec *slot = stage_slot(s, i);
+			pack_series(&p, rec, s, slot, (uint32_t)plan.index[slot->family]);
+		}
+	if (plan.nexemplars)
+		pack_exemplars(&p, rec, s, &plan);
+	plan_free(&plan);
+	uint32_t head[8] = {JOURNAL_MAGIC, (uint32_t)plan.size, 0, 0, plan.nfamilies, plan.nseries,
+	                    plan.nexemplars, 0};
+	memcpy(rec, head, sizeof head);
+	uint32_t check = journal_check(rec, plan.size);
 	memcpy(rec + 8, &check, 4);
 	*out = (char *)rec;
 	*len = plan.size;

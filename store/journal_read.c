@@ -19,126 +19,10 @@
 #include "store/buf.h"
 #include "store/hash.h"
 #include "store/journal.h"
+#include "store/journal_internal.h"
 #include "store/names.h"
 #include "store/path.h"
 
-
-/* A bounded reader over one record. */
-struct cursor {
-	const unsigned char *p, *end;
-	int bad;
-};
-
-static const unsigned char *take(struct cursor *c, size_t n)
-{
-	if (c->bad || (size_t)(c->end - c->p) < n) {
-		c->bad = 1;
-		return NULL;
-	}
-	const unsigned char *at = c->p;
-	c->p += n;
-	return at;
-}
-
-static void align(struct cursor *c, const unsigned char *base)
-{
-	size_t off = (size_t)(c->p - base);
-	take(c, JOURNAL_PAD8(off) - off);
-}
-
-/* Definitions built earlier in the same journal, by their bytes: the
- * records of one program repeat them, and building one (every name and
- * help text checked) costs a quarter of merging a record.  Same bytes, same
- * definition: a hit skips only work whose result is known. */
-#define DEF_CACHE 16
-struct def_cache {
-	const unsigned char *raw[DEF_CACHE]; /* in the journal's buffer */
-	size_t len[DEF_CACHE];
-	struct family_def def[DEF_CACHE];
-	unsigned n, next;
-};
-
-static int cached_def(const struct def_cache *k, const unsigned char *raw, size_t len,
-                      struct family_def *def)
-{
-	for (unsigned i = 0; k && i < k->n; i++)
-		if (k->len[i] == len && memcmp(k->raw[i], raw, len) == 0) {
-			*def = k->def[i];
-			return 1;
-		}
-	return 0;
-}
-
-static void cache_def(struct def_cache *k, const unsigned char *raw, size_t len,
-                      const struct family_def *def)
-{
-	if (!k)
-		return;
-	unsigned i = k->n < DEF_CACHE ? k->n++ : k->next++ % DEF_CACHE;
-	k->raw[i] = raw;
-	k->len[i] = len;
-	k->def[i] = *def;
-}
-
-static int unpack_family(struct cursor *c, const unsigned char *base, struct family_def *def,
-                       struct def_cache *cache)
-{
-	const unsigned char *start = c->p;
-	const unsigned char *h = take(c, 8);
-	if (!h)
-		return -1;
-	uint16_t nl, hl;
-	memcpy(&nl, h + 4, 2);
-	memcpy(&hl, h + 6, 2);
-	char name[PF_NAME_MAX], help[PF_HELP_MAX], labels[PF_LABELS_MAX][PF_LABEL_NAME_MAX];
-	const char *label_ptrs[PF_LABELS_MAX + 1];
-	double buckets[PF_BUCKETS_MAX];
-	const unsigned char *n = take(c, nl), *t = take(c, hl);
-	if (!n || !t || nl >= sizeof name || hl >= sizeof help || h[1] > PF_LABELS_MAX ||
-	    h[2] > PF_BUCKETS_MAX || h[3] > 1)
-		return -1;
-	memcpy(name, n, nl);
-	name[nl] = '\0';
-	memcpy(help, t, hl);
-	help[hl] = '\0';
-	for (int i = 0; i < h[1]; i++) {
-		const unsigned char *ll = take(c, 1), *l = ll ? take(c, *ll) : NULL;
-		if (!l || *ll >= PF_LABEL_NAME_MAX)
-			return -1;
-		memcpy(labels[i], l, *ll);
-		labels[i][*ll] = '\0';
-		label_ptrs[i] = labels[i];
-	}
-	label_ptrs[h[1]] = NULL;
-	align(c, base);
-	const unsigned char *b = take(c, h[2] * sizeof(double));
-	if (!b)
-		return -1;
-	memcpy(buckets, b, h[2] * sizeof(double));
-	const unsigned char *nat = h[3] ? take(c, 16) : NULL;
-	if (h[3] && !nat)
-		return -1;
-	if (cached_def(cache, start, (size_t)(c->p - start), def))
-		return 0;
-	/* the same checks as a definition made through the API */
-	if (names_build_family(def, h[0], name, help, label_ptrs, buckets, h[2]) != 0)
-		return -1;
-	if (nat) {
-		int32_t schema;
-		double zero_threshold;
-		memcpy(&schema, nat, 4);
-		memcpy(&zero_threshold, nat + 8, 8);
-		if (names_build_native(def, schema, zero_threshold) != 0)
-			return -1;
-	}
-	cache_def(cache, start, (size_t)(c->p - start), def);
-	return 0;
-}
-
-static int same_def(const struct family_def *a, const struct family_def *b)
-{
-	return model_family_compat(a, b) == MODEL_SAME && strcmp(a->help, b->help) == 0;
-}
 
 /* Where merged series are found: (family, key) -> slot; and merged
  * exemplars: (slot, bucket) -> exemplar (hash.h tables). */
@@ -189,42 +73,42 @@ static int index_exemplar(struct merge_index *x, const struct stage_snapshot *sn
 }
 
 /* The merged series of family fam with key, created at zero if new. */
-static int merged_series(struct stage_snapshot *snap, struct merge_index *x, uint32_t fam,
-                         const unsigned char *key, uint16_t keylen)
+static long merged_series(struct stage_snapshot *snap, struct merge_index *x, uint32_t fam,
+                          const unsigned char *key, uint32_t keylen)
 {
 	uint32_t probe = series_hash(fam, key, keylen), i;
 	while ((i = hash_next(&x->series, &probe)) != HASH_NONE) {
 		const struct stage_slot *s = &snap->slots[i];
 		if (s->family == fam && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
-			return (int)i;
+			return (long)i;
 	}
 	uint32_t ncells = snap->families[fam].ncells;
-	if (array_grow32((void **)&snap->slots, &snap->cap_slots, snap->nslots + 1, sizeof *snap->slots) ||
-	    array_grow32((void **)&snap->cells, &snap->cap_cells, snap->ncells + ncells, sizeof(double)))
+	if (snap->nslots >= UINT32_MAX / 2 ||
+	    array_grow32((void **)&snap->slots, &snap->cap_slots, snap->nslots + 1, sizeof *snap->slots) ||
+	    array_grow((void **)&snap->cells, &snap->cap_cells, snap->ncells + ncells, sizeof(double)))
 		return -1;
 	struct stage_slot *s = &snap->slots[snap->nslots];
 	memset(s, 0, sizeof *s);
 	s->family = fam;
 	s->cell = snap->ncells;
 	s->keylen = keylen;
-	memcpy(s->key, key, keylen);
+	if (!(s->key = stage_keep_key(snap, (const char *)key, keylen)))
+		return -1;
 	model_family_zero(&snap->families[fam], &snap->cells[snap->ncells]);
 	snap->ncells += ncells;
 	if (index_series(x, snap, snap->nslots) != 0)
 		return -1;
-	return (int)snap->nslots++;
+	return (long)snap->nslots++;
 }
 
-/* An exemplar of merged series slot: per (slot, bucket) the latest is kept
- * (in copy[0], sel 1), as a staging file holds it. */
+/* An exemplar of merged series slot: per (slot, bucket) the latest is kept. */
 static int merge_exemplar(struct stage_snapshot *snap, struct merge_index *x, uint32_t slot,
-                          uint32_t bucket, double value, double ts, const unsigned char *labels,
-                          uint32_t len)
+                          const struct jrec_exemplar *r)
 {
 	struct stage_exemplar *e = NULL;
-	uint32_t probe = exemplar_hash(slot, bucket), i;
+	uint32_t probe = exemplar_hash(slot, r->bucket), i;
 	while ((i = hash_next(&x->exemplars, &probe)) != HASH_NONE)
-		if (snap->exemplars[i].slot == slot && snap->exemplars[i].bucket == bucket) {
+		if (snap->exemplars[i].slot == slot && snap->exemplars[i].bucket == r->bucket) {
 			e = &snap->exemplars[i];
 			break;
 		}
@@ -235,108 +119,24 @@ static int merge_exemplar(struct stage_snapshot *snap, struct merge_index *x, ui
 		e = &snap->exemplars[snap->nexemplars];
 		memset(e, 0, sizeof *e);
 		e->slot = slot;
-		e->bucket = bucket;
+		e->bucket = r->bucket;
 		e->sel = 1;
 		if (index_exemplar(x, snap, snap->nexemplars) != 0)
 			return -1;
 		snap->nexemplars++;
-	} else if (ts <= e->copy[0].timestamp) {
+	} else if (r->ts <= e->x.timestamp) {
 		return 0;
 	}
-	e->copy[0].value = value;
-	e->copy[0].timestamp = ts;
-	e->copy[0].len = len;
-	memcpy(e->copy[0].labels, labels, len);
+	e->x.value = r->value;
+	e->x.timestamp = r->ts;
+	e->x.len = r->len;
+	memcpy(e->x.labels, r->labels, r->len);
 	return 0;
 }
 
-/* Reads one exemplar entry (the record's part after its series); with
- * fam_of (series -> family) and defs, checks it.  0, or -1 if it is bad. */
-struct record_exemplar {
-	uint16_t series, bucket;
-	uint32_t len;
-	double value, ts;
-	const unsigned char *labels;
-};
-
-static int unpack_exemplar(struct cursor *c, const unsigned char *base, uint16_t ns,
-                         const uint16_t *fam_of, const struct family_def *defs,
-                         struct record_exemplar *r)
+static int same_def(const struct family_def *a, const struct family_def *b)
 {
-	const unsigned char *h = take(c, 24);
-	if (!h)
-		return -1;
-	memcpy(&r->series, h, 2);
-	memcpy(&r->bucket, h + 2, 2);
-	memcpy(&r->len, h + 4, 4);
-	memcpy(&r->value, h + 8, 8);
-	memcpy(&r->ts, h + 16, 8);
-	r->labels = r->len <= MODEL_EXEMPLAR_BYTES ? take(c, r->len) : NULL;
-	align(c, base);
-	if (!r->labels || c->bad || r->series >= ns)
-		return -1;
-	const struct family_def *d = &defs[fam_of[r->series]];
-	return r->bucket < model_family_exemplars((int)d->type, (int)d->nbuckets) &&
-	               names_valid_exemplar((const char *)r->labels, r->len) && !isnan(r->value) &&
-	               isfinite(r->ts) && r->ts > 0
-	           ? 0
-	           : -1;
-}
-
-/* One series entry of a record (the part after its families). */
-struct record_series {
-	uint16_t family, keylen;
-	const unsigned char *key, *cells;
-};
-
-/* Reads the next series entry: 0, or -1 if it runs past the record or
- * names no family of it. */
-static int next_series(struct cursor *c, const unsigned char *base, uint16_t nf,
-                       const struct family_def *defs, struct record_series *s)
-{
-	const unsigned char *h = take(c, 8);
-	if (!h)
-		return -1;
-	memcpy(&s->family, h, 2);
-	memcpy(&s->keylen, h + 2, 2);
-	s->key = take(c, s->keylen);
-	align(c, base);
-	s->cells = s->family < nf ? take(c, defs[s->family].ncells * sizeof(double)) : NULL;
-	return s->key && s->cells ? 0 : -1;
-}
-
-/* The first pass over a record's series and exemplars (c after its
- * families): each well-formed and valid, the cursor ending at the
- * record's end.  0 (fam_of filled, *nx the exemplars), or 1 rejected. */
-static int check_record(const unsigned char *rec, struct cursor c, uint16_t nf, uint16_t ns,
-                        const struct family_def *defs, uint16_t *fam_of, uint32_t *nx)
-{
-	struct record_series s;
-	for (uint16_t i = 0; i < ns; i++) {
-		if (next_series(&c, rec, nf, defs, &s) != 0 || s.keylen > PF_KEY_MAX ||
-		    !names_valid_key((const char *)s.key, s.keylen, defs[s.family].nlabels))
-			return 1;
-		const struct family_def *d = &defs[s.family];
-		if (d->native) { /* a native part that no merge would take */
-			double native[NATIVE_CELLS];
-			memcpy(native, s.cells + (d->nbuckets + 2) * sizeof(double), sizeof native);
-			if (!native_valid(native) || native[NATIVE_ZERO_THRESHOLD] != d->zero_threshold)
-				return 1;
-		}
-		fam_of[i] = s.family;
-	}
-	*nx = 0;
-	if (c.p != c.end) { /* the exemplar part */
-		struct record_exemplar rx;
-		const unsigned char *h = take(&c, 8);
-		if (!h)
-			return 1;
-		memcpy(nx, h, 4);
-		for (uint32_t k = 0; k < *nx; k++)
-			if (unpack_exemplar(&c, rec, ns, fam_of, defs, &rx) != 0)
-				return 1;
-	}
-	return c.p == c.end ? 0 : 1;
+	return model_family_compat(a, b) == MODEL_SAME && strcmp(a->help, b->help) == 0;
 }
 
 /* The record's families among the merged ones (map: record family ->
@@ -344,145 +144,190 @@ static int check_record(const unsigned char *rec, struct cursor c, uint16_t nf, 
  * only in having native buckets or not (records of two releases) is a
  * family of its own of the same name, which the fold puts in the same
  * series (db_family.c: narrower and wider definitions).  0, 1 rejected (a
- * clash with a definition seen first, or no room), -1 out of memory. */
-static int merge_families(struct stage_snapshot *snap, const struct family_def *defs, uint16_t nf,
-                          uint32_t *map)
+ * clash with a definition seen first), -1 out of memory.  Merged families
+ * are few (each program's own), so they are looked through in order. */
+static int merge_families(struct stage_snapshot *snap, const struct jrec *r, uint32_t *map)
 {
-	for (uint16_t i = 0; i < nf; i++) {
+	for (uint32_t i = 0; i < r->nf; i++) {
+		const struct family_def *d = &r->defs[i];
 		uint32_t j = 0;
 		int clash = 0;
 		for (; j < snap->nfamilies; j++) {
 			const struct family_def *o = &snap->families[j];
-			if (strcmp(o->name, defs[i].name) != 0)
+			if (strcmp(o->name, d->name) != 0)
 				continue;
-			if (same_def(o, &defs[i]))
+			if (same_def(o, d))
 				break;
-			int how = model_family_compat(o, &defs[i]);
-			clash |= (how != MODEL_NARROWER && how != MODEL_WIDER) ||
-			         strcmp(o->help, defs[i].help) != 0;
+			int how = model_family_compat(o, d);
+			clash |= (how != MODEL_NARROWER && how != MODEL_WIDER) || strcmp(o->help, d->help) != 0;
 		}
 		if (j == snap->nfamilies && clash)
 			return 1;
 		if (j == snap->nfamilies) {
-			if (j == STAGE_MAX_FAMILIES)
-				return 1;
-			if (array_grow32((void **)&snap->families, &snap->cap_families, j + 1, sizeof defs[0]))
+			if (j >= UINT32_MAX / 2 ||
+			    array_grow32((void **)&snap->families, &snap->cap_families, j + 1, sizeof *d))
 				return -1;
-			snap->families[snap->nfamilies++] = defs[i];
+			snap->families[snap->nfamilies++] = *d;
 		}
 		map[i] = j;
 	}
 	return 0;
 }
 
+static double f64_at(const unsigned char *p)
+{
+	double v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* The place in dst's windows of the sparse part's i-th bucket (its
+ * window's start in src, at its place in the two windows), or -1 if it
+ * falls outside them. */
+static int place_in(const double *dst, const struct jrec_series *s, uint32_t i)
+{
+	uint16_t at;
+	memcpy(&at, s->at + 2 * i, 2);
+	int neg = at >= NATIVE_BUCKETS, j = at - (neg ? NATIVE_BUCKETS : 0);
+	double index = f64_at(s->native + 8 * (neg ? NATIVE_NEG_START : NATIVE_POS_START)) + j;
+	double k = index - dst[neg ? NATIVE_NEG_START : NATIVE_POS_START];
+	return k >= 0 && k < NATIVE_BUCKETS ? (int)k + (neg ? NATIVE_BUCKETS : 0) : -1;
+}
+
+/* dst += a sparse native part (checked: journal_unpack.c).  Where both
+ * have one schema and zero threshold and every bucket of it falls inside
+ * dst's windows (the common case: one program's records, a few buckets
+ * each), they are added in place; otherwise it is spread into a whole
+ * part and merged the native way (windows moved, schema lowered). */
+static void add_sparse(double *dst, const struct jrec_series *s)
+{
+	const unsigned char *h = s->native;
+	int fits = f64_at(h + 8 * NATIVE_SCHEMA) == dst[NATIVE_SCHEMA] &&
+	           f64_at(h + 8 * NATIVE_ZERO_THRESHOLD) == dst[NATIVE_ZERO_THRESHOLD];
+	for (uint32_t i = 0; fits && i < s->nused; i++)
+		fits = place_in(dst, s, i) >= 0;
+	if (fits) {
+		dst[NATIVE_COUNT] += f64_at(h + 8 * NATIVE_COUNT);
+		dst[NATIVE_SUM] += f64_at(h + 8 * NATIVE_SUM);
+		dst[NATIVE_ZERO_COUNT] += f64_at(h + 8 * NATIVE_ZERO_COUNT);
+		for (uint32_t i = 0; i < s->nused; i++)
+			dst[NATIVE_POS + place_in(dst, s, i)] += f64_at(s->counts + 8 * i);
+		return;
+	}
+	double whole[NATIVE_CELLS] = {0};
+	memcpy(whole, h, NATIVE_POS * sizeof(double));
+	for (uint32_t i = 0; i < s->nused; i++) {
+		uint16_t at;
+		memcpy(&at, s->at + 2 * i, 2);
+		whole[NATIVE_POS + at] = f64_at(s->counts + 8 * i);
+	}
+	native_merge(dst, whole);
+}
+
 /* Adds a checked series' cells to its merged series (classic cells summed,
  * a native part merged the native way). */
-static void add_cells(double *to, const struct family_def *d, const unsigned char *cells)
+static void add_cells(double *to, const struct family_def *d, const struct jrec_series *s)
 {
-	uint32_t classic = d->type == PF_HISTOGRAM ? d->nbuckets + 2 : d->ncells;
-	for (uint32_t k = 0; k < classic; k++) {
-		double v;
-		memcpy(&v, cells + k * sizeof(double), sizeof v);
-		to[k] += v;
-	}
-	if (d->native) {
+	uint32_t classic = d->native ? d->ncells - NATIVE_CELLS : d->ncells;
+	for (uint32_t k = 0; k < classic; k++)
+		to[k] += f64_at(s->cells + k * sizeof(double));
+	if (!d->native)
+		return;
+	if (s->sparse) {
+		add_sparse(to + classic, s);
+	} else {
 		double native[NATIVE_CELLS];
-		memcpy(native, cells + classic * sizeof(double), sizeof native);
-		native_merge(to + classic, native); /* checked by check_record */
+		memcpy(native, s->native, sizeof native);
+		native_merge(to + classic, native); /* checked by journal_unpack */
 	}
 }
 
-/* Checks one record's series and exemplars whole (c is after its
- * families), then adds them: -1 out of memory, 0 taken, 1 rejected.
- * fam_of and slot_of have room for ns entries. */
-static int merge_checked(const unsigned char *rec, struct cursor c, uint16_t nf, uint16_t ns,
-                         const struct family_def *defs, uint16_t *fam_of, int *slot_of,
-                         struct stage_snapshot *snap, struct merge_index *x)
+/* Adds one unpacked record: -1 out of memory, 0 taken, 1 rejected. */
+static int merge_record(const struct jrec *r, struct stage_snapshot *snap, struct merge_index *x,
+                        uint32_t *map, long *slot_of)
 {
-	uint32_t map[STAGE_MAX_FAMILIES]; /* record family -> merged family */
-	uint32_t nx;
-	int rc = check_record(rec, c, nf, ns, defs, fam_of, &nx);
-	if (rc == 0)
-		rc = merge_families(snap, defs, nf, map);
+	int rc = merge_families(snap, r, map);
 	if (rc != 0)
 		return rc;
-	struct record_series s;
-	for (uint16_t i = 0; i < ns; i++) {
-		next_series(&c, rec, nf, defs, &s); /* checked above */
-		if ((slot_of[i] = merged_series(snap, x, map[s.family], s.key, s.keylen)) < 0)
+	for (uint32_t i = 0; i < r->ns; i++) {
+		const struct jrec_series *s = &r->series[i];
+		if ((slot_of[i] = merged_series(snap, x, map[s->family], s->key, s->keylen)) < 0)
 			return -1;
-		add_cells(&snap->cells[snap->slots[slot_of[i]].cell], &defs[s.family], s.cells);
+		add_cells(&snap->cells[snap->slots[slot_of[i]].cell], &r->defs[s->family], s);
 	}
-	if (nx)
-		take(&c, 8);
-	for (uint32_t k = 0; k < nx; k++) {
-		struct record_exemplar rx;
-		unpack_exemplar(&c, rec, ns, fam_of, defs, &rx); /* checked above */
-		if (merge_exemplar(snap, x, (uint32_t)slot_of[rx.series], rx.bucket, rx.value, rx.ts,
-		                   rx.labels, rx.len) != 0)
+	for (uint32_t k = 0; k < r->nx; k++)
+		if (merge_exemplar(snap, x, (uint32_t)slot_of[r->ex[k].series], &r->ex[k]) != 0)
 			return -1;
-	}
 	return 0;
 }
 
-/* Checks one record whole, then adds it: -1 out of memory, 0 taken,
- * 1 rejected. */
-static int merge_record(const unsigned char *rec, uint32_t len, struct stage_snapshot *snap,
-                        struct merge_index *x, struct def_cache *cache)
+/* A record whose head is sound: a magic of either version, a length inside
+ * the buffer and a checksum that matches. */
+static int record_at(const unsigned char *p, const unsigned char *end, uint32_t *length)
 {
-	struct cursor c = {rec + JOURNAL_HEADER_BYTES, rec + len, 0};
-	uint16_t nf, ns;
-	memcpy(&nf, rec + 12, 2);
-	memcpy(&ns, rec + 14, 2);
-	if (nf > STAGE_MAX_FAMILIES)
-		return 1;
-	struct family_def defs[STAGE_MAX_FAMILIES];
-	for (uint16_t i = 0; i < nf; i++)
-		if (unpack_family(&c, rec, &defs[i], cache) != 0)
-			return 1;
-	uint16_t *fam_of = malloc((ns ? ns : 1) * sizeof *fam_of);
-	int *slot_of = malloc((ns ? ns : 1) * sizeof *slot_of);
-	int rc = fam_of && slot_of ? merge_checked(rec, c, nf, ns, defs, fam_of, slot_of, snap, x) : -1;
-	free(fam_of);
-	free(slot_of);
-	return rc;
+	uint32_t magic, check;
+	memcpy(&magic, p, 4);
+	memcpy(length, p + 4, 4);
+	memcpy(&check, p + 8, 4);
+	if (*length < JOURNAL_HEADER_BYTES || *length > (size_t)(end - p))
+		return 0;
+	if (magic == JOURNAL_MAGIC) { /* the word after the check is 0: the check leaves it out */
+		uint32_t zero;
+		memcpy(&zero, p + 12, 4);
+		return *length % 8 == 0 && zero == 0 && journal_check(p, *length) == check;
+	}
+	return magic == JOURNAL_MAGIC_V1 && hash_fnv1a(HASH_FNV_BASIS, p + 12, *length - 12) == check;
+}
+
+/* The next place a record may begin, after a torn one: either magic. */
+static const unsigned char *next_magic(const unsigned char *p, const unsigned char *end)
+{
+	uint32_t m2 = JOURNAL_MAGIC, m1 = JOURNAL_MAGIC_V1;
+	for (p++; (size_t)(end - p) >= 4; p++)
+		if (memcmp(p, &m2, 4) == 0 || memcmp(p, &m1, 4) == 0)
+			return p;
+	return end;
 }
 
 int journal_merge(const char *buf, size_t len, struct stage_snapshot *snap, unsigned *bad)
 {
 	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
 	struct merge_index x = {0};
-	struct def_cache *cache = calloc(1, sizeof *cache); /* none: built every time */
+	struct jrec r = {0};
+	struct jrec_cache *cache = calloc(1, sizeof *cache); /* none: built every time */
+	uint32_t *map = NULL, cap_map = 0;
+	long *slot_of = NULL;
+	size_t cap_slot_of = 0;
 	int rc = 0;
 	for (uint32_t i = 0; i < snap->nslots && rc == 0; i++)
 		rc = index_series(&x, snap, i);
 	for (uint32_t i = 0; i < snap->nexemplars && rc == 0; i++)
 		rc = index_exemplar(&x, snap, i);
 	while (rc == 0 && (size_t)(end - p) >= JOURNAL_HEADER_BYTES) {
-		uint32_t magic, length, check;
-		memcpy(&magic, p, 4);
-		memcpy(&length, p + 4, 4);
-		memcpy(&check, p + 8, 4);
-		if (magic != JOURNAL_MAGIC || length < JOURNAL_HEADER_BYTES || length > (size_t)(end - p) ||
-		    hash_fnv1a(HASH_FNV_BASIS, p + 12, length - 12) != check) {
-			/* a torn record (its writer killed mid-write): find the next one */
-			++*bad;
-			const unsigned char *next = p + 1;
-			uint32_t m = JOURNAL_MAGIC;
-			while ((size_t)(end - next) >= 4 && memcmp(next, &m, 4) != 0)
-				next++;
-			p = (size_t)(end - next) >= 4 ? next : end;
+		uint32_t length;
+		if (!record_at(p, end, &length)) {
+			++*bad; /* a torn record (its writer killed mid-write): find the next one */
+			p = next_magic(p, end);
 			continue;
 		}
-		int r = merge_record(p, length, snap, &x, cache);
-		if (r < 0)
+		int u = journal_unpack(p, length, &r, cache);
+		if (u == 0 && (array_grow32((void **)&map, &cap_map, r.nf ? r.nf : 1, sizeof *map) ||
+		               array_grow((void **)&slot_of, &cap_slot_of, r.ns ? r.ns : 1,
+		                          sizeof *slot_of)))
+			u = -1;
+		if (u == 0)
+			u = merge_record(&r, snap, &x, map, slot_of);
+		if (u < 0)
 			rc = -1;
-		*bad += r > 0;
+		*bad += u > 0;
 		p += length;
 	}
 	hash_free(&x.series);
 	hash_free(&x.exemplars);
+	journal_jrec_free(&r);
 	free(cache);
+	free(map);
+	free(slot_of);
 	return rc;
 }
 
@@ -499,9 +344,12 @@ int journal_read_marker(const char *path, struct stage_snapshot *snap)
 	unsigned char head[JOURNAL_HEADER_BYTES];
 	uint32_t len = 0;
 	char *buf = NULL;
-	if (pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head) {
+	struct stat st;
+	/* its one record, as long as the file holds (a process with many
+	 * gauges writes a long one) */
+	if (fstat(fd, &st) == 0 && pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head) {
 		memcpy(&len, head + 4, 4);
-		if (len >= JOURNAL_HEADER_BYTES && len <= 65536 && (buf = malloc(len)) &&
+		if (len >= JOURNAL_HEADER_BYTES && len <= (uint64_t)st.st_size && (buf = malloc(len)) &&
 		    pread(fd, buf, len, 0) != (ssize_t)len)
 			len = 0;
 	}

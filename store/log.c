@@ -31,7 +31,7 @@ int log_error(enum log_op op, const char *fmt, ...)
 		return 0;
 	}
 	last[op] = now.tv_sec ? now.tv_sec : 1;
-	char msg[512];
+	char msg[1024]; /* a staging failure names three paths and the fix */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);

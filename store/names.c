@@ -5,12 +5,14 @@
  * Metric names match [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*;
  * names starting with "__" are reserved for Prometheus itself.  Label values
  * may hold any UTF-8 text but NUL, which the store uses as a separator.
+ * A check that fails says why (notice_why): the API function that asked names
+ * itself and logs it.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "store/notice.h"
 #include "store/model.h"
 #include "store/names.h"
 
@@ -87,11 +89,21 @@ int names_encode_key(const char *const *values, int n, char *key, size_t cap)
 {
 	size_t len = 0;
 	for (int i = 0; i < n; i++) {
-		if (!values || !values[i])
+		if (!values || !values[i]) {
+			notice_why("%d value%s for %d label name%s", i, i == 1 ? "" : "s", n,
+			           n == 1 ? "" : "s");
 			return -1;
+		}
 		size_t l = strlen(values[i]);
-		if (!names_valid_utf8(values[i], l) || len + l + 1 > cap)
+		if (!names_valid_utf8(values[i], l)) {
+			notice_why("values[%d] is not valid UTF-8", i);
 			return -1;
+		}
+		if (len + l + 1 > cap) {
+			notice_why("the label values take more than %zu bytes (a NUL after each; "
+			           "PF_KEY_MAX)", cap - 1);
+			return -1;
+		}
 		memcpy(key + len, values[i], l + 1);
 		len += l + 1;
 	}
@@ -141,41 +153,117 @@ int names_valid_exemplar(const char *p, size_t len)
 int names_encode_exemplar(const char *const *labels, char *out)
 {
 	size_t len = 0;
-	for (int i = 0; labels && labels[i]; i++) {
-		size_t l = strlen(labels[i]);
-		if (l + 1 > MODEL_EXEMPLAR_BYTES - len)
+	int n = 0;
+	for (; labels && labels[n]; n++) {
+		size_t l = strlen(labels[n]);
+		if (l + 1 > MODEL_EXEMPLAR_BYTES - len) {
+			notice_why("exemplar labels longer than %d characters",
+			           PF_EXEMPLAR_RUNES_MAX);
 			return -1;
-		memcpy(out + len, labels[i], l + 1);
+		}
+		memcpy(out + len, labels[n], l + 1);
 		len += l + 1;
 	}
-	return names_valid_exemplar(out, len) ? (int)len : -1;
+	if (names_valid_exemplar(out, len))
+		return (int)len;
+	/* say which rule it broke (the check above runs on every exemplar; this, on a refusal) */
+	size_t chars = 0;
+	if (n == 0)
+		notice_why("exemplar labels: none (give \"name\", \"value\", ..., NULL)");
+	else if (n % 2)
+		notice_why("exemplar labels: %d string%s, not name-value pairs (\"%s\" has no "
+		           "value)", n, n == 1 ? "" : "s", labels[n - 1]);
+	for (int i = 0; n && n % 2 == 0 && i < n; i += 2) {
+		if (!pf_valid_label_name(labels[i])) {
+			notice_why("exemplar labels[%d] \"%.64s\" is not a valid label name", i,
+			           labels[i]);
+			return -1;
+		}
+		for (int j = 0; j < i; j += 2)
+			if (strcmp(labels[i], labels[j]) == 0) {
+				notice_why("exemplar label %s given twice", labels[i]);
+				return -1;
+			}
+		if (!names_valid_utf8(labels[i + 1], strlen(labels[i + 1]))) {
+			notice_why("exemplar labels[%d] (the value of %s) is not valid UTF-8",
+			           i + 1, labels[i]);
+			return -1;
+		}
+		chars += utf8_chars(labels[i], strlen(labels[i])) +
+		         utf8_chars(labels[i + 1], strlen(labels[i + 1]));
+	}
+	if (n && n % 2 == 0)
+		notice_why("exemplar labels: %zu characters, more than %d (PF_EXEMPLAR_RUNES_MAX)",
+		           chars, PF_EXEMPLAR_RUNES_MAX);
+	return -1;
+}
+
+#define METRIC_NAME_RULE "[a-zA-Z_:][a-zA-Z0-9_:]*, not beginning with __, under 128 bytes"
+#define LABEL_NAME_RULE "[a-zA-Z_][a-zA-Z0-9_]*, not beginning with __, under 64 bytes"
+
+/* Whether the parts of a definition that are not labels or buckets are
+ * sound; if not, why. */
+static int check_family(int type, const char *name, const char *help, int nbuckets)
+{
+	if (!name)
+		return notice_why("name is NULL");
+	if (!pf_valid_metric_name(name))
+		return notice_why("name \"%.128s\" is not a valid metric name (%s)", name,
+		                  METRIC_NAME_RULE);
+	if (!help || !help[0])
+		return notice_why("help is %s: every family needs a help text",
+		                  help ? "empty" : "NULL");
+	if (strlen(help) >= PF_HELP_MAX)
+		return notice_why("help is %zu bytes, %d at most (PF_HELP_MAX)", strlen(help),
+		                  PF_HELP_MAX - 1);
+	if (!names_valid_utf8(help, strlen(help)))
+		return notice_why("help is not valid UTF-8");
+	if (type < PF_COUNTER || type > PF_STATESET)
+		return notice_why("type %d is not a counter, gauge, histogram, summary, info or "
+		                  "state set", type);
+	if (nbuckets < 0 || nbuckets > PF_BUCKETS_MAX)
+		return notice_why("nbuckets %d is outside 0..%d (PF_BUCKETS_MAX)", nbuckets,
+		                  PF_BUCKETS_MAX);
+	if (type != PF_HISTOGRAM && nbuckets)
+		return notice_why("nbuckets %d: buckets are a histogram's", nbuckets);
+	return 0;
 }
 
 int names_build_family(struct family_def *def, int type, const char *name, const char *help,
                     const char *const *labels, const double *buckets, int nbuckets)
 {
 	memset(def, 0, sizeof *def);
-	if (!pf_valid_metric_name(name) || !help || !help[0] || strlen(help) >= PF_HELP_MAX ||
-	    !names_valid_utf8(help, strlen(help)) || nbuckets < 0 || nbuckets > PF_BUCKETS_MAX ||
-	    type < PF_COUNTER || type > PF_STATESET || (type != PF_HISTOGRAM && nbuckets))
+	if (check_family(type, name, help, nbuckets) != 0)
 		return -1;
 	def->type = (uint32_t)type;
 	snprintf(def->name, sizeof def->name, "%s", name);
 	snprintf(def->help, sizeof def->help, "%s", help);
 	for (int i = 0; labels && labels[i]; i++) {
-		if (i >= PF_LABELS_MAX || !pf_valid_label_name(labels[i]) ||
-		    (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0))
-			return -1;
+		if (i >= PF_LABELS_MAX)
+			return notice_why("more than %d label names (PF_LABELS_MAX)", PF_LABELS_MAX);
+		if (!pf_valid_label_name(labels[i]))
+			return notice_why("labels[%d] \"%.64s\" is not a valid label name (%s)", i,
+			                  labels[i], LABEL_NAME_RULE);
+		if (type == PF_HISTOGRAM && strcmp(labels[i], "le") == 0)
+			return notice_why("labels[%d] \"le\" is a histogram's own (its buckets' bound)",
+			                  i);
 		for (int j = 0; j < i; j++)
 			if (strcmp(labels[i], labels[j]) == 0)
-				return -1;
+				return notice_why("labels[%d] \"%s\" is labels[%d] again", i, labels[i],
+				                  j);
 		snprintf(def->labels[i], sizeof def->labels[i], "%s", labels[i]);
 		def->nlabels++;
 	}
+	if (nbuckets > 0 && !buckets)
+		return notice_why("buckets is NULL and nbuckets %d", nbuckets);
 	for (int i = 0; i < nbuckets; i++) {
 		/* strictly increasing finite bounds; +Inf is always added */
-		if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
-			return -1;
+		if (!isfinite(buckets[i]))
+			return notice_why("buckets[%d] is %g: bounds are finite (+Inf is always "
+			                  "there)", i, buckets[i]);
+		if (i && buckets[i] <= buckets[i - 1])
+			return notice_why("buckets[%d] = %g is not above buckets[%d] = %g: bounds "
+			                  "increase", i, buckets[i], i - 1, buckets[i - 1]);
 		def->buckets[i] = buckets[i];
 	}
 	def->nbuckets = (uint32_t)nbuckets;
@@ -185,9 +273,13 @@ int names_build_family(struct family_def *def, int type, const char *name, const
 
 int names_build_native(struct family_def *def, int schema, double zero_threshold)
 {
-	if (def->type != PF_HISTOGRAM || schema < PF_NATIVE_SCHEMA_MIN ||
-	    schema > PF_NATIVE_SCHEMA_MAX || !(zero_threshold >= 0) || isinf(zero_threshold))
-		return -1;
+	if (def->type != PF_HISTOGRAM)
+		return notice_why("native buckets are a histogram's");
+	if (schema < PF_NATIVE_SCHEMA_MIN || schema > PF_NATIVE_SCHEMA_MAX)
+		return notice_why("schema %d is outside %d..%d", schema, PF_NATIVE_SCHEMA_MIN,
+		                  PF_NATIVE_SCHEMA_MAX);
+	if (!(zero_threshold >= 0) || isinf(zero_threshold))
+		return notice_why("zero_threshold %g is not a finite number >= 0", zero_threshold);
 	def->native = 1;
 	def->schema = schema;
 	def->zero_threshold = zero_threshold;
@@ -208,23 +300,6 @@ int names_valid_key(const char *key, uint32_t keylen, uint32_t nlabels)
 }
 
 /* ---- gauge modes, units, state sets ------------------------------------- */
-
-static char kind_reason[256];
-
-static int refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int refuse(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(kind_reason, sizeof kind_reason, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-const char *names_kind_reason(void)
-{
-	return kind_reason;
-}
 
 static int has_label(const struct family_def *def, const char *name)
 {
@@ -271,13 +346,13 @@ int names_unit_fits(const char *name, int type, const char *unit)
 static int check_unit(const struct family_def *def, const char *unit)
 {
 	if (def->type == PF_INFO || def->type == PF_STATESET)
-		return refuse("unit \"%.40s\": an %s has no unit (OpenMetrics)", unit,
+		return notice_why("unit \"%.40s\": an %s has no unit (OpenMetrics)", unit,
 		              def->type == PF_INFO ? "info" : "state set");
 	if (!names_valid_unit(unit))
-		return refuse("unit \"%.40s\" is not a unit ([a-zA-Z0-9_], not beginning with _, "
+		return notice_why("unit \"%.40s\" is not a unit ([a-zA-Z0-9_], not beginning with _, "
 		              "under %d bytes)", unit, PF_UNIT_MAX);
 	if (!names_unit_fits(def->name, (int)def->type, unit))
-		return refuse("unit \"%s\": the name %s must end in _%s%s (OpenMetrics: the unit is "
+		return notice_why("unit \"%s\": the name %s must end in _%s%s (OpenMetrics: the unit is "
 		              "the family name's suffix)", unit, def->name, unit,
 		              def->type == PF_COUNTER ? " (before _total)" : "");
 	return 0;
@@ -286,17 +361,17 @@ static int check_unit(const struct family_def *def, const char *unit)
 static int check_states(struct family_def *def, const char *const *states)
 {
 	if (!states || !states[0])
-		return refuse("states: a state set needs at least one (NULL-terminated)");
+		return notice_why("states: a state set needs at least one (NULL-terminated)");
 	for (int i = 0; states[i]; i++) {
 		size_t n = strlen(states[i]);
 		if (i >= PF_STATES_MAX)
-			return refuse("states: more than %d (PF_STATES_MAX)", PF_STATES_MAX);
+			return notice_why("states: more than %d (PF_STATES_MAX)", PF_STATES_MAX);
 		if (!n || n >= PF_STATE_MAX || !names_valid_utf8(states[i], n))
-			return refuse("states[%d] is %s: a state is UTF-8, 1 to %d bytes", i,
+			return notice_why("states[%d] is %s: a state is UTF-8, 1 to %d bytes", i,
 			              n ? "too long or not UTF-8" : "empty", PF_STATE_MAX - 1);
 		for (int j = 0; j < i; j++)
 			if (strcmp(states[i], states[j]) == 0)
-				return refuse("states[%d] \"%s\" is states[%d] again", i, states[i], j);
+				return notice_why("states[%d] \"%s\" is states[%d] again", i, states[i], j);
 		memcpy(def->states[i], states[i], n + 1);
 		def->nstates++;
 	}
@@ -310,25 +385,25 @@ static int check_type_names(const struct family_def *def)
 	switch (def->type) {
 	case PF_SUMMARY:
 		if (has_label(def, "quantile"))
-			return refuse("a label quantile: a summary's own (its quantiles; "
+			return notice_why("a label quantile: a summary's own (its quantiles; "
 			              "promfcgi's have none)");
 		return 0;
 	case PF_INFO:
 		if (n <= 5 || strcmp(def->name + n - 5, "_info") != 0)
-			return refuse("an info's name ends in _info (OpenMetrics names its samples so)");
+			return notice_why("an info's name ends in _info (OpenMetrics names its samples so)");
 		return 0;
 	case PF_STATESET:
 		if (!pf_valid_label_name(def->name))
-			return refuse("a state set's name is also its states' label, so a valid label "
+			return notice_why("a state set's name is also its states' label, so a valid label "
 			              "name ([a-zA-Z_][a-zA-Z0-9_]*, under %d bytes)", PF_LABEL_NAME_MAX);
 		if (has_label(def, def->name))
-			return refuse("a label %s: a state set's own (its states)", def->name);
+			return notice_why("a label %s: a state set's own (its states)", def->name);
 		return 0;
 	case PF_GAUGE:
 		if (def->mode == PF_GAUGE_LIVEALL && has_label(def, "pid"))
-			return refuse("a label pid: a liveall gauge's own (the process)");
+			return notice_why("a label pid: a liveall gauge's own (the process)");
 		if (def->mode == PF_GAUGE_LIVEALL && def->nlabels >= PF_LABELS_MAX)
-			return refuse("%u labels: a liveall gauge adds pid, %d at most in all",
+			return notice_why("%u labels: a liveall gauge adds pid, %d at most in all",
 			              def->nlabels, PF_LABELS_MAX);
 		return 0;
 	default:
@@ -339,14 +414,13 @@ static int check_type_names(const struct family_def *def)
 int names_build_kind(struct family_def *def, int mode, const char *unit,
                      const char *const *states)
 {
-	kind_reason[0] = '\0';
 	if (mode && def->type != PF_GAUGE)
-		return refuse("mode %d: a mode is a gauge's", mode);
+		return notice_why("mode %d: a mode is a gauge's", mode);
 	if (mode < PF_GAUGE_LIVESUM || mode > PF_GAUGE_LIVEALL)
-		return refuse("mode %d is not a gauge mode (enum pf_gauge_mode)", mode);
+		return notice_why("mode %d is not a gauge mode (enum pf_gauge_mode)", mode);
 	def->mode = (uint32_t)mode;
 	if (states && def->type != PF_STATESET)
-		return refuse("states: only a state set has them");
+		return notice_why("states: only a state set has them");
 	if (def->type == PF_STATESET && check_states(def, states) != 0)
 		return -1;
 	if (unit && unit[0]) {

@@ -41,10 +41,9 @@ int names_build_native(struct family_def *def, int schema, double zero_threshold
  * the family name's suffix, an info's name ends in _info, a state set's is
  * a label name; a summary has no label quantile, a liveall gauge no label
  * pid), and the cells they make: 0, or -1 with the reason in
- * names_kind_reason(). */
+ * notice_reason() (store/notice.h). */
 int names_build_kind(struct family_def *def, int mode, const char *unit,
                      const char *const *states);
-const char *names_kind_reason(void);
 /* Whether a definition read from another process's file or the store has a
  * sound mode, unit and states for its type. */
 int names_valid_kind(const struct family_def *def);

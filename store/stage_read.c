@@ -1,24 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stage_read.c — reading another process's staging file: mapped read-only
- * once (a file of this release's layout or of an earlier one's), then
- * copied under the seqlock whenever it is read again, a killed writer's
- * half-done change replayed from its redo log, and everything new checked
- * (stage_valid.c) before it is used.
+ * stage_read.c — reading another process's staging file (stage_format.h):
+ * mapped read-only once, mapped further as it grows, and copied whenever it
+ * is read again; a killed writer's half-done change replayed from its redo
+ * ring, and everything new checked (stage_valid.c) before it is used.  A
+ * file of an earlier release's layout goes to stage_old.c.
  *
- * The seqlock copy, one rule for every reader.  A writer holds seq odd only
- * for the stores of one change, at most STAGE_LOG_MAX cells: microseconds.
- * So a reader that finds seq odd yields the CPU and looks again, and one
- * that finds seq moved during its copy (a change committed meanwhile)
- * copies again.  It gives up after STAGE_READ_ATTEMPTS tries: each
- * sched_yield lets every other runnable thread on the CPU run first, so
- * 2,000 of them outlast many scheduler time slices, and a writer still in
- * its change by then is not running (descheduled for long, stopped by a
- * signal or a debugger).  A scrape must not wait on such a process: it
- * keeps the last consistent copy, and the next scrape reads again.  A
- * writer that is dead (the caller says: `live`) holds its change forever;
- * its redo log finishes it in the copy, so its file is read at once.
+ * What a read copies.  Families, slots and keys never change once
+ * published, so each is copied (and checked) once, when first seen.  The
+ * cells are copied whole at every read; an exemplar record only when its
+ * selector moved (stage_format.h: sel only goes up).
+ *
+ * A consistent copy, without waiting for a quiet moment.  A reader notes
+ * `written` (redo entries ever appended) and seq, copies, then notes
+ * `written` again: the commits in between may have changed cells during
+ * the copy, and their entries hold the new values, so applying them in
+ * order gives exactly the state after the last one (every commit changes
+ * cells only through entries appended before its seq turns odd, so no
+ * change escapes the range).  The snapshot is labelled with the seq seen
+ * first: it holds everything published up to it, and maybe more (db_fold
+ * and merge.c only ever need "at least").  The ring holds STAGE_RING
+ * entries: a reader whose copy outlasted more commits than that (or that
+ * found seq odd: a commit in progress before it began) copies again.  It
+ * gives up after STAGE_READ_ATTEMPTS tries, yielding the CPU each time: a
+ * writer whose change stays open that long is not running (stopped by a
+ * signal or a debugger), and a scrape must not wait on it: the last
+ * consistent copy is kept, and the next scrape reads again.  A writer that
+ * is dead (the caller says: `live`) holds its change forever; the ring's
+ * last commit finishes it in the copy, so its file is read at once.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -27,176 +39,53 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "store/buf.h"
 #include "store/path.h"
 #include "store/stage.h"
+#include "store/stage_old.h"
 #include "store/stage_valid.h"
 
 #define STAGE_READ_ATTEMPTS 2000
-
-/* Where each part of a file is, for each version this release reads: its
- * own (3), and the two a killed worker of an earlier release may have left.
- * Versions 1 and 2 have the same header but a redo log of 32 entries, then
- * families of 1,424 bytes (version 3's definition without its native
- * fields, which read as "no native buckets"), 4,096 slots, 65,536 cells,
- * and (version 2) the same exemplars. */
-struct stage_layout {
-	uint32_t version;
-	size_t size, families, family_size, slots, cells, ex; /* ex 0: none */
-	uint32_t max_cells, log_max;
-};
-
-#define V2_LOG_MAX 32u
-#define V2_MAX_CELLS 65536u
-#define V2_FAMILY offsetof(struct family_def, native)
-#define V2_FAMILIES (offsetof(struct stage_header, log) + V2_LOG_MAX * sizeof(struct stage_log_entry))
-#define V2_SLOTS (V2_FAMILIES + STAGE_MAX_FAMILIES * V2_FAMILY)
-#define V2_CELLS (V2_SLOTS + STAGE_MAX_SLOTS * sizeof(struct stage_slot))
-#define V2_EX (V2_CELLS + V2_MAX_CELLS * sizeof(double))
-_Static_assert(V2_FAMILY == 1424 && V2_FAMILIES == 608 && V2_SLOTS == 91744 &&
-                   V2_CELLS == 1140320 && V2_EX == STAGE_V1_SIZE &&
-                   V2_EX + sizeof(struct stage_exemplars) == STAGE_V2_SIZE,
-               "version 1 and 2 files are what those releases wrote");
-_Static_assert(offsetof(struct stage_file, ex) ==
-                   offsetof(struct stage_file, cells) + STAGE_MAX_CELLS * sizeof(double),
-               "exemplars follow the cells without padding");
-
-static const struct stage_layout layouts[] = {
-    {STAGE_VERSION, sizeof(struct stage_file), offsetof(struct stage_file, families),
-     sizeof(struct family_def), offsetof(struct stage_file, slots),
-     offsetof(struct stage_file, cells), offsetof(struct stage_file, ex), STAGE_MAX_CELLS,
-     STAGE_LOG_MAX},
-    {2, STAGE_V2_SIZE, V2_FAMILIES, V2_FAMILY, V2_SLOTS, V2_CELLS, V2_EX, V2_MAX_CELLS, V2_LOG_MAX},
-    {1, STAGE_V1_SIZE, V2_FAMILIES, V2_FAMILY, V2_SLOTS, V2_CELLS, 0, V2_MAX_CELLS, V2_LOG_MAX},
-};
 
 static const struct stage_header *header_of(const unsigned char *base)
 {
 	return (const struct stage_header *)(const void *)base;
 }
 
-static const struct stage_slot *slots_of(const unsigned char *base, const struct stage_layout *l)
-{
-	return (const struct stage_slot *)(const void *)(base + l->slots);
-}
+/* ---- opening ---------------------------------------------------------------- */
 
-static const double *cells_of(const unsigned char *base, const struct stage_layout *l)
+/* Whether a version 4 header is one this release can read: its arrays of
+ * the element sizes it knows (a family record of at least the classic
+ * definition), chunk 0 of each a power of two, a ring that holds a
+ * commit twice over. */
+static int header_sound(const struct stage_header *h, size_t size, unsigned *log2)
 {
-	return (const double *)(const void *)(base + l->cells);
-}
-
-static const struct stage_exemplars *exemplars_of(const unsigned char *base,
-                                                  const struct stage_layout *l)
-{
-	return l->ex ? (const struct stage_exemplars *)(const void *)(base + l->ex) : NULL;
-}
-
-/* Families [from, to) of the file into defs; an earlier version's without
- * native buckets. */
-static void copy_families(const unsigned char *base, const struct stage_layout *l,
-                          struct family_def *defs, uint32_t from, uint32_t to)
-{
-	if (l->family_size == sizeof *defs) {
-		memcpy(&defs[from], base + l->families + from * sizeof *defs,
-		       (to - from) * sizeof *defs);
-		return;
+	if (h->magic != STAGE_MAGIC || h->version != STAGE_VERSION || h->ring == 0 ||
+	    (h->ring & (h->ring - 1)) || h->ring > (1u << 24) || h->log_max == 0 ||
+	    h->log_max > h->ring / 2 || h->header_bytes < stage_header_size(h->ring) ||
+	    h->header_bytes > size)
+		return 0;
+	for (int a = 0; a < STAGE_ARRAYS; a++) {
+		uint32_t e = h->arrays[a].elem_bytes, b = h->arrays[a].base;
+		size_t want = a == STAGE_SLOTS ? sizeof(struct stage_slot_rec)
+		              : a == STAGE_CELLS ? sizeof(double)
+		              : a == STAGE_KEYS  ? 1
+		              : a >= STAGE_EXEMPLARS
+		                  ? STAGE_EX_BYTES(STAGE_EX_LABELS(a - STAGE_EXEMPLARS))
+		                  : 0;
+		if (b == 0 || (b & (b - 1)) || b > (1u << 24) ||
+		    (a == STAGE_FAMILIES ? e < offsetof(struct family_def, native) || e > 65536
+		                         : e != want))
+			return 0;
+		log2[a] = (unsigned)__builtin_ctz(b);
 	}
-	for (uint32_t i = from; i < to; i++) {
-		memset(&defs[i], 0, sizeof defs[i]);
-		memcpy(&defs[i], base + l->families + i * l->family_size, l->family_size);
-	}
-}
-
-/* Copies one exemplar copy: its fields and the labels it uses (a length
- * past the buffer is kept, for stage_valid_exemplar to refuse). */
-static void copy_exemplar(struct exemplar *to, const struct exemplar *from)
-{
-	to->value = from->value;
-	to->timestamp = from->timestamp;
-	to->len = from->len;
-	memcpy(to->labels, from->labels, to->len <= MODEL_EXEMPLAR_BYTES ? to->len : 0);
-}
-
-/* Copies n exemplar slots: each one's current copy only (sel read once; the
- * spare copy may be half written, and is nobody's business but the writer's). */
-static void copy_exemplars(const struct stage_exemplars *x, struct stage_exemplar *to, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		const struct stage_exemplar *e = &x->e[i];
-		to[i].slot = e->slot;
-		to[i].bucket = e->bucket;
-		to[i].sel = e->sel;
-		if (to[i].sel == 1 || to[i].sel == 2)
-			copy_exemplar(&to[i].copy[to[i].sel - 1], &e->copy[to[i].sel - 1]);
-	}
-}
-
-/* Replays the redo log of a change that a killed writer left half done;
- * entries that point nowhere are left out (the checks then judge).
- * An exemplar whose sel the change moves gets the copy it now names, which
- * its writer filled before the change began. */
-static void stage_replay(const unsigned char *base, const struct stage_layout *l, double *cells,
-                         uint32_t ncells, struct stage_exemplar *ex, uint32_t nex)
-{
-	const struct stage_header *h = header_of(base);
-	const struct stage_exemplars *x = exemplars_of(base, l);
-	uint32_t n = h->nlog < l->log_max ? h->nlog : l->log_max;
-	for (uint32_t i = 0; i < n; i++) {
-		struct stage_log_entry e = h->log[i];
-		if (e.kind == STAGE_LOG_CELL && e.cell < ncells) {
-			cells[e.cell] = e.value;
-		} else if (e.kind == STAGE_LOG_EXEMPLAR && x && e.cell < nex &&
-		           (e.value == 1 || e.value == 2)) {
-			ex[e.cell].sel = (uint32_t)e.value;
-			copy_exemplar(&ex[e.cell].copy[ex[e.cell].sel - 1],
-			              &x->e[e.cell].copy[ex[e.cell].sel - 1]);
-		}
-	}
-}
-
-/* stage_map's answer for a file that is not a staging file of a version it reads */
-#define STAGE_NOT_OURS ((const unsigned char *)-1)
-
-/* Maps another process's file read-only: a regular file (not a FIFO to
- * block on, nor a link to follow) of the size and version of one of the
- * layouts this release reads.  *size and *layout: what was mapped. */
-static const unsigned char *stage_map(const char *path, dev_t *dev, ino_t *ino, size_t *size,
-                                      const struct stage_layout **layout)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	void *p = MAP_FAILED;
-	const struct stage_layout *l = NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
-			if (st.st_size == (off_t)layouts[i].size)
-				l = &layouts[i];
-	if (l) {
-		*size = l->size;
-		p = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
-	}
-	close(fd);
-	if (p == MAP_FAILED)
-		return NULL;
-	const unsigned char *base = p;
-	if (header_of(base)->magic != STAGE_MAGIC || header_of(base)->version != l->version) {
-		munmap(p, *size);
-		return STAGE_NOT_OURS;
-	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	*layout = l;
-	return base;
+	return 1;
 }
 
 /* The file's path, name (its incarnation's identity in the store) and
- * process: 0, or -1 if the path does not fit (it was opened: it always
- * does). */
+ * process (the same fields in every version's header). */
 static int stage_identify(const unsigned char *base, const char *path,
                           struct stage_snapshot *snap)
 {
@@ -213,13 +102,46 @@ static int stage_identify(const unsigned char *base, const char *path,
 int stage_view_open(const char *path, struct stage_view *v)
 {
 	memset(v, 0, sizeof *v);
-	const unsigned char *base = stage_map(path, &v->dev, &v->ino, &v->size, &v->layout);
-	if (base == STAGE_NOT_OURS)
-		return STAGE_INVALID;
-	if (!base)
+	v->fd = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
 		return -1;
-	v->base = base;
-	if (stage_identify(base, path, &v->snap) != 0) {
+	struct stat st;
+	uint32_t head[2];
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof head ||
+	    pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head) {
+		close(fd);
+		return -1;
+	}
+	if (head[0] != STAGE_MAGIC || (head[1] != STAGE_VERSION &&
+	                               !((v->old = stage_old_layout((size_t)st.st_size)) &&
+	                                 v->old->version == head[1]))) {
+		close(fd);
+		return STAGE_INVALID; /* not a staging file of a layout this release reads */
+	}
+	if (!v->old && (size_t)st.st_size < sizeof(struct stage_header)) {
+		close(fd);
+		return STAGE_INVALID;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	v->base = p;
+	v->size = (size_t)st.st_size;
+	v->dev = st.st_dev;
+	v->ino = st.st_ino;
+	if (v->old) {
+		close(fd); /* an old file never grows */
+	} else {
+		v->fd = fd;
+		if (!header_sound(header_of(v->base), v->size, v->base_log2)) {
+			stage_view_close(v);
+			return STAGE_INVALID;
+		}
+	}
+	if (stage_identify(v->base, path, &v->snap) != 0) {
 		stage_view_close(v);
 		return -1;
 	}
@@ -232,135 +154,476 @@ int stage_view_closing(const struct stage_view *v)
 	       atomic_load_explicit(&header_of(v->base)->closing, memory_order_seq_cst) != 0;
 }
 
-/* The published counts of one attempt. */
-struct stage_counts {
-	uint32_t nfamilies, nslots, ncells, dropped, nexemplars, exemplars_dropped;
-};
-
-static void load_counts(const unsigned char *base, const struct stage_layout *l,
-                        struct stage_counts *c)
-{
-	const struct stage_header *h = header_of(base);
-	const struct stage_exemplars *x = exemplars_of(base, l);
-	c->nfamilies = atomic_load_explicit(&h->nfamilies, memory_order_acquire);
-	c->nslots = atomic_load_explicit(&h->nslots, memory_order_acquire);
-	c->ncells = atomic_load_explicit(&h->ncells, memory_order_acquire);
-	c->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-	c->nexemplars = x ? atomic_load_explicit(&x->n, memory_order_acquire) : 0;
-	c->exemplars_dropped = x ? atomic_load_explicit(&x->dropped, memory_order_relaxed) : 0;
-}
-
-/* Copies what is new since the last read (families and slots never change
- * once published), and all the cells and exemplars into the scratch
- * buffers: 0, -1 out of memory, STAGE_INVALID if the counts are impossible
- * (past the layout's bounds, or lower than what was published before). */
-static int copy_new(struct stage_view *v, const struct stage_counts *c)
-{
-	const struct stage_layout *l = v->layout;
-	const struct stage_exemplars *x = exemplars_of(v->base, l);
-	struct stage_snapshot *snap = &v->snap;
-	if (c->nfamilies > STAGE_MAX_FAMILIES || c->nslots > STAGE_MAX_SLOTS ||
-	    c->ncells > l->max_cells || c->nexemplars > STAGE_MAX_EXEMPLARS ||
-	    c->nfamilies < snap->nfamilies || c->nslots < snap->nslots || c->ncells < snap->ncells ||
-	    c->nexemplars < snap->nexemplars)
-		return STAGE_INVALID;
-	if (array_grow32((void **)&snap->families, &snap->cap_families, c->nfamilies ? c->nfamilies : 1,
-	                 sizeof *snap->families) ||
-	    array_grow32((void **)&snap->slots, &snap->cap_slots, c->nslots ? c->nslots : 1,
-	                 sizeof *snap->slots) ||
-	    array_grow32((void **)&v->scratch, &v->cap_scratch, c->ncells ? c->ncells : 1,
-	                 sizeof(double)) ||
-	    (c->nexemplars && array_grow32((void **)&v->ex_scratch, &v->cap_ex_scratch,
-	                                   c->nexemplars, sizeof *v->ex_scratch)))
-		return -1;
-	copy_families(v->base, l, snap->families, snap->nfamilies, c->nfamilies);
-	memcpy(&snap->slots[snap->nslots], &slots_of(v->base, l)[snap->nslots],
-	       (c->nslots - snap->nslots) * sizeof *snap->slots);
-	memcpy(v->scratch, cells_of(v->base, l), c->ncells * sizeof(double));
-	if (x)
-		copy_exemplars(x, v->ex_scratch, c->nexemplars); /* they change: all, each time */
-	return 0;
-}
-
-/* Whether what copy_new took is sound: the new families and slots, and
- * every exemplar. */
-static int check_new(const struct stage_view *v, const struct stage_counts *c)
-{
-	const struct stage_snapshot *snap = &v->snap;
-	for (uint32_t i = snap->nfamilies; i < c->nfamilies; i++)
-		if (!stage_valid_family(&snap->families[i]))
-			return 0;
-	for (uint32_t i = snap->nslots; i < c->nslots; i++)
-		if (!stage_valid_slot(&snap->slots[i], snap->families, c->nfamilies, c->ncells))
-			return 0;
-	for (uint32_t i = 0; i < c->nexemplars; i++)
-		if (!stage_valid_exemplar(&v->ex_scratch[i], snap->families, snap->slots, c->nslots))
-			return 0;
-	return 1;
-}
-
-/* The scratch copies become the snapshot's (and its old arrays the next
- * scratch). */
-static void take_new(struct stage_view *v, const struct stage_counts *c, uint64_t seq)
-{
-	struct stage_snapshot *snap = &v->snap;
-	struct stage_exemplar *ex = snap->exemplars;
-	uint32_t cap_ex = snap->cap_exemplars;
-	snap->exemplars = v->ex_scratch;
-	snap->cap_exemplars = v->cap_ex_scratch;
-	v->ex_scratch = ex;
-	v->cap_ex_scratch = cap_ex;
-	double *cells = snap->cells;
-	uint32_t cap = snap->cap_cells;
-	snap->cells = v->scratch;
-	snap->cap_cells = v->cap_scratch;
-	v->scratch = cells;
-	v->cap_scratch = cap;
-	snap->nfamilies = c->nfamilies;
-	snap->nslots = c->nslots;
-	snap->ncells = c->ncells;
-	snap->dropped = c->dropped;
-	snap->nexemplars = c->nexemplars;
-	snap->exemplars_dropped = c->exemplars_dropped;
-	snap->seq = seq + (seq & 1); /* a replayed change counts as committed */
-}
-
-int stage_view_read(struct stage_view *v, int live)
-{
-	const struct stage_header *h = header_of(v->base);
-	v->snap.live = live;
-	for (int attempt = 0; attempt < STAGE_READ_ATTEMPTS; attempt++) {
-		uint64_t s1 = atomic_load_explicit(&h->seq, memory_order_acquire);
-		if ((s1 & 1) && live) {
-			sched_yield();
-			continue;
-		}
-		struct stage_counts c;
-		load_counts(v->base, v->layout, &c);
-		int rc = copy_new(v, &c);
-		if (rc != 0)
-			return rc;
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&h->seq, memory_order_acquire) != s1)
-			continue; /* a change committed meanwhile: copy again */
-		if (s1 & 1) /* a killed writer's change: finish it in our copy */
-			stage_replay(v->base, v->layout, v->scratch, c.ncells, v->ex_scratch, c.nexemplars);
-		if (!check_new(v, &c))
-			return STAGE_INVALID;
-		take_new(v, &c, s1);
-		return 0;
-	}
-	return -1;
-}
-
 void stage_view_close(struct stage_view *v)
 {
 	if (v->base)
 		munmap((void *)v->base, v->size);
+	if (v->fd >= 0)
+		close(v->fd);
 	stage_snapshot_free(&v->snap);
 	free(v->scratch);
-	free(v->ex_scratch);
+	for (int c = 0; c < STAGE_EX_CLASSES; c++)
+		free(v->ex_at[c]);
+	free(v->ex_dirty);
+	free(v->old_ex);
 	memset(v, 0, sizeof *v);
+	v->fd = -1;
+}
+
+/* ---- the chunks ------------------------------------------------------------- */
+
+/* The published counts of one attempt. */
+struct stage_counts {
+	uint64_t n[STAGE_ARRAYS];
+	uint32_t dropped, exemplars_dropped;
+};
+
+static void load_counts(const struct stage_header *h, struct stage_counts *c)
+{
+	/* each thing is published after what it refers to: exemplar records
+	 * after their series, series after their family, cells and keys; so
+	 * the counts are loaded in that order, each at least as new as what
+	 * the ones before refer to */
+	for (int a = STAGE_EXEMPLARS; a < STAGE_ARRAYS; a++)
+		c->n[a] = atomic_load_explicit(&h->count[a], memory_order_acquire);
+	c->n[STAGE_SLOTS] = atomic_load_explicit(&h->count[STAGE_SLOTS], memory_order_acquire);
+	c->n[STAGE_FAMILIES] = atomic_load_explicit(&h->count[STAGE_FAMILIES], memory_order_acquire);
+	c->n[STAGE_CELLS] = atomic_load_explicit(&h->count[STAGE_CELLS], memory_order_acquire);
+	c->n[STAGE_KEYS] = atomic_load_explicit(&h->count[STAGE_KEYS], memory_order_acquire);
+	c->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+	c->exemplars_dropped = atomic_load_explicit(&h->exemplars_dropped, memory_order_relaxed);
+}
+
+/* Maps the file further if it grew past what is mapped: 0, -1, or
+ * STAGE_INVALID if the file is shorter than end (the writer names a
+ * chunk only once it exists: only damage does that). */
+static int map_to(struct stage_view *v, uint64_t end)
+{
+	struct stat st;
+	if (end <= v->size)
+		return 0;
+	if (fstat(v->fd, &st) != 0)
+		return -1;
+	if ((uint64_t)st.st_size < end)
+		return STAGE_INVALID;
+	void *p = mremap((void *)v->base, v->size, (size_t)st.st_size, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -1;
+	v->base = p;
+	v->size = (size_t)st.st_size;
+	return 0;
+}
+
+/* Checks and maps every chunk that elements [0, n) of each array lie in:
+ * 0; STAGE_INVALID if a count needs a chunk the table does not name, or
+ * one that is not inside the file; -1 if the file cannot be mapped further. */
+static int map_chunks(struct stage_view *v, const struct stage_counts *c)
+{
+	const struct stage_header *h = header_of(v->base);
+	uint64_t end = 0, found[STAGE_ARRAYS][STAGE_CHUNKS];
+	memcpy(found, v->off, sizeof found);
+	for (int a = 0; a < STAGE_ARRAYS; a++) {
+		unsigned log2 = v->base_log2[a];
+		if (stage_chunks_for(c->n[a], log2) > STAGE_CHUNKS)
+			return STAGE_INVALID;
+		for (unsigned k = 0; k < stage_chunks_for(c->n[a], log2); k++) {
+			if (found[a][k])
+				continue;
+			uint64_t at = atomic_load_explicit(&h->chunk[a][k], memory_order_acquire), bytes,
+			         stop;
+			if (at < h->header_bytes || at % 8 ||
+			    __builtin_mul_overflow(stage_chunk_len(k, log2), (uint64_t)h->arrays[a].elem_bytes,
+			                           &bytes) ||
+			    __builtin_add_overflow(at, bytes, &stop) || stop > (uint64_t)SIZE_MAX / 2)
+				return STAGE_INVALID;
+			if (stop > end)
+				end = stop;
+			found[a][k] = at;
+		}
+	}
+	int rc = map_to(v, end);
+	if (rc == 0)
+		memcpy(v->off, found, sizeof found);
+	return rc;
+}
+
+/* Element i of array a (its chunk mapped: map_chunks). */
+static const unsigned char *elem(const struct stage_view *v, enum stage_array a, uint64_t i)
+{
+	uint64_t off;
+	unsigned k = stage_chunk_of(i, v->base_log2[a], &off);
+	return v->base + v->off[a][k] + off * header_of(v->base)->arrays[a].elem_bytes;
+}
+
+/* Whether run [i, i + n) of array a lies in one chunk. */
+static int one_chunk(const struct stage_view *v, enum stage_array a, uint64_t i, uint64_t n)
+{
+	uint64_t off;
+	unsigned k = stage_chunk_of(i, v->base_log2[a], &off);
+	return n <= stage_chunk_len(k, v->base_log2[a]) - off;
+}
+
+/* ---- what never changes: families, slots, keys ------------------------------ */
+
+/* Families [took, n): a record smaller than this build's definition reads
+ * as if its missing fields were 0; a larger one must have 0 in the fields
+ * this build does not know (their meaning is "as before"). */
+static int take_families(struct stage_view *v, uint64_t n)
+{
+	struct stage_snapshot *snap = &v->snap;
+	uint32_t rec = header_of(v->base)->arrays[STAGE_FAMILIES].elem_bytes;
+	size_t known = rec < sizeof(struct family_def) ? rec : sizeof(struct family_def);
+	if (n > STAGE_FAMILIES_LIMIT)
+		return STAGE_INVALID;
+	if (array_grow32((void **)&snap->families, &snap->cap_families, n ? n : 1,
+	                 sizeof *snap->families))
+		return -1;
+	for (uint32_t i = v->took_families; i < n; i++) {
+		const unsigned char *p = elem(v, STAGE_FAMILIES, i);
+		struct family_def *d = &snap->families[i];
+		memset(d, 0, sizeof *d);
+		memcpy(d, p, known);
+		for (size_t b = known; b < rec; b++)
+			if (p[b])
+				return STAGE_INVALID;
+		if (!stage_valid_family(d))
+			return STAGE_INVALID;
+		v->took_families = i + 1;
+	}
+	return 0;
+}
+
+/* Slots [took, c.slots) and their keys, each read once from the file (a
+ * writer that rewrote one meanwhile cannot make it pass a check and then
+ * differ), then checked. */
+static int take_slots(struct stage_view *v, const struct stage_counts *c)
+{
+	struct stage_snapshot *snap = &v->snap;
+	uint64_t n = c->n[STAGE_SLOTS];
+	if (n > STAGE_SLOTS_LIMIT)
+		return STAGE_INVALID;
+	if (array_grow32((void **)&snap->slots, &snap->cap_slots, n ? n : 1, sizeof *snap->slots))
+		return -1;
+	for (uint32_t i = v->took_slots; i < n; i++) {
+		struct stage_slot_rec r;
+		memcpy(&r, elem(v, STAGE_SLOTS, i), sizeof r);
+		struct stage_slot *s = &snap->slots[i];
+		s->family = r.family;
+		s->keylen = r.keylen;
+		s->cell = r.cell;
+		s->created = r.created;
+		if (r.keylen > PF_KEY_MAX || r.key > c->n[STAGE_KEYS] ||
+		    r.keylen > c->n[STAGE_KEYS] - r.key ||
+		    (r.keylen && !one_chunk(v, STAGE_KEYS, r.key, r.keylen)))
+			return STAGE_INVALID;
+		if (!(s->key = stage_keep_key(snap, r.keylen ? (const char *)elem(v, STAGE_KEYS, r.key) : "",
+		                              r.keylen)))
+			return -1;
+		if (!stage_valid_slot(s, snap->families, v->took_families, c->n[STAGE_CELLS]))
+			return STAGE_INVALID;
+		v->took_slots = i + 1;
+	}
+	return 0;
+}
+
+/* ---- what changes: cells, exemplars ----------------------------------------- */
+
+/* Cells [from, n) into to. */
+static void copy_cells(const struct stage_view *v, double *to, uint64_t from, uint64_t n)
+{
+	unsigned log2 = v->base_log2[STAGE_CELLS];
+	for (unsigned k = 0; k < stage_chunks_for(n, log2); k++) {
+		uint64_t first = stage_chunk_first(k, log2), len = stage_chunk_len(k, log2);
+		if (first + len <= from)
+			continue;
+		uint64_t at = first > from ? first : from;
+		if (first + len > n)
+			len = n - first;
+		memcpy(to + at, v->base + v->off[STAGE_CELLS][k] + (at - first) * sizeof *to,
+		       (first + len - at) * sizeof *to);
+	}
+}
+
+static const struct stage_ex_rec *ex_record(const struct stage_view *v, unsigned c, uint64_t i)
+{
+	return (const struct stage_ex_rec *)(const void *)elem(v, (enum stage_array)(STAGE_EXEMPLARS + c), i);
+}
+
+/* Copies copy[sel & 1] of record r into snapshot exemplar at (sel not 0). */
+static void copy_exemplar(struct stage_view *v, uint32_t at, const struct stage_ex_rec *r,
+                          uint32_t sel)
+{
+	struct stage_exemplar *e = &v->snap.exemplars[at];
+	e->sel = sel;
+	v->ex_dirty[at] = 1;
+	if (!sel)
+		return;
+	const struct stage_ex_copy *x = (const struct stage_ex_copy *)(const void *)(
+	    (const unsigned char *)(r + 1) + (sel & 1) * (sizeof *x + r->cap));
+	uint32_t len = x->len;
+	e->x.value = x->value;
+	e->x.timestamp = x->timestamp;
+	/* a length past the record reads as one past any: stage_valid_exemplar refuses it */
+	e->x.len = len <= r->cap ? len : UINT32_MAX;
+	memcpy(e->x.labels, x + 1, len <= r->cap ? len : 0);
+}
+
+/* New exemplar records become snapshot exemplars (their series and
+ * bucket never change); then every record whose sel differs from the
+ * snapshot's is copied.  0, -1 out of memory, STAGE_INVALID. */
+static int copy_exemplars(struct stage_view *v, const struct stage_counts *c)
+{
+	struct stage_snapshot *snap = &v->snap;
+	for (unsigned k = 0; k < STAGE_EX_CLASSES; k++) {
+		uint64_t n = c->n[STAGE_EXEMPLARS + k];
+		if (n > UINT32_MAX / 4 || v->took_exemplars + (n - v->ex_known[k]) > UINT32_MAX / 4)
+			return STAGE_INVALID;
+		uint32_t total = v->took_exemplars + (uint32_t)(n - v->ex_known[k]);
+		if (n > v->ex_known[k] &&
+		    (array_grow32((void **)&v->ex_at[k], &v->cap_ex_at[k], n, sizeof *v->ex_at[k]) ||
+		     array_grow32((void **)&snap->exemplars, &snap->cap_exemplars, total,
+		                  sizeof *snap->exemplars) ||
+		     array_grow32((void **)&v->ex_dirty, &v->cap_ex_dirty, total, 1)))
+			return -1;
+		for (uint32_t i = v->ex_known[k]; i < n; i++) {
+			const struct stage_ex_rec *r = ex_record(v, k, i);
+			if (r->cap != STAGE_EX_LABELS(k))
+				return STAGE_INVALID;
+			struct stage_exemplar *e = &snap->exemplars[v->took_exemplars];
+			memset(e, 0, offsetof(struct stage_exemplar, x) + offsetof(struct exemplar, labels));
+			e->slot = r->slot;
+			e->bucket = r->bucket;
+			v->ex_dirty[v->took_exemplars] = 1;
+			v->ex_at[k][i] = v->took_exemplars++;
+		}
+		v->ex_known[k] = (uint32_t)n;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct stage_ex_rec *r = ex_record(v, k, i);
+			uint32_t sel = r->sel, at = v->ex_at[k][i];
+			if (sel != snap->exemplars[at].sel)
+				copy_exemplar(v, at, r, sel);
+		}
+	}
+	return 0;
+}
+
+/* Takes what is new in c: the file mapped further, new families, slots
+ * and exemplar records taken, cells [from, c.cells) copied, and the
+ * exemplars whose selector moved.  0, -1, STAGE_INVALID. */
+static int take_and_copy(struct stage_view *v, const struct stage_counts *c, uint64_t from)
+{
+	/* cells are never taken back: fewer than a slot was checked against is damage */
+	if (c->n[STAGE_CELLS] < v->took_cells || c->n[STAGE_CELLS] < from)
+		return STAGE_INVALID;
+	v->took_cells = c->n[STAGE_CELLS];
+	int rc = map_chunks(v, c);
+	if (rc == 0 && c->n[STAGE_FAMILIES] > v->took_families)
+		rc = take_families(v, c->n[STAGE_FAMILIES]);
+	if (rc == 0 && c->n[STAGE_SLOTS] > v->took_slots)
+		rc = take_slots(v, c);
+	if (rc == 0 && (c->n[STAGE_CELLS] > (uint64_t)SIZE_MAX / 16 ||
+	                array_grow((void **)&v->scratch, &v->cap_scratch,
+	                           c->n[STAGE_CELLS] ? c->n[STAGE_CELLS] : 1, sizeof(double))))
+		rc = -1;
+	if (rc != 0)
+		return rc;
+	copy_cells(v, v->scratch, from, c->n[STAGE_CELLS]);
+	return copy_exemplars(v, c);
+}
+
+/* Whether redo entry e names something this read has not taken yet: a
+ * cell past the cells copied, or an exemplar record not yet known. */
+static int beyond(const struct stage_view *v, const struct stage_log_entry *e, uint64_t ncells)
+{
+	uint32_t array = STAGE_LOG_ARRAY(e->target);
+	uint64_t index = STAGE_LOG_INDEX(e->target);
+	if (array == STAGE_CELLS)
+		return index >= ncells;
+	unsigned k = array - STAGE_EXEMPLARS;
+	return array >= STAGE_EXEMPLARS && k < STAGE_EX_CLASSES && index >= v->ex_known[k];
+}
+
+/* Applies one redo entry to the copy: a cell's new value, or an exemplar
+ * record's new sel (its copy taken).  Returns 1 if an exemplar was copied. */
+static int apply_entry(struct stage_view *v, const struct stage_log_entry *e, uint64_t ncells)
+{
+	uint32_t array = STAGE_LOG_ARRAY(e->target);
+	uint64_t index = STAGE_LOG_INDEX(e->target);
+	if (array == STAGE_CELLS) {
+		if (index < ncells)
+			v->scratch[index] = e->value;
+		return 0;
+	}
+	unsigned k = array - STAGE_EXEMPLARS;
+	if (array < STAGE_EXEMPLARS || k >= STAGE_EX_CLASSES || index >= v->ex_known[k] ||
+	    !(e->value >= 0 && e->value <= UINT32_MAX))
+		return 0;
+	uint32_t sel = (uint32_t)e->value, at = v->ex_at[k][index];
+	if (sel == v->snap.exemplars[at].sel)
+		return 0;
+	copy_exemplar(v, at, ex_record(v, k, index), sel);
+	return 1;
+}
+
+/* Walks the commits of ring positions [from, to): with apply, applies
+ * them in order (*copied: whether an exemplar was copied); without, says
+ * whether any names what this read has not taken (1).  -1 if the ring is
+ * not a commit at each step (a copy that must be taken again). */
+static int walk(struct stage_view *v, uint64_t from, uint64_t to, uint64_t ncells, int apply,
+                int *copied)
+{
+	const struct stage_header *h = header_of(v->base);
+	uint64_t mask = h->ring - 1;
+	for (uint64_t p = from; p < to;) {
+		struct stage_log_entry head = h->log[p & mask];
+		uint64_t n = STAGE_LOG_INDEX(head.target);
+		if (STAGE_LOG_ARRAY(head.target) != STAGE_LOG_COMMIT || n > h->log_max || to - p < 1 + n)
+			return -1;
+		for (uint64_t i = 0; i < n; i++) {
+			struct stage_log_entry e = h->log[(p + 1 + i) & mask];
+			if (apply)
+				*copied |= apply_entry(v, &e, ncells);
+			else if (beyond(v, &e, ncells))
+				return 1;
+		}
+		p += 1 + n;
+	}
+	return 0;
+}
+
+/* Whether ring entries [from, ...) read so far are still whole: no
+ * writer could have reached them since (a commit writes its entries, at
+ * most log_max + 1, before it moves `written`). */
+static int ring_whole(const struct stage_header *h, uint64_t from)
+{
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t now = atomic_load_explicit(&h->written, memory_order_acquire);
+	return now - from <= h->ring - h->log_max - 1;
+}
+
+/* Checks what was copied since the last check: every exemplar marked. */
+static int check_exemplars(struct stage_view *v)
+{
+	struct stage_snapshot *snap = &v->snap;
+	for (uint32_t i = 0; i < v->took_exemplars; i++) {
+		if (!v->ex_dirty[i])
+			continue;
+		if (!stage_valid_exemplar(&snap->exemplars[i], snap->families, snap->slots,
+		                          v->took_slots))
+			return 0;
+		v->ex_dirty[i] = 0;
+	}
+	return 1;
+}
+
+/* A read that gave up: exemplars copied and not checked may be torn; they
+ * read as none until a read succeeds (their sel is then copied again). */
+static void drop_unchecked(struct stage_view *v)
+{
+	for (uint32_t i = 0; i < v->took_exemplars; i++)
+		if (v->ex_dirty[i]) {
+			v->snap.exemplars[i].sel = 0;
+			v->ex_dirty[i] = 0;
+		}
+}
+
+/* The copy becomes the snapshot: its cells swapped in, its counts shown. */
+static void take_cells(struct stage_view *v, const struct stage_counts *c, uint64_t seq)
+{
+	struct stage_snapshot *snap = &v->snap;
+	double *cells = snap->cells;
+	size_t cap = snap->cap_cells;
+	snap->cells = v->scratch;
+	snap->cap_cells = v->cap_scratch;
+	v->scratch = cells;
+	v->cap_scratch = cap;
+	snap->ncells = c->n[STAGE_CELLS];
+	snap->nfamilies = v->took_families;
+	snap->nslots = v->took_slots;
+	snap->nexemplars = v->took_exemplars;
+	snap->dropped = c->dropped;
+	snap->exemplars_dropped = c->exemplars_dropped;
+	snap->seq = seq + (seq & 1); /* a replayed change counts as committed */
+}
+
+/* A dead writer's file: copied at rest, its last commit finished in the
+ * copy if it was cut (seq odd). */
+static int read_dead(struct stage_view *v, uint64_t s1, const struct stage_counts *c)
+{
+	const struct stage_header *h = header_of(v->base);
+	uint64_t last = h->last, w = atomic_load_explicit(&h->written, memory_order_acquire);
+	int copied = 0;
+	if ((s1 & 1) && (last >= w || walk(v, last, w, c->n[STAGE_CELLS], 1, &copied) != 0))
+		return STAGE_INVALID;
+	if (!check_exemplars(v))
+		return STAGE_INVALID;
+	take_cells(v, c, s1);
+	return 0;
+}
+
+/* One attempt: 0 taken, 1 try again, -1, STAGE_INVALID.  The commits made
+ * while the copy was taken are applied to it (see the top); when one of
+ * them touches a series or exemplar published after the counts were read,
+ * the copy is extended to it first (then the counts and the copy agree
+ * with every commit applied). */
+static int attempt(struct stage_view *v, int live)
+{
+	const struct stage_header *h = header_of(v->base);
+	uint64_t w1 = atomic_load_explicit(&h->written, memory_order_acquire);
+	uint64_t s1 = atomic_load_explicit(&h->seq, memory_order_acquire);
+	if ((s1 & 1) && live)
+		return 1;
+	struct stage_counts c;
+	load_counts(h, &c);
+	int rc = take_and_copy(v, &c, 0);
+	if (rc != 0)
+		return rc;
+	h = header_of(v->base); /* it may have moved */
+	if (!live)
+		return read_dead(v, s1, &c);
+	for (int phase = 0; phase < 8; phase++) {
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t w2 = atomic_load_explicit(&h->written, memory_order_acquire);
+		int copied = 0, more = walk(v, w1, w2, c.n[STAGE_CELLS], 0, NULL);
+		if (more < 0 || !ring_whole(h, w1))
+			return 1;
+		if (more) { /* extend the copy to what the commits reach */
+			uint64_t from = c.n[STAGE_CELLS];
+			load_counts(h, &c);
+			if ((rc = take_and_copy(v, &c, from)) != 0)
+				return rc;
+			h = header_of(v->base);
+			continue;
+		}
+		if (walk(v, w1, w2, c.n[STAGE_CELLS], 1, &copied) != 0 || !ring_whole(h, w1))
+			return 1;
+		/* an exemplar copied just now is whole if no commit began since */
+		if (copied && atomic_load_explicit(&h->written, memory_order_acquire) != w2)
+			return 1;
+		if (!check_exemplars(v))
+			return STAGE_INVALID;
+		take_cells(v, &c, s1);
+		return 0;
+	}
+	return 1;
+}
+
+int stage_view_read(struct stage_view *v, int live)
+{
+	v->snap.live = live;
+	if (v->old)
+		return stage_old_read(v, live);
+	for (int i = 0; i < STAGE_READ_ATTEMPTS; i++) {
+		int rc = attempt(v, live);
+		if (rc != 1) {
+			if (rc != 0)
+				drop_unchecked(v);
+			return rc;
+		}
+		sched_yield();
+	}
+	drop_unchecked(v);
+	return -1;
 }
 
 /* A copy taken once: a view opened, read and closed, its snapshot kept. */
@@ -379,17 +642,4 @@ int stage_snapshot(const char *path, struct stage_snapshot *snap)
 	}
 	stage_view_close(&v);
 	return rc;
-}
-
-void stage_snapshot_free(struct stage_snapshot *snap)
-{
-	free(snap->families);
-	free(snap->slots);
-	free(snap->cells);
-	free(snap->exemplars);
-	snap->families = NULL;
-	snap->slots = NULL;
-	snap->cells = NULL;
-	snap->exemplars = NULL;
-	snap->cap_families = snap->cap_slots = snap->cap_cells = snap->cap_exemplars = 0;
 }

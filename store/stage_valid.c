@@ -46,10 +46,10 @@ int stage_valid_family(const struct family_def *f)
 }
 
 int stage_valid_slot(const struct stage_slot *s, const struct family_def *families,
-                     uint32_t nfamilies, uint32_t ncells)
+                     uint32_t nfamilies, uint64_t ncells)
 {
-	return s->family < nfamilies &&
-	       (uint64_t)s->cell + families[s->family].ncells <= ncells && s->keylen <= PF_KEY_MAX &&
+	return s->family < nfamilies && s->cell <= ncells &&
+	       families[s->family].ncells <= ncells - s->cell && s->keylen <= PF_KEY_MAX &&
 	       names_valid_key(s->key, s->keylen, families[s->family].nlabels);
 }
 
@@ -57,14 +57,14 @@ int stage_valid_slot(const struct stage_slot *s, const struct family_def *famili
 int stage_valid_exemplar(const struct stage_exemplar *e, const struct family_def *families,
                          const struct stage_slot *slots, uint32_t nslots)
 {
-	if (e->slot >= nslots || e->sel > 2)
+	if (e->slot >= nslots)
 		return 0;
 	const struct family_def *f = &families[slots[e->slot].family];
 	if (e->bucket >= (uint32_t)model_family_exemplars((int)f->type, (int)f->nbuckets))
 		return 0;
 	if (e->sel == 0)
 		return 1;
-	const struct exemplar *x = &e->copy[e->sel - 1];
+	const struct exemplar *x = &e->x;
 	return x->len <= MODEL_EXEMPLAR_BYTES && names_valid_exemplar(x->labels, x->len) &&
 	       !isnan(x->value) && isfinite(x->timestamp) && x->timestamp > 0;
 }

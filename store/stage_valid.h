@@ -16,9 +16,9 @@ int stage_valid_family(const struct family_def *f);
 /* A slot of a family in [0, nfamilies) whose cells lie within ncells and
  * whose key is its family's number of valid UTF-8 values. */
 int stage_valid_slot(const struct stage_slot *s, const struct family_def *families,
-                     uint32_t nfamilies, uint32_t ncells);
-/* An exemplar slot of a series in [0, nslots) (slots already checked), for
- * one of its buckets, whose current copy, if any, is a valid exemplar. */
+                     uint32_t nfamilies, uint64_t ncells);
+/* An exemplar of a series in [0, nslots) (slots already checked), for one
+ * of its buckets, which (sel not 0) is a valid exemplar. */
 int stage_valid_exemplar(const struct stage_exemplar *e, const struct family_def *families,
                          const struct stage_slot *slots, uint32_t nslots);
 

@@ -16,11 +16,19 @@
  * starts with KIND and ends with pb_ms (protobuf_render, median over the changed
  * rounds, timed apart from the text) and pb_bytes.
  *
- * Series i belongs to worker i*WORKERS/SERIES's range.  A process's staging
- * file holds at most 4096 series, so a worker keeps at most SLICE_MAX of its
- * range live; the rest is recorded by short-lived loader processes that
+ * Two shapes.  The split one (0.3.0's matrix, kept so its figures stay
+ * comparable): series i belongs to worker i*WORKERS/SERIES's range, and a
+ * worker keeps at most SLICE_MAX of its range live (a file of 0.3.0 held
+ * 4,096 series); the rest is recorded by short-lived loader processes that
  * pf_close() (fold) before the workers start, so the store holds SERIES
- * series either way and live_series says how many are in live files.
+ * series either way and live_series says how many are in live files.  The
+ * real one (SCRAPE_SHAPE=same in the environment): every worker holds the
+ * same SERIES series, as every worker of a site serves every route, so a
+ * scrape merges WORKERS x SERIES cells into SERIES series; live_series is
+ * WORKERS x SERIES, and every one changes between the "changed" scrapes.
+ * That shape times the changed and idle scrapes only (reread_ms and fold_ms
+ * are 0): what the store's reread and the periodic fold cost is the split
+ * matrix's to show.
  *
  *   first_ms    the first scrape: every live series folded for the first time
  *               (rows created);
@@ -40,6 +48,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +58,9 @@
 #include "promfcgi.h"
 #include "benchutil.h"
 
-#define SLICE_MAX 4000 /* below the 4096-series staging limit, with room for promfcgi's own */
+extern char **environ;
+
+#define SLICE_MAX 4000 /* the split shape: below 0.3.0's 4096 series a file, with promfcgi's own */
 /* a native series takes 343 cells (both: 359) of a file's 262,144 */
 #define SLICE_MAX_NATIVE 700
 #define NFAM 4
@@ -96,25 +107,38 @@ static pf_series *series_of(long i)
 {
 	char handler[32];
 	snprintf(handler, sizeof handler, "/h/%ld", i);
-	const char *v[] = {handler, "200"};
+	const char *v[] = {handler, "200", NULL};
 	return pf_with(fams[i % NFAM], v);
 }
 
-/* Records series [lo, hi) once each and folds them into the store. */
+/* The loader itself (scrape_bench --load DB LO HI KIND): records series
+ * [lo, hi) once each and folds them into the store. */
+static int loader(const char *db, long lo, long hi)
+{
+	pf_open(db);
+	define_families();
+	int bad = 0;
+	for (long i = lo; i < hi; i++)
+		bad |= record_initial(series_of(i), i);
+	return pf_close() != 0 || bad;
+}
+
+static const char *self; /* this program's path (argv[0]) */
+
+/* Records series [lo, hi) in another process, this program started again
+ * (posix_spawn, not fork: a fork would make every page this process then
+ * writes a copy-on-write fault, which would be timed as the next scrape's). */
 static int load(const char *db, long lo, long hi)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		pf_open(db);
-		define_families();
-		int bad = 0;
-		for (long i = lo; i < hi; i++)
-			bad |= record_initial(series_of(i), i);
-		_exit(pf_close() != 0 || bad);
-	}
+	static const char *const kinds[] = {"counter", "histogram", "native", "both"};
+	char from[24], to[24];
+	snprintf(from, sizeof from, "%ld", lo);
+	snprintf(to, sizeof to, "%ld", hi);
+	char *argv[] = {"scrape_bench", "--load", (char *)db, from, to, (char *)kinds[kind], NULL};
+	pid_t pid;
 	int st;
+	if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0)
+		return -1;
 	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
@@ -159,6 +183,13 @@ static int wait_acks(int ack, int n)
 
 int main(int argc, char **argv)
 {
+	self = argv[0];
+	if (argc == 6 && strcmp(argv[1], "--load") == 0) {
+		static const char *const names[] = {"counter", "histogram", "native", "both"};
+		for (kind = BOTH; kind > COUNTER && strcmp(argv[5], names[kind]) != 0; kind--)
+			;
+		return loader(argv[2], atol(argv[3]), atol(argv[4]));
+	}
 	/* --hold: set the series up in a store someone else serves (a stack's),
 	 * say "ready", keep the workers live until stdin closes */
 	int hold = argc == 5 && strcmp(argv[1], "--hold") == 0;
@@ -172,6 +203,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	long slice_max = kind == NATIVE || kind == BOTH ? SLICE_MAX_NATIVE : SLICE_MAX;
+	const char *shape = getenv("SCRAPE_SHAPE");
+	int same = shape && strcmp(shape, "same") == 0;
 	double init = kind == COUNTER ? 1 : INITIAL;
 	const char *db = argv[1 + hold];
 	long nseries = atol(argv[2 + hold]);
@@ -190,6 +223,12 @@ int main(int argc, char **argv)
 	if (!lo || !hi || !pids || !cmd)
 		return 1;
 	for (int w = 0; w < nworkers; w++) {
+		if (same) { /* every worker: every series */
+			lo[w] = 0;
+			hi[w] = nseries;
+			live_total += nseries;
+			continue;
+		}
 		lo[w] = nseries * w / nworkers;
 		long end = nseries * (w + 1) / nworkers;
 		hi[w] = end - lo[w] > slice_max ? lo[w] + slice_max : end;
@@ -290,7 +329,7 @@ int main(int argc, char **argv)
 	 * the store, after an answer (scrape_idle): timed here with every
 	 * series changed since the last fold. */
 	double *fold = calloc((size_t)rounds, sizeof *fold);
-	for (int k = 0; !failed && fold && k < rounds; k++) {
+	for (int k = 0; !failed && fold && !same && k < rounds; k++) {
 		for (int w = 0; w < nworkers; w++)
 			if (write(cmd[w], "i", 1) != 1)
 				failed = 1;
@@ -313,7 +352,7 @@ int main(int argc, char **argv)
 	/* The store changed by another process (a worker's exit, the CLI): the
 	 * next scrape reads it again.  A loader adds one series' worth. */
 	double *reread = calloc((size_t)rounds, sizeof *reread);
-	for (int k = 0; !failed && reread && k < rounds; k++) {
+	for (int k = 0; !failed && reread && !same && k < rounds; k++) {
 		if (load(db, nseries + k, nseries + k + 1) != 0) {
 			failed = 1;
 			break;

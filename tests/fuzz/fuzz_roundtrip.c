@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(value, data + i, len);
 		value[len] = '\0';
 		i += len;
-		const char *v[] = {value};
+		const char *v[] = {value, NULL};
 		double amount = (op >> 2) * 0.25; /* exact in binary: sums stay exact */
 		if (len == 7) { /* a label value of 7 bytes: one of issue 19's kinds */
 			record_kind(op, amount, v);

@@ -28,7 +28,11 @@ client() {
     # A release hello lives about a millisecond, and a whole load may pass between two looks
     # (it did once in CI: 1,600 requests, 0 kills): the load goes on, a round at a time, until
     # 10 processes were caught (bounded: 5 rounds)
-    local round
+    # this stack's lighttpd, whose children the CGI processes are: only those are killed (other
+    # stacks on the machine, of other test runs, have hello.fcgi workers too)
+    local round server
+    server=$(pgrep -x lighttpd -P "$STACK_PID" | head -n 1)
+    [[ -n $server ]] || fail "no lighttpd under the stack (pid $STACK_PID)"
     for ((round = 0; round < 5 && kills < 10; round++)); do
         pids=()
         for ((c = 1; c <= CLIENTS; c++)); do client "$c" 3>&- & pids+=($!); done
@@ -37,8 +41,8 @@ client() {
             local alive=0
             for p in "${pids[@]}"; do _gone "$p" || alive=1; done
             ((alive)) || break
-            # by name: in CGI mode every hello.fcgi is one of this stack's requests
-            kills=$((kills + $(pkill -KILL -c -x hello.fcgi || true)))
+            # by name and parent: a hello.fcgi lighttpd started is one of this stack's requests
+            kills=$((kills + $(pkill -KILL -c -x hello.fcgi -P "$server" || true)))
             sleep 0.005
         done
         for p in "${pids[@]}"; do retry 1200 _gone "$p"; wait "$p" || true; done

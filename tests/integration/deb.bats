@@ -1,12 +1,14 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
-# The Debian packages, end to end on this machine: `make deb` builds libpromfcgi0,
+# The Debian packages, end to end on this machine: `make deb` builds libpromfcgi1,
 # libpromfcgi-dev and promfcgi (lintian: no error); `apt-get install ./*.deb` installs them
 # (system user promfcgi, store directory, no service started); an app is compiled against the
 # installed -dev package with pkg-config, shared and --static; the installed programs serve / and
 # /metrics behind lighttpd, under the packaged spawn-fcgi.sh; an upgrade to a rebuilt package with
 # a higher version keeps the store's counts; purge leaves nothing but the system user (kept, as
-# Debian keeps system accounts). teardown_file undoes everything, even after a failure: the
+# Debian keeps system accounts); then the soname's change: the 0.3.0 packages (libpromfcgi0,
+# built from the commit that released them) upgraded to this tree's (libpromfcgi1), the old
+# library kept beside the new one for the programs built against it, the store's counts kept. teardown_file undoes everything, even after a failure: the
 # packages, the user (if this test created it), the policy-rc.d guard, the processes.
 #
 # Runs once, in the release pass: the packages are built from the sources, so the ASan pass
@@ -16,6 +18,9 @@ load "$(dirname "${BATS_TEST_FILENAME}")/helpers"
 # The runtime package is named after the soname (libpromfcgi$(SOVERSION)).
 SOV=$(make -s -C "$TOP" --no-print-directory --eval 'print-sov: ; @echo $(SOVERSION)' print-sov)
 PKGS=("libpromfcgi$SOV" libpromfcgi-dev promfcgi)
+# The runtime package of the soname before (0.3.0's), in the upgrade test.
+OLD_SOV=0
+OLD_PKGS=("libpromfcgi$OLD_SOV")
 DB=/var/lib/promfcgi/promfcgi.db
 
 # Why every test skips, if they do (bats 1.8 cannot skip from setup_file: setup does).
@@ -24,7 +29,7 @@ _skip_reason() {
     [[ $(cd "$BIN_DIR" && pwd) == "$TOP" ]] \
         || { echo "runs in the release pass only (packages are built from the sources, not $BIN_DIR)"; return; }
     local p
-    for p in "${PKGS[@]}"; do
+    for p in "${PKGS[@]}" "${OLD_PKGS[@]}"; do
         if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then
             echo "package $p is already on this machine ($(dpkg-query -W -f='${Status}' "$p")); not touching it"
             return
@@ -61,7 +66,7 @@ teardown_file() {
     if [[ -z ${DEBW:-} || $DEBW != /tmp/promfcgi-deb.* ]]; then return 0; fi
     _deb_stop || true
     local p installed=()
-    for p in "${PKGS[@]}"; do
+    for p in "${PKGS[@]}" "${OLD_PKGS[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed' && installed+=("$p")
     done
     if ((${#installed[@]})); then
@@ -168,7 +173,7 @@ _app_once() { # binary
         ./usr/share/doc/promfcgi/deploy.md; do
         assert_output --partial " $f"
     done
-    # the programs use the shared library: a fix in libpromfcgi0 reaches them
+    # the programs use the shared library: a fix in libpromfcgi1 reaches them
     run dpkg-deb -f promfcgi_*.deb Depends
     assert_output --partial "libpromfcgi$SOV (>= $up)"
     run dpkg-deb -f libpromfcgi-dev_*.deb Depends
@@ -227,7 +232,7 @@ static int handle(FCGX_Request *req, pf_request *r, void *arg)
 }
 int main(void)
 {
-	struct pf_http_options o = {.prefix = "app_"};
+	struct pf_http_options o = {.size = sizeof o, .prefix = "app_"};
 	return pf_serve(pf_http_new(routes, &o), handle, NULL);
 }
 C
@@ -401,4 +406,85 @@ CONF
     # teardown_file removes it, as this test created it
     run getent passwd promfcgi
     assert_success
+}
+
+# The commit whose changelog released version $1 (its first entry), or nothing.
+_release_commit() {
+    local c
+    git -C "$TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+    for c in $(git -C "$TOP" log --format=%H -- debian/changelog); do
+        if git -C "$TOP" show "$c:debian/changelog" | head -n 1 | grep -qF "promfcgi ($1-1)"; then
+            echo "$c"; return 0
+        fi
+    done
+}
+
+# Issue 17: the soname went from 0 to 1 (docs/abi.md). An installation of 0.3.0 upgrades to this
+# tree's packages: libpromfcgi1 comes, libpromfcgi0 stays for the programs built against it,
+# and the store keeps its counts.
+@test "upgrade from 0.3.0 (libpromfcgi0) to this release (libpromfcgi$SOV): both libraries, an old program still runs, the counts kept" {
+    ((SOV != OLD_SOV)) || skip "the soname is still $OLD_SOV"
+    local c
+    c=$(_release_commit 0.3.0)
+    [[ -n $c ]] || skip "no git history with the 0.3.0 release here (not a clone?)"
+    # the packages of 0.3.0, built from that commit (a clone of it: make deb copies git's files)
+    git clone -q --no-checkout "$TOP" "$DEBW/old-src"
+    git -C "$DEBW/old-src" checkout -q "$c"
+    run make -s -C "$DEBW/old-src" --no-print-directory deb DEB_OUT="$DEBW/v0" LINTIAN=no \
+        DEB_BUILD_OPTIONS=nocheck
+    assert_success
+    cd "$DEBW/v0"
+    run _apt install ./*.deb
+    assert_success
+    run dpkg-query -W -f='${Version}' "libpromfcgi$OLD_SOV"
+    assert_output --regexp '^0\.3\.0-'
+    # a program built against 0.3.0's headers (values without NULL, as that API had them); a
+    # count and a CGI request of the packaged 0.3.0 hello, in the packaged store
+    cat >"$DEBW/old.c" <<'C'
+#include <promfcgi.h>
+int main(void)
+{
+	static const char *const labels[] = {"run", NULL};
+	static const char *const values[] = {"old"};
+	if (pf_open(NULL) != 0)
+		return 1;
+	pf_series *s = pf_with(pf_counter("soname_test_total", "Built against 0.3.0.", labels), values);
+	return s && pf_inc(s) == 0 && pf_close() == 0 ? 0 : 2;
+}
+C
+    run bash -c "cc -std=c11 -Wall -Wextra -Werror \$(pkg-config --cflags promfcgi) '$DEBW/old.c' -o '$DEBW/old' \$(pkg-config --libs promfcgi)"
+    assert_success
+    chmod 0755 "$DEBW/old"
+    run runuser -u promfcgi -- env PROMFCGI_DB=$DB "$DEBW/old"
+    assert_success
+    run _app_once /usr/lib/promfcgi/hello.fcgi
+    assert_output --partial 'Hello, Prometheus!'
+    # the upgrade
+    cd "$DEBW/v1"
+    run _apt install ./*.deb
+    assert_success
+    local up
+    up=$(dpkg-deb -f "promfcgi_"*.deb Version)
+    for p in "${PKGS[@]}"; do
+        run dpkg-query -W -f='${Version} ${Status}' "$p"
+        assert_output "$up install ok installed"
+    done
+    run dpkg-query -W -f='${Status}' "libpromfcgi$OLD_SOV"
+    assert_output 'install ok installed'   # kept: a program still needs it
+    run readelf -d /usr/lib/promfcgi/hello.fcgi
+    assert_output --partial "[libpromfcgi.so.$SOV]"
+    run readelf -d "$DEBW/old"
+    assert_output --partial "[libpromfcgi.so.$OLD_SOV]"
+    run runuser -u promfcgi -- env PROMFCGI_DB=$DB "$DEBW/old"
+    assert_success
+    run _app_once /usr/lib/promfcgi/hello.fcgi
+    assert_output --partial 'Hello, Prometheus!'
+    # every count, before and after, in the store (read by the new release)
+    run runuser -u promfcgi -- env PROMFCGI_DB=$DB promfcgi dump
+    assert_success
+    assert_line 'soname_test_total{run="old"} 2'
+    assert_line 'requests_total{method="GET",route="/",code="200"} 2'
+    run _apt purge "${PKGS[@]}" "${OLD_PKGS[@]}"
+    assert_success
+    [[ ! -e /usr/lib/promfcgi && ! -e /var/lib/promfcgi ]]
 }

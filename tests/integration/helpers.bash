@@ -76,8 +76,9 @@ start_stack() {
         BASE=http://127.0.0.1:$PORT
         STACK_SERVER=$server STACK_MODE=$mode
         # 3>&- : bats waits for fd 3 to close; a background child holding it would hang the run.
-        "$TOP/scripts/stack" --mode "$mode" "$server" "$PORT" "$WORKERS" "$STACK_DB" "$STACK_DIR/run" "$bin" \
-            >"$STACK_DIR/stack.log" 2>&1 3>&- &
+        # STACK_APP: another program in place of the hello app (scripts/stack --app)
+        "$TOP/scripts/stack" --mode "$mode" ${STACK_APP:+--app "$STACK_APP"} "$server" "$PORT" \
+            "$WORKERS" "$STACK_DB" "$STACK_DIR/run" "$bin" >"$STACK_DIR/stack.log" 2>&1 3>&- &
         STACK_PID=$!
         export PORT BASE STACK_PID STACK_DIR STACK_DB STACK_SERVER STACK_MODE
         # stack prints "ready" once the port answers; it exits on any startup failure.

@@ -70,6 +70,9 @@ expected_files() {
     cmp "$D/usr/lib/promfcgi/hello.fcgi" "$TOP/app/hello.fcgi"
     cmp "$D/usr/include/promfcgi.h" "$TOP/include/promfcgi.h"
     cmp "$D/usr/lib/libpromfcgi.a" "$TOP/build/lib/libpromfcgi.a"
+    # the default store's directory (PROMFCGI_DEFAULT_DB), private to the workers
+    run stat -c '%F %a' "$D/var/lib/promfcgi"
+    assert_output 'directory 750'
 }
 
 @test "systemd units: socket activation on fd 0, journal, restart, user, state directory, hardening" {
@@ -108,8 +111,12 @@ PrivateTmp=yes"
     if ! (cd "$INST/probe" && systemd-analyze verify ./probe.service) >"$INST/probe/log" 2>&1; then
         skip "systemd-analyze verify does not work here: $(head -c 300 "$INST/probe/log")"
     fi
-    run make -s -C "$TOP" install PREFIX="$INST/opt"
+    # (the store's directory inside the prefix too, owned by us: nothing outside INST)
+    local state=(STATEDIR="$INST/opt/var/lib/promfcgi" STORE_USER="$(id -un)")
+    run make -s -C "$TOP" install PREFIX="$INST/opt" "${state[@]}"
     assert_success
+    run stat -c '%F %a %U' "$INST/opt/var/lib/promfcgi"
+    assert_output "directory 750 $(id -un)"
     local u=$INST/opt/share/promfcgi/systemd
     run grep -h '^ExecStart=' "$u"/promfcgi-hello.service "$u"/promfcgi-metrics.service
     assert_output "ExecStart=$INST/opt/lib/promfcgi/hello.fcgi
@@ -128,10 +135,11 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
     assert_output ''
     rm -r promfcgi-hello.service.d
     cd /
-    run make -s -C "$TOP" uninstall PREFIX="$INST/opt"
+    run make -s -C "$TOP" uninstall PREFIX="$INST/opt" "${state[@]}"
     assert_success
     run find "$INST/opt" -type f
     assert_output ''
+    [[ ! -e $INST/opt/var/lib/promfcgi ]] || fail "the empty store directory was left behind"
 }
 
 @test "pkg-config: flags for the installed header and library; a program using the API links" {
@@ -152,7 +160,7 @@ ExecStart=$INST/opt/lib/promfcgi/metrics.fcgi"
 int main(int argc, char **argv)
 {
 	static const char *const labels[] = { "kind", NULL };
-	static const char *const values[] = { "smoke" };
+	static const char *const values[] = { "smoke", NULL };
 	pf_family *f;
 	pf_series *s;
 	int i;
@@ -184,6 +192,20 @@ C
     assert_success
     assert_output 'counted 3'
     [[ -s $INST/standalone/promfcgi.db ]]
+    # docs/abi.md: pkg-config --static alone still links the shared library (it is for cc -static)...
+    run bash -c "cc -std=c11 $(pkg-config --cflags promfcgi) '$INST/count.c' -o '$INST/count-s' \
+        $(pkg-config --libs --static promfcgi) -Wl,-rpath,$D/usr/lib && readelf -d '$INST/count-s'"
+    assert_success
+    assert_output --partial '[libpromfcgi.so.'
+    # ... and naming the archive links libpromfcgi.a, the system libraries shared
+    run bash -c "cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags promfcgi) '$INST/count.c' \
+        -o '$INST/count-a' \"$(pkg-config --variable=libdir promfcgi)/libpromfcgi.a\" \
+        $(pkg-config --libs fcgi zlib) -lm && readelf -d '$INST/count-a'"
+    assert_success
+    refute_output --partial 'libpromfcgi'
+    assert_output --partial '(NEEDED)'
+    run "$INST/count-a" "$INST/standalone/promfcgi.db"
+    assert_output 'counted 3'
 }
 
 # Stops what the smoke test started: pids listed in $INST/smoke.pids (a file, so that
@@ -272,12 +294,53 @@ NGINX
     assert_output 'daemon 750'
 }
 
+# Issue 17: an installed spawn-fcgi.sh with PREFIX=/opt/... still ran /usr/lib/promfcgi/*.fcgi.
+@test "make install PREFIX=/opt/...: installed scripts and units name that prefix, never /usr's" {
+    local d=$INST/other p=/opt/promfcgi-test
+    run make -s -C "$TOP" install PREFIX=$p DESTDIR="$d"
+    assert_success
+    run grep -rlE '/usr/(lib|share|share/doc)/promfcgi([^a-zA-Z0-9_.-]|$)' "$d$p/share/promfcgi"
+    assert_output ''
+    run grep -h '^LIBEXECDIR=\|^APP=' "$d$p/share/promfcgi/spawn-fcgi.sh"
+    assert_output "LIBEXECDIR=\${LIBEXECDIR:-$p/lib/promfcgi}
+APP=\${APP:-\$LIBEXECDIR/hello.fcgi}"
+    run grep -h '^ExecStart=\|^Documentation=' "$d$p/share/promfcgi/systemd/promfcgi-hello.service"
+    assert_output "Documentation=file:$p/share/doc/promfcgi/deploy.md
+ExecStart=$p/lib/promfcgi/hello.fcgi"
+    rm -rf "$d"
+}
+
+# Issue 17: spawn-fcgi.sh ran hello.fcgi and nothing else. APP= serves another program (here the
+# API example) on its own socket, RUNDIR/<name>.sock; the metrics program sees its routes.
+@test "spawn-fcgi.sh APP=...: serves another program, on RUNDIR/<its name>.sock" {
+    ((EUID == 0)) || skip "needs root (spawn-fcgi -u)"
+    getent passwd daemon >/dev/null && getent group www-data >/dev/null || skip "no user daemon / group www-data"
+    local w=$INST/app
+    mkdir -p "$w/run" && chmod 0755 "$w" "$w/run"
+    APP=$D/usr/lib/promfcgi/api.fcgi WORKERS=1 RUNDIR=$w/run PROMFCGI_DB=$w/state/promfcgi.db \
+        PROMFCGI_USER=daemon PROMFCGI_GROUP=daemon SOCKET_GROUP=www-data LIBEXECDIR=$D/usr/lib/promfcgi \
+        "$D/usr/share/promfcgi/spawn-fcgi.sh" >"$w/pools.log" 2>&1 3>&- &
+    echo "$!" >>"$INST/smoke.pids"
+    retry 100 test -S "$w/run/api.sock" -a -S "$w/run/metrics.sock" || { cat "$w/pools.log"; fail "no sockets"; }
+    [[ ! -e $w/run/hello.sock ]]
+    run python3 "$TOP/tests/integration/tools/fcgi.py" get "$w/run/api.sock" /orders /orders/7 /orders/7000 /nope
+    assert_output "$(printf '200\n200\n404\n404')"
+    run runuser -u daemon -- env PROMFCGI_DB="$w/state/promfcgi.db" "$D/usr/bin/promfcgi" dump
+    assert_success
+    assert_line 'requests_total{method="GET",route="/orders",code="200"} 1'
+    assert_line 'requests_total{method="GET",route="/orders/{id}",code="200"} 1'
+    assert_line 'requests_total{method="GET",route="/orders/{id}",code="404"} 1'
+    assert_line 'requests_total{method="GET",route="unmatched",code="404"} 1'
+    _smoke_stop
+    [[ ! -e $w/run/api.sock && ! -e $w/run/metrics.sock ]]
+}
+
 @test "make uninstall PREFIX=/usr DESTDIR=...: no file left, promfcgi's own directories gone" {
     run make -s -C "$TOP" uninstall PREFIX=/usr DESTDIR="$D"
     assert_success
     run find "$D" -type f -o -type l
     assert_output ''
-    for d in usr/lib/promfcgi usr/share/promfcgi usr/share/doc/promfcgi; do
+    for d in usr/lib/promfcgi usr/share/promfcgi usr/share/doc/promfcgi var/lib/promfcgi; do
         [[ ! -e $D/$d ]] || fail "$d left behind"
     done
     # shared directories stay (they may hold other packages' files on a real system)

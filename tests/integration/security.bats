@@ -25,18 +25,18 @@ status() { curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${@:1:$#-1}" "$
     mkdir -p "$d/run/tmp" "$d/run/htdocs" "$d/run/caddy"
     htpasswd -b -c -B "$d/htpasswd" prometheus secret 2>/dev/null
     "$TOP/deploy/render" "$TOP/deploy/nginx.conf.in" "$d/nginx.conf" PORT=1 RUNDIR="$d/run" \
-        USER="$(id -un)" GROUP="$(id -gn)" PROMETHEUS_ADDR=10.0.0.0/8
+        APP_SOCKET="$d/run/app.sock" USER="$(id -un)" GROUP="$(id -gn)" PROMETHEUS_ADDR=10.0.0.0/8
     "$TOP/deploy/render" "$TOP/deploy/lighttpd.conf.in" "$d/lighttpd.conf" PORT=1 RUNDIR="$d/run" \
-        USER= GROUP= PROMETHEUS_ADDR=10.0.0.0/8
+        APP_SOCKET="$d/run/app.sock" USER= GROUP= PROMETHEUS_ADDR=10.0.0.0/8
     "$TOP/deploy/render" "$TOP/deploy/lighttpd-cgi.conf.in" "$d/lighttpd-cgi.conf" PORT=1 RUNDIR="$d/run" \
-        DB="$d/db" HELLO_BIN=/bin/true METRICS_BIN=/bin/true USER= GROUP= PROMETHEUS_ADDR=10.0.0.0/8
+        DB="$d/db" APP_BIN=/bin/true METRICS_BIN=/bin/true USER= GROUP= PROMETHEUS_ADDR=10.0.0.0/8
     "$TOP/deploy/render" "$TOP/deploy/apache.conf.in" "$d/apache.conf" PORT=1 RUNDIR="$d/run" \
-        USER=www-data GROUP=www-data PROMETHEUS_ADDR=10.0.0.0/8
+        APP_SOCKET="$d/run/app.sock" USER=www-data GROUP=www-data PROMETHEUS_ADDR=10.0.0.0/8
     "$TOP/deploy/render" "$TOP/deploy/apache-cgi.conf.in" "$d/apache-cgi.conf" PORT=1 RUNDIR="$d/run" \
-        DB="$d/db" HELLO_BIN=/bin/true HELLO_DIR=/bin METRICS_BIN=/bin/true METRICS_DIR=/bin \
+        DB="$d/db" APP_BIN=/bin/true APP_DIR=/bin METRICS_BIN=/bin/true METRICS_DIR=/bin \
         USER=www-data GROUP=www-data PROMETHEUS_ADDR=10.0.0.0/8
     "$TOP/deploy/render" "$TOP/deploy/Caddyfile.in" "$d/Caddyfile" PORT=1 RUNDIR="$d/run" \
-        PROMETHEUS_ADDR=10.0.0.0/8
+        APP_SOCKET="$d/run/app.sock" PROMETHEUS_ADDR=10.0.0.0/8
     # The allow-list is there, the auth lines are examples (commented).
     run grep -E '^\s*(allow 127\.0\.0\.1|allow 10\.0\.0\.0/8|deny  all);' "$d/nginx.conf"
     assert_equal "${#lines[@]}" 3

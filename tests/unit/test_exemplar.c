@@ -317,15 +317,15 @@ static void torn_commit_leaves_old_or_new(void)
 				                       .help = "T."};
 				stage_add_family(&s, &f);
 				stage_add_slot(&s, 0, "", 0);
-				int x = stage_add_exemplar(&s, 0, 0);
+				uint64_t x = 0;
 				stage_add(&s, 0, 1);
-				stage_exemplar(&s, (uint32_t)x, 1, 1000.5, a, (uint32_t)la);
+				stage_exemplar(&s, &x, 0, 0, 1, 1000.5, a, (uint32_t)la);
 				stage_commit(&s);
 				if (order == 0) {
 					stage_add(&s, 0, 2);
-					stage_exemplar(&s, (uint32_t)x, 2, 2000.25, b, (uint32_t)lb);
+					stage_exemplar(&s, &x, 0, 0, 2, 2000.25, b, (uint32_t)lb);
 				} else {
-					stage_exemplar(&s, (uint32_t)x, 2, 2000.25, b, (uint32_t)lb);
+					stage_exemplar(&s, &x, 0, 0, 2, 2000.25, b, (uint32_t)lb);
 					stage_add(&s, 0, 2);
 				}
 				stage_commit_torn(&s, napply);
@@ -350,20 +350,12 @@ static void torn_commit_leaves_old_or_new(void)
 		pf_add_exemplar(ctr, 1, (const char *const[]){"trace_id", "old", NULL});
 		pf_begin();
 		pf_add_exemplar(ctr, 1, (const char *const[]){"trace_id", "new", NULL});
-		struct stage_file *f = NULL;
-		char dir[600], path[1200];
-		snprintf(dir, sizeof dir, "%s.stage", db);
-		DIR *d = opendir(dir);
-		for (struct dirent *e; d && (e = readdir(d));)
-			if (strncmp(e->d_name, "w-", 2) == 0) {
-				snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-				int fd = open(path, O_RDWR);
-				f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-			}
-		if (!f || f == MAP_FAILED || f->ex.n != 1)
+		struct test_stage t;
+		if (test_stage_map(db, getpid(), &t) != 0 || t.h->count[STAGE_EXEMPLARS] != 1)
 			_exit(1);
-		struct exemplar *spare = &f->ex.e[0].copy[f->ex.e[0].sel == 1 ? 1 : 0];
-		memset(spare->labels, 0xff, 40); /* as if killed mid-write */
+		struct stage_ex_rec *r = test_stage_elem(&t, STAGE_EXEMPLARS, 0);
+		struct stage_ex_copy *spare = test_ex_copy(r, (r->sel + 1) & 1);
+		memset(spare + 1, 0xff, 40); /* as if killed mid-write */
 		spare->len = 9999;
 		raise(SIGKILL);
 	}
@@ -421,7 +413,8 @@ static int consistent(unsigned long *changes)
 	}
 	int ok = 1;
 	*changes = 0;
-	if (cs && hs) {
+	/* (both series at 0, before the recorder's first change: nothing to check yet) */
+	if (cs && hs && cs->cells[0] > 0) {
 		double total = cs->cells[0], count = hs->cells[0] + hs->cells[1] + hs->cells[2] + hs->cells[3];
 		double n = (double)llround((sqrt(8 * total + 1) - 1) / 2);
 		char want[33];
@@ -567,56 +560,103 @@ static void latest_over_store_and_live_workers(void)
 	CHECK(get("ex_total", 0, &x) == 1 && strcmp(trace_of(&x), "live") == 0);
 }
 
-/* More exemplar slots than a file has: the rest are counted as dropped,
- * the values all counted. */
-static void slots_are_bounded(void)
+/* Exemplars for more series than a file of 0.3.0 had slots for (1,024):
+ * the file grows, every one kept, none dropped; labels that outgrow their
+ * record (64 bytes, then 128, 256, 512) move to a larger one, and the
+ * latest is what is read, before and after the worker ends. */
+static void exemplars_grow(void)
 {
 	static const char *const l[] = {"id", NULL};
 	fresh();
 	CHECK(pf_open(db) == 0);
 	pf_family *f = pf_counter("many_total", "Many.", l);
-	int kept = 0, refused = 0, n = STAGE_MAX_EXEMPLARS + 20;
+	int kept = 0, n = 3 * 1024 + 20;
 	for (int i = 0; i < n; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		int rc = pf_add_exemplar(pf_with(f, (const char *[]){v}), 1,
-		                         (const char *const[]){"trace_id", v, NULL});
-		kept += rc == 0;
-		refused += rc == 1;
+		kept += pf_add_exemplar(pf_with(f, (const char *[]){v, NULL}), 1,
+		                        (const char *const[]){"trace_id", v, NULL}) == 0;
 	}
-	CHECK(kept == STAGE_MAX_EXEMPLARS && refused == 20);
+	CHECK(kept == n);
 	CHECK_NUM(test_total(db, "many_total", NULL), n);
-	CHECK(scrape_last_stats()->exemplars_dropped == 20);
+	CHECK(scrape_last_stats()->exemplars_dropped == 0);
 	struct exemplar x;
 	char last[16];
-	snprintf(last, sizeof last, "%d", STAGE_MAX_EXEMPLARS - 1);
+	snprintf(last, sizeof last, "%d", n - 1);
 	CHECK(test_exemplar(db, "many_total", (const char *const[]){last, NULL}, 0, &x) == 1);
-	snprintf(last, sizeof last, "%d", STAGE_MAX_EXEMPLARS);
-	CHECK(test_exemplar(db, "many_total", (const char *const[]){last, NULL}, 0, &x) == 0);
-	/* a series that has its slot keeps getting newer ones */
-	CHECK(pf_add_exemplar(pf_with(f, (const char *[]){"0"}), 1,
-	                      (const char *const[]){"trace_id", "again", NULL}) == 0);
-	pf_close();
+	CHECK_STR(test_exemplar_label(&x, "trace_id"), last);
+	/* one series' labels growing through every record size, then shrinking */
+	pf_series *s = pf_with(f, (const char *[]){"0", NULL});
+	char big[128];
+	for (int len = 1; len <= 119; len += 9) {
+		memset(big, 'a' + len % 26, (size_t)len);
+		big[len] = '\0';
+		CHECK(pf_add_exemplar(s, 1, (const char *const[]){"t", big, NULL}) == 0);
+		CHECK(test_exemplar(db, "many_total", (const char *const[]){"0", NULL}, 0, &x) == 1);
+		CHECK_STR(test_exemplar_label(&x, "t"), big);
+	}
+	const char *utf8 = "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"; /* 3 runes, 9 bytes */
+	char wide[400] = "";
+	for (int i = 0; i < 40; i++) /* 120 runes, 360 bytes: the 512-byte record */
+		strcat(wide, utf8);
+	CHECK(pf_add_exemplar(s, 1, (const char *const[]){"u", wide, NULL}) == 0);
+	CHECK(test_exemplar(db, "many_total", (const char *const[]){"0", NULL}, 0, &x) == 1);
+	CHECK_STR(test_exemplar_label(&x, "u"), wide);
+	CHECK(pf_add_exemplar(s, 1, (const char *const[]){"t", "short", NULL}) == 0);
+	CHECK(test_exemplar(db, "many_total", (const char *const[]){"0", NULL}, 0, &x) == 1);
+	CHECK_STR(test_exemplar_label(&x, "t"), "short");
+	CHECK(pf_close() == 0);
+	CHECK(test_exemplar(db, "many_total", (const char *const[]){"0", NULL}, 0, &x) == 1);
+	CHECK_STR(test_exemplar_label(&x, "t"), "short");
+	CHECK(test_exemplar(db, "many_total", (const char *const[]){last, NULL}, 0, &x) == 1);
+	CHECK_NUM(test_total(db, "many_total", NULL), n + 16);
 }
 
-static struct stage_file *map_dead(pid_t pid)
+/* A kill at any instant of the change that moves an exemplar to a larger
+ * record (the new one made current, the old retired, the count: one
+ * change): the old exemplar and count, or the new ones, never both or
+ * neither. */
+static void outgrown_record_torn(void)
 {
-	char dir[600], path[1200], want[32];
-	snprintf(dir, sizeof dir, "%s.stage", db);
-	snprintf(want, sizeof want, "-%ld-", (long)pid);
-	DIR *d = opendir(dir);
-	struct stage_file *f = NULL;
-	for (struct dirent *e; d && (e = readdir(d));) {
-		if (strncmp(e->d_name, "w-", 2) || !strstr(e->d_name, want))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		int fd = open(path, O_RDWR);
-		f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
+	char small[MODEL_EXEMPLAR_BYTES], large[MODEL_EXEMPLAR_BYTES], v[200] = "";
+	for (int i = 0; i < 45; i++)
+		strcat(v, "\xe2\x82\xac"); /* 45 runes, 135 bytes */
+	int ls = names_encode_exemplar((const char *const[]){"trace_id", "old", NULL}, small);
+	int ll = names_encode_exemplar((const char *const[]){"trace_id", v, NULL}, large);
+	CHECK(ls > 0 && ll > 128 && ll <= 256);
+	for (uint32_t napply = 0; napply <= 3; napply++) {
+		fresh();
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct stage s;
+			char dir[600];
+			stage_dir(db, dir);
+			if (stage_create(&s, dir) != 0)
+				_exit(1);
+			struct family_def f = {.type = PF_COUNTER, .ncells = 1, .name = "t_total",
+			                       .help = "T."};
+			stage_add_family(&s, &f);
+			stage_add_slot(&s, 0, "", 0);
+			uint64_t x = 0;
+			stage_add(&s, 0, 1);
+			stage_exemplar(&s, &x, 0, 0, 1, 1000.5, small, (uint32_t)ls);
+			stage_commit(&s);
+			stage_add(&s, 0, 2);
+			stage_exemplar(&s, &x, 0, 0, 2, 2000.25, large, (uint32_t)ll);
+			if (STAGE_EX_CLASS(x) != 2 || s.npending != 3)
+				_exit(2);
+			stage_commit_torn(&s, napply);
+			raise(SIGKILL);
+		}
+		int status;
+		waitpid(pid, &status, 0);
+		CHECK(WIFSIGNALED(status));
+		struct exemplar x;
+		CHECK(test_exemplar(db, "t_total", NULL, 0, &x) == 1);
+		CHECK_NUM(x.timestamp, 2000.25); /* dead: the log replayed */
+		CHECK(x.len == (uint32_t)ll && memcmp(x.labels, large, (size_t)ll) == 0);
+		CHECK_NUM(test_total(db, "t_total", NULL), 3);
 	}
-	if (d)
-		closedir(d);
-	return f == MAP_FAILED ? NULL : f;
 }
 
 static int files(const char *prefix)
@@ -648,28 +688,33 @@ static void damaged_exemplars_are_refused(void)
 			_exit(0);
 		}
 		waitpid(pid, NULL, 0);
-		struct stage_file *f = map_dead(pid);
-		CHECK(f != NULL && f->ex.n == 2);
-		if (!f)
+		struct test_stage t;
+		CHECK(test_stage_map(db, pid, &t) == 0 && t.h->count[STAGE_EXEMPLARS] == 2);
+		if (!t.base)
 			continue;
-		struct stage_exemplar *e = &f->ex.e[0];
-		struct exemplar *cur = &e->copy[e->sel - 1];
+		struct stage_ex_rec *e = test_stage_elem(&t, STAGE_EXEMPLARS, 0);
+		struct stage_ex_copy *cur = test_ex_copy(e, e->sel & 1);
+		char *labels = (char *)(cur + 1);
 		switch (damage) {
-		case 0: e->sel = 3; break;
-		case 1: e->slot = f->hdr.nslots; break;
+		case 0: e->cap = 128; break; /* not its class's */
+		case 1: e->slot = (uint32_t)t.h->count[STAGE_SLOTS]; break;
 		case 2: e->bucket = 1; break; /* a counter has one */
-		case 3: cur->len = MODEL_EXEMPLAR_BYTES + 1; break;
-		case 4: memcpy(cur->labels, "tr-ce", 5); break;
-		case 5: cur->labels[cur->len - 1] = 'x'; break;
+		case 3: cur->len = e->cap + 1; break;
+		case 4: memcpy(labels, "tr-ce", 5); break;
+		case 5: labels[cur->len - 1] = 'x'; break;
 		case 6: cur->timestamp = NAN; break;
-		case 7: f->ex.n = STAGE_MAX_EXEMPLARS + 1; break;
+		case 7: t.h->count[STAGE_EXEMPLARS] = (uint64_t)1 << 40; break;
 		case 8: /* an exemplar on the gauge's slot */
-			for (uint32_t i = 0; i < f->hdr.nslots; i++)
-				if (strcmp(f->families[f->slots[i].family].name, "ex_gauge") == 0)
+			for (uint32_t i = 0; i < t.h->count[STAGE_SLOTS]; i++) {
+				const struct stage_slot_rec *sl = test_stage_elem(&t, STAGE_SLOTS, i);
+				const struct family_def *d = test_stage_elem(&t, STAGE_FAMILIES, sl->family);
+				if (strcmp(d->name, "ex_gauge") == 0)
 					e->slot = i;
+			}
 			break;
 		}
-		f->hdr.seq += 2;
+		t.h->seq += 2;
+		test_stage_unmap(&t);
 		struct collection c;
 		char reason[256];
 		CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0);
@@ -821,25 +866,28 @@ static void oneshot_damaged_exemplar_refused(void)
 		stage_add_slot(&s, 0, "", 0);
 		char enc[MODEL_EXEMPLAR_BYTES];
 		int len = names_encode_exemplar((const char *const[]){"trace_id", "ok", NULL}, enc);
-		int i = stage_add_exemplar(&s, 0, 0);
+		uint64_t ref = 0;
 		stage_add(&s, 0, 1);
-		stage_exemplar(&s, (uint32_t)i, 1, 1000 + damage, enc, (uint32_t)len);
+		stage_exemplar(&s, &ref, 0, 0, 1, 1000 + damage, enc, (uint32_t)len);
 		stage_commit(&s);
 		char *rec;
 		size_t n;
-		CHECK(journal_pack(s.f, JOURNAL_TOTALS, &rec, &n) == 0);
+		CHECK(journal_pack(&s, JOURNAL_TOTALS, &rec, &n) == 0);
 		CHECK(journal_append(dir, rec, n) == 0); /* a sound one */
 		free(rec);
-		struct exemplar *x = &s.f->ex.e[i].copy[s.f->ex.e[i].sel - 1];
+		struct stage_ex_rec *r = stage_elem(&s, STAGE_EXEMPLARS + STAGE_EX_CLASS(ref),
+		                                    STAGE_EX_INDEX(ref));
+		struct stage_ex_copy *x = test_ex_copy(r, r->sel & 1);
+		char *labels = (char *)(x + 1);
 		switch (damage) {
-		case 0: memcpy(x->labels, "tr-ce", 5); break;
-		case 1: x->labels[x->len - 1] = 'x'; break;
+		case 0: memcpy(labels, "tr-ce", 5); break;
+		case 1: labels[x->len - 1] = 'x'; break;
 		case 2: x->timestamp = NAN; break;
 		case 3: x->value = NAN; break;
-		case 4: s.f->ex.e[i].bucket = 1; break; /* a counter has one */
+		case 4: r->bucket = 1; break; /* a counter has one */
 		case 5: x->len = 0; break;
 		}
-		CHECK(journal_pack(s.f, JOURNAL_TOTALS, &rec, &n) == 0);
+		CHECK(journal_pack(&s, JOURNAL_TOTALS, &rec, &n) == 0);
 		CHECK(journal_append(dir, rec, n) == 0); /* its checksum is right: refused on sight */
 		free(rec);
 		stage_destroy(&s, 0);
@@ -927,7 +975,8 @@ const struct test exemplar_tests[] = {
     {"exemplar/sigkill_leaves_old_or_new", sigkill_leaves_old_or_new},
     {"exemplar/fold_of_dead_worker_keeps_them", fold_of_dead_worker_keeps_them},
     {"exemplar/latest_over_store_and_live_workers", latest_over_store_and_live_workers},
-    {"exemplar/slots_are_bounded", slots_are_bounded},
+    {"exemplar/exemplars_grow", exemplars_grow},
+    {"exemplar/outgrown_record_torn", outgrown_record_torn},
     {"exemplar/damaged_exemplars_are_refused", damaged_exemplars_are_refused},
     {"exemplar/version_1_file_is_read", version_1_file_is_read},
     {"exemplar/schema_upgrade_from_v2", schema_upgrade_from_v2},

@@ -10,6 +10,8 @@
 #include <glob.h>
 #include <math.h>
 #include <stdlib.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -34,7 +36,7 @@ static void setup(const char *sub)
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 }
 
 static void record(int n)
@@ -262,7 +264,60 @@ static void errors_logged_once_per_interval(void)
 	pf_close();
 }
 
+/* Sets or clears the immutable flag of path (root, on a filesystem that has
+ * it): 0, or -1. */
+static int immutable(const char *path, int on)
+{
+	int flags, fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A worker's final fold into a store it may not write names both files
+ * (issue 17: "fold error: final fold: attempt to write a readonly
+ * database" named none); its file stays, for the metrics program. */
+static void readonly_store_named(void)
+{
+	setup("readonly");
+	pid_t pid = fork();
+	if (pid == 0) { /* a first process makes the store */
+		pf_open(db);
+		define();
+		record(1);
+		_exit(pf_close() == 0 ? 0 : 1);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (immutable(db, 1) != 0)
+		SKIP("cannot make a file immutable here (needs root and a filesystem with the flag)");
+	CHECK(pf_open(db) == 0);
+	define();
+	record(2);
+	char stage[4200];
+	glob_t g;
+	snprintf(stage, sizeof stage, "%s.stage/w-*-%ld-*", db, (long)getpid());
+	CHECK(glob(stage, 0, NULL, &g) == 0 && g.gl_pathc == 1);
+	snprintf(stage, sizeof stage, "%s", g.gl_pathc ? g.gl_pathv[0] : "?");
+	globfree(&g);
+	test_stderr_begin();
+	CHECK(pf_close() == -1);
+	const char *err = test_stderr_end();
+	immutable(db, 0);
+	char want[9000];
+	snprintf(want, sizeof want, "fold error: final fold of %s into %s: attempt to write a readonly "
+	         "database", stage, db);
+	CHECK(test_lines_with(err, want) == 1);
+	CHECK(access(stage, F_OK) == 0);
+	CHECK_NUM(scraped("requests_total", NULL), 3); /* the file is read, then folded */
+}
+
 const struct test fault_tests[] = {
+    {"faults/readonly_store_named", readonly_store_named},
     {"faults/errors_logged_once_per_interval", errors_logged_once_per_interval},
     {"faults/write_lock_held", write_lock_held},
     {"faults/deleted_store", deleted_store_is_recreated},

@@ -186,7 +186,7 @@ static void status_given_by_the_app(void)
 static void skip_list(void)
 {
 	static const char *const skip[] = {"/healthz", "/static/*", NULL};
-	struct pf_http_options o = {.skip = skip};
+	struct pf_http_options o = {.size = sizeof o, .skip = skip};
 	pf_http *h = open_with(api, &o);
 	CHECK(h != NULL);
 	request(h, "GET", "/healthz", "Status: 200 OK\r\n\r\n", 4096, NULL);
@@ -206,7 +206,7 @@ static void prefix_const_labels_buckets(void)
 {
 	static const char *const consts[] = {"service", "api", "zone", "eu-1", NULL};
 	static const double buckets[] = {0.5, 1};
-	struct pf_http_options o = {.prefix = "myapp_", .const_labels = consts,
+	struct pf_http_options o = {.size = sizeof o, .prefix = "myapp_", .const_labels = consts,
 	                            .buckets = buckets, .nbuckets = 2};
 	pf_http *h = open_with(api, &o);
 	CHECK(h != NULL);
@@ -232,9 +232,9 @@ static void refused_definitions(void)
 	setenv("PROMFCGI_DB", db, 1);
 	CHECK(pf_http_new(dup, NULL) == NULL);
 	CHECK(pf_http_new(bad, NULL) == NULL);
-	struct pf_http_options o = {.const_labels = bad_consts};
+	struct pf_http_options o = {.size = sizeof o, .const_labels = bad_consts};
 	CHECK(pf_http_new(route_clash, &o) == NULL); /* "route" twice */
-	struct pf_http_options p = {.prefix = "9bad"};
+	struct pf_http_options p = {.size = sizeof p, .prefix = "9bad"};
 	CHECK(pf_http_new(route_clash, &p) == NULL); /* not a metric name */
 	pf_http *h = pf_http_new(NULL, NULL);     /* no routes: everything "unmatched" */
 	CHECK(h != NULL);

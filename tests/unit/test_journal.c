@@ -23,6 +23,8 @@
 #include "store/fold.h"
 #include "store/journal.h"
 #include "store/names.h"
+#include "store/native.h"
+#include "store/stage.h"
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "test.h"
@@ -42,9 +44,9 @@ static pf_series *requests, *in_flight, *seconds;
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	requests = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	requests = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 	seconds = pf_with(pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0),
-	                  (const char *[]){"/"});
+	                  (const char *[]){"/", NULL});
 	in_flight = pf_with(pf_gauge("active_requests", "In flight.", NULL), NULL);
 }
 
@@ -111,22 +113,22 @@ static void pack_and_merge(void)
 	struct stage st;
 	struct family_def c, h, g;
 	stage_create_anonymous(&st, 0);
-	CHECK(st.f != NULL);
+	CHECK(st.h != NULL);
 	CHECK(names_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
 	CHECK(names_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);
 	CHECK(names_build_family(&g, PF_GAUGE, "g", "G.", NULL, NULL, 0) == 0);
 	int fc = stage_add_family(&st, &c), fh = stage_add_family(&st, &h), fg = stage_add_family(&st, &g);
-	int sc = stage_add_slot(&st, (uint32_t)fc, "/a", 3), sh = stage_add_slot(&st, (uint32_t)fh, "/a", 3);
-	int sg = stage_add_slot(&st, (uint32_t)fg, "", 0);
-	stage_add(&st, st.f->slots[sc].cell, 2.5);
-	stage_add(&st, st.f->slots[sh].cell + 1, 1); /* 1 < v <= 2 */
-	stage_add(&st, st.f->slots[sh].cell + 3, 1.5); /* the sum */
-	stage_add(&st, st.f->slots[sg].cell, 7);
+	long sc = stage_add_slot(&st, (uint32_t)fc, "/a", 3), sh = stage_add_slot(&st, (uint32_t)fh, "/a", 3);
+	long sg = stage_add_slot(&st, (uint32_t)fg, "", 0);
+	stage_add(&st, stage_slot(&st, (uint64_t)sc)->cell, 2.5);
+	stage_add(&st, stage_slot(&st, (uint64_t)sh)->cell + 1, 1); /* 1 < v <= 2 */
+	stage_add(&st, stage_slot(&st, (uint64_t)sh)->cell + 3, 1.5); /* the sum */
+	stage_add(&st, stage_slot(&st, (uint64_t)sg)->cell, 7);
 	stage_commit(&st);
 	char *rec, *gauges;
 	size_t len, glen;
-	CHECK(journal_pack(st.f, JOURNAL_TOTALS, &rec, &len) == 0);
-	CHECK(journal_pack(st.f, JOURNAL_GAUGES, &gauges, &glen) == 0);
+	CHECK(journal_pack(&st, JOURNAL_TOTALS, &rec, &len) == 0);
+	CHECK(journal_pack(&st, JOURNAL_GAUGES, &gauges, &glen) == 0);
 	struct stage_snapshot snap;
 	unsigned bad = 0;
 	memset(&snap, 0, sizeof snap);
@@ -377,9 +379,251 @@ static void repeated_definitions_checked_once_each(void)
 	CHECK_NUM(test_total(db, "requests_total", NULL), 2);
 }
 
+/* ---- records of two versions, no limits, sparse native parts --------------- */
+
+/* A one-shot process's totals in every kind of family: counters, a
+ * classic histogram, a native one (both signs, the zero bucket; with far,
+ * its windows moved off where an empty series has them), a gauge and
+ * exemplars.  Its native series' cells go to ref (NULL: not wanted). */
+static void fill_stage(struct stage *st, int far, double *ref)
+{
+	static const char *const l[] = {"route", NULL};
+	struct family_def c, h, n, g;
+	stage_create_anonymous(st, 0);
+	CHECK(names_build_family(&c, PF_COUNTER, "c_total", "C.", l, NULL, 0) == 0);
+	CHECK(names_build_family(&h, PF_HISTOGRAM, "h_seconds", "H.", l, (const double[]){1, 2}, 2) == 0);
+	CHECK(names_build_family(&n, PF_HISTOGRAM, "n_seconds", "N.", l, NULL, 0) == 0 &&
+	      names_build_native(&n, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT) == 0);
+	CHECK(names_build_family(&g, PF_GAUGE, "g", "G.", NULL, NULL, 0) == 0);
+	int fc = stage_add_family(st, &c), fh = stage_add_family(st, &h);
+	int fn = stage_add_family(st, &n), fg = stage_add_family(st, &g);
+	for (int k = 0; k < 3; k++) {
+		char route[8];
+		int len = snprintf(route, sizeof route, "/%d", k) + 1;
+		long sc = stage_add_slot(st, (uint32_t)fc, route, (uint32_t)len);
+		long sh = stage_add_slot(st, (uint32_t)fh, route, (uint32_t)len);
+		long sn = stage_add_slot(st, (uint32_t)fn, route, (uint32_t)len);
+		double *cells = stage_cell(st, stage_slot(st, (uint64_t)sn)->cell);
+		for (int i = 0; i < 20; i++) { /* through the API's own arithmetic, at rest */
+			double v = (i % 5 == 0 ? -1 : 1) * 0.001 * (i + 1) * (k + 1);
+			native_observe(cells + 2, i == 7 ? 0 : v);
+			cells[0] += 1;
+			cells[1] += v;
+		}
+		if (far) {
+			native_observe(cells + 2, 1e9 * (k + 1));
+			cells[0] += 1;
+			cells[1] += 1e9 * (k + 1);
+		}
+		if (ref && k == 2)
+			memcpy(ref, cells + 2, NATIVE_CELLS * sizeof *ref);
+		stage_add(st, stage_slot(st, (uint64_t)sc)->cell, 2.5 + k);
+		stage_add(st, stage_slot(st, (uint64_t)sh)->cell + 1, 1);
+		stage_add(st, stage_slot(st, (uint64_t)sh)->cell + 3, 1.5);
+		uint64_t x = 0;
+		char trace[16];
+		snprintf(trace, sizeof trace, "t%d", k);
+		char enc[MODEL_EXEMPLAR_BYTES];
+		int el = names_encode_exemplar((const char *const[]){"trace_id", trace, NULL}, enc);
+		stage_exemplar(st, &x, (uint32_t)sc, 0, 1, 1000 + k, enc, (uint32_t)el);
+	}
+	stage_add(st, stage_slot(st, (uint64_t)stage_add_slot(st, (uint32_t)fg, "", 0))->cell, 7);
+	stage_commit(st);
+}
+
+static int same_snapshots(const struct stage_snapshot *a, const struct stage_snapshot *b)
+{
+	if (a->nfamilies != b->nfamilies || a->nslots != b->nslots || a->ncells != b->ncells ||
+	    a->nexemplars != b->nexemplars ||
+	    memcmp(a->cells, b->cells, a->ncells * sizeof *a->cells) != 0)
+		return 0;
+	for (uint32_t i = 0; i < a->nfamilies; i++)
+		if (memcmp(&a->families[i], &b->families[i], sizeof a->families[i]) != 0)
+			return 0;
+	for (uint32_t i = 0; i < a->nslots; i++)
+		if (a->slots[i].family != b->slots[i].family || a->slots[i].cell != b->slots[i].cell ||
+		    a->slots[i].keylen != b->slots[i].keylen ||
+		    memcmp(a->slots[i].key, b->slots[i].key, a->slots[i].keylen) != 0)
+			return 0;
+	for (uint32_t i = 0; i < a->nexemplars; i++)
+		if (a->exemplars[i].slot != b->exemplars[i].slot ||
+		    a->exemplars[i].x.timestamp != b->exemplars[i].x.timestamp ||
+		    a->exemplars[i].x.len != b->exemplars[i].x.len ||
+		    memcmp(a->exemplars[i].x.labels, b->exemplars[i].x.labels, a->exemplars[i].x.len))
+			return 0;
+	return 1;
+}
+
+/* Release 0.3.0's records (version 1, every native cell) and this
+ * release's (version 2, native parts sparse) of the same totals drain to
+ * the same snapshot, alone or after each other, with the windows where an
+ * empty series has them (buckets added in place) or moved (merged the
+ * native way); a journal holding both kinds is folded exactly. */
+static void records_of_both_versions_drain_exactly(void)
+{
+	for (int far = 0; far < 2; far++) {
+		struct stage st;
+		double ref[NATIVE_CELLS], twice[NATIVE_CELLS];
+		fill_stage(&st, far, ref);
+		char *v1, *v2;
+		size_t l1, l2;
+		CHECK(test_journal_v1(&st, 0, &v1, &l1) == 0);
+		CHECK(journal_pack(&st, JOURNAL_TOTALS, &v2, &l2) == 0);
+		fprintf(stderr, "  record: %zu bytes in version 1, %zu in version 2%s\n", l1, l2,
+		        far ? " (windows moved)" : "");
+		CHECK(l2 * 3 < l1); /* three native series: a few buckets each, not 327 cells */
+		struct stage_snapshot a, b;
+		unsigned bad = 0;
+		memset(&a, 0, sizeof a);
+		memset(&b, 0, sizeof b);
+		CHECK(journal_merge(v1, l1, &a, &bad) == 0 && journal_merge(v2, l2, &b, &bad) == 0);
+		CHECK(bad == 0 && a.nslots == 9 && same_snapshots(&a, &b));
+		/* each after the other, in both orders: the same sums */
+		CHECK(journal_merge(v2, l2, &a, &bad) == 0 && journal_merge(v1, l1, &b, &bad) == 0);
+		CHECK(bad == 0 && same_snapshots(&a, &b));
+		memcpy(twice, ref, sizeof twice);
+		CHECK(native_merge(twice, ref) == 0);
+		const struct stage_slot *n2 = &a.slots[8];
+		CHECK(strcmp(a.families[n2->family].name, "n_seconds") == 0);
+		CHECK(memcmp(&a.cells[n2->cell + 2], twice, sizeof twice) == 0);
+		stage_snapshot_free(&a);
+		stage_snapshot_free(&b);
+		/* a journal with both kinds, folded by a scrape */
+		fresh();
+		unsetenv("REQUEST_METHOD");
+		CHECK(mkdir(dir, 0770) == 0);
+		CHECK(journal_append(dir, v1, l1) == 0 && journal_append(dir, v2, l2) == 0);
+		for (int i = 0; i < 2; i++) {
+			CHECK_NUM(test_total(db, "c_total", NULL), 2 * (2.5 + 3.5 + 4.5));
+			CHECK_NUM(test_total(db, "h_seconds", NULL), 2 * 3);
+			CHECK_NUM(test_total(db, "n_seconds", NULL), 2 * 3 * (20 + far));
+			struct exemplar x;
+			CHECK(test_exemplar(db, "c_total", (const char *const[]){"/2", NULL}, 0, &x) == 1);
+			CHECK_NUM(x.timestamp, 1002);
+		}
+		free(v1);
+		free(v2);
+		stage_destroy(&st, 0);
+	}
+}
+
+/* Fifty one-shot processes, each with one observation of its own size
+ * (1e-6 to 1e4: each record's window placed where its value fell; over
+ * all of them the span outgrows a window and the schema goes down):
+ * drained from records of this release (sparse, added in place where they
+ * fit) and of 0.3.0 (every cell, merged the native way), the same native
+ * series, bit for bit, and the same as native.c's own merge. */
+static void sparse_records_merge_exactly(void)
+{
+	static const char *const l[] = {"route", NULL};
+	struct family_def n;
+	CHECK(names_build_family(&n, PF_HISTOGRAM, "n_seconds", "N.", l, NULL, 0) == 0 &&
+	      names_build_native(&n, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT) == 0);
+	struct stage_snapshot a, b;
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	double ref[NATIVE_CELLS];
+	native_init(ref, 3, PF_NATIVE_ZERO_THRESHOLD_DEFAULT);
+	unsigned bad = 0;
+	for (int k = 0; k < 50; k++) {
+		struct stage st;
+		stage_create_anonymous(&st, 0);
+		stage_add_family(&st, &n);
+		double *cells = stage_cell(&st, stage_slot(&st, (uint64_t)stage_add_slot(&st, 0, "/", 2))->cell);
+		double v = pow(10, -6 + k * 0.2) * (k % 7 == 3 ? -1 : 1);
+		native_observe(cells + 2, v);
+		cells[0] += 1;
+		cells[1] += v;
+		CHECK(native_merge(ref, cells + 2) == 0);
+		char *r1, *r2;
+		size_t l1, l2;
+		CHECK(test_journal_v1(&st, 0, &r1, &l1) == 0 && journal_pack(&st, JOURNAL_TOTALS, &r2, &l2) == 0);
+		CHECK(journal_merge(r1, l1, &a, &bad) == 0 && journal_merge(r2, l2, &b, &bad) == 0);
+		free(r1);
+		free(r2);
+		stage_destroy(&st, 0);
+	}
+	CHECK(bad == 0 && a.nslots == 1 && same_snapshots(&a, &b));
+	CHECK(ref[NATIVE_SCHEMA] < 3); /* the schema went down on the way */
+	CHECK(memcmp(&b.cells[b.slots[0].cell + 2], ref, sizeof ref) == 0);
+	CHECK_NUM(b.cells[b.slots[0].cell], 50);
+	stage_snapshot_free(&a);
+	stage_snapshot_free(&b);
+}
+
+/* No count in a record has a limit: 100 families and 70,000 series in one
+ * record (version 1 counted them in 16 bits), 5,000 gauges in a marker
+ * (read up to 64 KiB before). */
+static void records_without_limits(void)
+{
+	static const char *const l[] = {"id", NULL};
+	struct stage st;
+	stage_create_anonymous(&st, 0);
+	for (int f = 0; f < 100; f++) {
+		struct family_def d;
+		char name[32];
+		snprintf(name, sizeof name, "many%d_total", f);
+		CHECK(names_build_family(&d, PF_COUNTER, name, "M.", l, NULL, 0) == 0);
+		CHECK(stage_add_family(&st, &d) == f);
+	}
+	for (long i = 0; i < 70000; i++) {
+		char key[16];
+		int len = snprintf(key, sizeof key, "%ld", i) + 1;
+		long s = stage_add_slot(&st, (uint32_t)(i % 100), key, (uint32_t)len);
+		CHECK(s == i);
+		*stage_cell(&st, stage_slot(&st, (uint64_t)s)->cell) = (double)i;
+	}
+	char *rec;
+	size_t len;
+	CHECK(journal_pack(&st, JOURNAL_TOTALS, &rec, &len) == 0);
+	struct stage_snapshot snap;
+	unsigned bad = 0;
+	memset(&snap, 0, sizeof snap);
+	CHECK(journal_merge(rec, len, &snap, &bad) == 0 && bad == 0);
+	CHECK(snap.nfamilies == 100 && snap.nslots == 70000);
+	double sum = 0;
+	for (uint32_t i = 0; i < snap.nslots; i++)
+		sum += snap.cells[snap.slots[i].cell];
+	CHECK_NUM(sum, 69999.0 * 70000 / 2);
+	stage_snapshot_free(&snap);
+	free(rec);
+	stage_destroy(&st, 0);
+	/* a marker of 5,000 gauges */
+	fresh();
+	CHECK(mkdir(dir, 0770) == 0);
+	stage_create_anonymous(&st, 0);
+	struct family_def g;
+	CHECK(names_build_family(&g, PF_GAUGE, "busy", "B.", l, NULL, 0) == 0);
+	stage_add_family(&st, &g);
+	for (long i = 0; i < 5000; i++) {
+		char key[32];
+		int kl = snprintf(key, sizeof key, "worker-%ld", i) + 1;
+		*stage_cell(&st, stage_slot(&st, (uint64_t)stage_add_slot(&st, 0, key, (uint32_t)kl))->cell) = 1;
+	}
+	CHECK(journal_pack(&st, JOURNAL_GAUGES, &rec, &len) == 0);
+	CHECK(len > 65536);
+	int fd = journal_mark(dir, -1, rec, len);
+	CHECK(fd >= 0);
+	char path[700];
+	snprintf(path, sizeof path, "%s/o-0", dir);
+	pid_t pid = fork();
+	if (pid == 0) { /* another process reads it while this one holds it */
+		CHECK(journal_read_marker(path, &snap) == 1 && snap.nslots == 5000);
+		stage_snapshot_free(&snap);
+		_exit(test_failures ? 1 : 0);
+	}
+	CHECK(reap(pid) == 0);
+	close(fd);
+	free(rec);
+	stage_destroy(&st, 0);
+}
+
 const struct test journal_tests[] = {
     {"journal/no_staging_file_one_record", no_staging_file_one_record},
     {"journal/pack_and_merge", pack_and_merge},
+    {"journal/records_of_both_versions_drain_exactly", records_of_both_versions_drain_exactly},
+    {"journal/records_without_limits", records_without_limits},
+    {"journal/sparse_records_merge_exactly", sparse_records_merge_exactly},
     {"journal/torn_and_damaged_records_are_skipped", torn_and_damaged_records_are_skipped},
     {"journal/repeated_definitions_checked_once_each", repeated_definitions_checked_once_each},
     {"journal/appends_race_scrapes", appends_race_scrapes},

@@ -15,6 +15,7 @@
 
 #include "store/gauge.h"
 #include "store/names.h"
+#include "store/notice.h"
 #include "metrics/protobuf.h"
 #include "metrics/render.h"
 #include "promfcgi.h"
@@ -375,7 +376,7 @@ static void names(void)
 	CHECK(kind(PF_COUNTER, "x_seconds", NULL, 0, "seconds", NULL) == 0); /* OM: x_seconds_total */
 	CHECK(kind(PF_SUMMARY, "x_bytes", NULL, 0, "bytes", NULL) == 0);
 	CHECK(kind(PF_GAUGE, "x_seconds", NULL, 0, "bytes", NULL) == -1);
-	CHECK(strstr(names_kind_reason(), "must end in _bytes") != NULL);
+	CHECK(strstr(notice_reason(), "must end in _bytes") != NULL);
 	CHECK(kind(PF_GAUGE, "xseconds", NULL, 0, "seconds", NULL) == -1); /* no underscore */
 	CHECK(kind(PF_GAUGE, "seconds", NULL, 0, "seconds", NULL) == -1);
 	CHECK(kind(PF_COUNTER, "x_total", NULL, 0, "total", NULL) == -1);

@@ -542,7 +542,7 @@ static void hold_info(int i, void *arg)
 	char v[16];
 	snprintf(v, sizeof v, "1.%d", i % 2);
 	pf_family *f = pf_info("app_build_info", "The build.", (const char *[]){"version", NULL});
-	if (!pf_with(f, (const char *[]){v}))
+	if (!pf_with(f, (const char *[]){v, NULL}))
 		_exit(4);
 }
 

@@ -21,6 +21,7 @@
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "store/stage.h"
+#include "store/stage_old.h"
 #include "test.h"
 #include "util.h"
 
@@ -35,7 +36,7 @@ static void fresh(void)
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 }
 
 static double scraped(const char *name)
@@ -169,36 +170,24 @@ static int count_files(const char *prefix)
 	return n;
 }
 
-/* Finds this process's (or a dead child's) staging file and maps it rw. */
-static struct stage_file *map_stage(pid_t pid)
+/* The slot of family's first series in a mapped file, or -1. */
+static long slot_of(const struct test_stage *t, const char *family)
 {
-	char dir[600], path[1200], want[32];
-	snprintf(dir, sizeof dir, "%s.stage", db);
-	snprintf(want, sizeof want, "-%ld-", (long)pid);
-	DIR *d = opendir(dir);
-	struct stage_file *f = NULL;
-	for (struct dirent *e; d && (e = readdir(d));) {
-		if (strncmp(e->d_name, "w-", 2) || !strstr(e->d_name, want))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		int fd = open(path, O_RDWR);
-		f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
+	for (uint64_t i = 0; i < t->h->count[STAGE_SLOTS]; i++) {
+		const struct stage_slot_rec *s = test_stage_elem(t, STAGE_SLOTS, i);
+		const struct family_def *f = test_stage_elem(t, STAGE_FAMILIES, s->family);
+		if (strcmp(f->name, family) == 0)
+			return (long)i;
 	}
-	if (d)
-		closedir(d);
-	return f == MAP_FAILED ? NULL : f;
-}
-
-static int slot_of(struct stage_file *f, const char *family)
-{
-	for (uint32_t i = 0; i < f->hdr.nslots; i++)
-		if (strcmp(f->families[f->slots[i].family].name, family) == 0)
-			return (int)i;
 	return -1;
 }
 
-/* 4. slot->cell near UINT32_MAX wraps the bounds check in fold_slot. */
+static struct stage_slot_rec *slot_at(const struct test_stage *t, long i)
+{
+	return test_stage_elem(t, STAGE_SLOTS, (uint64_t)i);
+}
+
+/* 4. slot->cell near the top of its type wraps the bounds check in fold_slot. */
 static void hostile_slot_cell_wraps(void)
 {
 	fresh();
@@ -210,14 +199,15 @@ static void hostile_slot_cell_wraps(void)
 		_exit(0); /* dead, not folded */
 	}
 	waitpid(pid, NULL, 0);
-	struct stage_file *f = map_stage(pid);
-	CHECK(f != NULL);
-	if (!f)
+	struct test_stage t;
+	CHECK(test_stage_map(db, pid, &t) == 0);
+	if (!t.base)
 		return;
-	int s = slot_of(f, "requests_total");
+	long s = slot_of(&t, "requests_total");
 	CHECK(s >= 0);
-	f->slots[s].cell = 0xFFFFFFFFu; /* + ncells 1 wraps to 0 <= snap->ncells */
-	f->hdr.seq += 2;
+	slot_at(&t, s)->cell = UINT64_MAX; /* + ncells 1 wraps to 0 <= snap->ncells */
+	t.h->seq += 2;
+	test_stage_unmap(&t);
 	struct collection c;
 	char reason[256];
 	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* crashed before */
@@ -233,13 +223,14 @@ static void hostile_gauge_keylen(void)
 	CHECK(pf_open(db) == 0);
 	pf_series *g = pf_with(pf_gauge("g", "G.", NULL), NULL);
 	pf_set(g, 1);
-	struct stage_file *f = map_stage(getpid());
-	CHECK(f != NULL);
-	if (!f)
+	struct test_stage t;
+	CHECK(test_stage_map(db, getpid(), &t) == 0);
+	if (!t.base)
 		return;
-	int s = slot_of(f, "g");
+	long s = slot_of(&t, "g");
 	CHECK(s >= 0);
-	f->slots[s].keylen = 200000000u;
+	slot_at(&t, s)->keylen = 200000000u;
+	test_stage_unmap(&t);
 	struct collection c;
 	char reason[256];
 	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* read out of bounds before */
@@ -262,14 +253,16 @@ static void hostile_ncells_poisons_folds(void)
 		_exit(0);
 	}
 	waitpid(pid, NULL, 0);
-	struct stage_file *f = map_stage(pid);
-	CHECK(f != NULL);
-	if (!f)
+	struct test_stage t;
+	CHECK(test_stage_map(db, pid, &t) == 0);
+	if (!t.base)
 		return;
-	int s = slot_of(f, "requests_total");
-	f->families[f->slots[s].family].ncells = 2; /* cells exist: slot is not last */
-	CHECK(f->slots[s].cell + 2 <= f->hdr.ncells);
-	f->hdr.seq += 2;
+	long s = slot_of(&t, "requests_total");
+	struct family_def *d = test_stage_elem(&t, STAGE_FAMILIES, slot_at(&t, s)->family);
+	d->ncells = 2; /* cells exist: slot is not last */
+	CHECK(slot_at(&t, s)->cell + 2 <= t.h->count[STAGE_CELLS]);
+	t.h->seq += 2;
+	test_stage_unmap(&t);
 	scraped("requests_total"); /* folds the dead file alone: a 2-cell counter row */
 	/* an honest live worker with the same series, later */
 	CHECK(pf_open(db) == 0);
@@ -285,14 +278,15 @@ static void hostile_ncells_poisons_folds(void)
 
 
 /* 7. Family strings from the file are not NUL-terminated: strlen runs past
- *    the snapshot's families array (64 families: no slack after it). */
+ *    the snapshot's families array (64 families: no slack after it; a file
+ *    of this release grows, and the last of them is checked as well). */
 static void hostile_family_name_unterminated(void)
 {
 	fresh();
 	pid_t pid = fork();
 	if (pid == 0) {
 		pf_open(db);
-		for (int i = 0; i < STAGE_MAX_FAMILIES; i++) {
+		for (int i = 0; i < STAGE_V3_FAMILIES; i++) {
 			char n[32];
 			snprintf(n, sizeof n, "c%d_total", i);
 			pf_counter(n, "C.", NULL);
@@ -300,16 +294,19 @@ static void hostile_family_name_unterminated(void)
 		_exit(0);
 	}
 	waitpid(pid, NULL, 0);
-	struct stage_file *f = map_stage(pid);
-	CHECK(f != NULL && f->hdr.nfamilies == STAGE_MAX_FAMILIES);
-	if (!f)
+	struct test_stage t;
+	CHECK(test_stage_map(db, pid, &t) == 0);
+	if (!t.base)
 		return;
-	struct family_def *last = &f->families[STAGE_MAX_FAMILIES - 1];
+	uint64_t n = t.h->count[STAGE_FAMILIES];
+	CHECK(n > STAGE_V3_FAMILIES); /* and the store's own */
+	struct family_def *last = test_stage_elem(&t, STAGE_FAMILIES, n - 1);
 	memset(last->name, 'a', sizeof last->name);
 	memset(last->help, 'b', sizeof last->help);
 	memset(last->labels, 'c', sizeof last->labels);
 	memset(last->buckets, 'd', sizeof last->buckets);
-	f->hdr.seq += 2;
+	t.h->seq += 2;
+	test_stage_unmap(&t);
 	struct collection c;
 	char reason[256];
 	CHECK(scrape_collect(db, &c, reason, sizeof reason) == 0); /* read past the array before */
@@ -361,11 +358,12 @@ static void damaged_file_blocks_all_folds(void)
 			_exit(0);
 		}
 		waitpid(pid, NULL, 0);
-		struct stage_file *f = map_stage(pid);
-		int s = f ? slot_of(f, "requests_total") : -1;
+		struct test_stage t;
+		long s = test_stage_map(db, pid, &t) == 0 ? slot_of(&t, "requests_total") : -1;
 		CHECK(s >= 0);
 		if (s >= 0)
-			f->slots[s].cell = f->hdr.ncells; /* out of range: fold_slot says -1 */
+			slot_at(&t, s)->cell = t.h->count[STAGE_CELLS]; /* out of range: fold_slot says -1 */
+		test_stage_unmap(&t);
 	}
 	CHECK(pf_open(db) == 0);
 	define();

@@ -37,9 +37,9 @@ static void fresh(const char *tag)
 static void define(void)
 {
 	static const char *const l[] = {"route", NULL};
-	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/"});
+	req = pf_with(pf_counter("requests_total", "Requests.", l), (const char *[]){"/", NULL});
 	dur = pf_with(pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0),
-	              (const char *[]){"/"});
+	              (const char *[]){"/", NULL});
 	active = pf_with(pf_gauge("active_requests", "In flight.", NULL), NULL);
 }
 

@@ -18,6 +18,7 @@
 #include "promfcgi.h"
 #include "metrics/scrape.h"
 #include "store/stage.h"
+#include "store/stage_old.h"
 #include "test.h"
 #include "util.h"
 
@@ -81,7 +82,7 @@ static pf_series *req, *dur, *gauge;
 static void define_app_metrics(void)
 {
 	static const char *const l[] = {"route", NULL};
-	const char *v[] = {"/"};
+	const char *v[] = {"/", NULL};
 	req_family = pf_counter("requests_total", "Requests.", l);
 	dur_family = pf_histogram("request_duration_seconds", "Durations.", l, NULL, 0);
 	gauge_family = pf_gauge("active_requests", "In flight.", NULL);
@@ -186,9 +187,9 @@ static void definitions_validated(void)
 	CHECK(f != NULL);
 	CHECK(pf_counter("x_total", "h", ok) == f);  /* same definition, same family */
 	CHECK(pf_gauge("x_total", "h", ok) == NULL); /* a clash is refused */
-	const char *badvalue[] = {"\xff"};
+	const char *badvalue[] = {"\xff", NULL};
 	CHECK(pf_with(f, badvalue) == NULL);
-	pf_series *s = pf_with(f, (const char *[]){"v"});
+	pf_series *s = pf_with(f, (const char *[]){"v", NULL});
 	CHECK(s != NULL);
 	CHECK(pf_add(s, -1) == -1); /* counters never go down */
 	CHECK(pf_add(s, NAN) == -1);
@@ -393,23 +394,43 @@ static void live_gauges_are_summed(void)
 	CHECK_NUM(total("active_requests"), 0);
 }
 
-static void full_staging_file_drops_and_counts(void)
+/* More series than a file of release 0.3.0 held (4,096 slots), and more
+ * families (64): the file grows, and every one is made and counted (the
+ * 4,089th series was refused before). */
+static void staging_file_grows_past_old_limits(void)
 {
 	static const char *const l[] = {"id", NULL};
 	fresh_store();
 	CHECK(pf_open(db_path) == 0);
 	pf_family *f = pf_counter("many_total", "Many.", l);
-	int made = 0;
-	for (int i = 0; i < STAGE_MAX_SLOTS + 10; i++) {
+	int made = 0, n = 3 * STAGE_V3_SLOTS;
+	for (int i = 0; i < n; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		pf_series *s = pf_with(f, (const char *[]){v});
+		pf_series *s = pf_with(f, (const char *[]){v, NULL});
 		made += s != NULL;
-		pf_inc(s); /* NULL-safe */
+		pf_inc(s);
+		pf_add(s, i % 7);
 	}
-	CHECK(made < STAGE_MAX_SLOTS); /* the store's own families took some slots */
-	CHECK_NUM(total("many_total"), made);
+	int families = 0;
+	for (int i = 0; i < 3 * STAGE_V3_FAMILIES; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "fam%d_total", i);
+		pf_series *s = pf_with(pf_counter(name, "F.", NULL), NULL);
+		families += s != NULL;
+		pf_add(s, i);
+	}
+	CHECK(made == n && families == 3 * STAGE_V3_FAMILIES);
+	double want = 0;
+	for (int i = 0; i < n; i++)
+		want += 1 + i % 7;
+	CHECK_NUM(total("many_total"), want);
+	CHECK_NUM(test_nseries(db_path, "many_total"), n);
+	CHECK_NUM(total("fam191_total"), 191);
 	pf_close();
+	CHECK_NUM(total("many_total"), want); /* folded at exit, file gone */
+	CHECK_NUM(total("fam0_total"), 0);
+	CHECK_NUM(total("fam100_total"), 100);
 }
 
 static void burn_cpu(double seconds)
@@ -461,7 +482,7 @@ static void wal_stays_small(void)
 	for (int i = 0; i < 3000; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		s[i] = pf_with(f, (const char *[]){v});
+		s[i] = pf_with(f, (const char *[]){v, NULL});
 	}
 	double most = 0;
 	for (int round = 0; round < 8; round++) {
@@ -490,6 +511,6 @@ const struct test store_tests[] = {
     {"store/unpublished_change_is_ignored", unpublished_change_is_ignored},
     {"store/reused_pid", reused_pid_is_not_the_dead_worker},
     {"store/live_gauges_are_summed", live_gauges_are_summed},
-    {"store/full_staging_file", full_staging_file_drops_and_counts},
+    {"store/full_staging_file", staging_file_grows_past_old_limits},
     {NULL, NULL},
 };

@@ -146,40 +146,48 @@ int test_nseries(const char *db, const char *family)
 	model_collection_free(&c);
 	return n;
 }
+static int saved_stderr = -1;
+static char stderr_path[600];
 
-int test_make_legacy(const char *path, unsigned version)
+void test_stderr_begin(void)
 {
-	/* the layout of versions 1 and 2, as those releases wrote it */
-	const size_t log_at = offsetof(struct stage_header, log), families = 608, family = 1424,
-	             slots = 91744, cells = 1140320, ex = 1664608;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	const struct stage_file *f = mmap(NULL, sizeof *f, PROT_READ, MAP_SHARED, fd, 0);
+	fflush(stderr);
+	snprintf(stderr_path, sizeof stderr_path, "%.500s/stderr-%ld", getenv("PROMFCGI_TEST_DIR"),
+	         (long)getpid());
+	int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
 	close(fd);
-	if (f == MAP_FAILED)
-		return -1;
-	size_t size = version == 1 ? STAGE_V1_SIZE : STAGE_V2_SIZE;
-	unsigned char *b = calloc(1, size);
-	int rc = -1;
-	if (b && f->hdr.ncells <= 65536 && f->hdr.nlog <= 32) {
-		memcpy(b, f, log_at + f->hdr.nlog * sizeof f->hdr.log[0]);
-		((struct stage_header *)(void *)b)->version = version;
-		for (uint32_t i = 0; i < STAGE_MAX_FAMILIES; i++)
-			memcpy(b + families + i * family, &f->families[i], family);
-		memcpy(b + slots, f->slots, sizeof f->slots);
-		memcpy(b + cells, f->cells, 65536 * sizeof(double));
-		if (version == 2)
-			memcpy(b + ex, &f->ex, sizeof f->ex);
-		char tmp[4200];
-		snprintf(tmp, sizeof tmp, "%s.legacy", path);
-		FILE *out = fopen(tmp, "w");
-		if (out && fwrite(b, 1, size, out) == size && fclose(out) == 0)
-			rc = rename(tmp, path);
-		else if (out)
-			fclose(out);
+}
+
+const char *test_stderr_end(void)
+{
+	static char text[16384];
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	saved_stderr = -1;
+	FILE *fp = fopen(stderr_path, "r");
+	size_t n = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	text[n] = '\0';
+	unlink(stderr_path);
+	fputs(text, stderr);
+	return text;
+}
+
+int test_lines_with(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *hit = strstr(line, needle);
+		if (hit && hit < line + len)
+			n++;
+		line = end ? end + 1 : NULL;
 	}
-	free(b);
-	munmap((void *)f, sizeof *f);
-	return rc;
+	return n;
 }

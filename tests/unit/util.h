@@ -33,9 +33,46 @@ int test_exemplar(const char *db, const char *family, const char *const *values,
 const char *test_exemplar_label(const struct exemplar *x, const char *name);
 
 /* Rewrites this release's staging file at path (at rest, within the old
- * limits) as a release of version 1 or 2 would have left it: their layout
- * (no native buckets, a 32-entry log, 65,536 cells; version 1 without
- * exemplars).  0, or -1. */
+ * limits) as a release of version 1, 2 or 3 would have left it: their
+ * fixed layout (versions 1 and 2: no native buckets, a 32-entry log,
+ * 65,536 cells; version 1 without exemplars), the series' cells one after
+ * another.  0, or -1 (stage_old.h). */
 int test_make_legacy(const char *path, unsigned version);
+
+/* What this process writes to stderr between the two calls (fd 2 goes to a
+ * file meanwhile): test_stderr_end returns it (static, NUL-terminated),
+ * and echoes it to the real stderr, so a failing test still shows it. */
+void test_stderr_begin(void);
+const char *test_stderr_end(void);
+/* How many lines of text contain needle. */
+int test_lines_with(const char *text, const char *needle);
+
+/* The staging file of process pid in db's staging directory: its path
+ * (0), or -1 if there is none. */
+int test_stage_path(const char *db, long pid, char *path, size_t len);
+
+/* A staging file mapped read-write whole, to damage it as a bug in
+ * another process or a disk would (stage_format.h). */
+#include <stdint.h>
+struct stage_header;
+struct stage_ex_rec;
+struct stage_ex_copy;
+struct stage;
+struct test_stage {
+	unsigned char *base;
+	size_t size;
+	struct stage_header *h;
+};
+int test_stage_map(const char *db, long pid, struct test_stage *t);
+void test_stage_unmap(struct test_stage *t);
+/* Element i of array (enum stage_array) in the file. */
+void *test_stage_elem(const struct test_stage *t, int array, uint64_t i);
+/* Copy 0 or 1 of an exemplar record. */
+struct stage_ex_copy *test_ex_copy(struct stage_ex_rec *r, unsigned which);
+
+/* A journal record as release 0.3.0 wrote it (version 1, "PFJ1"), of s's
+ * totals (gauges: of its gauges): 0 (*out malloc'd), or -1 past its
+ * limits (64 families, 4,096 series). */
+int test_journal_v1(const struct stage *s, int gauges, char **out, size_t *len);
 
 #endif

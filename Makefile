@@ -31,8 +31,8 @@ STORE   = store/notice.c store/native.c store/model.c store/gauge.c store/names.
           store/blocks.c store/hash.c store/path.c store/proc.c store/listener.c store/beacon.c store/stage.c \
           store/stage_write.c store/stage_valid.c store/stage_snap.c store/stage_old.c \
           store/stage_read.c store/pool.c store/journal.c store/journal_pack.c store/journal_unpack.c \
-          store/journal_read.c store/sqlite.c store/db_cells.c store/db.c store/db_family.c store/db_series.c \
-          store/db_checkpoint.c store/db_gauge.c store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
+          store/journal_read.c store/sqlite.c store/db_cells.c store/db.c store/db_family.c store/db_series.c store/db_gauge.c \
+          store/db_checkpoint.c store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
 HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/decimal.c metrics/render.c \
@@ -50,6 +50,7 @@ UNIT    = tests/unit/main.c tests/unit/test_names.c tests/unit/test_render.c \
           tests/unit/test_exemplar.c tests/unit/test_native_rec.c tests/unit/test_accept.c \
           tests/unit/test_mistakes.c tests/unit/test_beacon.c tests/unit/test_growth.c \
           tests/unit/test_pool.c tests/unit/test_fold.c tests/unit/test_kinds.c tests/unit/test_modes.c \
+          tests/unit/test_gauge_fold.c \
           tests/unit/util.c tests/unit/legacy.c tests/unit/db_read.c
 HEADERS = $(wildcard include/*.h store/*.h http/*.h metrics/*.h tests/unit/*.h)
 

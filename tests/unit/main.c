@@ -17,7 +17,8 @@ static const struct test *const suites[] = {names_tests, render_tests, route_tes
                                             journal_tests, native_tests, protobuf_tests,
                                             scrape_tests, exemplar_tests, native_rec_tests,
                                             accept_tests, mistake_tests, beacon_tests, growth_tests,
-                                            pool_tests, fold_tests, kinds_tests, modes_tests};
+                                            pool_tests, fold_tests, kinds_tests, modes_tests,
+                                            gauge_fold_tests};
 
 int main(int argc, char **argv)
 {

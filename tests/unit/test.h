@@ -59,6 +59,7 @@ extern const struct test names_tests[], render_tests[], store_tests[], route_tes
     negotiate_tests[], robust_tests[], http_tests[], journal_tests[], native_tests[],
     protobuf_tests[], scrape_tests[], exemplar_tests[], native_rec_tests[], accept_tests[],
     mistake_tests[], beacon_tests[],
-    growth_tests[], pool_tests[], fold_tests[], kinds_tests[], modes_tests[];
+    growth_tests[], pool_tests[], fold_tests[], kinds_tests[], modes_tests[],
+    gauge_fold_tests[];
 
 #endif

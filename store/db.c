@@ -46,7 +46,8 @@
  *       aggregate at once, with folded rows saying how much; it is folded
  *       that way until it ends.
  *   checkpoint(incarnation_id PRIMARY KEY, cells)
- *       a live incarnation's totals (cumulative since it began) as of its
+ *       a live incarnation's totals (cumulative since it began), and its
+ *       values of the gauge modes that keep an ended process's, as of its
  *       folded_seq, packed whole (db_checkpoint.c): what its folds write,
  *       outside the aggregate, one statement however many series changed.
  *       A table of its own: the incarnation rows, read at every reread,

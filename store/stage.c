@@ -202,6 +202,37 @@ static int map_copy(int fd, const struct stage *from, struct mappings *m)
 	return 0;
 }
 
+/* Maps m's file again, every mapping, now that it has its final name:
+ * all of the old ones unmapped first, then each made anew (the file is
+ * shared, so the contents are the same).  Why: valgrind 3.19 (Debian 12)
+ * dies ("aspacem assertion failed: !is_freeslot(ix)") when two adjacent
+ * mappings of one file, contiguous in it too, were made under two names
+ * (before and after the rename); a chunk mapped later lands next to the
+ * header often enough.  0, or -1 with nothing left mapped. */
+static int map_again(int fd, struct mappings *m)
+{
+	size_t hb = m->h->header_bytes;
+	struct mappings again = {0};
+	struct stage_header h = *m->h; /* the chunks' sizes and offsets */
+	unmap_all(m->h, m->chunk);
+	void *p = mmap(NULL, hb, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	again.h = p;
+	for (int a = 0; a < STAGE_ARRAYS; a++)
+		for (unsigned k = 0; k < STAGE_CHUNKS && m->chunk[a][k]; k++) {
+			size_t bytes = stage_chunk_bytes(&h, (enum stage_array)a, k);
+			p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)h.chunk[a][k]);
+			if (p == MAP_FAILED) {
+				unmap_all(again.h, again.chunk);
+				return -1;
+			}
+			again.chunk[a][k] = p;
+		}
+	*m = again;
+	return 0;
+}
+
 /* Creates this incarnation's file in dir holding a copy of *s (or, if s has
  * nothing yet, a fresh header), maps it and renames it into place: a
  * scanner never sees a file without its header, and the copy is whole
@@ -234,7 +265,15 @@ static int stage_place(struct stage *s, const char *dir)
 	if (rc != 0)
 		errno = rc;
 	else if (fstat(fd, &st) == 0 && map_copy(fd, from, &m) == 0) {
-		if (rename(tmp, path) == 0) {
+		if (rename(tmp, path) != 0) {
+			unmap_all(m.h, m.chunk);
+		} else if (map_again(fd, &m) != 0) {
+			int e = errno;
+			unlink(path); /* not a file anyone may count on */
+			close(fd);
+			errno = e;
+			return -1;
+		} else {
 			if (s->h)
 				unmap_all(s->h, s->chunk);
 			if (s->fd >= 0)
@@ -250,7 +289,6 @@ static int stage_place(struct stage *s, const char *dir)
 			stage_rebind(s);
 			return 0;
 		}
-		unmap_all(m.h, m.chunk);
 	}
 	int e = errno;
 	close(fd);

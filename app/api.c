@@ -9,21 +9,25 @@
  *   GET  /orders/{id}/audit     500  the handler fails (returns -1): the layer answers 500
  *   GET  /static/...            200  echoes the rest of the path (template "/static/" "*")
  *   GET  /healthz               200  not recorded (the skip list)
+ *   GET  /slow/{ms}             200  after ms milliseconds (0..60000; else 400): a slow route, to
+ *                                    keep a pool busy (tests/integration/pool.bats saturates one)
  *   anything else               404, or 405 with Allow for a known path and another method
  *
  * requests_total then holds one series per method, template and code, however many
  * ids are asked for: route="/orders/{id}", never route="/orders/17".
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <promfcgi_http.h>
 
-enum { ORDERS, ORDER, AUDIT, STATIC, HEALTH };
+enum { ORDERS, ORDER, AUDIT, STATIC, HEALTH, SLOW };
 static const char *const routes[] = {
     [ORDERS] = "/orders", [ORDER] = "/orders/{id}", [AUDIT] = "/orders/{id}/audit",
-    [STATIC] = "/static/*", [HEALTH] = "/healthz", NULL};
+    [STATIC] = "/static/*", [HEALTH] = "/healthz", [SLOW] = "/slow/{ms}", NULL};
 
 static int reply(FCGX_Request *req, const char *status, const char *extra, const char *body)
 {
@@ -80,6 +84,16 @@ static int handle(FCGX_Request *req, pf_request *r, void *arg)
 		return reply(req, "200 OK", "", body);
 	case HEALTH:
 		return reply(req, "200 OK", "", "ok\n");
+	case SLOW: {
+		long ms = parse_id(pf_request_param(r, "ms"));
+		if (ms < 0 || ms > 60000)
+			return reply(req, "400 Bad Request", "", "ms must be a number 0..60000\n");
+		/* the whole time, even across a SIGSTOP and SIGCONT (EINTR) */
+		struct timespec left = {ms / 1000, ms % 1000 * 1000000L};
+		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) == EINTR)
+			;
+		return reply(req, "200 OK", "", "slept\n");
+	}
 	}
 	return reply(req, "404 Not Found", "", "Not Found\n");
 }

@@ -25,8 +25,10 @@
 #include "store/log.h"
 #include "store/notice.h"
 #include "store/names.h"
+#include "store/registry.h"
 #include "promfcgi_http.h"
 #include "http/http.h"
+#include "http/queue.h"
 #include "http/route.h"
 
 #define CODES_CACHED 4        /* status codes remembered per method and route */
@@ -464,16 +466,32 @@ static void tap_off(struct request *r)
 
 /* --- a request ------------------------------------------------------- */
 
+/* The time a request waited for a worker, from the front end's stamp: -1
+ * if there is none (or none the convention reads: queue.h). */
+static double queue_of(const char *stamp)
+{
+	struct timespec now; /* the vDSO: no system call */
+	double seconds;
+	if (!stamp)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return queue_stamp_wait(stamp, &now, &seconds) == 0 ? seconds : -1;
+}
+
 static void begin_request(pf_http *h, struct request *r, const char *method, const char *path, int raw,
-                  const char *traceparent)
+                          const char *traceparent, const char *stamp)
 {
 	memset(r, 0, sizeof *r);
 	r->http = h;
 	r->route = -1;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->method = route_method(method);
-	if (!h)
+	/* the worker's pool metrics, whatever the route: skipped ones too */
+	double start = (double)r->start.tv_sec + (double)r->start.tv_nsec / 1e9;
+	if (!h) {
+		registry_request_begin(start, queue_of(stamp));
 		return;
+	}
 	h->path_ok = route_normalize(h->path, path, raw) == 0;
 	for (int i = 0; h->path_ok && i < h->ntpl; i++)
 		if (route_match(&h->tpl[i], h->path)) {
@@ -482,34 +500,80 @@ static void begin_request(pf_http *h, struct request *r, const char *method, con
 			break;
 		}
 	parse_traceparent(traceparent, r->trace_id);
-	if (!r->skip) {
+	pf_begin();
+	registry_request_begin(start, queue_of(stamp));
+	if (!r->skip)
 		pf_inc(h->in_flight);
+	pf_commit();
+	if (!r->skip)
 		pf_publish(); /* a CGI process: its in-flight request seen by scrapes */
+}
+
+/* The parameters a request's measure reads, in one pass over its
+ * environment (FCGX_GetParam scans it all for each name): the first of
+ * each name wins, as with FCGX_GetParam. */
+struct params {
+	const char *uri, *script, *path_info, *method, *traceparent, *stamp, *queue_start;
+};
+
+static void take(const char **v, const char *e, const char *prefix, size_t n)
+{
+	if (!*v && strncmp(e, prefix, n) == 0)
+		*v = e + n;
+}
+
+#define TAKE(v, e, prefix) take(v, e, prefix, sizeof prefix - 1)
+
+static void read_params(FCGX_ParamArray env, struct params *p)
+{
+	memset(p, 0, sizeof *p);
+	for (; env && *env; env++) {
+		const char *e = *env;
+		switch (e[0]) {
+		case 'R':
+			TAKE(&p->uri, e, "REQUEST_URI=");
+			TAKE(&p->method, e, "REQUEST_METHOD=");
+			break;
+		case 'S':
+			TAKE(&p->script, e, "SCRIPT_NAME=");
+			break;
+		case 'P':
+			TAKE(&p->path_info, e, "PATH_INFO=");
+			break;
+		case 'H':
+			if (strncmp(e, "HTTP_", 5) != 0)
+				break;
+			TAKE(&p->traceparent, e, "HTTP_TRACEPARENT=");
+			TAKE(&p->stamp, e, QUEUE_PARAM "=");
+			TAKE(&p->queue_start, e, QUEUE_PARAM_ALT "=");
+			break;
+		}
 	}
 }
 
 void pf_request_begin(pf_http *h, pf_request *pr, FCGX_Request *req)
 {
 	struct request *r = request_of(pr);
-	FCGX_ParamArray env = req->envp;
-	const char *path = FCGX_GetParam("REQUEST_URI", env);
+	struct params p;
+	read_params(req->envp, &p);
+	const char *path = p.uri;
 	int raw = 1;
 	if (req->listen_sock < 0) {
 		/* CGI: the script's own path; the server decoded it */
-		path = FCGX_GetParam("PATH_INFO", env);
-		path = path ? path : "";
+		path = p.path_info ? p.path_info : "";
 		raw = 0;
 	} else if (!path) {
-		path = FCGX_GetParam("SCRIPT_NAME", env);
+		path = p.script;
 	}
-	begin_request(h, r, FCGX_GetParam("REQUEST_METHOD", env), path, raw,
-	      FCGX_GetParam("HTTP_TRACEPARENT", env));
+	begin_request(h, r, p.method, path, raw, p.traceparent, p.stamp ? p.stamp : p.queue_start);
 	tap_on(r, req->out);
 }
 
 void pf_request_begin_env(pf_http *h, pf_request *r, const char *method, const char *path)
 {
-	begin_request(h, request_of(r), method, path, 1, getenv("HTTP_TRACEPARENT"));
+	const char *stamp = getenv(QUEUE_PARAM);
+	begin_request(h, request_of(r), method, path, 1, getenv("HTTP_TRACEPARENT"),
+	              stamp ? stamp : getenv(QUEUE_PARAM_ALT));
 }
 
 void pf_request_status(pf_request *r, int code)
@@ -558,12 +622,16 @@ void pf_request_end(pf_request *pr)
 	pf_http *h = r->http;
 	int tapped = r->out != NULL;
 	tap_off(r);
-	if (!h || r->skip)
-		return;
+	if (!r->start.tv_sec && !r->start.tv_nsec)
+		return; /* never begun (a zeroed pf_request) */
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double seconds = (double)(t1.tv_sec - r->start.tv_sec) +
 	                 (double)(t1.tv_nsec - r->start.tv_nsec) / 1e9;
+	if (!h || r->skip) {
+		registry_request_end(seconds); /* the pool's busy time: skipped paths too */
+		return;
+	}
 	int code = final_status(r, tapped);
 	int route = r->route < 0 ? h->nroutes : r->route;
 	struct route_cache *c = &h->cache[r->method * (h->nroutes + 1) + route];
@@ -597,6 +665,7 @@ void pf_request_end(pf_request *pr)
 		pf_observe(c->duration, seconds);
 	}
 	pf_dec(h->in_flight);
+	registry_request_end(seconds);
 	pf_commit();
 }
 

@@ -46,7 +46,9 @@ void serve_set_idle(void (*idle)(void))
 static void handle_request(pf_http *h, pf_handler handler, void *arg, FCGX_Request *req)
 {
 	pf_request r;
-	pf_request_begin(h, &r, req); /* h NULL: nothing recorded, the status still read */
+	/* h NULL (the metrics program): no request metrics, but the worker's
+	 * pool metrics all the same (busy, its request's age, queue time) */
+	pf_request_begin(h, &r, req);
 	if (handler(req, &r, arg) < 0)
 		request_answer_500(req, &r);
 	pf_request_end(&r);

@@ -10,6 +10,7 @@
 #include "store/fold.h"
 #include "store/journal.h"
 #include "store/log.h"
+#include "store/pool.h"
 #include "store/proc.h"
 #include "metrics/batch.h"
 
@@ -100,6 +101,22 @@ static const double *known_row(void *arg, uint32_t slot, uint32_t ncells)
 	return view_folded_row(k->view, k->inc, slot, ncells);
 }
 
+/* A dead worker's last fold, its end counted in it (store/pool.h): on a
+ * copy of its cells, so that the file's own stay what the worker left
+ * (a scrape that folds nothing shows them as they are). */
+static int fold_end(struct batch *b, const struct worker *w, const struct db_known *k)
+{
+	struct stage_snapshot end = w->v.snap;
+	end.cells = malloc((end.ncells ? end.ncells : 1) * sizeof *end.cells);
+	if (!end.cells)
+		return DB_FOLD_ERROR;
+	memcpy(end.cells, w->v.snap.cells, end.ncells * sizeof *end.cells);
+	pool_count_end(&end, stage_view_closing(&w->v));
+	int rc = fold_snapshot_in(b->db, &end, 1, k);
+	free(end.cells);
+	return rc;
+}
+
 /* The dead workers (their last fold: retiring) and, with live, the live.
  * 1 wrote, 0 not, -1 failed. */
 static int fold_workers(struct batch *b, int live)
@@ -121,7 +138,8 @@ static int fold_workers(struct batch *b, int live)
 		const struct incarnation *c = view_incarnation(b->view, w->v.snap.name);
 		struct known rows = {b->view, c};
 		struct db_known k = {c ? c->id : 0, c ? c->folded_seq : 0, known_row, &rows};
-		rc = fold_snapshot_in(b->db, &w->v.snap, w->dead, c ? &k : NULL);
+		rc = w->dead ? fold_end(b, w, c ? &k : NULL)
+		             : fold_snapshot_in(b->db, &w->v.snap, 0, c ? &k : NULL);
 		if (rc == DB_FOLD_ERROR) {
 			failed(b, w->v.snap.name);
 			return -1;
@@ -227,6 +245,10 @@ static int remove_retired(struct batch *b, struct drains *d)
 		if (!ok)
 			db_rollback(b->db);
 		log_error(LOG_FOLD, "forget: %s", db_errmsg(b->db)); /* orphans, later */
+	} else {
+		/* the pages the forgotten rows took go back: the file does not
+		 * keep the high-water mark of a burst of deaths (busy: later) */
+		db_compact(b->db, 0);
 	}
 	return 1;
 }

@@ -19,6 +19,7 @@
 struct block {
 	size_t cap;          /* bytes of data */
 	struct block **home; /* where it goes back to when its collection is freed */
+	uint64_t epoch, fill; /* the layout and fill (view_layout) its cells are of; 0: none */
 	double data[];
 };
 
@@ -26,11 +27,17 @@ struct block {
  * last one given back) if it is large enough, else a new one that goes
  * back to *spare.  NULL out of memory. */
 struct block *collect_block(struct block **spare, size_t bytes);
+/* The store's cells laid out (v->layout.out_base) into blk, the output's
+ * start: a native part only where it holds buckets, and where the same
+ * block's last fill left some, cleared (out_range): a fill costs what the
+ * series hold, not their 327 cells.  merge.c then adds the workers. */
+void collect_base(struct view *v, struct block *blk);
 /* The bytes of the view's series' keys, all together. */
 size_t collect_keys_bytes(const struct view *v);
 /* Fills c from the view laid out and blk (its cells already the output);
- * ex (by view series, may be NULL) passes its exemplars to c.  0, or -1
- * out of memory (c then still to be freed: model_collection_free). */
+ * ex (by view series, may be NULL) passes its exemplars to c; native
+ * series carry their ranges (out_range).  0, or -1 out of memory (c then
+ * still to be freed: model_collection_free). */
 int collect(struct collection *c, const struct view *v, struct block *blk, struct exemplar **ex);
 
 #endif

@@ -22,6 +22,7 @@
 #include "http/serve.h"
 #include "metrics/negotiate.h"
 #include "metrics/own.h"
+#include "metrics/poolstat.h"
 #include "promfcgi_http.h"
 #include "metrics/protobuf.h"
 #include "metrics/render.h"
@@ -122,6 +123,8 @@ int pf_metrics_respond(FCGX_Request *req)
 	}
 	count_retired(scrape_last_stats()->retired);
 	own_add(&c, scrape_last_stats());
+	poolstat_add(&c, scrape_last_stats()->pool, scrape_last_stats()->npool,
+	             scrape_last_stats()->pool_now);
 	enum format format = negotiate_format(FCGX_GetParam("HTTP_ACCEPT", req->envp));
 	struct name_filter filter;
 	negotiate_filter_parse(&filter, FCGX_GetParam("QUERY_STRING", req->envp));

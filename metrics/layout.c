@@ -30,27 +30,57 @@ static int by_series(const void *a, const void *b, void *arg)
 	return series_cmp(arg, *(const uint32_t *)a, *(const uint32_t *)b);
 }
 
-/* The store's cells at their places in the output, a new series' empty
- * cells (model_family_zero) elsewhere and after a row that lacks the native
- * part its family has gained. */
+/* A series' store cells at its place in the output, a new series' empty
+ * cells (model_family_zero) where it has none and after a row that lacks
+ * the native part its family has gained.  Of a native part only the
+ * header: its windows go from the view's base straight into the output,
+ * where they hold buckets (collect_base), never through out_base. */
+static void lay_series(struct view *v, uint32_t i)
+{
+	struct view_layout *l = &v->layout;
+	struct view_series *s = &v->sers[i];
+	const struct family_def *d = &v->fams[s->fam].def;
+	double *to = &l->out_base[s->out];
+	size_t n = d->native ? d->nbuckets + 2 + NATIVE_POS : d->ncells;
+	int whole = s->base != VIEW_NO_CELLS && s->base_n == d->ncells;
+	if (whole) {
+		memcpy(to, &v->base[s->base], n * sizeof *to);
+		return;
+	}
+	/* an empty native part, whatever the store had (none of it) */
+	memset(&s->base_range, 0, sizeof s->base_range);
+	if (d->native) {
+		memset(to, 0, (d->nbuckets + 2) * sizeof *to);
+		native_init_header(to + d->nbuckets + 2, d->schema, d->zero_threshold);
+	} else {
+		model_family_zero(d, to);
+	}
+	if (s->base != VIEW_NO_CELLS && s->base_n < d->ncells)
+		memcpy(to, &v->base[s->base], (s->base_n < n ? s->base_n : n) * sizeof *to);
+}
+
+/* The store's cells laid out: all of them after a layout, else only those
+ * the reads since changed. */
 static void lay_base(struct view *v)
 {
 	struct view_layout *l = &v->layout;
-	if (l->base_laid)
-		return;
-	for (uint32_t i = 0; i < v->nsers; i++) {
-		const struct view_series *s = &v->sers[i];
-		const struct family_def *d = &v->fams[s->fam].def;
-		size_t n = d->ncells;
-		if (s->base != VIEW_NO_CELLS && s->base_n == n) {
-			memcpy(&l->out_base[s->out], &v->base[s->base], n * sizeof *l->out_base);
-			continue;
+	if (!l->base_laid) {
+		for (uint32_t i = 0; i < v->nsers; i++) {
+			const struct view_series *s = &v->sers[i];
+			if (v->fams[s->fam].def.ncells == 1) /* a counter's: the common case, inline */
+				l->out_base[s->out] =
+				    s->base != VIEW_NO_CELLS && s->base_n == 1 ? v->base[s->base] : 0;
+			else
+				lay_series(v, i);
 		}
-		model_family_zero(d, &l->out_base[s->out]);
-		if (s->base != VIEW_NO_CELLS && s->base_n < n)
-			memcpy(&l->out_base[s->out], &v->base[s->base], s->base_n * sizeof *l->out_base);
+	} else if (l->base_changed) {
+		for (uint32_t i = 0; i < v->nchanged; i++)
+			if (v->changed[i] < v->nsers)
+				lay_series(v, v->changed[i]);
 	}
 	l->base_laid = 1;
+	l->base_changed = 0;
+	v->nchanged = 0;
 }
 
 /* Families by name (every family's rank), when there are new ones:
@@ -117,7 +147,12 @@ static int place_cells(struct view *v)
 	if (!base)
 		return -1;
 	l->out_base = base;
+	struct native_range *r = realloc(l->out_range, (v->nsers ? v->nsers : 1) * sizeof *r);
+	if (!r)
+		return -1;
+	l->out_range = r;
 	l->ncells = ncells;
+	l->epoch++; /* every block filled before has series at other places */
 	return 0;
 }
 
@@ -150,7 +185,7 @@ int layout_update(struct view *v)
 	l->nfams_laid = v->nfams;
 	l->nsers_laid = v->nsers;
 	l->laid_out = 1;
-	l->base_laid = 0;
+	l->base_laid = 0; /* every series' place may have moved */
 	lay_base(v);
 	return 0;
 }

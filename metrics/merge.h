@@ -12,12 +12,29 @@
 #include "metrics/view.h"
 #include "metrics/workers.h"
 
+/* The checkpoints a scrape adds: of incarnations that no worker it read
+ * stands for (merge.c, "the rule"), each row's series and cells. */
+struct absent {
+	uint32_t n, cap;
+	struct absent_row {
+		uint32_t ser;    /* view series */
+		uint32_t ncells; /* its family's, or its classic ones */
+		size_t cells;    /* in pool */
+	} *rows;
+	double *pool;
+	size_t npool, cap_pool;
+};
+void merge_absent_free(struct absent *a);
+
 /* Reads each worker (after S, the view's snapshot) and decides what it
- * adds, mapping its new families and series into the view.  1 if the
- * scrape must start over from a new S, else 0. */
-int merge_decide(struct workers *ws, struct view *v, struct db *db);
-/* Adds the workers' parts to out (the store's cells laid out). */
-void merge_workers(const struct workers *ws, const struct view *v, double *out);
+ * adds, mapping its new families and series into the view; reads into a
+ * the checkpoints no worker stands for.  1 if the scrape must start over
+ * from a new S, else 0. */
+int merge_decide(struct workers *ws, struct view *v, struct db *db, struct absent *a);
+/* Adds the workers' parts and those checkpoints to out (the store's cells
+ * laid out). */
+void merge_workers(const struct workers *ws, struct view *v, const struct absent *a,
+                   double *out);
 
 /* Each series' latest exemplars over the store and every worker: *out gets
  * an array by view series (NULL when there are none at all); *dropped adds

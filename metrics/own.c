@@ -8,11 +8,8 @@
 #include "promfcgi.h"
 #include "metrics/own.h"
 
-/* Appends a gauge family with one label (or none) and n series; a family
- * of that name in the store (defined by someone else) is left alone, as a
- * name must appear once in an exposition. */
-static int add_gauge(struct collection *c, const char *name, const char *help,
-                     const char *label, const char *const *values, const double *v, int n)
+int own_add_gauge(struct collection *c, const char *name, const char *help, const char *label,
+                  const char *const *values, const double *v, int n)
 {
 	for (size_t i = 0; i < c->nfamilies; i++)
 		if (strcmp(c->families[i].name, name) == 0)
@@ -63,20 +60,25 @@ static int by_name(const void *a, const void *b)
 	              ((const struct family_data *)b)->name);
 }
 
+void own_sort(struct collection *c)
+{
+	qsort(c->families, c->nfamilies, sizeof c->families[0], by_name);
+}
+
 int own_add(struct collection *c, const struct scrape_stats *st)
 {
 	static const char *const version[] = {PROMFCGI_VERSION};
 	static const char *const files[] = {"db", "wal"};
 	const double one = 1, bytes[] = {st->db_bytes, st->wal_bytes}, live = st->live;
 	int rc = 0;
-	if (add_gauge(c, "promfcgi_build_info", "promfcgi's version; the value is always 1.",
+	if (own_add_gauge(c, "promfcgi_build_info", "promfcgi's version; the value is always 1.",
 	              "version", version, &one, 1) != 0 ||
-	    add_gauge(c, "promfcgi_store_bytes", "Size of the SQLite store's files.", "file", files,
+	    own_add_gauge(c, "promfcgi_store_bytes", "Size of the SQLite store's files.", "file", files,
 	              bytes, 2) != 0 ||
-	    add_gauge(c, "promfcgi_live_workers",
+	    own_add_gauge(c, "promfcgi_live_workers",
 	              "Processes recording into the store now (workers and metrics programs).",
 	              NULL, NULL, &live, 1) != 0)
 		rc = -1;
-	qsort(c->families, c->nfamilies, sizeof c->families[0], by_name);
+	own_sort(c);
 	return rc;
 }

@@ -37,21 +37,28 @@ static size_t varint_at(unsigned char *p, uint64_t v)
 	return n;
 }
 
+/* A varint, room checked inline (a native histogram is some 40 of them per
+ * series: a call per field was a fifth of its encoding). */
+static inline void varint(struct buf *b, uint64_t v)
+{
+	if ((b->cap - b->len >= 10 && !b->oom) || buf_reserve(b, 10) == 0)
+		b->len += varint_at((unsigned char *)b->p + b->len, v);
+}
+
 void protobuf_varint(struct buf *b, uint64_t v)
 {
-	if (buf_reserve(b, 10) == 0)
-		b->len += varint_at((unsigned char *)b->p + b->len, v);
+	varint(b, v);
 }
 
 static void tag(struct buf *b, int field, int wire)
 {
-	protobuf_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+	varint(b, (uint64_t)field << 3 | (uint64_t)wire);
 }
 
 static void f_uint(struct buf *b, int field, uint64_t v)
 {
 	tag(b, field, VARINT);
-	protobuf_varint(b, v);
+	varint(b, v);
 }
 
 static uint64_t zigzag(int64_t v)
@@ -88,7 +95,7 @@ static void f_bytes(struct buf *b, int field, const char *s, size_t n)
  * message's field. */
 static size_t message_open(struct buf *b)
 {
-	if (buf_reserve(b, 1))
+	if ((b->cap == b->len || b->oom) && buf_reserve(b, 1))
 		return 0;
 	b->p[b->len++] = 0;
 	return b->len;
@@ -222,10 +229,21 @@ static void spans(struct buf *b, const struct native_sparse *sp, int span_field,
 		f_sint(b, delta_field, sp->deltas[i]);
 }
 
-static void native(struct buf *b, const double *nc)
+/* Where a series' native buckets may be: the scrape knows (ranges), else
+ * anywhere in the windows. */
+static const struct native_range *range_of(const struct family_data *f,
+                                           const struct series_data *s, struct native_range *all)
+{
+	if (s && f->ranges && s >= f->series && s < f->series + f->nseries)
+		return &f->ranges[s - f->series];
+	native_range_all(all);
+	return all;
+}
+
+static void native(struct buf *b, const double *nc, const struct native_range *r)
 {
 	struct native_sparse neg, pos;
-	if (native_to_sparse(nc, 1, &neg) != 0 || native_to_sparse(nc, 0, &pos) != 0 ||
+	if (native_to_sparse_range(nc, 1, r, &neg) != 0 || native_to_sparse_range(nc, 0, r, &pos) != 0 ||
 	    !is_uint(nc[NATIVE_ZERO_COUNT]))
 		return; /* a damaged native block: the classic part only */
 	f_sint(b, 5, (int64_t)nc[NATIVE_SCHEMA]);
@@ -254,8 +272,10 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 	 * release's classic counts, where the native buckets must add up */
 	double sample_count = count;
 	const double *nc = f->native ? cells + f->nbuckets + 2 : NULL;
+	struct native_range all;
+	const struct native_range *range = range_of(f, s, &all);
 	int classic = 1;
-	if (nc && native_valid(nc)) {
+	if (nc && native_valid_range(nc, range)) {
 		sample_count = nc[NATIVE_COUNT];
 		sum = nc[NATIVE_SUM];
 		/* where the parts disagree the classic buckets would pass the
@@ -289,7 +309,7 @@ static void histogram(struct buf *b, const struct family_data *f, const struct s
 	if (!is_uint(sample_count))
 		f_double(b, 4, sample_count);
 	if (f->native)
-		native(b, cells + f->nbuckets + 2);
+		native(b, cells + f->nbuckets + 2, range);
 	if (s && s->created > 0)
 		f_timestamp(b, 15, s->created);
 }

@@ -17,6 +17,7 @@
 #include "store/names.h"
 #include "store/native.h"
 #include "promfcgi.h"
+#include "metrics/decimal.h"
 #include "metrics/render.h"
 
 static int special(char out[32], double v)
@@ -56,6 +57,8 @@ void render_value(char out[32], double v)
 		render_integer(out, v == 0 ? 0.0 : v); /* no "-0" */
 		return;
 	}
+	if (decimal_shortest(out, v)) /* the same digits, exactly, most values */
+		return;
 	/* The shortest %g that parses back: %g drops trailing zeros, and 15
 	 * significant digits always survive a double, so when %.15g round-trips
 	 * no shorter precision gives other digits; else 16, else 17. */

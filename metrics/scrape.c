@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/journal.h"
 #include "store/log.h"
@@ -56,9 +57,12 @@ struct scraper {
 	struct view view;
 	struct workers workers;
 	struct fold_clock clock;
+	struct absent absent; /* checkpoints this scrape adds (merge.h) */
 	struct block *spare; /* the last collection's block, for the next scrape */
 	struct scrape_stats stats;
 	unsigned idle_retired, idle_errors; /* by scrape_idle: told by the next scrape */
+	struct pool_facts *pool; /* stats.pool's room */
+	size_t cap_pool;
 };
 
 static struct scraper scraper;
@@ -210,7 +214,7 @@ static int settle(struct scraper *s, const char *dir, struct round *r, char *rea
 			rc = SCRAPE_CORRUPT;
 			break;
 		}
-		if (!merge_decide(&s->workers, &s->view, s->db) || round >= 4)
+		if (!merge_decide(&s->workers, &s->view, s->db, &s->absent) || round >= 4)
 			break;
 	}
 	s->stats.retired += b.retired;
@@ -235,8 +239,8 @@ static int output(struct scraper *s, const char *dir, const struct round *r,
 	    (blk = collect_block(&s->spare, v->layout.ncells * sizeof(double) +
 	                                        collect_keys_bytes(v) + 1)) &&
 	    merge_exemplars(&s->workers, v, &ex, &s->stats.exemplars_dropped) == 0) {
-		memcpy(blk->data, v->layout.out_base, v->layout.ncells * sizeof(double));
-		merge_workers(&s->workers, v, blk->data);
+		collect_base(v, blk);
+		merge_workers(&s->workers, v, &s->absent, blk->data);
 		merge_markers(v, markers, nmarkers, blk->data);
 		if (collect(out, v, blk, ex) == 0)
 			rc = SCRAPE_OK;
@@ -248,6 +252,31 @@ static int output(struct scraper *s, const char *dir, const struct round *r,
 	free(blk);
 	merge_markers_free(markers, nmarkers);
 	return rc;
+}
+
+/* The pool facts of the live workers, as their files were read for this
+ * scrape, and the time to age their requests by. */
+static void gather_pool(struct scraper *s)
+{
+	struct timespec now;
+	s->stats.pool = NULL;
+	s->stats.npool = 0;
+	if (s->cap_pool < s->workers.n) {
+		struct pool_facts *p = realloc(s->pool, s->workers.n * sizeof *p);
+		if (!p)
+			return; /* no pool gauges this scrape; everything else is shown */
+		s->pool = p;
+		s->cap_pool = s->workers.n;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (uint32_t i = 0; i < s->workers.n; i++) {
+		const struct worker *w = s->workers.w[i];
+		if (w->present && w->live && !w->damaged && !w->done && w->v.snap.seq &&
+		    pool_facts_read(&w->v.snap, &s->pool[s->stats.npool]))
+			s->stats.npool++;
+	}
+	s->stats.pool = s->pool;
+	s->stats.pool_now = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 static int scrape_once(struct scraper *s, const char *dir, struct collection *out, char *reason,
@@ -263,6 +292,7 @@ static int scrape_once(struct scraper *s, const char *dir, struct collection *ou
 		s->stats.files = r.files;
 		for (uint32_t i = 0; i < s->workers.n; i++)
 			s->stats.live += s->workers.w[i]->present && s->workers.w[i]->live;
+		gather_pool(s);
 		if ((rc = output(s, dir, &r, out)) != SCRAPE_OK)
 			snprintf(reason, len, "out of memory");
 	}
@@ -288,7 +318,9 @@ int scrape_collect(const char *db_path, struct collection *out, char *reason, si
 		s->idle_retired = s->idle_errors = 0;
 		if (ensure_db(s, db_path, reason, len) != 0)
 			return -1;
+		unsigned long rows = s->view.rows_read;
 		int rc = scrape_once(s, dir, out, reason, len);
+		s->stats.store_rows = (unsigned)(s->view.rows_read - rows);
 		if (rc == SCRAPE_CORRUPT && attempt == 0) {
 			reset_db(s);
 			quarantine(db_path);
@@ -325,6 +357,8 @@ void scrape_idle(void)
 			s->view.stale = 1; /* the next scrape reads the store again */
 		if (b.corrupt)
 			reset_db(s); /* the next scrape moves it aside */
+		else if (db_compact(s->db, 1) > 0) /* once: a store of an earlier release */
+			s->view.stale = 1;
 	}
 	s->idle_retired += b.retired;
 	s->idle_errors += b.errors;
@@ -337,6 +371,12 @@ void scrape_close(void)
 	struct scraper *s = &scraper;
 	reset_db(s);
 	workers_sweep(&s->workers, 1);
+	merge_absent_free(&s->absent);
 	free(s->spare);
 	s->spare = NULL;
+	free(s->pool);
+	s->pool = NULL;
+	s->cap_pool = 0;
+	s->stats.pool = NULL;
+	s->stats.npool = 0;
 }

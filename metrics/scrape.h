@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "store/model.h"
+#include "store/pool.h"
 #include "metrics/clock.h" /* CLOCK_FOLD_SECONDS, CLOCK_FOLD_STAMP */
 
 /* How long a scrape waits for a worker holding the store's write lock. */
@@ -35,7 +36,13 @@ struct scrape_stats {
 	unsigned retired;  /* dead workers folded for the last time and removed */
 	unsigned errors;   /* folds that failed (store locked, full, corrupt) */
 	unsigned exemplars_dropped; /* by live workers, for lack of an exemplar slot */
+	unsigned store_rows; /* series rows read from the store (only those that changed) */
 	double db_bytes, wal_bytes;
+	/* the pool facts of the live workers that have them (store/pool.h),
+	 * read with their files, and when (CLOCK_MONOTONIC seconds) */
+	const struct pool_facts *pool;
+	size_t npool;
+	double pool_now;
 };
 const struct scrape_stats *scrape_last_stats(void);
 

@@ -17,6 +17,7 @@
 #include "store/path.h"
 #include "store/stage.h"
 #include "metrics/own.h"
+#include "metrics/poolstat.h"
 #include "metrics/protobuf.h"
 #include "metrics/render.h"
 #include "metrics/scrape.h"
@@ -112,6 +113,8 @@ int tool_dump(const char *db_path, const char *format, FILE *out, char *err, siz
 	if (scrape_collect(db_path, &c, err, len) != 0)
 		return TOOL_FAILED;
 	own_add(&c, scrape_last_stats());
+	poolstat_add(&c, scrape_last_stats()->pool, scrape_last_stats()->npool,
+	             scrape_last_stats()->pool_now);
 	struct buf b = {0};
 	if (strcmp(format, "openmetrics") == 0)
 		render_openmetrics(&b, &c, NULL);

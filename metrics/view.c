@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * view.c — the scrape's copy of the store (see view.h): its families and
- * series, found by hash, and the read that brings it up to date in place.
+ * series, found by hash, and the read that brings it up to date in place
+ * with what changed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ void view_clear(struct view *v)
 	v->nfams = v->nsers = 0;
 	v->nkeys = v->nbase = 0;
 	v->nexs = 0;
+	v->nchanged = 0;
+	v->store_gen = -1;
 	if (v->by_key.size)
 		hash_reset(&v->by_key, 0);
 	v->valid = 0;
@@ -43,6 +46,7 @@ void view_free(struct view *v)
 	hash_free(&v->by_key);
 	free(v->keys);
 	free(v->base);
+	free(v->changed);
 	free(v->incs);
 	free(v->old_incs);
 	free(v->fpool);
@@ -51,12 +55,18 @@ void view_free(struct view *v)
 	free(v->layout.rank);
 	free(v->layout.sorted);
 	free(v->layout.out_base);
+	free(v->layout.out_range);
 	free(v->exs);
 	/* the generations go on: workers must not take a new view for the old */
 	uint32_t gen = v->gen, inc_gen = v->inc_gen;
+	unsigned long rows_read = v->rows_read;
+	uint64_t epoch = v->layout.epoch;
 	memset(v, 0, sizeof *v);
 	v->gen = gen;
 	v->inc_gen = inc_gen;
+	v->rows_read = rows_read;
+	v->layout.epoch = epoch + 1; /* a block filled before is of no layout now */
+	v->store_gen = -1;
 }
 
 /* ---- families and series ------------------------------------------------ */
@@ -107,6 +117,7 @@ uint32_t view_add_series(struct view *v, uint32_t fam, const char *key, uint32_t
 	s->keylen = keylen;
 	s->key = v->nkeys;
 	s->base = VIEW_NO_CELLS;
+	s->read = 0;
 	s->created = created;
 	memcpy(v->keys + v->nkeys, key, keylen);
 	v->nkeys += keylen;
@@ -166,6 +177,14 @@ static uint32_t family_of_store_id(const struct view *v, long long family_id)
 		for (f = 0; f < v->nfams && v->fams[f].store_id != family_id; f++)
 			;
 	return f < v->nfams ? f : VIEW_NONE;
+}
+
+uint32_t view_store_family(const struct view *v, long long store_id)
+{
+	for (uint32_t f = 0; store_id && f < v->nfams; f++)
+		if (v->fams[f].store_id == store_id)
+			return f;
+	return VIEW_NONE;
 }
 
 /* ---- incarnations and their folded rows ---------------------------------- */
@@ -250,29 +269,53 @@ static int load_family(void *arg, long long id, const struct family_def *def)
 		widen(v, f, def);
 	struct family_def *d = &v->fams[f].def;
 	memcpy(d->help, def->help, sizeof d->help); /* the store's help */
+	/* the store's rows of a family that gained native buckets all changed
+	 * shape: the cells read before of them are of the old one */
+	if (v->fams[f].store_id && v->fams[f].store_ncells != def->ncells)
+		v->rebuild = 1;
 	v->fams[f].store_id = id;
 	v->fams[f].store_ncells = def->ncells;
 	return 0;
 }
 
 static int load_series(void *arg, long long family_id, const void *key, uint32_t keylen,
-                       const void *cells, int ncells, double created)
+                       const double *cells, int ncells, const struct native_range *range,
+                       double created)
 {
 	struct view *v = arg;
 	uint32_t f = family_of_store_id(v, family_id);
+	v->rows_read++;
 	/* a row of no family, or not of its family's shape: never misrender */
 	if (f == VIEW_NONE || ncells != (int)v->fams[f].store_ncells || keylen > PF_KEY_MAX)
 		return 0;
 	v->last_fam = f;
 	uint32_t s = view_add_series(v, f, key ? key : "", keylen, created);
 	if (s == VIEW_NONE ||
-	    array_grow((void **)&v->base, &v->cap_base, v->nbase + (size_t)ncells, sizeof(double)))
+	    array_grow32((void **)&v->changed, &v->cap_changed, v->nchanged + 1, sizeof *v->changed))
 		return -1;
-	v->sers[s].base = v->nbase;
-	v->sers[s].base_n = (uint32_t)ncells;
-	v->sers[s].created = created;
-	memcpy(&v->base[v->nbase], cells, (size_t)ncells * sizeof(double));
-	v->nbase += (size_t)ncells;
+	struct view_series *vs = &v->sers[s];
+	/* a series read before keeps its place in base (the same family, the
+	 * same number of cells: a change of shape makes the view anew) */
+	if (vs->base == VIEW_NO_CELLS || vs->base_n != (uint32_t)ncells) {
+		if (array_grow((void **)&v->base, &v->cap_base, v->nbase + (size_t)ncells, sizeof(double)))
+			return -1;
+		vs = &v->sers[s];
+		vs->base = v->nbase;
+		v->nbase += (size_t)ncells;
+	}
+	vs->base_n = (uint32_t)ncells;
+	vs->created = created;
+	vs->read = v->inc_gen;
+	if (range)
+		vs->base_range = *range;
+	else
+		native_range_all(&vs->base_range);
+	memcpy(&v->base[vs->base], cells, (size_t)ncells * sizeof(double));
+	if (v->nchanged >= v->nsers) { /* as many as there are: lay them all */
+		v->layout.base_laid = 0;
+		v->nchanged = 0;
+	}
+	v->changed[v->nchanged++] = s;
 	return 0;
 }
 
@@ -295,25 +338,29 @@ static int load_exemplar(void *arg, long long family_id, const void *key, uint32
 	return 0;
 }
 
-/* An incarnation's rows are those of the last read while its id and its
- * folded_seq are (db_fold.c moves folded_seq with every change of its
- * rows): then they are copied from the old pool, and not read again. */
-static int load_incarnation(void *arg, long long id, const char *name, long long folded_seq,
-                            int retired)
+/* An aggregated incarnation's rows are those of the last read while its id
+ * and its folded_seq are (db_fold.c moves folded_seq with every change of
+ * its rows): then they are copied from the old pool, and not read again.
+ * Other incarnations have no folded rows. */
+static int load_incarnation(void *arg, const struct db_inc_row *row)
 {
 	struct view *v = arg;
 	if (array_grow32((void **)&v->incs, &v->cap_incs, v->nincs + 1, sizeof *v->incs))
 		return -1;
 	struct incarnation *c = &v->incs[v->nincs];
 	memset(c, 0, sizeof *c);
-	c->id = id;
-	c->folded_seq = folded_seq;
-	c->retired = retired;
-	if (!(c->name = strdup(name)))
+	c->id = row->id;
+	c->folded_seq = row->folded_seq;
+	c->retired = row->retired;
+	c->aggregated = row->aggregated;
+	c->checkpoint = row->checkpoint;
+	if (!(c->name = strdup(row->name)))
 		return -1;
 	v->nincs++;
-	const struct incarnation *was = incarnation_by_id(v->old_incs, v->nold_incs, id);
-	if (!was || was->folded_seq != folded_seq || strcmp(was->name, name) != 0)
+	if (!c->aggregated)
+		return 0;
+	const struct incarnation *was = incarnation_by_id(v->old_incs, v->nold_incs, row->id);
+	if (!was || was->folded_seq != row->folded_seq || strcmp(was->name, row->name) != 0)
 		return 1;
 	for (uint32_t slot = 0; slot < was->nrows; slot++) {
 		const struct folded_row *r = &was->rows[slot];
@@ -351,29 +398,38 @@ static void age_incarnations(struct view *v)
 	v->nfpool = 0;
 }
 
+/* The store's exemplars of the series the last read brought are the ones
+ * it read (appended after the first n): the others of them go. */
+static void drop_replaced_exemplars(struct view *v, uint32_t n)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < v->nexs; i++)
+		if (i >= n || v->sers[v->exs[i].ser].read != v->inc_gen)
+			v->exs[kept++] = v->exs[i];
+	v->nexs = kept;
+}
+
 int view_read(struct view *v, struct db *db, int anew)
 {
 	static const struct db_loader loader = {load_family, load_series, load_incarnation,
 	                                        load_folded, load_exemplar};
-	if (anew)
+	if (anew || !v->valid)
 		view_clear(v);
 	for (uint32_t i = 0; i < v->nfams; i++)
 		v->fams[i].store_id = 0;
-	for (uint32_t i = 0; i < v->nsers; i++)
-		v->sers[i].base = VIEW_NO_CELLS;
-	v->nbase = 0;
 	age_incarnations(v);
-	v->nexs = 0;
+	uint32_t nexs = v->nexs;
 	v->inc_gen++;
 	v->rebuild = 0;
-	v->layout.base_laid = 0;
-	int rc = db_load(db, &loader, v, &v->version);
+	int rc = db_load(db, &loader, v, v->store_gen, &v->version, &v->store_gen);
 	incarnations_free(v->old_incs, v->nold_incs);
 	v->nold_incs = 0;
 	if (rc != 0) {
 		view_clear(v);
 		return -1;
 	}
+	drop_replaced_exemplars(v, nexs);
+	v->layout.base_changed = v->nchanged > 0;
 	v->valid = 1;
 	return 0;
 }

@@ -13,7 +13,9 @@ bench-deps:
 	@scripts/deps-bench
 
 bench-build: all $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi $(BENCH_DIR)/scrape_bench $(BENCH_DIR)/churn_bench \
-             $(BENCH_DIR)/growth_bench $(BENCH_DIR)/request_cost
+             $(BENCH_DIR)/growth_bench $(BENCH_DIR)/request_cost \
+             $(BENCH_DIR)/request_bench \
+             $(BENCH_DIR)/store_bench
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build
@@ -25,6 +27,12 @@ bench: bench-deps
 bench-scrape: bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	tests/bench/scrape_matrix $(BENCH_DIR)
+# `make pool-chart`: docs/pool.png, the pool figures of a saturation run (2 workers behind nginx,
+# light load, 20 clients, a worker SIGSTOPped) read back from a real Prometheus; about a minute.
+.PHONY: pool-chart
+pool-chart: bench-deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/pool_chart docs
 
 # No promfcgi object in the baselines: they must cost exactly what libfcgi costs.
 $(BENCH_DIR)/bare_hello $(BENCH_DIR)/bare_cgi: $(BENCH_DIR)/%: tests/bench/%.c

@@ -2,11 +2,14 @@
 /*
  * db.c — the SQLite store (WAL mode) shared by every worker: its schema and
  * migrations, the connection and its prepared statements, transactions,
- * and the store's health (corruption, the WAL, quarantine).  The families'
- * rows are db_family.c, folds db_fold.c, the scrape's read db_load.c, the
- * command-line tool's direct recording db_record.c.
+ * the store's generations, and the store's health (corruption, the WAL,
+ * quarantine, giving freed pages back).  The cells as stored are
+ * db_cells.c, the families' rows db_family.c, the series' rows
+ * db_series.c, live incarnations' checkpoints db_checkpoint.c, folds
+ * db_fold.c, the scrape's read db_load.c, the command-line tool's direct
+ * recording db_record.c.
  *
- * Schema (version 4):
+ * Schema (version 5):
  *   family(id, name UNIQUE, type, help, label_names, buckets, native_schema,
  *          zero_threshold)
  *       one row per metric family; label_names comma-separated, buckets a
@@ -17,24 +20,48 @@
  *       process defines it with (its series' cells gain an empty native
  *       part); a process that defines it without (an earlier release)
  *       still folds its classic counts into it.
- *   series(id, family_id, label_values, cells, created, UNIQUE(family_id, label_values))
- *       the aggregate of every incarnation ever folded: one row per series,
- *       cells a blob of native doubles (see model.h; a native part is
- *       added with native arithmetic, native.h).  Gauges have no rows:
- *       they are read live from the staging files of running workers.
- *   incarnation(id, name UNIQUE, folded_seq, retired)
+ *   series(id, family_id, label_values, cells, created, gen,
+ *          UNIQUE(family_id, label_values)), index series_by_gen(gen)
+ *       the aggregate of every incarnation that ended (and of what the
+ *       command-line tool records): one row per series, cells a blob of
+ *       native doubles in their stored form (db_cells.c: a native part
+ *       packed down to the buckets it uses; see model.h for the cells).
+ *       gen: the generation of the transaction that last wrote the row,
+ *       one more than any before it (db_gen), so that a reader who has
+ *       the rows up to generation G reads only those after (db_load).
+ *       Gauges have no rows: they are read live from the staging files of
+ *       running workers.
+ *   incarnation(id, name UNIQUE, folded_seq, retired, aggregated)
  *       a worker incarnation (its staging file's name) and the seq of the
- *       snapshot last folded.
+ *       snapshot last folded.  Its last fold (retired = 1) adds its totals
+ *       to the aggregate and drops its checkpoint, in one transaction; the
+ *       row is deleted once its file is gone.  aggregated = 1: an
+ *       incarnation folded before schema 5, whose folds went into the
+ *       aggregate at once, with folded rows saying how much; it is folded
+ *       that way until it ends.
+ *   checkpoint(incarnation_id PRIMARY KEY, cells)
+ *       a live incarnation's totals (cumulative since it began) as of its
+ *       folded_seq, packed whole (db_checkpoint.c): what its folds write,
+ *       outside the aggregate, one statement however many series changed.
+ *       A table of its own: the incarnation rows, read at every reread,
+ *       stay small (a column after a blob is reached through its pages).
  *   folded(incarnation_id, slot, cells)
- *       what has been added to series from each slot of each incarnation,
- *       so that a fold adds staged - folded: running it twice adds nothing
- *       (cells of the incarnation's own definition; a native part's
- *       difference is taken with native_subtract, whatever the schemas).
+ *       for aggregated incarnations only: what has been added to series
+ *       from each slot, so that a fold adds staged - folded: running it
+ *       twice adds nothing (cells of the incarnation's own definition,
+ *       unpacked; a native part's difference is taken with
+ *       native_subtract, whatever the schemas).  Dropped when it retires.
  *   exemplar(series_id, bucket, value, ts, labels)
  *       the latest OpenMetrics exemplar per counter series (bucket 0) and
  *       histogram bucket, of incarnations that ended (live ones' are read
  *       from their files); labels encoded name\0value\0...  Folding keeps
- *       the later timestamp, so folding twice changes nothing.
+ *       the later timestamp, so folding twice changes nothing; a change
+ *       moves its series' row to the new generation.
+ *
+ * The file gives its freed pages back (auto_vacuum = INCREMENTAL, set when
+ * it is made; a store of an earlier release is vacuumed once, db_compact):
+ * workers that die leave rows that are deleted soon after, and the file
+ * must not keep their high-water mark.
  *
  * Every statement is prepared once per connection from the fixed text below;
  * no SQL is ever built from input.
@@ -69,6 +96,14 @@ static const char *const migrations[] = {
     /* 3 -> 4: native histograms */
     ("ALTER TABLE family ADD COLUMN native_schema INTEGER;"
      "ALTER TABLE family ADD COLUMN zero_threshold REAL NOT NULL DEFAULT 0;"),
+    /* 4 -> 5 (release 0.4.0): generations of series rows, checkpoints of
+     * live incarnations; what 0.3.0 folded stays as it was
+     * (aggregated); native parts packed by migrate_v5 after this */
+    ("ALTER TABLE series ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX series_by_gen ON series(gen);"
+     "ALTER TABLE incarnation ADD COLUMN aggregated INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE checkpoint(incarnation_id INTEGER PRIMARY KEY, cells BLOB NOT NULL);"
+     "UPDATE incarnation SET aggregated = 1;"),
 };
 
 
@@ -76,31 +111,44 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_INC_GET] = "SELECT id, folded_seq, retired FROM incarnation WHERE name = ?1",
+    [S_INC_GET] = "SELECT i.id, i.folded_seq, i.retired, i.aggregated, c.incarnation_id IS NOT NULL"
+                  " FROM incarnation i LEFT JOIN checkpoint c ON c.incarnation_id = i.id"
+                  " WHERE i.name = ?1",
     [S_INC_ADD] = "INSERT INTO incarnation(name, folded_seq, retired) VALUES(?1, -1, 0)",
-    [S_INC_SET] = "UPDATE incarnation SET folded_seq = ?2, retired = ?3 WHERE id = ?1",
-    [S_FORGET_FOLDED] = "DELETE FROM folded WHERE incarnation_id ="
-                        " (SELECT id FROM incarnation WHERE name = ?1)",
-    [S_FORGET_INC] = "DELETE FROM incarnation WHERE name = ?1",
+    [S_INC_SET] = "UPDATE incarnation SET folded_seq = ?2 WHERE id = ?1",
+    [S_INC_RETIRE] = "UPDATE incarnation SET folded_seq = ?2, retired = 1 WHERE id = ?1",
+    [S_CHECKPOINT_PUT] = "INSERT INTO checkpoint(incarnation_id, cells) VALUES(?1, ?2)"
+                         " ON CONFLICT(incarnation_id) DO UPDATE SET cells = excluded.cells",
+    [S_CHECKPOINT_DROP] = "DELETE FROM checkpoint WHERE incarnation_id = ?1",
+    [S_INC_DROP] = "DELETE FROM incarnation WHERE id = ?1",
+    [S_FOLDED_DROP] = "DELETE FROM folded WHERE incarnation_id = ?1",
+    [S_CHECKPOINT_GET] = "SELECT cells FROM checkpoint WHERE incarnation_id = ?1",
     [S_FAM_ADD] = "INSERT INTO family(name, type, help, label_names, buckets, native_schema,"
                   " zero_threshold) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO NOTHING",
     [S_FAM_GET] = "SELECT id, type, label_names, buckets, native_schema, zero_threshold"
                   " FROM family WHERE name = ?1",
+    [S_FAM_BY_ID] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
+                    " zero_threshold FROM family WHERE id = ?1",
     [S_FAM_WIDEN] = "UPDATE family SET native_schema = ?2, zero_threshold = ?3 WHERE id = ?1",
-    [S_SERIES_WIDEN] = "UPDATE series SET cells = CAST(cells || ?2 AS BLOB) WHERE family_id = ?1"
-                       " AND length(cells) = ?3",
+    [S_SERIES_WIDEN] = "UPDATE series SET cells = CAST(cells || ?2 AS BLOB), gen = ?4"
+                       " WHERE family_id = ?1 AND length(cells) = ?3",
     [S_FOLDED_GET] = "SELECT cells FROM folded WHERE incarnation_id = ?1 AND slot = ?2",
     [S_FOLDED_PUT] = "INSERT INTO folded(incarnation_id, slot, cells) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(incarnation_id, slot) DO UPDATE SET cells = excluded.cells",
     [S_SERIES_GET] = "SELECT id, cells FROM series WHERE family_id = ?1 AND label_values = ?2",
-    [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells, created)"
-                     " VALUES(?1, ?2, ?3, ?4)",
-    [S_SERIES_SET] = "UPDATE series SET cells = ?2 WHERE id = ?1",
+    [S_SERIES_ADD] = "INSERT INTO series(family_id, label_values, cells, created, gen)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_SERIES_SET] = "UPDATE series SET cells = ?2, gen = ?3 WHERE id = ?1",
+    [S_SERIES_TOUCH] = "UPDATE series SET gen = ?3 WHERE family_id = ?1 AND label_values = ?2",
+    [S_GEN_NEXT] = "SELECT coalesce(max(gen), 0) + 1 FROM series",
+    [S_GEN_LAST] = "SELECT coalesce(max(gen), 0) FROM series",
     [S_VERSION] = "PRAGMA data_version",
     [S_LOAD_FAM] = "SELECT id, name, type, help, label_names, buckets, native_schema,"
                    " zero_threshold FROM family",
-    [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series",
-    [S_LOAD_INC] = "SELECT id, name, folded_seq, retired FROM incarnation ORDER BY id",
+    [S_LOAD_SERIES] = "SELECT family_id, label_values, cells, created FROM series WHERE gen > ?1",
+    [S_LOAD_INC] = "SELECT i.id, i.name, i.folded_seq, i.retired, i.aggregated,"
+                   " c.incarnation_id IS NOT NULL FROM incarnation i"
+                   " LEFT JOIN checkpoint c ON c.incarnation_id = i.id ORDER BY i.id",
     [S_LOAD_FOLDED] = "SELECT slot, cells FROM folded WHERE incarnation_id = ?1",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
@@ -110,7 +158,9 @@ static const char *const stmt_sql[S_COUNT] = {
                        " ON CONFLICT(series_id, bucket) DO UPDATE SET value = excluded.value,"
                        " ts = excluded.ts, labels = excluded.labels WHERE excluded.ts > exemplar.ts",
     [S_READ_EXEMPLARS] = "SELECT s.family_id, s.label_values, e.bucket, e.value, e.ts, e.labels"
-                         " FROM exemplar e JOIN series s ON s.id = e.series_id",
+                         " FROM series s JOIN exemplar e ON e.series_id = s.id WHERE s.gen > ?1",
+    [S_FREELIST] = "PRAGMA freelist_count",
+    [S_PAGES] = "PRAGMA page_count",
 };
 
 /* Keeps the first failure's message: a ROLLBACK after it would replace it. */
@@ -212,8 +262,60 @@ int db_schema_version(struct db *db)
 	return v;
 }
 
+/* 4 -> 5, after its SQL: every series row of a family with native buckets
+ * packed (db_cells.c).  A row that is not of its family's shape is left as
+ * it is: readers skip it, as they did. */
+static int migrate_v5(struct db *db)
+{
+	sqlite3_stmt *fam = NULL, *rows = NULL, *set = NULL;
+	int rc = -1;
+	if (sqlite3_prepare_v2(db->h,
+	                       "SELECT id, length(buckets) / 8 FROM family WHERE type = ?1"
+	                       " AND native_schema IS NOT NULL",
+	                       -1, &fam, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->h, "SELECT id, cells FROM series WHERE family_id = ?1", -1, &rows,
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->h, "UPDATE series SET cells = ?2 WHERE id = ?1", -1, &set, NULL) !=
+	        SQLITE_OK)
+		goto out;
+	sqlite3_bind_int(fam, 1, PF_HISTOGRAM);
+	int r;
+	while ((r = sqlite3_step(fam)) == SQLITE_ROW) {
+		/* what packing needs of the definition: the classic cells' number */
+		struct family_def def = {.type = PF_HISTOGRAM, .native = 1};
+		sqlite3_int64 nb = sqlite3_column_int64(fam, 1);
+		if (nb < 0 || nb > PF_BUCKETS_MAX)
+			continue;
+		def.nbuckets = (uint32_t)nb;
+		def.ncells = (uint32_t)model_family_cells(PF_HISTOGRAM, (int)nb, 1);
+		sqlite3_bind_int64(rows, 1, sqlite3_column_int64(fam, 0));
+		while ((r = sqlite3_step(rows)) == SQLITE_ROW) {
+			double dense[MODEL_CELLS_MAX], packed[DB_PACKED_MAX];
+			if ((size_t)sqlite3_column_bytes(rows, 1) != def.ncells * sizeof(double))
+				continue;
+			memcpy(dense, sqlite3_column_blob(rows, 1), def.ncells * sizeof(double));
+			size_t n = db_cells_pack(&def, dense, packed);
+			sqlite3_bind_int64(set, 1, sqlite3_column_int64(rows, 0));
+			sqlite3_bind_blob(set, 2, packed, (int)(n * sizeof(double)), SQLITE_STATIC);
+			if (sqlite3_step(set) != SQLITE_DONE)
+				goto out;
+			sqlite3_reset(set);
+		}
+		sqlite3_reset(rows);
+		if (r != SQLITE_DONE)
+			goto out;
+	}
+	rc = r == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(fam);
+	sqlite3_finalize(rows);
+	sqlite3_finalize(set);
+	return rc;
+}
+
 /* Runs the migrations a file lacks, in one write transaction, so that two
- * processes opening a new store at once cannot both create it. */
+ * processes opening a new store at once cannot both create it.  Each step
+ * is migrations[v] (SQL), then, for 4 -> 5, migrate_v5 (C). */
 static int db_migrate(struct db *db, char *err, size_t errlen)
 {
 	/* A current store needs no write lock: opening must not wait for (or
@@ -234,7 +336,8 @@ static int db_migrate(struct db *db, char *err, size_t errlen)
 	for (; v < DB_SCHEMA_VERSION; v++) {
 		char pragma[64];
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-		if (db_exec(db, migrations[v]) != 0 || db_exec(db, pragma) != 0)
+		if (db_exec(db, migrations[v]) != 0 || (v + 1 == 5 && migrate_v5(db) != 0) ||
+		    db_exec(db, pragma) != 0)
 			goto rollback;
 	}
 	if (db_exec(db, "COMMIT") == 0)
@@ -246,6 +349,19 @@ rollback:
 fail:
 	snprintf(err, errlen, "schema: %s", sqlite3_errmsg(db->h));
 	return -1;
+}
+
+/* Whether the file has no page yet (just created). */
+static int new_file(struct db *db)
+{
+	sqlite3_stmt *st;
+	int pages = -1;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			pages = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	return pages == 0;
 }
 
 int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t errlen)
@@ -272,8 +388,12 @@ int db_open(const char *path, int busy_ms, struct db **out, char *err, size_t er
 	db->busy_ms = busy_ms;
 	sqlite3_extended_result_codes(db->h, 1);
 	/* WAL: readers never block the writer; NORMAL: a commit survives a crash
-	 * of the process, only an OS crash may roll back the last ones. */
-	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
+	 * of the process, only an OS crash may roll back the last ones.  A new
+	 * file gives freed pages back (the setting takes only before its first
+	 * page is written, so before WAL; an existing file keeps its own, and
+	 * setting it there would wait for the write lock). */
+	if ((new_file(db) && db_exec(db, "PRAGMA auto_vacuum = INCREMENTAL") != 0) ||
+	    db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
 	    db_exec(db, "PRAGMA synchronous = NORMAL") != 0 ||
 	    db_exec(db, "PRAGMA journal_size_limit = 4194304") != 0) {
 		snprintf(err, errlen, "open %s: %s", path, sqlite3_errmsg(db->h));
@@ -303,6 +423,7 @@ void db_close(struct db *db)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(db->st[i]);
 	sqlite3_close(db->h);
+	free(db->seen);
 	free(db);
 }
 
@@ -311,8 +432,11 @@ void db_close(struct db *db)
 int db_run(struct db *db, enum db_stmt s)
 {
 	sqlite3_stmt *st = db->st[s];
-	if (s == S_BEGIN)
+	if (s == S_BEGIN) {
 		db->last_msg[0] = '\0'; /* a new transaction, a new first failure */
+		db->gen = 0;             /* and its own generation */
+		db->nseen = 0;           /* what it has defined: nothing yet */
+	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -377,6 +501,61 @@ void db_rollback(struct db *db)
 	db_run(db, S_ROLLBACK);
 }
 
+
+sqlite3_int64 db_gen(struct db *db)
+{
+	if (db->gen > 0)
+		return db->gen;
+	int r = db_row(db, S_GEN_NEXT);
+	if (r == 1)
+		db->gen = sqlite3_column_int64(db->st[S_GEN_NEXT], 0);
+	db_done(db, S_GEN_NEXT);
+	return r == 1 ? db->gen : -1;
+}
+
+/* A single-number PRAGMA, or -1. */
+static long long pragma_number(struct db *db, enum db_stmt s)
+{
+	long long v = -1;
+	if (db_row(db, s) == 1)
+		v = sqlite3_column_int64(db->st[s], 0);
+	db_done(db, s);
+	return v;
+}
+
+int db_compact(struct db *db, int convert)
+{
+	int rc = 0;
+	if (convert && !db->compacted) {
+		db->compacted = 1; /* once per connection, whatever comes of it */
+		sqlite3_stmt *st;
+		int mode = -1;
+		if (sqlite3_prepare_v2(db->h, "PRAGMA auto_vacuum", -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				mode = sqlite3_column_int(st, 0);
+			sqlite3_finalize(st);
+		}
+		/* a store of an earlier release: VACUUM rebuilds it with the
+		 * setting (once; it waits for no one: busy, it is tried by the
+		 * next process) */
+		if (mode == 0) {
+			sqlite3_busy_timeout(db->h, 0);
+			rc = db_exec(db, "PRAGMA auto_vacuum = INCREMENTAL") == 0 &&
+			             db_exec(db, "VACUUM") == 0 ? 1 : -1;
+			sqlite3_busy_timeout(db->h, db->busy_ms);
+			return rc;
+		}
+	}
+	/* pages freed by deleted rows go back to the file system, once they
+	 * are a quarter of the file or more (a few pages are kept for reuse) */
+	long long freed = pragma_number(db, S_FREELIST), pages = pragma_number(db, S_PAGES);
+	if (freed < 8 || freed * 4 < pages)
+		return 0;
+	sqlite3_busy_timeout(db->h, 0);
+	rc = db_exec(db, "PRAGMA incremental_vacuum") == 0 ? 1 : -1;
+	sqlite3_busy_timeout(db->h, db->busy_ms);
+	return rc;
+}
 
 int db_durable(struct db *db, int full)
 {

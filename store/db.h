@@ -14,7 +14,7 @@
 
 #include "store/model.h"
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 struct db;
 
@@ -31,6 +31,11 @@ int db_corrupt(struct db *db);
 int db_busy(struct db *db);
 /* Checkpoints the WAL into the database and truncates it: 0, or -1 if busy. */
 int db_trim_wal(struct db *db, int busy_ms);
+/* Gives the pages that deleted rows freed back to the file system, once
+ * they are a quarter of the file; with convert, first makes a store of an
+ * earlier release able to (a VACUUM, once per connection).  Waits for no
+ * lock.  1 done, 0 nothing to do, -1 failed (busy). */
+int db_compact(struct db *db, int convert);
 /* PRAGMA quick_check: 0 if sound. */
 int db_check(struct db *db);
 /* Moves a corrupt store (and its -wal, -shm) aside as
@@ -68,9 +73,12 @@ struct db_incarnation {
 	uint32_t nexemplars;
 };
 
-/* Adds what inc holds beyond what was already folded for it, in one
- * transaction; with retire, also marks the incarnation retired, after which
- * it is never folded again (and its exemplars join the store's).  Skipped
+/* Folds inc in one transaction: a live incarnation's totals become its
+ * checkpoint (db_checkpoint.c); with retire, they are added to the
+ * aggregate (with its checkpoint's, the larger count winning), its
+ * exemplars join the store's and the incarnation is marked retired, after
+ * which it is never folded again.  (An incarnation folded before schema 5
+ * adds what it holds beyond what was folded of it: db_fold.c.)  Skipped
  * when the file is gone, the incarnation is retired, or a newer seq was
  * folded already. */
 int db_fold(struct db *db, const struct db_incarnation *inc, int retire);
@@ -105,19 +113,29 @@ int db_durable(struct db *db, int full);
 /* PRAGMA data_version: changes when another connection commits. */
 int db_data_version(struct db *db, long long *version);
 
-/* Everything a scrape keeps of the store, read in one transaction: each
- * family (skipped if its row does not make a definition), each series
- * (cells as stored: the caller checks their number), each incarnation in
- * order of id (its callback returns 1 to have its folded rows read, 0 if
- * it has them already), then those folded rows.  A callback returning < 0
- * (family, series, folded: non-zero) stops the read (-1).  *version is the
- * data_version of that snapshot. */
+/* What a scrape keeps of the store, read in one transaction: each family
+ * (skipped if its row does not make a definition), each series written
+ * after generation since (all: since < 0; cells unpacked to their
+ * family's ncells, range the native part's ranges; a row that is not of
+ * its family's shape is skipped), the exemplars of those series, each
+ * incarnation in order of id (its callback returns 1 to have its folded
+ * rows read, 0 if it has them already), then those folded rows.  A
+ * callback returning < 0 (family, series, folded, exemplar: non-zero)
+ * stops the read (-1).  *version is the data_version of that snapshot,
+ * *gen the last generation in it (the next read's since). */
+struct db_inc_row {
+	long long id, folded_seq;
+	const char *name;
+	int retired;
+	int aggregated; /* folded before schema 5: its folded rows are in the aggregate */
+	int checkpoint; /* it has one: its totals as of folded_seq, outside the aggregate */
+};
 struct db_loader {
 	int (*family)(void *arg, long long id, const struct family_def *def);
 	int (*series)(void *arg, long long family_id, const void *key, uint32_t keylen,
-	              const void *cells, int ncells, double created);
-	int (*incarnation)(void *arg, long long id, const char *name, long long folded_seq,
-	                   int retired);
+	              const double *cells, int ncells, const struct native_range *range,
+	              double created);
+	int (*incarnation)(void *arg, const struct db_inc_row *c);
 	int (*folded)(void *arg, long long incarnation_id, uint32_t slot, const void *cells,
 	              int ncells);
 	/* if set: each exemplar row (after the series), checked (a valid label
@@ -126,7 +144,18 @@ struct db_loader {
 	int (*exemplar)(void *arg, long long family_id, const void *key, uint32_t keylen,
 	                uint32_t bucket, const struct exemplar *x);
 };
-int db_load(struct db *db, const struct db_loader *l, void *arg, long long *version);
+int db_load(struct db *db, const struct db_loader *l, void *arg, long long since,
+            long long *version, long long *gen);
+
+/* The checkpoint of incarnation id while its row still has folded_seq (a
+ * reader's copy of an incarnation whose file it cannot read): each row to
+ * fn, with the store's family id, its cells unpacked (ncells: the family's,
+ * or its classic ones).  1 read, 0 none (or it moved on), -1 error. */
+int db_read_checkpoint(struct db *db, long long id, long long folded_seq,
+                       int (*fn)(void *arg, long long family_id, uint32_t slot, const char *key,
+                                 uint32_t keylen, const double *cells, int ncells,
+                                 double created),
+                       void *arg);
 
 /* For programs that record straight into the store, one transaction a call
  * (the command-line tool: a process too short-lived for a staging file). */
@@ -142,7 +171,8 @@ int db_family(struct db *db, const char *name, struct family_def *def);
 int db_record(struct db *db, const char *name, const char *key, uint32_t keylen,
               enum db_op op, double v);
 
-/* Drops the per-incarnation rows of name.  Call only after its file is gone. */
+/* Drops the per-incarnation rows of name, its checkpoint added to the
+ * aggregate first if it was not retired.  Call only after its file is gone. */
 int db_forget(struct db *db, const char *name);
 
 /* Test hook: the schema version a file has (PRAGMA user_version). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/buf.h"
 #include "store/db_internal.h"
 
 static void join_labels(const struct family_def *f, char *out, size_t len)
@@ -50,11 +51,14 @@ static void bind_native(sqlite3_stmt *st, int col, const struct family_def *f)
 }
 
 /* The store's family of f's name gains f's native buckets: the definition,
- * and an empty native part at the end of every series' cells. */
+ * and an empty native part (packed: db_cells.c) at the end of every
+ * series' cells, at this transaction's generation. */
 static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def *f)
 {
-	double empty[NATIVE_CELLS];
-	if (native_init(empty, f->schema, f->zero_threshold) != 0)
+	double empty[DB_PACKED_MAX];
+	size_t n = db_cells_packed_empty(f, empty);
+	sqlite3_int64 gen = db_gen(db);
+	if (n == 0 || gen < 0)
 		return -1;
 	sqlite3_stmt *fam = db->st[S_FAM_WIDEN], *ser = db->st[S_SERIES_WIDEN];
 	sqlite3_bind_int64(fam, 1, id);
@@ -62,8 +66,9 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
 	if (db_run(db, S_FAM_WIDEN) != 0)
 		return -1;
 	sqlite3_bind_int64(ser, 1, id);
-	sqlite3_bind_blob(ser, 2, empty, (int)sizeof empty, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(ser, 2, empty, (int)(n * sizeof(double)), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(ser, 3, (sqlite3_int64)(f->nbuckets + 2) * (sqlite3_int64)sizeof(double));
+	sqlite3_bind_int64(ser, 4, gen);
 	return db_run(db, S_SERIES_WIDEN);
 }
 
@@ -73,7 +78,37 @@ static int widen_family(struct db *db, sqlite3_int64 id, const struct family_def
  * (widen_family); one with native buckets takes f without them as a
  * narrower definition of itself.  *kept, if not NULL, gets the store's
  * definition (f's shape, with the store's native part). */
+/* The answer this transaction already gave for f's definition, or NULL. */
+static const struct db_family_seen *seen(const struct db *db, const struct family_def *f)
+{
+	for (uint32_t i = 0; i < db->nseen; i++)
+		if (strcmp(db->seen[i].def.name, f->name) == 0 &&
+		    model_family_compat(&db->seen[i].def, f) == MODEL_SAME)
+			return &db->seen[i];
+	return NULL;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept);
+
 sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct family_def *kept)
+{
+	const struct db_family_seen *e = seen(db, f);
+	if (e) {
+		if (kept)
+			*kept = e->kept;
+		return e->id;
+	}
+	struct family_def store;
+	sqlite3_int64 id = family_put(db, f, &store);
+	if (id >= 0 && array_grow32((void **)&db->seen, &db->cap_seen, db->nseen + 1,
+	                            sizeof *db->seen) == 0)
+		db->seen[db->nseen++] = (struct db_family_seen){*f, store, id};
+	if (kept && id >= 0)
+		*kept = store;
+	return id;
+}
+
+static sqlite3_int64 family_put(struct db *db, const struct family_def *f, struct family_def *kept)
 {
 	char labels[PF_LABELS_MAX * PF_LABEL_NAME_MAX];
 	join_labels(f, labels, sizeof labels);
@@ -109,6 +144,7 @@ sqlite3_int64 db_family_put(struct db *db, const struct family_def *f, struct fa
 		if (widen_family(db, id, f) != 0)
 			return -1;
 		store = *f;
+		db->nseen = 0; /* the answers given for the narrower one no longer hold */
 	}
 	if (kept)
 		*kept = store;
@@ -174,5 +210,16 @@ int db_family_get(struct db *db, const char *name, struct family_def *def, sqlit
 		                                        (int)def->native);
 	}
 	db_done(db, S_FAM_GET);
+	return r;
+}
+
+int db_family_by_id(struct db *db, sqlite3_int64 id, struct family_def *def)
+{
+	sqlite3_stmt *get = db->st[S_FAM_BY_ID];
+	sqlite3_bind_int64(get, 1, id);
+	int r = db_row(db, S_FAM_BY_ID);
+	if (r == 1 && db_family_row(get, def) != 0)
+		r = 0; /* a damaged row defines nothing */
+	db_done(db, S_FAM_BY_ID);
 	return r;
 }

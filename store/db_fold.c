@@ -1,91 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db_fold.c — folds: what an incarnation holds beyond what was already
- * folded of it is added to the store's aggregate (staged - folded, per
- * row), and what was folded moves on, in one transaction, so that a fold
- * run twice adds nothing.  Then the incarnation is retired (its last fold)
- * and forgotten (once its file is gone).
+ * db_fold.c — folds: an incarnation's totals made durable while it lives
+ * (its checkpoint: db_checkpoint.c), added to the store's aggregate when it
+ * ends (retired, in the same transaction), and its row forgotten once its
+ * file is gone.  A fold run twice adds nothing: a live one writes the same
+ * checkpoint, a retired incarnation is never folded again.
+ *
+ * An incarnation folded before schema 5 (aggregated) is folded the way it
+ * was until it ends: what it holds beyond what was already folded of it is
+ * added to the aggregate (staged - folded, per row), and what was folded
+ * moves on.  Its last fold writes no folded rows: it drops them.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/db_internal.h"
-
-int db_update_series(struct db *db, sqlite3_int64 fam, const struct family_def *def,
-                     const char *key, uint32_t keylen, db_apply_fn apply, void *arg,
-                     double created)
-{
-	sqlite3_stmt *get = db->st[S_SERIES_GET];
-	double sum[MODEL_CELLS_MAX];
-	int ncells = (int)def->ncells;
-	size_t bytes = (size_t)ncells * sizeof(double);
-	if (ncells < 1 || ncells > MODEL_CELLS_MAX)
-		return -1;
-	model_family_zero(def, sum);
-	sqlite3_bind_int64(get, 1, fam);
-	sqlite3_bind_blob(get, 2, key, (int)keylen, SQLITE_STATIC);
-	int found = db_row(db, S_SERIES_GET);
-	sqlite3_int64 id = 0;
-	if (found == 1) {
-		id = sqlite3_column_int64(get, 0);
-		if ((size_t)sqlite3_column_bytes(get, 1) == bytes)
-			memcpy(sum, sqlite3_column_blob(get, 1), bytes);
-		else
-			found = -2; /* a row of another shape: refuse rather than guess */
-	}
-	if (found == -2 && !db->last_msg[0]) {
-		db->last_rc = SQLITE_MISMATCH;
-		snprintf(db->last_msg, sizeof db->last_msg,
-		         "a series row of %d bytes where its family has %zu", sqlite3_column_bytes(get, 1),
-		         bytes);
-	}
-	db_done(db, S_SERIES_GET);
-	if (found < 0 || apply(sum, def, arg) != 0)
-		return -1;
-	if (found) {
-		sqlite3_stmt *set = db->st[S_SERIES_SET];
-		sqlite3_bind_int64(set, 1, id);
-		sqlite3_bind_blob(set, 2, sum, (int)bytes, SQLITE_STATIC);
-		return db_run(db, S_SERIES_SET);
-	}
-	sqlite3_stmt *add = db->st[S_SERIES_ADD];
-	sqlite3_bind_int64(add, 1, fam);
-	sqlite3_bind_blob(add, 2, key, (int)keylen, SQLITE_STATIC);
-	sqlite3_bind_blob(add, 3, sum, (int)bytes, SQLITE_STATIC);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	sqlite3_bind_double(add, 4, created > 0 ? created
-	                                        : (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3);
-	return db_run(db, S_SERIES_ADD);
-}
-
-/* What a fold adds to an aggregate: the classic cells of delta (the first
- * classic of them), and, with native, staged - prev of the native parts
- * that follow them (native_add_diff: the schema may have gone down
- * since prev); added says whether it was. */
-struct fold_delta {
-	const double *delta, *staged, *prev;
-	uint32_t classic; /* classic cells */
-	int native, added;
-};
-
-static int apply_fold(double *cells, const struct family_def *def, void *arg)
-{
-	struct fold_delta *d = arg;
-	for (uint32_t i = 0; i < d->classic; i++)
-		cells[i] += d->delta[i];
-	/* a file older than what was folded (a count would go below zero), or
-	 * a damaged one, adds nothing to the native part; nor does a row whose
-	 * native part cannot take it (only a damaged store has one): the fold,
-	 * and every other series', goes on */
-	d->added = d->native && def->native &&
-	           native_add_diff(cells + d->classic, d->staged + d->classic,
-	                              d->prev + d->classic) == 0;
-	return 0;
-}
 
 /* What the store has folded of the row (into prev when it is of ncells
  * cells): 1 a folded row, 0 none, -1 error. */
@@ -110,7 +40,7 @@ static int folded_in_store(struct db *db, sqlite3_int64 inc, uint32_t slot, uint
  * definition of the row's family (f, or f with native buckets). */
 static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sqlite3_int64 fam,
                     const struct family_def *f, const struct family_def *kept,
-                    const struct db_known *known)
+                    const struct db_known *known, int retire)
 {
 	int ncells = (int)f->ncells;
 	if (ncells > MODEL_CELLS_MAX || !r->cells || r->keylen > PF_KEY_MAX)
@@ -138,7 +68,8 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 		put[i] = i < counts && staged[i] < prev[i] ? prev[i] : staged[i];
 		delta[i] = put[i] - prev[i];
 	}
-	struct fold_delta d = {delta, staged, prev, (uint32_t)classic, f->native, 0};
+	struct db_add d = {delta, (uint32_t)classic, f->native ? staged + classic : NULL,
+	                   prev + classic, 0};
 	if (f->native) /* as staged for now: what it is if the native part is added */
 		memcpy(put + classic, staged + classic, NATIVE_CELLS * sizeof *put);
 	/* NaN never equals itself: a NaN gauge-like sum still counts as news */
@@ -146,8 +77,10 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 		changed = 1;
 	if (!changed)
 		return 0;
-	if (db_update_series(db, fam, kept, r->key, r->keylen, apply_fold, &d, r->created) != 0)
+	if (db_update_series(db, fam, kept, r->key, r->keylen, db_apply_add, &d, r->created) != 0)
 		return -1;
+	if (retire)
+		return 0; /* no folded row: it is dropped with the retirement */
 	if (f->native && !d.added) /* nothing added: what was folded stays the base */
 		memcpy(put + classic, prev + classic, NATIVE_CELLS * sizeof *put);
 	sqlite3_stmt *st = db->st[S_FOLDED_PUT];
@@ -157,27 +90,17 @@ static int fold_row(struct db *db, sqlite3_int64 inc, const struct db_row *r, sq
 	return db_run(db, S_FOLDED_PUT);
 }
 
-/* Finds or creates the incarnation row; *seq is the last folded seq. */
-static int fold_incarnation(struct db *db, const char *name, sqlite3_int64 *id,
-                            sqlite3_int64 *seq, int *retired)
+/* Finds or creates the incarnation row (a new one: folded_seq -1, neither
+ * retired nor aggregated). */
+static int fold_incarnation(struct db *db, const char *name, struct db_inc *c)
 {
-	sqlite3_stmt *get = db->st[S_INC_GET];
-	sqlite3_bind_text(get, 1, name, -1, SQLITE_STATIC);
-	int r = db_row(db, S_INC_GET);
-	if (r == 1) {
-		*id = sqlite3_column_int64(get, 0);
-		*seq = sqlite3_column_int64(get, 1);
-		*retired = sqlite3_column_int(get, 2);
-	}
-	db_done(db, S_INC_GET);
+	int r = db_inc_get(db, name, c);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	sqlite3_bind_text(db->st[S_INC_ADD], 1, name, -1, SQLITE_STATIC);
 	if (db_run(db, S_INC_ADD) != 0)
 		return -1;
-	*id = sqlite3_last_insert_rowid(db->h);
-	*seq = -1;
-	*retired = 0;
+	*c = (struct db_inc){.id = sqlite3_last_insert_rowid(db->h), .folded_seq = -1};
 	return 0;
 }
 
@@ -224,15 +147,18 @@ static int fold_exemplars(struct db *db, const struct db_incarnation *inc)
 		sqlite3_bind_double(put, 5, x->timestamp);
 		sqlite3_bind_blob(put, 6, x->labels, (int)x->len, SQLITE_STATIC);
 		rc = db_run(db, S_EXEMPLAR_PUT);
+		/* a changed exemplar: its series is read again by whoever has it */
+		if (rc == 0 && sqlite3_changes(db->h) > 0)
+			rc = db_touch_series(db, fam_ids[fi], r->key, r->keylen);
 	}
 	free(fam_ids);
 	return rc;
 }
 
-/* Folds every row of inc (gauges aside: they are read live) into the
- * families the store keeps: 0, or -1. */
+/* An aggregated incarnation's fold: every row of inc (gauges aside: they
+ * are read live) into the families the store keeps: 0, or -1. */
 static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnation *inc,
-                     const struct db_known *known)
+                     const struct db_known *known, int retire)
 {
 	uint32_t nf = inc->nfamilies ? inc->nfamilies : 1;
 	sqlite3_int64 *fam_ids = malloc(nf * sizeof *fam_ids);
@@ -254,43 +180,83 @@ static int fold_rows(struct db *db, sqlite3_int64 id, const struct db_incarnatio
 		uint32_t fi = r->family;
 		if (fi >= inc->nfamilies || fam_ids[fi] == 0 || inc->families[fi].type == PF_GAUGE)
 			continue;
-		rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known);
+		rc = fold_row(db, id, r, fam_ids[fi], &inc->families[fi], &kept[fi], known, retire);
 	}
 	free(fam_ids);
 	free(kept);
 	return rc;
 }
 
+/* An aggregated incarnation (folded before schema 5): staged - folded into
+ * the aggregate; its last fold drops its folded rows. */
+static int fold_aggregated(struct db *db, const struct db_incarnation *inc, int retire,
+                           const struct db_known *known, const struct db_inc *c)
+{
+	if (!known_valid(known, c->id, c->folded_seq))
+		known = NULL;
+	if ((sqlite3_int64)inc->seq > c->folded_seq) {
+		if (fold_rows(db, c->id, inc, known, retire) != 0)
+			return DB_FOLD_ERROR;
+	} else if (!retire) {
+		return DB_FOLD_UNCHANGED;
+	}
+	if (!retire) {
+		sqlite3_stmt *set = db->st[S_INC_SET];
+		sqlite3_bind_int64(set, 1, c->id);
+		sqlite3_bind_int64(set, 2, (sqlite3_int64)inc->seq);
+		return db_run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	}
+	sqlite3_bind_int64(db->st[S_FOLDED_DROP], 1, c->id);
+	return db_run(db, S_FOLDED_DROP) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+}
+
+/* An incarnation's totals added to the aggregate, its file's (inc, or NULL
+ * when it has none left) with its checkpoint's if it has one: 0, or -1. */
+static int retire_totals(struct db *db, const struct db_incarnation *inc, const struct db_inc *c)
+{
+	struct db_checkpoint ck;
+	int have = c->checkpoint ? db_checkpoint_get(db, c->id, &ck) : 0;
+	if (have < 0)
+		return -1;
+	int rc = db_checkpoint_retire(db, inc, have ? &ck : NULL);
+	if (have)
+		db_checkpoint_free(&ck);
+	return rc;
+}
+
 static int fold_body(struct db *db, const struct db_incarnation *inc, int retire,
                      const struct db_known *known)
 {
-	sqlite3_int64 id = 0, folded_seq = 0;
-	int retired = 0;
+	struct db_inc c;
 	/* The file is checked under the write lock: a retiring worker unlinks it
 	 * before forgetting its rows, so a fold that finds the file also finds
 	 * the rows, and an older snapshot is never folded a second time. */
 	if (access(inc->path, F_OK) != 0)
 		return DB_FOLD_SKIPPED;
-	if (fold_incarnation(db, inc->name, &id, &folded_seq, &retired) != 0)
+	if (fold_incarnation(db, inc->name, &c) != 0)
 		return DB_FOLD_ERROR;
-	if (retired || (sqlite3_int64)inc->seq < folded_seq)
+	if (c.retired || (sqlite3_int64)inc->seq < c.folded_seq)
 		return DB_FOLD_SKIPPED;
-	if (!known_valid(known, id, folded_seq))
-		known = NULL;
-	if ((sqlite3_int64)inc->seq > folded_seq) {
-		if (fold_rows(db, id, inc, known) != 0)
-			return DB_FOLD_ERROR;
-	} else if (!retire) {
-		return DB_FOLD_UNCHANGED;
-	}
+	int rc;
+	if (c.aggregated)
+		rc = fold_aggregated(db, inc, retire, known, &c);
+	else if (!retire) /* live: its checkpoint, if its totals moved */
+		return (sqlite3_int64)inc->seq == c.folded_seq ? DB_FOLD_UNCHANGED
+		       : db_checkpoint_put(db, c.id, inc) == 0 ? DB_FOLDED
+		                                                 : DB_FOLD_ERROR;
+	else
+		rc = retire_totals(db, inc, &c) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	if (rc != DB_FOLDED || !retire)
+		return rc;
 	/* a live worker's exemplars are read from its file at each scrape */
-	if (retire && fold_exemplars(db, inc) != 0)
+	if (fold_exemplars(db, inc) != 0)
 		return DB_FOLD_ERROR;
-	sqlite3_stmt *set = db->st[S_INC_SET];
-	sqlite3_bind_int64(set, 1, id);
+	sqlite3_stmt *set = db->st[S_INC_RETIRE];
+	sqlite3_bind_int64(set, 1, c.id);
 	sqlite3_bind_int64(set, 2, (sqlite3_int64)inc->seq);
-	sqlite3_bind_int(set, 3, retire);
-	return db_run(db, S_INC_SET) == 0 ? DB_FOLDED : DB_FOLD_ERROR;
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
+	return db_run(db, S_INC_RETIRE) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 ? DB_FOLDED
+	                                                                          : DB_FOLD_ERROR;
 }
 
 int db_fold(struct db *db, const struct db_incarnation *inc, int retire)
@@ -313,7 +279,20 @@ int db_fold_in(struct db *db, const struct db_incarnation *inc, int retire,
 
 int db_forget_in(struct db *db, const char *name)
 {
-	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
-	return db_run(db, S_FORGET_FOLDED) == 0 && db_run(db, S_FORGET_INC) == 0 ? 0 : -1;
+	struct db_inc c;
+	int r = db_inc_get(db, name, &c);
+	if (r <= 0)
+		return r;
+	/* a checkpoint not yet in the aggregate (an incarnation whose file is
+	 * gone without its last fold) is added to it first: its totals as of
+	 * its last fold are all the store has of it */
+	if (!c.retired && !c.aggregated && c.checkpoint && retire_totals(db, NULL, &c) != 0)
+		return -1;
+	sqlite3_bind_int64(db->st[S_FOLDED_DROP], 1, c.id);
+	sqlite3_bind_int64(db->st[S_CHECKPOINT_DROP], 1, c.id);
+	sqlite3_bind_int64(db->st[S_INC_DROP], 1, c.id);
+	return db_run(db, S_FOLDED_DROP) == 0 && db_run(db, S_CHECKPOINT_DROP) == 0 &&
+	               db_run(db, S_INC_DROP) == 0
+	           ? 0
+	           : -1;
 }

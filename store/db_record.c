@@ -80,9 +80,7 @@ int db_forget(struct db *db, const char *name)
 {
 	if (db_run(db, S_BEGIN) != 0)
 		return -1;
-	sqlite3_bind_text(db->st[S_FORGET_FOLDED], 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(db->st[S_FORGET_INC], 1, name, -1, SQLITE_TRANSIENT);
-	if (db_run(db, S_FORGET_FOLDED) == 0 && db_run(db, S_FORGET_INC) == 0 && db_run(db, S_COMMIT) == 0)
+	if (db_forget_in(db, name) == 0 && db_run(db, S_COMMIT) == 0)
 		return 0;
 	db_run(db, S_ROLLBACK);
 	return -1;

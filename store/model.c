@@ -46,26 +46,42 @@ int model_family_exemplars(int type, int nbuckets)
 	return type == PF_HISTOGRAM ? nbuckets + 1 : type == PF_COUNTER ? 1 : 0;
 }
 
+static void family_data_free(struct family_data *f)
+{
+	for (size_t j = 0; j < f->nseries; j++) {
+		if (!f->arena && !f->in_block) {
+			free(f->series[j].key);
+			free(f->series[j].cells);
+		}
+		free(f->series[j].exemplars); /* never in the arena */
+	}
+	for (int j = 0; f->labels && j < f->nlabels; j++)
+		free(f->labels[j]);
+	free(f->labels);
+	free(f->series);
+	free(f->name);
+	free(f->help);
+	free(f->buckets);
+	free(f->ranges);
+	free(f->arena);
+}
+
+void model_collection_drop(struct collection *c, const char *name)
+{
+	for (size_t i = 0; i < c->nfamilies; i++)
+		if (strcmp(c->families[i].name, name) == 0) {
+			family_data_free(&c->families[i]);
+			memmove(&c->families[i], &c->families[i + 1],
+			        (c->nfamilies - i - 1) * sizeof c->families[0]);
+			c->nfamilies--;
+			return;
+		}
+}
+
 void model_collection_free(struct collection *c)
 {
-	for (size_t i = 0; i < c->nfamilies; i++) {
-		struct family_data *f = &c->families[i];
-		for (size_t j = 0; j < f->nseries; j++) {
-			if (!f->arena && !f->in_block) {
-				free(f->series[j].key);
-				free(f->series[j].cells);
-			}
-			free(f->series[j].exemplars); /* never in the arena */
-		}
-		for (int j = 0; f->labels && j < f->nlabels; j++)
-			free(f->labels[j]);
-		free(f->labels);
-		free(f->series);
-		free(f->name);
-		free(f->help);
-		free(f->buckets);
-		free(f->arena);
-	}
+	for (size_t i = 0; i < c->nfamilies; i++)
+		family_data_free(&c->families[i]);
 	free(c->families);
 	if (c->block && c->recycle)
 		c->recycle(c->block);

@@ -109,6 +109,9 @@ struct family_data {
 	int native;
 	int native_schema;            /* a new series' schema, -4..8 */
 	double native_zero_threshold; /* a new series' zero bucket: |v| <= this */
+	/* NULL, or by series: where its native buckets may be, 0 outside (a
+	 * scrape knows, so an encoder looks at those only) */
+	struct native_range *ranges;
 	void *arena; /* when set: the series' keys and cells are in it (one block) */
 	int in_block; /* the series' keys and cells are in the collection's block */
 };
@@ -124,5 +127,8 @@ struct collection {
 };
 
 void model_collection_free(struct collection *c);
+/* Removes the family of that name from c, if it has one (its series' cells
+ * and keys stay in c's block, freed with it). */
+void model_collection_drop(struct collection *c, const char *name);
 
 #endif

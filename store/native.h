@@ -66,6 +66,9 @@ int native_halve(int index);
 
 /* An empty series: 0, or -1 for a schema out of -4..8 or a threshold < 0. */
 int native_init(double *cells, int schema, double zero_threshold);
+/* The same for the header cells alone (NATIVE_COUNT .. NATIVE_NEG_START):
+ * the windows are left as they are (a reader that knows they are 0). */
+int native_init_header(double *cells, int schema, double zero_threshold);
 /* Whether cells hold a consistent native series: schema and starts
  * integers in range, counts integers >= 0. */
 int native_valid(const double *cells);
@@ -113,5 +116,26 @@ struct native_sparse {
 /* negative: 0 for the positive buckets, 1 for the negative ones.  0, or -1
  * if cells are not a valid series. */
 int native_to_sparse(const double *cells, int negative, struct native_sparse *out);
+
+/* Where a native part's non-zero buckets are, per sign (0: positive, 1:
+ * negative): window offsets [lo, hi), lo == hi when none.  What a reader
+ * needs to touch of a window: a merge, a copy, an encoding cost what the
+ * series holds, not its 320 buckets. */
+struct native_range {
+	uint16_t lo[2], hi[2];
+};
+/* The range of cells' native part, found by a scan. */
+void native_range_of(const double *cells, struct native_range *r);
+/* Both windows whole: for a part whose range is not known. */
+void native_range_all(struct native_range *r);
+/* The same as native_add_diff, looking only at the buckets of r (a's,
+ * and b's too: both are 0 outside it); touched gets where dst's windows
+ * changed (both whole when the windows moved or the schema went down). */
+int native_add_diff_range(double *dst, const double *a, const double *b,
+                          const struct native_range *r, struct native_range *touched);
+/* native_valid and native_to_sparse for a part that is 0 outside r. */
+int native_valid_range(const double *cells, const struct native_range *r);
+int native_to_sparse_range(const double *cells, int negative, const struct native_range *r,
+                           struct native_sparse *out);
 
 #endif

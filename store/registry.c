@@ -22,12 +22,14 @@
 #include <unistd.h>
 
 #include "store/beacon.h"
+#include "store/blocks.h"
 #include "store/model.h"
 #include "store/fold.h"
 #include "store/hash.h"
 #include "store/journal.h"
 #include "store/log.h"
 #include "store/notice.h"
+#include "store/listener.h"
 #include "store/names.h"
 #include "store/path.h"
 #include "store/pool.h"
@@ -60,14 +62,20 @@ static struct {
 	struct stage stage;
 	char db_path[PATH_BYTES];
 	int open;
-	struct pool families;      /* struct pf_family, by index in the staging file */
+	struct blocks families;      /* struct pf_family, by index in the staging file */
 	uint32_t nfamilies;
 	struct hash_table by_name; /* families by name */
-	struct pool series;        /* struct pf_series, by slot index */
+	struct blocks series;        /* struct pf_series, by slot index */
 	uint32_t nseries;          /* made (the pool's items written) */
 	struct hash_table by_key;  /* slots by (family, label values) */
 	pf_series *errors[LOG_OP_COUNT]; /* promfcgi_store_errors_total{op} */
 	pf_series *cpu, *rss, *vm, *fds; /* process_*{program} */
+	struct {                         /* a FastCGI worker's pool metrics (pool.h) */
+		pf_series *start, *queue_max; /* its facts: a request's start, the most waiting */
+		pf_series *busy, *slow, *queue; /* busy seconds, slow requests, queue time */
+		struct listener listener;     /* fd 0 */
+		double slow_after, most_waiting;
+	} pool;
 	time_t last_check;               /* of the staging file, by pf_maintain */
 	int oneshot;                     /* a CGI process: journal.h */
 	int marker;                      /* fd of its marker + 1, 0 if none */
@@ -148,6 +156,87 @@ static void record_process(void)
 	pf_commit();
 }
 
+/* Pool metrics, for a FastCGI worker (fd 0 a listening socket) only: a
+ * CGI process is no pool, and another process (a tool, a test) no worker.
+ * Its start, and its end at zero (counted by the fold that retires its
+ * file: pool.h); the facts the metrics program reads from its file (its
+ * listener now; its request's start and the most connections it saw
+ * waiting as it goes); the request counters the HTTP layer adds to.  All
+ * in one change: a scrape sees a worker whole or not at all. */
+static void define_pool_families(void)
+{
+	static const char *const by_program[] = {"program", NULL};
+	static const char *const facts[] = {"program", "fact", NULL};
+	static const char *const ends[] = {"program", "how", NULL};
+	static const double queue_buckets[] = POOL_QUEUE_BUCKETS;
+	const char *p = program_invocation_short_name;
+	const char *const program[] = {p, NULL};
+	if (listener_of_fd(0, &reg.pool.listener) != 0)
+		return;
+	pf_family *f = pf_gauge(POOL_FACTS, POOL_FACTS_HELP, facts);
+	pf_family *d = pf_counter(POOL_DEATHS, POOL_DEATHS_HELP, ends);
+	pf_begin();
+	pf_set(pf_with(f, (const char *[]){p, POOL_FACT_LISTENER_FAMILY, NULL}), reg.pool.listener.family);
+	pf_set(pf_with(f, (const char *[]){p, POOL_FACT_LISTENER_INODE, NULL}),
+	       (double)reg.pool.listener.inode);
+	reg.pool.start = pf_with(f, (const char *[]){p, POOL_FACT_REQUEST_START, NULL});
+	reg.pool.queue_max = pf_with(f, (const char *[]){p, POOL_FACT_QUEUE_MAX, NULL});
+	pf_inc(pf_with(pf_counter(POOL_STARTS, POOL_STARTS_HELP, by_program), program));
+	pf_with(d, (const char *[]){p, "exit", NULL});
+	pf_with(d, (const char *[]){p, "signal", NULL});
+	reg.pool.busy = pf_with(pf_counter(POOL_BUSY, POOL_BUSY_HELP, by_program), program);
+	reg.pool.slow = pf_with(pf_counter(POOL_SLOW, POOL_SLOW_HELP, by_program), program);
+	reg.pool.queue = pf_with(pf_histogram_native(POOL_QUEUE, POOL_QUEUE_HELP, by_program,
+	                                             queue_buckets, POOL_QUEUE_NBUCKETS,
+	                                             PF_NATIVE_SCHEMA_DEFAULT,
+	                                             PF_NATIVE_ZERO_THRESHOLD_DEFAULT),
+	                         program);
+	pf_commit();
+	const char *slow = getenv("PROMFCGI_SLOW_SECONDS");
+	char *end = NULL;
+	reg.pool.slow_after = slow && *slow ? strtod(slow, &end) : POOL_SLOW_DEFAULT;
+	if (!slow || !*slow || *end || !(reg.pool.slow_after > 0))
+		reg.pool.slow_after = POOL_SLOW_DEFAULT;
+}
+
+/* Once a second at most, after a request (pf_maintain): the listener's
+ * queue, its most kept.  Four system calls (a netlink socket, a dump, its
+ * answer, close), and none when the listener cannot be read. */
+static void sample_listen_queue(void)
+{
+	struct listener_queue q;
+	unsigned char found = 0;
+	if (!reg.pool.queue_max || listener_read(&reg.pool.listener, 1, &q, &found) < 0 || !found ||
+	    q.waiting <= reg.pool.most_waiting)
+		return;
+	reg.pool.most_waiting = q.waiting;
+	pf_set(reg.pool.queue_max, q.waiting);
+}
+
+void registry_request_begin(double start, double queue)
+{
+	if (!reg.pool.start)
+		return;
+	pf_begin();
+	stage_assign(&reg.stage, reg.pool.start->cell, start);
+	if (queue >= 0)
+		pf_observe(reg.pool.queue, queue);
+	pf_commit();
+}
+
+void registry_request_end(double seconds)
+{
+	if (!reg.pool.start)
+		return;
+	pf_begin();
+	stage_assign(&reg.stage, reg.pool.start->cell, 0);
+	if (seconds > 0)
+		stage_add(&reg.stage, reg.pool.busy->cell, seconds);
+	if (seconds > reg.pool.slow_after)
+		stage_add(&reg.stage, reg.pool.slow->cell, 1);
+	pf_commit();
+}
+
 static pf_family *errors_family(void)
 {
 	static const char *const labels[] = {"op", NULL};
@@ -209,6 +298,7 @@ static void define_own_families(void)
 	define_process_families();
 	if (reg.cpu)
 		record_process();
+	define_pool_families();
 }
 
 /* This process cannot record (its counts stay in its memory, or are lost):
@@ -318,6 +408,7 @@ int pf_maintain(void)
 	reg.last_check = now.tv_sec;
 	if (reg.cpu)
 		record_process();
+	sample_listen_queue();
 	if (stage_dir(reg.db_path, dir) != 0)
 		return -1;
 	int was_anonymous = !reg.stage.path[0];
@@ -362,9 +453,9 @@ int pf_publish(void)
 static void free_handles(void)
 {
 	for (uint32_t i = 0; i < reg.nseries; i++)
-		free(((pf_series *)pool_at(&reg.series, i))->ex);
-	pool_free(&reg.series);
-	pool_free(&reg.families);
+		free(((pf_series *)blocks_at(&reg.series, i))->ex);
+	blocks_free(&reg.series);
+	blocks_free(&reg.families);
 	hash_free(&reg.by_key);
 	hash_free(&reg.by_name);
 }
@@ -437,6 +528,8 @@ int pf_close(void)
 			log_error(LOG_OPEN, "%s", err);
 		} else {
 			if (stage_snapshot(reg.stage.path, &snap) == 0) {
+				/* this end, how="exit", in the retiring fold (pool.h) */
+				pool_count_end(&snap, 1);
 				/* retire in the fold's transaction, unlink, then forget: a
 				 * crash between leaves a retired row, never a refold */
 				if (fold_snapshot(db, &snap, 1) != DB_FOLD_ERROR) {
@@ -498,7 +591,7 @@ static int family_room(void)
 	if (hash_reset(&reg.by_name, reg.nfamilies + 1) != 0)
 		return -1;
 	for (uint32_t i = 0; i < reg.nfamilies; i++)
-		hash_put(&reg.by_name, name_hash(((struct pf_family *)pool_at(&reg.families, i))->def.name),
+		hash_put(&reg.by_name, name_hash(((struct pf_family *)blocks_at(&reg.families, i))->def.name),
 		         i);
 	return 0;
 }
@@ -507,7 +600,7 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 {
 	uint32_t h = name_hash(def->name), probe = h, i;
 	while ((i = hash_next(&reg.by_name, &probe)) != HASH_NONE) {
-		struct pf_family *f = pool_at(&reg.families, i);
+		struct pf_family *f = blocks_at(&reg.families, i);
 		if (strcmp(f->def.name, def->name) != 0)
 			continue;
 		if (model_family_compat(&f->def, def) == MODEL_SAME && strcmp(f->def.help, def->help) == 0)
@@ -523,7 +616,7 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 		return NULL;
 	}
 	int index = -1;
-	if (family_room() != 0 || pool_reserve(&reg.families, reg.nfamilies, sizeof(struct pf_family)))
+	if (family_room() != 0 || blocks_reserve(&reg.families, reg.nfamilies, sizeof(struct pf_family)))
 		errno = ENOMEM;
 	else
 		index = stage_add_family(&reg.stage, def);
@@ -535,7 +628,7 @@ static pf_family *define_def(const char *call, const struct family_def *def)
 		          "not recorded", def->name, strerror(errno));
 		return NULL;
 	}
-	struct pf_family *f = pool_at(&reg.families, reg.nfamilies);
+	struct pf_family *f = blocks_at(&reg.families, reg.nfamilies);
 	f->index = (uint32_t)index;
 	f->def = *def;
 	hash_put(&reg.by_name, h, reg.nfamilies++);
@@ -617,7 +710,7 @@ static uint32_t series_hash(uint32_t family, const char *key, uint32_t len)
  * back to grow the table): 0, or -1 out of memory. */
 static int slot_room(uint32_t n)
 {
-	if (pool_reserve(&reg.series, n, sizeof(struct pf_series)) != 0)
+	if (blocks_reserve(&reg.series, n, sizeof(struct pf_series)) != 0)
 		return -1;
 	if (!hash_full(&reg.by_key, n))
 		return 0;
@@ -677,7 +770,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 		const struct stage_slot_rec *s = stage_slot(&reg.stage, at);
 		if (s->family == f->index && s->keylen == (uint32_t)len &&
 		    memcmp(stage_key(&reg.stage, s), key, (size_t)len) == 0)
-			return pool_at(&reg.series, at);
+			return blocks_at(&reg.series, at);
 	}
 	uint64_t n = stage_count(&reg.stage, STAGE_SLOTS);
 	long slot = -1;
@@ -694,7 +787,7 @@ pf_series *pf_with(pf_family *f, const char *const *values)
 		return NULL;
 	}
 	hash_put(&reg.by_key, h, (uint32_t)slot);
-	struct pf_series *s = pool_at(&reg.series, (uint32_t)slot);
+	struct pf_series *s = blocks_at(&reg.series, (uint32_t)slot);
 	s->family = f;
 	s->cell = stage_slot(&reg.stage, (uint64_t)slot)->cell;
 	s->gen = 0; /* cells_of finds them */

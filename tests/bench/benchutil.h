@@ -83,6 +83,11 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 		return -1;
 	}
 	double t1 = now_ms();
+	/* SCRAPE_FORMAT=protobuf: callgrind counts protobuf_render, not render_text */
+	int pb_counted = bench_collect && getenv("SCRAPE_FORMAT") &&
+	                 strcmp(getenv("SCRAPE_FORMAT"), "protobuf") == 0;
+	if (pb_counted)
+		CALLGRIND_TOGGLE_COLLECT;
 	struct buf b = {0};
 	render_text(&b, &c, NULL);
 	double t2 = now_ms();
@@ -91,6 +96,8 @@ static inline int timed_scrape(const char *db, const char *prefix, struct scrape
 	struct buf pb = {0};
 	protobuf_render(&pb, &c, NULL);
 	r->pb_ms = now_ms() - t2;
+	if (pb_counted)
+		CALLGRIND_TOGGLE_COLLECT;
 	r->pb_bytes = pb.len;
 	int pb_oom = pb.oom;
 	buf_free(&pb);

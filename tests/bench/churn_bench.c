@@ -3,6 +3,7 @@
  * churn_bench.c — does the store or the scrape grow with worker restarts?
  *
  * Usage: churn_bench DB CHECKPOINT...   (e.g. churn_bench /tmp/c.db 1 100 1000)
+ *        churn_bench DB --burst N...     (e.g. churn_bench /tmp/c.db --burst 10 190 1000)
  * Runs worker lifetimes one after another up to the last checkpoint.  A
  * lifetime is a process that pf_open()s, defines the hello app's three
  * families, records REQS requests the way app/hello.c does, and then either
@@ -17,12 +18,21 @@
  * files does not depend on when SQLite last checkpointed; exact is 1 when
  * requests_total and request_duration_seconds_count both equal
  * REQS x lifetimes.
+ *
+ * --burst: for each N, a new store, N lifetimes one after another with no
+ * scrape between (the hello app's durations, native buckets too), then one
+ * scrape; then the WAL is checkpointed into the database (as SQLite does
+ * on its own) and one TSV line printed:
+ *   deaths db_bytes pages incarnation_rows folded_rows exact
+ * db_bytes is the database file's size: what a burst of deaths leaves of
+ * the store's high-water mark (issue 20: within twice that of 10 deaths).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,14 +44,22 @@
 #define REQS 10
 #define SCRAPE_EVERY 10
 
+static int native_durations; /* --burst: as the hello app records them */
+
 static void lifetime(const char *db, int killed, int ack)
 {
 	static const char *const req_labels[] = {"method", "route", "code", NULL};
 	static const char *const dur_labels[] = {"method", "route", NULL};
 	pf_open(db);
 	pf_family *req = pf_counter("requests_total", "Total number of requests.", req_labels);
-	pf_family *dur = pf_histogram("request_duration_seconds", "Duration of requests in seconds.",
-	                              dur_labels, NULL, 0);
+	pf_family *dur = native_durations
+	                     ? pf_histogram_native("request_duration_seconds",
+	                                           "Duration of requests in seconds.", dur_labels,
+	                                           pf_default_buckets, pf_default_nbuckets,
+	                                           PF_NATIVE_SCHEMA_DEFAULT,
+	                                           PF_NATIVE_ZERO_THRESHOLD_DEFAULT)
+	                     : pf_histogram("request_duration_seconds",
+	                                    "Duration of requests in seconds.", dur_labels, NULL, 0);
 	pf_series *active = pf_with(pf_gauge("active_requests", "Number of requests in flight.", NULL),
 	                            NULL);
 	const char *rv[] = {"GET", "/", "200", NULL}, *dv[] = {"GET", "/", NULL};
@@ -154,8 +172,47 @@ static int checkpoint(const char *db, int lifetimes)
 	return exact ? 0 : 1;
 }
 
+/* N lifetimes with no scrape between, one scrape, the WAL checkpointed:
+ * the store file's size. */
+static int burst(const char *db, int n)
+{
+	remove_store(db);
+	for (int i = 1; i <= n; i++)
+		if (run_lifetime(db, i % 2) != 0) {
+			fprintf(stderr, "churn_bench: lifetime %d failed\n", i);
+			return 1;
+		}
+	struct scrape_result r;
+	if (timed_scrape(db, "requests_total", &r) != 0)
+		return 1;
+	scrape_close();
+	sqlite3 *h;
+	long long pages = -1, inc = -1, folded = -1;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+		sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		pages = query(h, "PRAGMA page_count");
+		inc = query(h, "SELECT count(*) FROM incarnation");
+		folded = query(h, "SELECT count(*) FROM folded");
+	}
+	sqlite3_close(h);
+	struct stat st;
+	long long bytes = stat(db, &st) == 0 ? (long long)st.st_size : -1;
+	int exact = r.sum == (double)REQS * n;
+	printf("%d\t%lld\t%lld\t%lld\t%lld\t%d\n", n, bytes, pages, inc, folded, exact);
+	fflush(stdout);
+	remove_store(db);
+	return exact ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[2], "--burst") == 0) {
+		native_durations = 1;
+		int rc = 0;
+		for (int i = 3; i < argc; i++)
+			rc |= atoi(argv[i]) < 1 || atoi(argv[i]) > 100000 || burst(argv[1], atoi(argv[i]));
+		return rc;
+	}
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s DB CHECKPOINT...\n", argv[0]);
 		return 2;

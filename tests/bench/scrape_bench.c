@@ -48,6 +48,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@
 
 #include "promfcgi.h"
 #include "benchutil.h"
+
+extern char **environ;
 
 #define SLICE_MAX 4000 /* the split shape: below 0.3.0's 4096 series a file, with promfcgi's own */
 /* a native series takes 343 cells (both: 359) of a file's 262,144 */
@@ -108,21 +111,34 @@ static pf_series *series_of(long i)
 	return pf_with(fams[i % NFAM], v);
 }
 
-/* Records series [lo, hi) once each and folds them into the store. */
+/* The loader itself (scrape_bench --load DB LO HI KIND): records series
+ * [lo, hi) once each and folds them into the store. */
+static int loader(const char *db, long lo, long hi)
+{
+	pf_open(db);
+	define_families();
+	int bad = 0;
+	for (long i = lo; i < hi; i++)
+		bad |= record_initial(series_of(i), i);
+	return pf_close() != 0 || bad;
+}
+
+static const char *self; /* this program's path (argv[0]) */
+
+/* Records series [lo, hi) in another process, this program started again
+ * (posix_spawn, not fork: a fork would make every page this process then
+ * writes a copy-on-write fault, which would be timed as the next scrape's). */
 static int load(const char *db, long lo, long hi)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		pf_open(db);
-		define_families();
-		int bad = 0;
-		for (long i = lo; i < hi; i++)
-			bad |= record_initial(series_of(i), i);
-		_exit(pf_close() != 0 || bad);
-	}
+	static const char *const kinds[] = {"counter", "histogram", "native", "both"};
+	char from[24], to[24];
+	snprintf(from, sizeof from, "%ld", lo);
+	snprintf(to, sizeof to, "%ld", hi);
+	char *argv[] = {"scrape_bench", "--load", (char *)db, from, to, (char *)kinds[kind], NULL};
+	pid_t pid;
 	int st;
+	if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0)
+		return -1;
 	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
@@ -167,6 +183,13 @@ static int wait_acks(int ack, int n)
 
 int main(int argc, char **argv)
 {
+	self = argv[0];
+	if (argc == 6 && strcmp(argv[1], "--load") == 0) {
+		static const char *const names[] = {"counter", "histogram", "native", "both"};
+		for (kind = BOTH; kind > COUNTER && strcmp(argv[5], names[kind]) != 0; kind--)
+			;
+		return loader(argv[2], atol(argv[3]), atol(argv[4]));
+	}
 	/* --hold: set the series up in a store someone else serves (a stack's),
 	 * say "ready", keep the workers live until stdin closes */
 	int hold = argc == 5 && strcmp(argv[1], "--hold") == 0;

@@ -15,5 +15,6 @@ load common
 @test "apache: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
 @test "apache: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "apache: ab load is counted exactly once per request" { t_exact_count; }
+@test "apache: stamps X-Request-Start: the queue-time histogram counts every request" { t_queue_stamped; }
 @test "apache: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "apache: stopping leaves no process behind" { t_clean_stop; }

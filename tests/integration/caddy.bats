@@ -15,5 +15,6 @@ load common
 @test "caddy: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
 @test "caddy: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "caddy: ab load is counted exactly once per request" { t_exact_count; }
+@test "caddy: stamps X-Request-Start: the queue-time histogram counts every request" { t_queue_stamped; }
 @test "caddy: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "caddy: stopping leaves no process behind" { t_clean_stop; }

@@ -133,6 +133,32 @@ t_exact_count() {
     assert_equal "active_requests $(metric_sum active_requests)" "active_requests 0"
 }
 
+# t_queue_stamped: the front end stamps X-Request-Start (the nginx, Apache and Caddy templates):
+# promfcgi_pool_queue_seconds counts every request the app's pool got, each a short wait.
+t_queue_stamped() {
+    local n=200 c0 s0 c1 s1
+    c0=$(metric_sum promfcgi_pool_queue_seconds_count 'program="hello.fcgi"')
+    s0=$(metric_sum promfcgi_pool_queue_seconds_sum 'program="hello.fcgi"')
+    run ab -q -n "$n" -c 2 "$BASE/"
+    assert_line --regexp '^Failed requests: +0$'
+    c1=$(metric_sum promfcgi_pool_queue_seconds_count 'program="hello.fcgi"')
+    s1=$(metric_sum promfcgi_pool_queue_seconds_sum 'program="hello.fcgi"')
+    assert_equal "stamped requests $((c1 - c0))" "stamped requests $n"
+    run awk -v a="$s0" -v b="$s1" -v n="$n" 'BEGIN { exit !(b >= a && (b - a) / n < 1) }'
+    assert_success
+}
+
+# t_queue_unstamped: lighttpd cannot stamp X-Request-Start: the histogram stays empty, and the
+# other pool families are there all the same.
+t_queue_unstamped() {
+    run ab -q -n 50 -c 2 "$BASE/"
+    assert_line --regexp '^Failed requests: +0$'
+    assert_equal "stamped $(metric_sum promfcgi_pool_queue_seconds_count 'program="hello.fcgi"')" "stamped 0"
+    assert_equal "workers $(metric_sum promfcgi_pool_workers 'program="hello.fcgi"')" "workers $WORKERS"
+    run awk -v b="$(metric_sum promfcgi_pool_busy_seconds_total 'program="hello.fcgi"')" 'BEGIN { exit !(b > 0) }'
+    assert_success
+}
+
 # No traffic meanwhile: Prometheus must converge on what /metrics says (bounded wait, 30 s).
 t_prometheus_agrees() {
     local want got='' i

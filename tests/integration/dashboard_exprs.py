@@ -18,6 +18,12 @@ RAW = {
     "up", "requests_total", "request_duration_seconds_bucket", "request_duration_seconds_sum",
     "request_duration_seconds_count", "active_requests",
     "promfcgi_metric_handler_requests_total", "promfcgi_store_errors_total",
+    "promfcgi_pool_workers", "promfcgi_pool_busy_workers", "promfcgi_pool_idle_workers",
+    "promfcgi_pool_busy_seconds_total", "promfcgi_pool_oldest_request_seconds",
+    "promfcgi_pool_listen_queue", "promfcgi_pool_listen_queue_limit", "promfcgi_pool_listen_queue_max",
+    "promfcgi_pool_worker_starts_total", "promfcgi_pool_worker_deaths_total",
+    "promfcgi_pool_queue_seconds_bucket", "promfcgi_pool_queue_seconds_sum",
+    "promfcgi_pool_queue_seconds_count",
 }
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
             "group_left", "group_right", "inf", "nan"}

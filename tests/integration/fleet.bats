@@ -107,7 +107,7 @@ _prom_total_is() {
     assert_output 4
     # every shipped rule is loaded and evaluates without error (rules API: health "ok")
     run prom_rules_health
-    assert_output '19 0'
+    assert_output '26 0'
 }
 
 @test "every Grafana dashboard query returns data for the fleet job" {

@@ -14,5 +14,6 @@ load common
 @test "lighttpd: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
 @test "lighttpd: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "lighttpd: ab load is counted exactly once per request" { t_exact_count; }
+@test "lighttpd: cannot stamp X-Request-Start: no queue time, the other pool families all the same" { t_queue_unstamped; }
 @test "lighttpd: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "lighttpd: stopping leaves no process behind" { t_clean_stop; }

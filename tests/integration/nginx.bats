@@ -13,5 +13,6 @@ load common
 @test "nginx: /metrics is valid 0.0.4 text with the three families" { t_metrics_page; }
 @test "nginx: /metrics speaks OpenMetrics when Accept asks for it" { t_openmetrics; }
 @test "nginx: ab load is counted exactly once per request" { t_exact_count; }
+@test "nginx: stamps X-Request-Start: the queue-time histogram counts every request" { t_queue_stamped; }
 @test "nginx: Prometheus scrapes the same requests_total" { t_prometheus_agrees; }
 @test "nginx: stopping leaves no process behind" { t_clean_stop; }

@@ -35,7 +35,7 @@ DASHX=$TOP/tests/integration/dashboard_exprs.py
 @test "promtool check rules: every recording and alerting rule parses" {
     run promtool check rules "$RULES"
     assert_success
-    assert_output --partial 'SUCCESS: 19 rules found'
+    assert_output --partial 'SUCCESS: 26 rules found'
 }
 
 @test "promtool test rules: recording values and alerts firing / not firing" {
@@ -49,8 +49,8 @@ DASHX=$TOP/tests/integration/dashboard_exprs.py
     local name
     mapfile -t records < <(sed -n 's/^ *- record: *//p' "$RULES" | sort -u)
     mapfile -t alerts < <(sed -n 's/^ *- alert: *//p' "$RULES" | sort -u)
-    assert_equal "${#records[@]}" 12   # 14 rules: the quantile one thrice
-    assert_equal "${#alerts[@]}" 5
+    assert_equal "${#records[@]}" 16   # 18 rules: the quantile one thrice
+    assert_equal "${#alerts[@]}" 8
     local t=$PROMDIR/rules/promfcgi.rules.test.yml
     for name in "${records[@]}"; do
         grep -qE "expr: .*${name}" "$t" || fail "no promql_expr_test for recording rule $name"
@@ -76,8 +76,9 @@ DASHX=$TOP/tests/integration/dashboard_exprs.py
 }
 
 @test "dashboard: valid JSON, panels with targets, datasource and job variables" {
+    # rows (type "row") hold no query; every other panel has at least one
     run jq -e '.title == "promfcgi" and .uid == "promfcgi" and (.panels | length) >= 10
-               and all(.panels[]; (.targets | length) >= 1 and .gridPos.w > 0)
+               and all(.panels[]; (.type == "row" or (.targets | length) >= 1) and .gridPos.w > 0)
                and ([.templating.list[].name] | index("datasource") != null and index("job") != null)' "$DASH"
     assert_success
     run jq -r '[.panels[].id] | (length == (unique | length))' "$DASH"
@@ -88,14 +89,19 @@ DASHX=$TOP/tests/integration/dashboard_exprs.py
     run python3 "$DASHX" check "$DASH" "$RULES"
     assert_success
     assert_output ''
-    # and it shows each family the brief asks for: rate, error ratio, quantiles, in flight, store errors
+    # and it shows each family the brief asks for: rate, error ratio, quantiles, in flight, store
+    # errors; the pool row: utilisation, listen queue, oldest request, restarts, queue time
     local name
     for name in route:requests:rate5m job:requests_5xx:ratio_rate5m \
         route:request_duration_seconds:histogram_quantile5m active_requests \
-        job_op:promfcgi_store_errors:rate5m; do
+        job_op:promfcgi_store_errors:rate5m instance_program:promfcgi_pool_utilisation:ratio_rate5m \
+        promfcgi_pool_listen_queue promfcgi_pool_oldest_request_seconds \
+        promfcgi_pool_worker_deaths_total instance_program:promfcgi_pool_queue_seconds_bucket:rate5m; do
         run grep -c "$name" "$DASH"
         refute_output 0
     done
+    run jq -r '[.panels[] | select(.type == "row") | .title] | join(",")' "$DASH"
+    assert_output Pool
 }
 
 @test "dashboard: every expr is valid PromQL (promtool check rules on them)" {

@@ -83,6 +83,15 @@ client() {
     scrape
     run "$PYTHON" "$TOOLS/metrics_check.py" monotonic "$dir"/scrape.*
     assert_success
+
+    # Each kill is a death by signal of the pool, each restart a start (issue 21); the killed
+    # workers' files are folded by the scrapes above, each end counted once.
+    local P='program="hello.fcgi"'
+    retry 100 eval '[[ $(metric_sum promfcgi_pool_worker_deaths_total "$P" "how=\"signal\"") == "$KILLS" ]]' \
+        || fail "deaths by signal $(metric_sum promfcgi_pool_worker_deaths_total "$P" 'how="signal"'), want $KILLS"
+    assert_equal "exits $(metric_sum promfcgi_pool_worker_deaths_total "$P" 'how="exit"')" "exits 0"
+    assert_equal "starts $(metric_sum promfcgi_pool_worker_starts_total "$P")" "starts $((WORKERS + KILLS))"
+    assert_equal "workers $(metric_sum promfcgi_pool_workers "$P")" "workers $WORKERS"
 }
 
 # Sanitizer reports of the killed and restarted workers land in stack.log.

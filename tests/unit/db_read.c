@@ -2,7 +2,9 @@
 /*
  * db_read.c — the store read back whole, for the tests: every family with
  * its aggregated series and their exemplars, as a collection, and the names
- * of the incarnations it knows.  The library has no use for either (a
+ * of the incarnations it knows.  The series hold what the store would keep
+ * if every worker died now: the aggregate, plus the checkpoints of live
+ * incarnations (db_checkpoint.c).  The library has no use for either (a
  * scrape reads with db_load), so they live here, with statements of their
  * own.
  */
@@ -102,10 +104,21 @@ static int read_family_row(sqlite3_stmt *st, struct family_data *f)
 	return 0;
 }
 
-static int read_series_row(sqlite3_stmt *st, struct family_data *f)
+/* What unpacking f's cells needs of its definition. */
+static struct family_def shape_of(const struct family_data *f)
 {
-	if ((size_t)sqlite3_column_bytes(st, 2) != (size_t)f->ncells * sizeof(double))
-		return 0; /* not of this family's shape: skip, never misrender */
+	struct family_def d = {.type = (uint32_t)f->type,
+	                       .nbuckets = (uint32_t)f->nbuckets,
+	                       .ncells = (uint32_t)f->ncells,
+	                       .native = (uint32_t)f->native,
+	                       .schema = f->native_schema,
+	                       .zero_threshold = f->native_zero_threshold};
+	return d;
+}
+
+/* Room for one more series in f. */
+static int series_room(struct family_data *f)
+{
 	if (f->nseries == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 8;
 		struct series_data *s = realloc(f->series, cap * sizeof *s);
@@ -114,10 +127,21 @@ static int read_series_row(sqlite3_stmt *st, struct family_data *f)
 		f->series = s;
 		f->cap = cap;
 	}
+	return 0;
+}
+
+static int read_series_row(sqlite3_stmt *st, struct family_data *f)
+{
+	double cells[MODEL_CELLS_MAX];
+	struct family_def def = shape_of(f);
+	if (f->ncells > MODEL_CELLS_MAX || db_cells_column(&def, st, 2, cells, NULL) != 0)
+		return 0; /* not of this family's shape: skip, never misrender */
+	if (series_room(f) != 0)
+		return -1;
 	struct series_data *s = &f->series[f->nseries];
 	s->keylen = (size_t)sqlite3_column_bytes(st, 1);
 	s->key = dup_blob(sqlite3_column_blob(st, 1), s->keylen);
-	s->cells = (double *)dup_blob(sqlite3_column_blob(st, 2), (size_t)f->ncells * sizeof(double));
+	s->cells = (double *)dup_blob(cells, (size_t)f->ncells * sizeof(double));
 	s->created = sqlite3_column_double(st, 3);
 	s->exemplars = NULL;
 	if (!s->key || !s->cells) {
@@ -176,6 +200,75 @@ static int read_exemplar_row(sqlite3_stmt *st, struct family_data *f)
 	return 0;
 }
 
+static int by_key(const void *a, const void *b)
+{
+	const struct series_data *x = a, *y = b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = n ? memcmp(x->key, y->key, n) : 0;
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+/* A checkpoint row added to its series in f (made if new, f kept sorted). */
+static int add_checkpoint_row(struct family_data *f, const struct family_def *shape,
+                              const struct db_row *r)
+{
+	struct series_data *s = series_by_key(f, r->key, r->keylen);
+	if (!s) {
+		struct family_def def = shape_of(f);
+		if (series_room(f) != 0)
+			return -1;
+		s = &f->series[f->nseries];
+		s->keylen = r->keylen;
+		s->key = dup_blob(r->key, r->keylen);
+		s->cells = malloc((size_t)f->ncells * sizeof(double));
+		s->created = r->created;
+		s->exemplars = NULL;
+		if (!s->key || !s->cells) {
+			free(s->key);
+			free(s->cells);
+			return -1;
+		}
+		model_family_zero(&def, s->cells);
+		f->nseries++;
+		qsort(f->series, f->nseries, sizeof *f->series, by_key);
+		s = series_by_key(f, r->key, r->keylen);
+	}
+	uint32_t classic = f->type == PF_HISTOGRAM ? (uint32_t)f->nbuckets + 2 : 1;
+	for (uint32_t k = 0; k < classic; k++)
+		s->cells[k] += r->cells[k];
+	if (f->native && shape->native)
+		native_add_diff(s->cells + classic, r->cells + classic, NULL);
+	return 0;
+}
+
+/* The checkpoints of the incarnations that live, added to their series. */
+static int add_checkpoints(struct db *db, struct collection *out, const sqlite3_int64 *ids)
+{
+	sqlite3_stmt *st = prepare(db, "SELECT i.id FROM incarnation i JOIN checkpoint c"
+	                               " ON c.incarnation_id = i.id WHERE retired = 0 AND aggregated = 0");
+	sqlite3_int64 inc[64];
+	int n = 0, r;
+	while (st && (r = step(db, st)) == 1 && n < 64)
+		inc[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	for (int i = 0; i < n; i++) {
+		struct db_checkpoint c;
+		if (db_checkpoint_get(db, inc[i], &c) != 1)
+			return -1;
+		for (uint32_t j = 0; j < c.nrows; j++) {
+			const struct db_row *row = &c.rows[j];
+			for (size_t k = 0; k < out->nfamilies; k++)
+				if (ids[k] == c.fam_ids[row->family] &&
+				    add_checkpoint_row(&out->families[k], &c.families[row->family], row) != 0) {
+					db_checkpoint_free(&c);
+					return -1;
+				}
+		}
+		db_checkpoint_free(&c);
+	}
+	return 0;
+}
+
 int db_read(struct db *db, struct collection *out)
 {
 	memset(out, 0, sizeof *out);
@@ -224,7 +317,7 @@ int db_read(struct db *db, struct collection *out)
 			break;
 	}
 	sqlite3_finalize(st);
-	if (r != 0)
+	if (r != 0 || add_checkpoints(db, out, ids) != 0)
 		goto out;
 	st = prepare(db, "SELECT s.family_id, s.label_values, e.bucket, e.value, e.ts, e.labels"
 	                 " FROM exemplar e JOIN series s ON s.id = e.series_id");

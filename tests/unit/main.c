@@ -16,7 +16,8 @@ static const struct test *const suites[] = {names_tests, render_tests, route_tes
                                             fault_tests, negotiate_tests, robust_tests, http_tests,
                                             journal_tests, native_tests, protobuf_tests,
                                             scrape_tests, exemplar_tests, native_rec_tests,
-                                            accept_tests, mistake_tests, beacon_tests, growth_tests};
+                                            accept_tests, mistake_tests, beacon_tests, growth_tests,
+                                            pool_tests, fold_tests};
 
 int main(int argc, char **argv)
 {

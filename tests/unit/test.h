@@ -59,6 +59,6 @@ extern const struct test names_tests[], render_tests[], store_tests[], route_tes
     negotiate_tests[], robust_tests[], http_tests[], journal_tests[], native_tests[],
     protobuf_tests[], scrape_tests[], exemplar_tests[], native_rec_tests[], accept_tests[],
     mistake_tests[], beacon_tests[],
-    growth_tests[];
+    growth_tests[], pool_tests[], fold_tests[];
 
 #endif

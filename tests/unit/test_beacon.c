@@ -46,12 +46,13 @@ static void say(int fd)
 	CHECK(write(fd, "x", 1) == 1);
 }
 
-/* The worker: no room for a staging file (a 1 MiB file-size limit), three
+/* The worker: no room for a staging file (a 4 KiB file-size limit: less
+ * than a staging file's header), three
  * requests counted in memory; then, told to, it gets its file (limit
  * lifted) and closes. */
 static void worker(int to_parent, int from_parent, int listening)
 {
-	struct rlimit small = {1 << 20, RLIM_INFINITY}, back = {RLIM_INFINITY, RLIM_INFINITY};
+	struct rlimit small = {1 << 12, RLIM_INFINITY}, back = {RLIM_INFINITY, RLIM_INFINITY};
 	signal(SIGXFSZ, SIG_IGN); /* EFBIG, not a signal */
 	CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
 	wait_for(from_parent); /* the metrics side is up */

@@ -114,6 +114,31 @@ static void golang_boundaries(void)
 	CHECK(native_bucket(2 * 0.7071067811865475, 1) == 1);
 }
 
+/* native.c's table of schema 8's boundaries is the one client_golang
+ * makes: 0.5, then each odd entry of schema s the one before times Go's
+ * math.Exp2(2^-s), each even one schema s-1's; made again here the same
+ * way, every entry compared (native_upper(i, 8) is twice entry i). */
+static void golang_table(void)
+{
+	static const double factor[9] = {
+	    0x1p+1, 0x1.6a09e667f3bccp+0, 0x1.306fe0a31b715p+0, 0x1.172b83c7d517bp+0,
+	    0x1.0b5586cf9890fp+0, 0x1.059b0d3158574p+0, 0x1.02c9a3e778061p+0,
+	    0x1.0163da9fb3335p+0, 0x1.00b1afa5abcbfp+0,
+	};
+	double prev[256], cur[256];
+	prev[0] = 0.5;
+	for (int s = 1, n = 2; s <= 8; s++, n *= 2) {
+		cur[0] = 0.5;
+		for (int j = 1; j < n; j++)
+			cur[j] = j % 2 == 0 ? prev[j / 2] : cur[j - 1] * factor[s];
+		memcpy(prev, cur, (size_t)n * sizeof cur[0]);
+	}
+	int differ = 0;
+	for (int i = 0; i < 256; i++)
+		differ += native_upper(i, 8) != 2 * prev[i];
+	CHECK(differ == 0);
+}
+
 /* A value equal to a boundary is in the lower bucket; the next double up
  * in the next; every boundary near 2^(k/2^s) (client_golang's table is
  * up to 4 ulps off: within 8). */
@@ -396,6 +421,7 @@ static void damaged(void)
 const struct test native_tests[] = {
     {"native/bucket_index", bucket_index},
     {"native/golang_boundaries", golang_boundaries},
+    {"native/golang_table", golang_table},
     {"native/boundaries", boundaries},
     {"native/layout", layout},
     {"native/zero_bucket", zero_bucket},

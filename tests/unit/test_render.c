@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "metrics/decimal.h"
 #include "metrics/render.h"
 #include "promfcgi.h"
 #include "test.h"
@@ -57,6 +58,65 @@ static void numbers_round_trip(void)
 			break;
 		}
 	}
+}
+
+/* The shortest %.15g, %.16g or %.17g that parses back: what the text has
+ * always printed, the slow way. */
+static void printf_shortest(char out[32], double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, 32, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
+/* decimal_shortest prints what printf does, byte for byte, for the values
+ * it takes: random doubles of every magnitude it takes, sums of
+ * durations as a histogram accumulates them, values near powers of ten
+ * and halfway cases; and it takes nearly all of them. */
+static void numbers_as_printf(void)
+{
+	char fast[32], slow[32];
+	long taken = 0, tried = 0, differ = 0;
+	srand(11);
+	double sum = 0;
+	for (long i = 0; i < 400000; i++) {
+		double v;
+		switch (i % 4) {
+		case 0: { /* any bits, scaled into 1e-6 .. 1e15 */
+			uint64_t bits = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)rand();
+			bits = (bits & 0x800fffffffffffffull) | ((uint64_t)(1003 + rand() % 70) << 52);
+			memcpy(&v, &bits, sizeof v);
+			break;
+		}
+		case 1: /* a running sum of durations */
+			sum += 0.0001 * (1 + rand() % 10000);
+			v = sum;
+			break;
+		case 2: /* next to a power of ten */
+			v = nextafter(pow(10, rand() % 21 - 6), rand() % 2 ? 0 : INFINITY);
+			break;
+		default: /* short decimals */
+			v = (double)(rand() % 100000) / pow(10, rand() % 12);
+			break;
+		}
+		if (rand() % 2)
+			v = -v;
+		if (!isfinite(v) || !(fabs(v) >= 1e-6 && fabs(v) < 1e15) || v == floor(v))
+			continue;
+		tried++;
+		if (!decimal_shortest(fast, v))
+			continue;
+		taken++;
+		printf_shortest(slow, v);
+		if (strcmp(fast, slow) != 0 && differ++ < 5)
+			fprintf(stderr, "  %.17g: %s, printf %s\n", v, fast, slow);
+	}
+	fprintf(stderr, "  %ld of %ld values printed without printf\n", taken, tried);
+	CHECK(differ == 0);
+	CHECK(tried > 300000 && taken * 100 > tried * 99);
+	CHECK(!decimal_shortest(fast, 0.5) && !decimal_shortest(fast, 1e-7) && !decimal_shortest(fast, 3));
 }
 
 static void bucket_bounds(void)
@@ -206,6 +266,7 @@ const struct test render_tests[] = {
     {"render/openmetrics", openmetrics},
     {"render/numbers", numbers},
     {"render/numbers_round_trip", numbers_round_trip},
+    {"render/numbers_as_printf", numbers_as_printf},
     {"render/bucket_bounds", bucket_bounds},
     {"render/label_escaping", label_escaping},
     {"render/help_escaping", help_escaping},

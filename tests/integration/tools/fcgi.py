@@ -6,6 +6,10 @@
                                  status code of each response ("200" when no Status header);
                                  QUERY_STRING is what follows the URI's "?"
   fcgi.py get SOCK -             the same, the URIs read from stdin, one a line
+  fcgi.py get SOCK --param NAME=VALUE [--param ...] [URI...]
+                                 the same, each request with these FastCGI parameters too
+                                 (e.g. HTTP_X_REQUEST_START=t=...)
+  SOCK is a unix socket's path, or HOST:PORT for a TCP one.
   fcgi.py garbage SOCK [N]       writes N (default 4096) random bytes, then closes
   fcgi.py hugeparam SOCK         BEGIN_REQUEST + a PARAMS record whose name length claims
                                  0x7ffffff0 bytes (libfcgi's ReadParams would try to allocate it;
@@ -41,11 +45,16 @@ def params(pairs):
 def connect(path):
     # A worker just started by spawn-fcgi may not have bound its socket yet: retry, bounded
     # (100 x 50 ms), only while the socket is missing or refuses.
+    tcp = "/" not in path and ":" in path
     for attempt in range(100):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET if tcp else socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(TIMEOUT)
         try:
-            s.connect(path)
+            if tcp:
+                host, port = path.rsplit(":", 1)
+                s.connect((host, int(port)))
+            else:
+                s.connect(path)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()
@@ -54,12 +63,13 @@ def connect(path):
             time.sleep(0.05)
 
 
-def get(path, uri):
+def get(path, uri, extra=()):
     s = connect(path)
     query = uri.split("?", 1)[1] if "?" in uri else ""
     env = [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", uri.encode()),
            (b"SCRIPT_NAME", uri.split("?")[0].encode()), (b"QUERY_STRING", query.encode()),
            (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"GATEWAY_INTERFACE", b"CGI/1.1")]
+    env += [(k.encode(), v.encode()) for k, v in extra]
     s.sendall(record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + params(env)
               + record(STDIN, b""))
     buf, out = b"", b""
@@ -94,11 +104,15 @@ def main():
         raise SystemExit(__doc__)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == "get":
-        uris = sys.argv[3:] or ["/"]
+        args, extra = sys.argv[3:], []
+        while len(args) >= 2 and args[0] == "--param" and "=" in args[1]:
+            extra.append(tuple(args[1].split("=", 1)))
+            args = args[2:]
+        uris = args or ["/"]
         if uris == ["-"]:
             uris = [line.strip() for line in sys.stdin if line.strip()]
         for uri in uris:
-            print(get(path, uri), flush=True)
+            print(get(path, uri, extra), flush=True)
     elif cmd == "garbage":
         s = connect(path)
         s.sendall(os.urandom(int(sys.argv[3]) if len(sys.argv) > 3 else 4096))

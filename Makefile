@@ -32,7 +32,8 @@ STORE   = store/notice.c store/native.c store/model.c store/gauge.c store/names.
           store/stage_write.c store/stage_valid.c store/stage_snap.c store/stage_old.c \
           store/stage_read.c store/pool.c store/journal.c store/journal_pack.c store/journal_unpack.c \
           store/journal_read.c store/sqlite.c store/db_cells.c store/db.c store/db_family.c store/db_series.c store/db_gauge.c \
-          store/db_checkpoint.c store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry.c
+          store/db_checkpoint.c store/db_fold.c store/db_load.c store/db_record.c store/fold.c store/registry_record.c \
+          store/registry_define.c store/registry.c
 HTTP    = http/route.c http/queue.c http/http.c http/accept.c http/serve.c
 METRICS = metrics/view.c metrics/layout.c metrics/workers.c metrics/clock.c metrics/batch.c \
           metrics/merge.c metrics/collect.c metrics/scrape.c metrics/negotiate.c metrics/decimal.c metrics/render.c \
